@@ -1,0 +1,116 @@
+/*
+ * rpc: calls over one TCP connection on a libevent bufferevent.
+ *
+ * Either end may call the other. Calls are pipelined: each carries a
+ * call_id unique on its connection, replies come back in any order and are
+ * matched by it. Every call has a deadline; a call whose reply has not come
+ * by then completes with -ETIMEDOUT (a late reply is dropped). When a
+ * connection closes, every call still waiting on it completes with
+ * -CAIRN_EUNAVAIL. Back-pressure: while a connection's output holds more
+ * than RPC_OUT_HIGH bytes it stops reading requests, until its output
+ * drains below RPC_OUT_LOW. A bad frame closes that connection with one
+ * log line and nothing else.
+ *
+ * Everything here runs on the thread of the event_base it was made with.
+ */
+#ifndef CAIRN_RPC_H
+#define CAIRN_RPC_H
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <stdint.h>
+
+#include "cairn.pb-c.h"
+
+#define RPC_OUT_HIGH (8u << 20)
+#define RPC_OUT_LOW (2u << 20)
+
+struct rpc_conn;
+struct rpc_server;
+struct rpc_client;
+
+struct rpc_conn_ops {
+	/*
+	 * A request arrived. req and payload (NULL when none) are borrowed
+	 * until the callback returns: move payload bytes out with
+	 * evbuffer_add_buffer() to keep them. Answer now or later with
+	 * rpc_reply(); to answer later keep a reference (rpc_conn_ref()).
+	 */
+	void (*on_request)(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
+			   void *arg);
+	/* The connection closed (peer, error, bad frame or rpc_conn_close()). */
+	void (*on_close)(struct rpc_conn *c, void *arg);
+};
+
+/*
+ * A call completed. err is 0 on success, the reply's status as a negative
+ * error (then reply->error may hold the server's words), -ETIMEDOUT, or
+ * -CAIRN_EUNAVAIL when the connection was lost or could not be made.
+ * reply (NULL unless a reply arrived) and payload (NULL when none) are
+ * borrowed until the callback returns.
+ */
+typedef void (*rpc_reply_fn)(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg);
+
+/* Wraps a connected socket (takes ownership of fd). Returns a new conn with one reference. */
+struct rpc_conn *rpc_conn_new(struct event_base *base, evutil_socket_t fd,
+			      const struct rpc_conn_ops *ops, void *arg);
+
+void rpc_conn_ref(struct rpc_conn *c);
+/* Drops a reference; the last one frees the conn (closing it first). */
+void rpc_conn_unref(struct rpc_conn *c);
+
+/* Closes the socket now; pending calls fail; on_close runs once. Safe to call twice. */
+void rpc_conn_close(struct rpc_conn *c);
+
+int rpc_conn_is_open(const struct rpc_conn *c);
+
+/* "HOST:PORT" of the peer. Borrowed; valid while the conn lives. */
+const char *rpc_conn_peer(const struct rpc_conn *c);
+
+/*
+ * Sends req (the body set by the caller; call_id is filled in here) with
+ * payload moved onto the wire when non-NULL. cb runs exactly once, never
+ * before rpc_call returns. timeout_ms 0 means no deadline.
+ * Returns 0, or a negative error (then cb will not run).
+ */
+int rpc_call(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
+	     uint64_t timeout_ms, rpc_reply_fn cb, void *arg);
+
+/*
+ * Answers call call_id. err 0 sends body (may be NULL: an empty ok body)
+ * and payload; a negative err sends its status and the text why (may be
+ * NULL). A no-op once the connection has closed. Returns 0 or a negative error.
+ */
+int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why,
+	      Cairn__Envelope *body, struct evbuffer *payload);
+
+/*
+ * Listens on addr ("HOST:PORT"), making an rpc_conn with ops/arg for each
+ * accepted connection (the server holds that reference and drops it when
+ * the connection closes). Returns a new server (free with
+ * rpc_server_free()) or NULL with a new *cause.
+ */
+struct rpc_server *rpc_server_new(struct event_base *base, const char *addr,
+				  const struct rpc_conn_ops *ops, void *arg, char **cause);
+/* Stops listening and closes every connection it accepted. */
+void rpc_server_free(struct rpc_server *s);
+/* Number of open accepted connections. */
+unsigned rpc_server_nconns(const struct rpc_server *s);
+
+/*
+ * A client end that connects to addr on demand and reconnects with back-off
+ * (50 ms doubling to 2 s) after the connection is lost. Calls made while
+ * not connected wait (until their deadline) and are sent once connected;
+ * calls in flight when the connection is lost fail with -CAIRN_EUNAVAIL
+ * (the caller decides whether to retry). ops may be NULL for a client that
+ * never receives requests. Returns a new client (free with rpc_client_free()).
+ */
+struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
+				  const struct rpc_conn_ops *ops, void *arg);
+/* Fails every pending call with -CAIRN_EUNAVAIL and frees the client. */
+void rpc_client_free(struct rpc_client *cl);
+/* As rpc_call(). */
+int rpc_client_call(struct rpc_client *cl, Cairn__Envelope *req, struct evbuffer *payload,
+		    uint64_t timeout_ms, rpc_reply_fn cb, void *arg);
+
+#endif

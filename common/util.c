@@ -1,0 +1,126 @@
+/*
+ * util: time and value parsers.
+ */
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t time_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+uint64_t time_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Parses a leading unsigned decimal; returns the rest or NULL. */
+static const char *parse_num(const char *s, uint64_t *out)
+{
+	if (!isdigit((unsigned char)*s))
+		return NULL;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return NULL;
+	*out = v;
+	return end;
+}
+
+static int mul_checked(uint64_t v, uint64_t m, uint64_t *out)
+{
+	if (m && v > UINT64_MAX / m)
+		return -EINVAL;
+	*out = v * m;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v;
+	const char *rest = parse_num(s, &v);
+	if (!rest)
+		return -EINVAL;
+	uint64_t m = 1;
+	switch (toupper((unsigned char)*rest)) {
+	case 0:
+		break;
+	case 'K':
+		m = 1ull << 10;
+		break;
+	case 'M':
+		m = 1ull << 20;
+		break;
+	case 'G':
+		m = 1ull << 30;
+		break;
+	case 'T':
+		m = 1ull << 40;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*rest) {
+		rest++;
+		if (toupper((unsigned char)*rest) == 'B' || (*rest == 'i' && rest[1] == 'B'))
+			rest += *rest == 'i' ? 2 : 1;
+		if (*rest)
+			return -EINVAL;
+	}
+	return mul_checked(v, m, out);
+}
+
+int parse_duration_ms(const char *s, uint64_t *out)
+{
+	uint64_t v;
+	const char *rest = parse_num(s, &v);
+	if (!rest)
+		return -EINVAL;
+	uint64_t m;
+	if (*rest == 0 || strcmp(rest, "s") == 0)
+		m = 1000;
+	else if (strcmp(rest, "ms") == 0)
+		m = 1;
+	else if (strcmp(rest, "m") == 0)
+		m = 60 * 1000;
+	else if (strcmp(rest, "h") == 0)
+		m = 3600 * 1000;
+	else
+		return -EINVAL;
+	return mul_checked(v, m, out);
+}
+
+int addr_parse(const char *s, char **host, uint16_t *port)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s)
+		return -EINVAL;
+	const char *h = s, *hend = colon;
+	if (*h == '[') {
+		if (hend[-1] != ']' || hend - h < 3)
+			return -EINVAL;
+		h++;
+		hend--;
+	} else if (memchr(s, ':', colon - s)) {
+		return -EINVAL; /* bare IPv6 needs brackets */
+	}
+	uint64_t p;
+	const char *rest = parse_num(colon + 1, &p);
+	if (!rest || *rest || p == 0 || p > 65535)
+		return -EINVAL;
+	*host = strndup(h, hend - h);
+	if (!*host)
+		return -ENOMEM;
+	*port = (uint16_t)p;
+	return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * util: time and the parsers for sizes, durations and addresses that flags,
+ * config files and the CLI share.
+ */
+#ifndef CAIRN_UTIL_H
+#define CAIRN_UTIL_H
+
+#include <stdint.h>
+
+/* Wall-clock time in microseconds since the epoch. */
+int64_t time_now_us(void);
+
+/* Monotonic time in milliseconds. */
+uint64_t time_mono_ms(void);
+
+/* "4096", "64K", "64M", "1G", "2T" (powers of 1024). Returns 0 or -EINVAL. */
+int parse_size(const char *s, uint64_t *out);
+
+/* "250ms", "2s", "5m", "1h"; a bare number is seconds. Returns 0 or -EINVAL. */
+int parse_duration_ms(const char *s, uint64_t *out);
+
+/*
+ * Splits "HOST:PORT" (PORT 1..65535; HOST non-empty, "[v6]" allowed).
+ * Returns 0 and a new *host (free with free()), or -EINVAL.
+ */
+int addr_parse(const char *s, char **host, uint16_t *port);
+
+#endif

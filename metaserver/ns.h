@@ -1,0 +1,123 @@
+/*
+ * ns: the metaserver's namespace, in memory.
+ *
+ * Inodes (directories and files) hang off the root (id NS_ROOT_ID) by
+ * name; each directory keeps its children in name order, so readdir pages
+ * are stable under concurrent changes (a page resumes after the last name
+ * returned). Ids are never reused.
+ *
+ * Every mutation goes through one path: an operation (ns_mkdir, ...)
+ * checks its arguments, builds the LogRecord(s) that describe the change
+ * with ids and times resolved, applies each with ns_apply(), and hands it
+ * to the emit hook (the op log). Replay calls ns_apply() with the same
+ * records, so the state after replay equals the state before the crash.
+ * A failed operation changes nothing and emits nothing.
+ *
+ * Not thread-safe: one thread (the metaserver's event loop, or a test)
+ * owns an ns. A fork()ed child may read it (checkpoints).
+ */
+#ifndef CAIRN_NS_H
+#define CAIRN_NS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn.pb-c.h"
+
+#define NS_ROOT_ID 1
+#define NS_NAME_MAX 255
+#define NS_PATH_MAX 4096
+#define NS_READDIR_MAX 1000 /* entries per page at most */
+#define NS_REPLICATION_MAX 16
+
+struct ns;
+struct ns_inode;
+
+/*
+ * Called for every record an operation applies, in order. rec is borrowed
+ * for the call; the hook may set rec->seq before it encodes it.
+ */
+typedef void (*ns_emit_fn)(void *arg, Cairn__LogRecord *rec);
+
+/* Returns a new namespace holding only the root (free with ns_free()). */
+struct ns *ns_new(void);
+void ns_free(struct ns *ns);
+
+/* Sets the hook that receives each applied record (NULL: none). */
+void ns_set_emit(struct ns *ns, ns_emit_fn fn, void *arg);
+
+/* Default replication for files created with replication 0. */
+void ns_set_default_replication(struct ns *ns, uint32_t replication);
+
+/*
+ * Applies one record (from an operation or from replay). Returns 0, or a
+ * negative error when the record does not fit the current state (a
+ * corrupt or out-of-order log): then nothing changed.
+ */
+int ns_apply(struct ns *ns, const Cairn__LogRecord *rec);
+
+/*
+ * Path operations. Paths are absolute; empty components, "." and ".." are
+ * refused (-EINVAL); a component longer than NS_NAME_MAX gives
+ * -ENAMETOOLONG. now_us stamps the times the change sets.
+ * *out (when non-NULL) is borrowed until the next mutation.
+ * Errors: -ENOENT, -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -EINVAL, -ENAMETOOLONG.
+ */
+int ns_lookup(struct ns *ns, const char *path, struct ns_inode **out);
+/* With parents: creates missing ancestors and succeeds on an existing dir. */
+int ns_mkdir(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint32_t gid,
+	     int parents, int64_t now_us, struct ns_inode **out);
+/* Without exclusive, an existing file is returned as it is. */
+int ns_create(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint32_t gid,
+	      uint32_t replication, int exclusive, int64_t now_us, struct ns_inode **out);
+/*
+ * Atomic. Replaces an existing file, or an empty directory when src is a
+ * directory. Moving a directory under itself is -EINVAL. Renaming onto
+ * itself succeeds and changes nothing.
+ */
+int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us);
+/* A non-empty directory needs recursive. The root cannot be removed (-EBUSY). */
+int ns_remove(struct ns *ns, const char *path, int recursive, int64_t now_us);
+/* mask: CAIRN__SETATTR_BIT__SETATTR_* bits. Replication 1..NS_REPLICATION_MAX. */
+int ns_setattr(struct ns *ns, const char *path, uint32_t mask, uint32_t mode, uint32_t uid,
+	       uint32_t gid, int64_t atime_us, int64_t mtime_us, uint32_t replication,
+	       int64_t now_us, struct ns_inode **out);
+
+/*
+ * Lists dir (a directory path) in name order, starting after the name
+ * `after` ("" or NULL: from the start), at most limit entries (0 or over
+ * NS_READDIR_MAX: NS_READDIR_MAX). fn is called for each; *more is set
+ * when entries remain after the last one given. Returns 0 or a negative error.
+ */
+typedef void (*ns_readdir_fn)(void *arg, const char *name, const struct ns_inode *ino);
+int ns_readdir(struct ns *ns, const char *dir, const char *after, uint32_t limit,
+	       ns_readdir_fn fn, void *arg, int *more);
+
+/*
+ * Fills attr from ino (attr must have been initialised with
+ * CAIRN__ATTR__INIT). attr->name points into ino: borrowed until the next
+ * mutation. attr->chunks is left empty.
+ */
+void ns_fill_attr(const struct ns_inode *ino, Cairn__Attr *attr);
+
+uint64_t ns_inode_id(const struct ns_inode *ino);
+int ns_inode_is_dir(const struct ns_inode *ino);
+
+/* Number of inodes, the root included. */
+size_t ns_count(const struct ns *ns);
+
+/*
+ * Visits every inode, each parent before its children (the root first),
+ * for checkpoints. Stops and returns the first non-zero value fn returns.
+ */
+typedef int (*ns_walk_fn)(void *arg, const struct ns_inode *ino);
+int ns_walk(const struct ns *ns, ns_walk_fn fn, void *arg);
+
+/*
+ * Re-creates one inode from a checkpoint Attr (its parent must already be
+ * there; the root's attributes replace the root's). Returns 0 or a
+ * negative error for an Attr that does not fit.
+ */
+int ns_restore(struct ns *ns, const Cairn__Attr *attr);
+
+#endif
