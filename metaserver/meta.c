@@ -1,0 +1,334 @@
+/*
+ * meta: cairn-meta's life cycle, call dispatch, durable replies and
+ * checkpoint scheduling.
+ *
+ * Start-up: lock the data dir, load the newest valid checkpoint, replay
+ * the op log after it (cutting a torn tail), open the log for appending,
+ * listen. Invariant: every reply to a mutating call is sent only once
+ * oplog_durable_seq() covers the last record applied before it was
+ * answered; waiters are queued in seq order, so one pass from the head
+ * releases them.
+ */
+#include "meta.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "errors.h"
+#include "log.h"
+#include "meta_int.h"
+#include "ns.h"
+#include "oplog.h"
+
+#define OPT(f) offsetof(struct meta_options, f)
+
+const struct config_opt meta_config[] = {
+	{"config", CONFIG_STRING, NULL, 0, 0, 0, OPT(config), "read settings from FILE"},
+	{"listen", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(listen), "address for clients and chunkservers"},
+	{"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "directory for the op log and checkpoints"},
+	{"http", CONFIG_ADDR, "127.0.0.1:20080", 0, 0, 0, OPT(http), "address of the status page"},
+	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 1ll << 32, OPT(chunk_size), "size of a chunk"},
+	{"replication", CONFIG_INT, "3", 0, 1, NS_REPLICATION_MAX, OPT(replication), "default replicas per chunk"},
+	{"heartbeat", CONFIG_DURATION, "2s", 0, 10, 3600000, OPT(heartbeat_ms), "chunkservers' heartbeat interval"},
+	{"dead-after", CONFIG_DURATION, "30s", 0, 100, 86400000, OPT(dead_after_ms), "a silent chunkserver is dead after this"},
+	{"lease", CONFIG_DURATION, "60s", 0, 100, 86400000, OPT(lease_ms), "write lease length"},
+	{"scan-interval", CONFIG_DURATION, "5s", 0, 10, 86400000, OPT(scan_interval_ms), "replication/rebalance planner interval"},
+	{"rebalance-threshold", CONFIG_INT, "10", 0, 1, 100, OPT(rebalance_threshold), "rebalance spread, percentage points"},
+	{"checkpoint-records", CONFIG_INT, "1000000", 0, 1, 1ll << 40, OPT(checkpoint_records), "write a checkpoint after this many log records"},
+	{"log-level", CONFIG_LEVEL, "info", 0, 0, 0, OPT(log_level), "debug, info, warn or error"},
+	CONFIG_END,
+};
+
+static void send_reply(struct rpc_conn *c, uint64_t call_id, int err, const Cairn__Attr *attr)
+{
+	Cairn__AttrResp resp = CAIRN__ATTR_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	if (attr && !err) {
+		resp.attr = (Cairn__Attr *)attr;
+		body.body_case = CAIRN__ENVELOPE__BODY_ATTR;
+		body.attr = &resp;
+	}
+	rpc_reply(c, call_id, err, NULL, attr && !err ? &body : NULL, NULL);
+}
+
+static void waiter_free(struct meta_waiter *w)
+{
+	rpc_conn_unref(w->conn);
+	free(w->attr.name);
+	free(w);
+}
+
+/* Sends every held reply the op log now covers; err fails them all instead. */
+static void release_waiters(struct meta_server *ms, uint64_t durable, int err)
+{
+	struct meta_waiter *w;
+	while ((w = STAILQ_FIRST(&ms->waiters)) && (err || w->seq <= durable)) {
+		STAILQ_REMOVE_HEAD(&ms->waiters, link);
+		send_reply(w->conn, w->call_id, err ? err : w->err, w->has_attr ? &w->attr : NULL);
+		waiter_free(w);
+	}
+}
+
+void meta_answer(struct meta_server *ms, struct meta_call *call, int err, Cairn__Envelope *body,
+		 const struct ns_inode *ino)
+{
+	Cairn__Attr attr = CAIRN__ATTR__INIT;
+	if (ino)
+		ns_fill_attr(ino, &attr);
+	uint64_t seq = oplog_last_seq(ms->log);
+	if (!(call->flags & META_MUTATES) || oplog_durable_seq(ms->log) >= seq) {
+		if (ino)
+			send_reply(call->conn, call->call_id, err, &attr);
+		else
+			rpc_reply(call->conn, call->call_id, err, NULL, body, NULL);
+		return;
+	}
+	struct meta_waiter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		rpc_reply(call->conn, call->call_id, -ENOMEM, NULL, NULL, NULL);
+		return;
+	}
+	rpc_conn_ref(call->conn);
+	w->conn = call->conn;
+	w->call_id = call->call_id;
+	w->seq = seq;
+	w->err = err;
+	if (ino) {
+		w->has_attr = 1;
+		w->attr = attr;
+		w->attr.name = strdup(attr.name);
+	}
+	STAILQ_INSERT_TAIL(&ms->waiters, w, link);
+}
+
+static void start_checkpoint(struct meta_server *ms)
+{
+	uint64_t seq = oplog_last_seq(ms->log);
+	if (ms->ckpt_pid || ms->stopping || seq - ms->ckpt_seq < (uint64_t)ms->opts->checkpoint_records)
+		return;
+	pid_t pid = checkpoint_fork(ms->opts->data, ms->ns, seq);
+	if (pid < 0) {
+		log_warn("checkpoint: fork failed: %s", strerror(-pid));
+		return;
+	}
+	ms->ckpt_pid = pid;
+	ms->ckpt_pending = seq;
+}
+
+static void on_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
+		       void *arg)
+{
+	struct meta_server *ms = arg;
+	const struct meta_handler *h = NULL;
+	if ((unsigned)req->body_case < META_NHANDLERS)
+		h = &meta_handlers[req->body_case];
+	if (!h || !h->fn) {
+		rpc_reply(c, req->call_id, -ENOTSUP, "the metaserver does not serve this call", NULL,
+			  NULL);
+		return;
+	}
+	if (ms->stopping || ms->failed) {
+		rpc_reply(c, req->call_id, -CAIRN_EUNAVAIL, "the metaserver is shutting down", NULL,
+			  NULL);
+		return;
+	}
+	struct meta_call call = {c, req->call_id, h->flags};
+	ms->calls++;
+	h->fn(ms, &call, req);
+	if (h->flags & META_MUTATES)
+		start_checkpoint(ms);
+}
+
+static const struct rpc_conn_ops meta_rpc_ops = {on_request, NULL};
+
+static void emit_record(void *arg, Cairn__LogRecord *rec)
+{
+	struct meta_server *ms = arg;
+	oplog_append(ms->log, rec);
+}
+
+static void on_durable(evutil_socket_t fd, short what, void *arg)
+{
+	struct meta_server *ms = arg;
+	char buf[64];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	int err = oplog_error(ms->log);
+	if (err && !ms->failed) {
+		ms->failed = 1;
+		log_error("op log failed (%s): refusing further calls and stopping", strerror(-err));
+		release_waiters(ms, 0, -EIO);
+		event_base_loopexit(ms->base, NULL);
+		return;
+	}
+	release_waiters(ms, oplog_durable_seq(ms->log), 0);
+}
+
+static void reap_checkpoint(struct meta_server *ms, int block)
+{
+	int status;
+	if (!ms->ckpt_pid || waitpid(ms->ckpt_pid, &status, block ? 0 : WNOHANG) != ms->ckpt_pid)
+		return;
+	ms->ckpt_pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		ms->ckpt_seq = ms->ckpt_pending;
+		oplog_purge(ms->opts->data, ms->ckpt_seq);
+		log_info("checkpoint at seq %llu written", (unsigned long long)ms->ckpt_seq);
+	} else {
+		log_warn("checkpoint at seq %llu failed (child status %d)",
+			 (unsigned long long)ms->ckpt_pending, status);
+	}
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct meta_server *ms = arg;
+	reap_checkpoint(ms, 0);
+	start_checkpoint(ms);
+}
+
+static int replay_apply(void *arg, const Cairn__LogRecord *rec)
+{
+	return ns_apply(arg, rec);
+}
+
+static int lock_data_dir(struct meta_server *ms, char **cause)
+{
+	const char *dir = ms->opts->data;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		asprintf(cause, "--data %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	ms->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (ms->lock_fd < 0) {
+		asprintf(cause, "--data %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (flock(ms->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		asprintf(cause, "--data %s is in use by another cairn-meta", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Checkpoint + replay + open the log for appending. */
+static int load_namespace(struct meta_server *ms, char **cause)
+{
+	const char *dir = ms->opts->data;
+	uint64_t seq = 0, last = 0;
+	if (checkpoint_load(dir, &ms->ns, &seq, cause) < 0)
+		return -1;
+	ns_set_default_replication(ms->ns, (uint32_t)ms->opts->replication);
+	if (oplog_replay(dir, seq, replay_apply, ms->ns, &last, cause) < 0)
+		return -1;
+	if (last < seq)
+		last = seq;
+	ms->ckpt_seq = seq;
+	ms->log = oplog_open(dir, last, cause);
+	if (!ms->log)
+		return -1;
+	ns_set_emit(ms->ns, emit_record, ms);
+	log_info("namespace loaded: %zu inodes, checkpoint seq %llu, log seq %llu",
+		 ns_count(ms->ns), (unsigned long long)seq, (unsigned long long)last);
+	return 0;
+}
+
+struct meta_server *meta_new(struct event_base *base, const struct meta_options *opts,
+			     char **cause)
+{
+	struct meta_server *ms = calloc(1, sizeof(*ms));
+	if (!ms) {
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	ms->opts = opts;
+	ms->base = base;
+	ms->lock_fd = -1;
+	STAILQ_INIT(&ms->waiters);
+	if (lock_data_dir(ms, cause) < 0 || load_namespace(ms, cause) < 0)
+		goto fail;
+	ms->durable_ev = event_new(base, oplog_notify_fd(ms->log), EV_READ | EV_PERSIST,
+				   on_durable, ms);
+	ms->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, ms);
+	struct timeval second = {1, 0};
+	if (!ms->durable_ev || !ms->tick_ev || event_add(ms->durable_ev, NULL) < 0 ||
+	    event_add(ms->tick_ev, &second) < 0) {
+		*cause = strdup("cannot set up events");
+		goto fail;
+	}
+	ms->rpc = rpc_server_new(base, opts->listen, &meta_rpc_ops, ms, cause);
+	if (!ms->rpc || meta_http_start(ms, cause) < 0)
+		goto fail;
+	log_info("cairn-meta serving on %s (status on http://%s/)", opts->listen, opts->http);
+	return ms;
+fail:
+	meta_free(ms);
+	return NULL;
+}
+
+void meta_shutdown(struct meta_server *ms)
+{
+	if (ms->stopping)
+		return;
+	ms->stopping = 1;
+	log_info("shutting down");
+	event_del(ms->durable_ev);
+	reap_checkpoint(ms, 1);
+	uint64_t last = oplog_last_seq(ms->log);
+	oplog_close(ms->log); /* flushes and syncs what is pending */
+	ms->log = NULL;
+	release_waiters(ms, last, 0);
+	char *cause = NULL;
+	if (!ms->failed && last > ms->ckpt_seq) {
+		if (checkpoint_write(ms->opts->data, ms->ns, last, &cause) == 0) {
+			ms->ckpt_seq = last;
+			oplog_purge(ms->opts->data, last);
+		} else {
+			log_warn("final checkpoint: %s", cause ? cause : "failed");
+			free(cause);
+		}
+	}
+	struct timeval flush = {0, 200000};
+	event_base_loopexit(ms->base, &flush);
+}
+
+int meta_failed(const struct meta_server *ms)
+{
+	return ms->failed;
+}
+
+void meta_free(struct meta_server *ms)
+{
+	if (!ms)
+		return;
+	reap_checkpoint(ms, 1);
+	struct meta_waiter *w;
+	while ((w = STAILQ_FIRST(&ms->waiters))) {
+		STAILQ_REMOVE_HEAD(&ms->waiters, link);
+		waiter_free(w);
+	}
+	if (ms->durable_ev)
+		event_free(ms->durable_ev);
+	if (ms->tick_ev)
+		event_free(ms->tick_ev);
+	meta_http_stop(ms);
+	if (ms->rpc)
+		rpc_server_free(ms->rpc);
+	if (ms->log)
+		oplog_close(ms->log);
+	ns_free(ms->ns);
+	if (ms->lock_fd >= 0)
+		close(ms->lock_fd);
+	free(ms);
+}

@@ -1,0 +1,121 @@
+/*
+ * meta_ns: the namespace calls of cairn-meta, one handler per call and one
+ * dispatch table indexed by the envelope's body case.
+ *
+ * Handlers never touch bytes: they read the request message, call into
+ * ns, and answer with meta_answer(), which holds a mutation's reply until
+ * the op log has made it durable.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "meta_int.h"
+#include "ns.h"
+#include "util.h"
+
+static void h_stat(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	struct ns_inode *ino = NULL;
+	int err = ns_lookup(ms->ns, req->stat->path, &ino);
+	meta_answer(ms, call, err, NULL, ino);
+}
+
+static void h_mkdir(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__MkdirReq *m = req->mkdir;
+	struct ns_inode *ino = NULL;
+	int err = ns_mkdir(ms->ns, m->path, m->mode ? m->mode & 07777 : 0755, 0, 0, m->parents,
+			   time_now_us(), &ino);
+	meta_answer(ms, call, err, NULL, ino);
+}
+
+static void h_create(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__CreateReq *m = req->create;
+	struct ns_inode *ino = NULL;
+	int err = ns_create(ms->ns, m->path, m->mode ? m->mode & 07777 : 0644, 0, 0,
+			    m->replication, m->exclusive, time_now_us(), &ino);
+	meta_answer(ms, call, err, NULL, ino);
+}
+
+struct readdir_page {
+	Cairn__DirEntry *entries;
+	Cairn__DirEntry **ptrs;
+	Cairn__Attr *attrs;
+	size_t n;
+};
+
+static void collect_entry(void *arg, const char *name, const struct ns_inode *ino)
+{
+	struct readdir_page *p = arg;
+	Cairn__DirEntry *e = &p->entries[p->n];
+	Cairn__Attr *a = &p->attrs[p->n];
+	cairn__dir_entry__init(e);
+	cairn__attr__init(a);
+	ns_fill_attr(ino, a);
+	e->name = (char *)name;
+	e->attr = a;
+	p->ptrs[p->n++] = e;
+}
+
+static void h_readdir(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__ReaddirReq *m = req->readdir;
+	uint32_t limit = m->limit == 0 || m->limit > NS_READDIR_MAX ? NS_READDIR_MAX : m->limit;
+	struct readdir_page p = {
+		.entries = calloc(limit, sizeof(*p.entries)),
+		.ptrs = calloc(limit, sizeof(*p.ptrs)),
+		.attrs = calloc(limit, sizeof(*p.attrs)),
+	};
+	int more = 0, err = -ENOMEM;
+	if (p.entries && p.ptrs && p.attrs)
+		err = ns_readdir(ms->ns, m->path, m->after, limit, collect_entry, &p, &more);
+	Cairn__ReaddirResp resp = CAIRN__READDIR_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	resp.entries = p.ptrs;
+	resp.n_entries = p.n;
+	resp.more = more;
+	body.body_case = CAIRN__ENVELOPE__BODY_ENTRIES;
+	body.entries = &resp;
+	meta_answer(ms, call, err, err ? NULL : &body, NULL);
+	free(p.entries);
+	free(p.ptrs);
+	free(p.attrs);
+}
+
+static void h_rename(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	int err = ns_rename(ms->ns, req->rename->src, req->rename->dst, time_now_us());
+	meta_answer(ms, call, err, NULL, NULL);
+}
+
+static void h_remove(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	int err = ns_remove(ms->ns, req->remove->path, req->remove->recursive, time_now_us());
+	meta_answer(ms, call, err, NULL, NULL);
+}
+
+static void h_setattr(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__SetattrReq *m = req->setattr;
+	struct ns_inode *ino = NULL;
+	int err = ns_setattr(ms->ns, m->path, m->mask, m->mode & 07777, m->uid, m->gid,
+			     m->atime_us, m->mtime_us, m->replication, time_now_us(), &ino);
+	meta_answer(ms, call, err, NULL, ino);
+}
+
+static void h_ping(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	meta_answer(ms, call, 0, NULL, NULL);
+}
+
+const struct meta_handler meta_handlers[META_NHANDLERS] = {
+	[CAIRN__ENVELOPE__BODY_STAT] = {h_stat, "stat", 0},
+	[CAIRN__ENVELOPE__BODY_MKDIR] = {h_mkdir, "mkdir", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_CREATE] = {h_create, "create", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_READDIR] = {h_readdir, "readdir", 0},
+	[CAIRN__ENVELOPE__BODY_RENAME] = {h_rename, "rename", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_REMOVE] = {h_remove, "remove", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_SETATTR] = {h_setattr, "setattr", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_PING] = {h_ping, "ping", 0},
+};
