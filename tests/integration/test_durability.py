@@ -63,7 +63,7 @@ class Client(threading.Thread):
             if i % 7 == 0:
                 victim = "d%d" % (i - 1)
                 if victim in self.acked:
-                    if not self.call("rm", "%s/%s" % (self.dir, victim)):
+                    if not self.call("rm", "-r", "%s/%s" % (self.dir, victim)):
                         self.maybe.add(victim)
                         self.acked.discard(victim)
                         return
@@ -102,19 +102,31 @@ def test_kill9_during_mutations_loses_nothing_acknowledged(tmp_path):
         meta.kill()
 
 
+def segments(meta):
+    return sorted(n for n in os.listdir(meta.dir) if n.startswith("oplog.")
+                  and "corrupt" not in n)
+
+
 def test_checkpoint_removes_covered_log_segments(tmp_path):
     meta = Meta(tmp_path, "--checkpoint-records", "20").start()
     try:
         cli = Cli(meta.addr)
-        for i in range(60):
+        for r in range(3):  # each start after a kill -9 opens a new segment
+            for i in range(5):
+                cli("mkdir", "/r%d-%d" % (r, i))
+            meta.kill()
+            meta.start()
+        assert len(segments(meta)) >= 3
+        for i in range(40):
             cli("mkdir", "/d%d" % i)
-        time.sleep(2.5)  # the checkpoint child is reaped on the next tick
-        st = meta.status()
-        assert st["checkpoint_seq"] >= 20
+        deadline = time.monotonic() + 10
+        while meta.status()["checkpoint_seq"] < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert meta.status()["checkpoint_seq"] >= 20
+        assert len(segments(meta)) == 1, segments(meta)
         meta.kill()
         meta.start()
-        assert len(listing(cli, "/")) == 60
-        st = meta.status()
-        assert st["inodes"] == 61
+        assert len(listing(cli, "/")) == 55
+        assert meta.status()["inodes"] == 56
     finally:
         meta.kill()

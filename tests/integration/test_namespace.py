@@ -35,20 +35,20 @@ def test_mv_across_dirs_and_over_file_targets(cli):
     cli("mv", "/src/sub", "/dst/moved")
     assert cli("ls", "/src").split() == []
     assert cli("ls", "/dst/moved").split() == ["deep"]
-    # Moving a directory onto an empty directory replaces it.
+    # As with mv(1), an existing directory target receives the source.
     cli("mkdir", "/dst/empty")
     cli("mv", "/dst/moved", "/dst/empty")
     assert cli("ls", "/dst").split() == ["empty"]
-    assert cli("ls", "/dst/empty").split() == ["deep"]
+    assert cli("ls", "/dst/empty/moved").split() == ["deep"]
 
 
 def test_rm_and_recursive_rm(cli):
     cli("mkdir", "-p", "/t/a/b/c")
     err = cli.fails("rm", "/t/a")
-    assert "/t/a" in err and "not empty" in err.lower()
+    assert "/t/a" in err and "is a directory" in err.lower()
     cli("rm", "-r", "/t/a")
     assert cli("ls", "/t").split() == []
-    cli("rm", "/t")
+    cli("rm", "-r", "/t")
     assert "t" not in cli("ls", "/").split()
 
 
@@ -56,8 +56,9 @@ def test_setrep(cli):
     cli("mkdir", "/rep")
     cli("setrep", "2", "/rep")
     assert cli.json("stat", "/rep")["replication"] == 2
-    err = cli.fails("setrep", "0", "/rep")
-    assert "/rep" in err
+    err = cli.fails("setrep", "99", "/rep")
+    assert "/rep" in err and "invalid" in err.lower()
+    assert cli.run("setrep", "0", "/rep", check=False).returncode == 2
 
 
 def test_errors_are_one_line_with_path_and_cause(cli):
@@ -71,7 +72,7 @@ def test_errors_are_one_line_with_path_and_cause(cli):
         (("mv", "/nothing", "/x"), "no such file"),
         (("mv", "/e", "/e/inside"), "invalid"),
         (("mkdir", "/" + "n" * 300), "too long"),
-        (("rm", "/"), "busy"),
+        (("rm", "-r", "/"), "busy"),
     ]
     for args, cause in cases:
         err = cli.fails(*args)
