@@ -18,18 +18,21 @@
 
 #include "cairn.pb-c.h"
 
-#define FRAME_MAGIC 0x43524e00u /* "CRN" + version byte */
-#define FRAME_VERSION 1u
-#define FRAME_HEADER_SIZE 16u
+#define FRAME_MAGIC	   0x43524e00u /* "CRN" + version byte */
+#define FRAME_VERSION	   1u
+#define FRAME_HEADER_SIZE  16u
 #define FRAME_MAX_ENVELOPE (4u << 20)
-#define FRAME_MAX_PAYLOAD (16u << 20)
-#define FRAME_BLOCK 65536u
+#define FRAME_MAX_PAYLOAD  (16u << 20)
+#define FRAME_BLOCK	   65536u
 
 /*
  * Appends one frame to out. When payload is non-NULL its bytes are moved
  * onto out (payload is left empty, still owned by the caller) and, if
- * env->n_payload_crc is 0, the block CRCs are computed and sent. Returns 0,
- * or -EINVAL/-E2BIG when the envelope or payload is over its limit.
+ * env->n_payload_crc is 0, the block CRCs are computed and sent (env is
+ * left as it was). Returns 0; -E2BIG when the envelope or payload is over
+ * its limit; -EINVAL when env->n_payload_crc is neither 0 nor the payload's
+ * block count (on these two nothing is written and payload is intact);
+ * -ENOMEM.
  * Any thread, on buffers it owns.
  */
 int frame_encode(struct evbuffer *out, Cairn__Envelope *env, struct evbuffer *payload);

@@ -1,0 +1,917 @@
+/*
+ * rpc: pipelined calls over libevent bufferevents (DESIGN §3), for servers
+ * (rpc_server: a listener and the connections it accepted) and clients
+ * (rpc_client: one connection, made on demand, remade with back-off).
+ *
+ * Design. Each connection is an rpc_conn around one socket bufferevent.
+ * Outgoing calls get a call_id from a per-connection counter (for a
+ * client's connection, from the client's counter, so calls framed while
+ * disconnected keep their id once sent) and wait in a hash table keyed by
+ * that id, each with its own deadline timer. Incoming bytes are cut into
+ * frames by frame_decode(); a reply completes its pending call, a request
+ * goes to ops->on_request. A client frames each call as it is made; while
+ * it has no connection the frame waits in the client's queue, and moves to
+ * the wire when the connection comes up.
+ *
+ * Fairness and memory: one read callback parses at most RPC_READ_FRAMES
+ * frames or RPC_READ_BYTES bytes, then yields to the loop (a zero timer
+ * resumes it); input stops being read past RPC_IN_HIGH, which is above the
+ * largest legal frame. Back-pressure: while a connection's output exceeds
+ * RPC_OUT_HIGH it stops reading, and resumes from the write callback once
+ * the output is down to RPC_OUT_LOW. A connection with calls of its own
+ * awaiting replies keeps reading, so two ends that both call each other
+ * cannot deadlock with both paused.
+ *
+ * Lifetime: a conn is reference-counted. Its owner (server or client, or
+ * whoever called rpc_conn_new()) holds one; every callback into user code
+ * runs with a temporary reference held, so user code may drop the last
+ * outside reference, close the conn or make new calls from any callback.
+ * bufferevent_free() inside the bufferevent's own callback is safe: libevent
+ * holds its own reference while it runs callbacks.
+ *
+ * Invariants: a pending call is in exactly one place: a conn's table (sent)
+ * or a client's queue (not yet sent), and its callback runs exactly once,
+ * after it has been removed from there. A closed conn (open == 0) has no
+ * bufferevent, no pending calls, and is in no server's list.
+ */
+#include "rpc.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "errors.h"
+#include "frame.h"
+#include "log.h"
+#include "util.h"
+
+#define RPC_READ_FRAMES	      256u	   /* frames parsed per read callback */
+#define RPC_READ_BYTES	      (4u << 20)   /* bytes parsed per read callback */
+#define RPC_MAX_READ	      (256u << 10) /* bytes per read(2) */
+#define RPC_MAX_WRITE	      (1u << 20)   /* bytes per writev(2) */
+#define RPC_IN_HIGH	      (FRAME_HEADER_SIZE + FRAME_MAX_ENVELOPE + FRAME_MAX_PAYLOAD + (1u << 20))
+#define RPC_TABLE_MIN	      64u	   /* initial buckets of a conn's call table */
+#define RPC_CONNECT_TIMEOUT_S 5		   /* a connect still pending after this fails */
+#define RPC_MAX_TIMEOUT_MS    (1ull << 40) /* ~35 years: keeps timeval sums in range */
+#define RPC_BACKOFF_MIN_MS    50u
+#define RPC_BACKOFF_MAX_MS    2000u
+#define RPC_ACCEPT_PAUSE_MS   100u /* listener rest after an accept error (EMFILE) */
+
+struct rpc_pending {
+	struct rpc_pending *hnext;	/* call table chain, while sent */
+	TAILQ_ENTRY(rpc_pending) qlink; /* client queue, or a list being failed */
+	uint64_t id;
+	struct rpc_conn *conn;	/* sent on; NULL while queued */
+	struct rpc_client *cl;	/* queued on; NULL once sent */
+	struct evbuffer *frame; /* the framed call, while queued */
+	struct event *timer;	/* deadline; NULL for none */
+	rpc_reply_fn cb;
+	void *arg;
+};
+
+TAILQ_HEAD(rpc_pending_list, rpc_pending);
+
+struct rpc_conn {
+	struct event_base *base;
+	struct bufferevent *bev; /* NULL once closed */
+	struct event *resume;	 /* zero timer: parse more buffered input */
+	const struct rpc_conn_ops *ops;
+	void *arg;
+	int refs;
+	unsigned open : 1;	 /* not yet closed */
+	unsigned connecting : 1; /* client side, connect(2) in progress */
+	unsigned paused : 1;	 /* reading stopped for back-pressure */
+	uint64_t next_id;
+	struct rpc_pending **table; /* sent calls by id; nbuckets is a power of 2 */
+	size_t nbuckets, ncalls;
+	struct rpc_server *server; /* accepted by, until closed */
+	LIST_ENTRY(rpc_conn) slink;
+	struct rpc_client *client; /* made by, until closed */
+	char peer[64];
+};
+
+struct rpc_server {
+	struct event_base *base;
+	struct evconnlistener *lev;
+	struct event *accept_resume;
+	const struct rpc_conn_ops *ops;
+	void *arg;
+	LIST_HEAD(, rpc_conn) conns;
+	unsigned nconns;
+	int port;
+};
+
+struct rpc_client {
+	struct event_base *base;
+	char *addr;
+	const struct rpc_conn_ops *ops;
+	void *arg;
+	struct rpc_conn *conn; /* connecting or connected; NULL when neither */
+	struct rpc_pending_list queue;
+	struct event *retry;
+	uint64_t backoff_ms;
+	uint64_t next_id;
+	struct sockaddr_storage sa;
+	socklen_t salen; /* 0 until resolved */
+	int freeing;
+};
+
+static void client_conn_up(struct rpc_client *cl);
+static void client_conn_closed(struct rpc_client *cl, struct rpc_conn *c);
+static void server_conn_closed(struct rpc_server *s, struct rpc_conn *c);
+
+/* ---- the call table ------------------------------------------------------ */
+
+static void table_grow(struct rpc_conn *c)
+{
+	size_t n = c->nbuckets * 2;
+	struct rpc_pending **t = calloc(n, sizeof(*t));
+	if (!t)
+		return; /* keep the old table: longer chains, still correct */
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		struct rpc_pending *p, *next;
+		for (p = c->table[i]; p; p = next) {
+			next = p->hnext;
+			p->hnext = t[p->id & (n - 1)];
+			t[p->id & (n - 1)] = p;
+		}
+	}
+	free(c->table);
+	c->table = t;
+	c->nbuckets = n;
+}
+
+static void table_insert(struct rpc_conn *c, struct rpc_pending *p)
+{
+	if (c->ncalls >= c->nbuckets)
+		table_grow(c);
+	struct rpc_pending **slot = &c->table[p->id & (c->nbuckets - 1)];
+	p->hnext = *slot;
+	*slot = p;
+	p->conn = c;
+	c->ncalls++;
+}
+
+/* Unlinks and returns the call with this id, or NULL. */
+static struct rpc_pending *table_remove(struct rpc_conn *c, uint64_t id)
+{
+	struct rpc_pending **pp = &c->table[id & (c->nbuckets - 1)];
+	for (; *pp; pp = &(*pp)->hnext) {
+		struct rpc_pending *p = *pp;
+		if (p->id == id) {
+			*pp = p->hnext;
+			c->ncalls--;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Moves every sent call onto list. */
+static void table_take_all(struct rpc_conn *c, struct rpc_pending_list *list)
+{
+	for (size_t i = 0; i < c->nbuckets; i++) {
+		struct rpc_pending *p;
+		while ((p = c->table[i])) {
+			c->table[i] = p->hnext;
+			TAILQ_INSERT_TAIL(list, p, qlink);
+		}
+	}
+	c->ncalls = 0;
+}
+
+/* ---- pending calls ------------------------------------------------------- */
+
+static void pending_free(struct rpc_pending *p)
+{
+	if (p->timer)
+		event_free(p->timer);
+	if (p->frame)
+		evbuffer_free(p->frame);
+	free(p);
+}
+
+/* Frees p, then runs its callback. p must already be unlinked. */
+static void pending_complete(struct rpc_pending *p, int err, Cairn__Envelope *reply,
+			     struct evbuffer *payload)
+{
+	rpc_reply_fn cb = p->cb;
+	void *arg = p->arg;
+	pending_free(p);
+	cb(err, reply, payload, arg);
+}
+
+static void pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rpc_pending *p = arg;
+	if (p->cl) {
+		TAILQ_REMOVE(&p->cl->queue, p, qlink);
+	} else {
+		struct rpc_pending *q = table_remove(p->conn, p->id);
+		assert(q == p);
+		(void)q;
+	}
+	pending_complete(p, -ETIMEDOUT, NULL, NULL);
+}
+
+static struct rpc_pending *pending_new(struct event_base *base, uint64_t timeout_ms,
+				       rpc_reply_fn cb, void *arg)
+{
+	struct rpc_pending *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->cb = cb;
+	p->arg = arg;
+	if (timeout_ms) {
+		p->timer = evtimer_new(base, pending_timeout_cb, p);
+		if (!p->timer) {
+			free(p);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+/* Starts p's deadline; call once p is linked where the timer can find it. */
+static void pending_arm(struct rpc_pending *p, uint64_t timeout_ms)
+{
+	if (!p->timer)
+		return;
+	if (timeout_ms > RPC_MAX_TIMEOUT_MS)
+		timeout_ms = RPC_MAX_TIMEOUT_MS;
+	struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
+	evtimer_add(p->timer, &tv);
+}
+
+/* ---- connections: I/O ---------------------------------------------------- */
+
+static void format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, len, "local");
+	}
+}
+
+static uint64_t conn_next_id(struct rpc_conn *c)
+{
+	return c->client ? c->client->next_id++ : c->next_id++;
+}
+
+static void conn_pause(struct rpc_conn *c)
+{
+	c->paused = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, RPC_OUT_LOW, 0);
+}
+
+static void conn_unpause(struct rpc_conn *c)
+{
+	static const struct timeval now = {0, 0};
+	c->paused = 0;
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_enable(c->bev, EV_READ);
+	evtimer_add(c->resume, &now); /* frames may already be buffered */
+}
+
+static void conn_dispatch(struct rpc_conn *c, Cairn__Envelope *env, struct evbuffer *payload)
+{
+	if (env->is_reply) {
+		struct rpc_pending *p = table_remove(c, env->call_id);
+		if (p) /* else the call timed out: drop its late reply */
+			pending_complete(p, err_from_status(env->status), env, payload);
+		return;
+	}
+	if (c->ops && c->ops->on_request)
+		c->ops->on_request(c, env, payload, c->arg);
+	else
+		rpc_reply(c, env->call_id, -ENOTSUP, "this end serves no calls", NULL, NULL);
+}
+
+/* Parses and dispatches buffered frames, within this callback's budget. */
+static void conn_process_input(struct rpc_conn *c)
+{
+	static const struct timeval now = {0, 0};
+	size_t bytes = 0;
+	unsigned frames = 0;
+
+	rpc_conn_ref(c);
+	while (c->open && !c->paused) {
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		if (evbuffer_get_length(out) > RPC_OUT_HIGH && c->ncalls == 0) {
+			conn_pause(c);
+			break;
+		}
+		if (frames >= RPC_READ_FRAMES || bytes >= RPC_READ_BYTES) {
+			evtimer_add(c->resume, &now);
+			break;
+		}
+		Cairn__Envelope *env;
+		struct evbuffer *payload;
+		char *cause;
+		size_t before = evbuffer_get_length(in);
+		int rc = frame_decode(in, &env, &payload, &cause);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			log_warn("rpc: bad frame from %s: %s; closing the connection", c->peer,
+				 cause ? cause : err_str(rc));
+			free(cause);
+			rpc_conn_close(c);
+			break;
+		}
+		bytes += before - evbuffer_get_length(in);
+		frames++;
+		conn_dispatch(c, env, payload);
+		cairn__envelope__free_unpacked(env, NULL);
+		if (payload)
+			evbuffer_free(payload);
+	}
+	rpc_conn_unref(c);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_process_input(arg);
+}
+
+static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rpc_conn *c = arg;
+	if (c->open && !c->paused)
+		conn_process_input(c);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct rpc_conn *c = arg;
+	if (c->paused && evbuffer_get_length(bufferevent_get_output(bev)) <= RPC_OUT_LOW)
+		conn_unpause(c);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct rpc_conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		c->connecting = 0;
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		log_debug("rpc: connected to %s", c->peer);
+		if (c->client)
+			client_conn_up(c->client);
+		return;
+	}
+	if (c->connecting)
+		log_debug("rpc: cannot connect to %s: %s", c->peer,
+			  what & BEV_EVENT_TIMEOUT
+			      ? "timed out"
+			      : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else if (what & BEV_EVENT_EOF)
+		log_debug("rpc: %s closed the connection", c->peer);
+	else
+		log_info("rpc: connection with %s failed: %s", c->peer,
+			 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	rpc_conn_close(c); /* may free c */
+}
+
+/* Wraps fd (taken over: closed on failure) in a new conn with one reference. */
+static struct rpc_conn *conn_new(struct event_base *base, evutil_socket_t fd,
+				 const struct rpc_conn_ops *ops, void *arg)
+{
+	int one = 1;
+	evutil_make_socket_nonblocking(fd);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails on non-TCP: fine */
+
+	struct rpc_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		goto fail;
+	c->table = calloc(RPC_TABLE_MIN, sizeof(*c->table));
+	c->resume = evtimer_new(base, conn_resume_cb, c);
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!c->table || !c->resume || !c->bev)
+		goto fail;
+	c->base = base;
+	c->ops = ops;
+	c->arg = arg;
+	c->refs = 1;
+	c->open = 1;
+	c->next_id = 1;
+	c->nbuckets = RPC_TABLE_MIN;
+	snprintf(c->peer, sizeof(c->peer), "?");
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, RPC_IN_HIGH);
+	bufferevent_set_max_single_read(c->bev, RPC_MAX_READ);
+	bufferevent_set_max_single_write(c->bev, RPC_MAX_WRITE);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return c;
+fail:
+	if (c && c->bev)
+		bufferevent_free(c->bev); /* closes fd */
+	else
+		evutil_closesocket(fd);
+	if (c) {
+		if (c->resume)
+			event_free(c->resume);
+		free(c->table);
+		free(c);
+	}
+	return NULL;
+}
+
+static void conn_free(struct rpc_conn *c)
+{
+	assert(!c->open && c->ncalls == 0 && !c->server && !c->client);
+	event_free(c->resume);
+	free(c->table);
+	free(c);
+}
+
+/* Frames req as call id onto out. */
+static int conn_frame_call(struct evbuffer *out, uint64_t id, Cairn__Envelope *req,
+			   struct evbuffer *payload)
+{
+	req->call_id = id;
+	req->is_reply = 0;
+	return frame_encode(out, req, payload);
+}
+
+/* ---- connections: API ---------------------------------------------------- */
+
+struct rpc_conn *rpc_conn_new(struct event_base *base, evutil_socket_t fd,
+			      const struct rpc_conn_ops *ops, void *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct rpc_conn *c = conn_new(base, fd, ops, arg);
+	if (c && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+	return c;
+}
+
+void rpc_conn_ref(struct rpc_conn *c)
+{
+	assert(c->refs > 0);
+	c->refs++;
+}
+
+void rpc_conn_unref(struct rpc_conn *c)
+{
+	if (!c)
+		return;
+	assert(c->refs > 0);
+	if (c->refs == 1 && c->open)
+		rpc_conn_close(c); /* callbacks may take and drop references meanwhile */
+	if (--c->refs == 0)
+		conn_free(c);
+}
+
+void rpc_conn_close(struct rpc_conn *c)
+{
+	struct rpc_pending_list failed = TAILQ_HEAD_INITIALIZER(failed);
+	struct rpc_pending *p;
+
+	if (!c || !c->open)
+		return;
+	int was_up = !c->connecting;
+	c->open = 0;
+	c->refs++;
+	bufferevent_free(c->bev); /* closes the socket */
+	c->bev = NULL;
+	event_del(c->resume);
+	if (c->server)
+		server_conn_closed(c->server, c);
+	if (c->client)
+		client_conn_closed(c->client, c);
+	table_take_all(c, &failed);
+	while ((p = TAILQ_FIRST(&failed))) {
+		TAILQ_REMOVE(&failed, p, qlink);
+		pending_complete(p, -CAIRN_EUNAVAIL, NULL, NULL);
+	}
+	if (was_up && c->ops && c->ops->on_close)
+		c->ops->on_close(c, c->arg);
+	rpc_conn_unref(c);
+}
+
+int rpc_conn_is_open(const struct rpc_conn *c)
+{
+	return c->open;
+}
+
+const char *rpc_conn_peer(const struct rpc_conn *c)
+{
+	return c->peer;
+}
+
+int rpc_call(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
+	     uint64_t timeout_ms, rpc_reply_fn cb, void *arg)
+{
+	if (!c->open)
+		return -CAIRN_EUNAVAIL;
+	struct rpc_pending *p = pending_new(c->base, timeout_ms, cb, arg);
+	if (!p)
+		return -ENOMEM;
+	p->id = conn_next_id(c);
+	int rc = conn_frame_call(bufferevent_get_output(c->bev), p->id, req, payload);
+	if (rc < 0) {
+		pending_free(p);
+		return rc;
+	}
+	table_insert(c, p);
+	pending_arm(p, timeout_ms);
+	if (c->paused)
+		conn_unpause(c); /* read on while a call of ours awaits its reply */
+	return 0;
+}
+
+int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
+	      struct evbuffer *payload)
+{
+	Cairn__Envelope r = CAIRN__ENVELOPE__INIT;
+	Cairn__Empty empty = CAIRN__EMPTY__INIT;
+
+	if (!c->open)
+		return 0;
+	r.call_id = call_id;
+	r.is_reply = 1;
+	r.status = err_to_status(err);
+	if (why)
+		r.error = (char *)why;
+	if (body && body->body_case != CAIRN__ENVELOPE__BODY__NOT_SET) {
+		r.body_case = body->body_case;
+		r.ok = body->ok; /* the body union is one pointer: this copies any member */
+		if (payload) {
+			r.n_payload_crc = body->n_payload_crc;
+			r.payload_crc = body->payload_crc;
+		}
+	} else {
+		r.body_case = CAIRN__ENVELOPE__BODY_OK;
+		r.ok = &empty;
+	}
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int rc = frame_encode(out, &r, payload);
+	if (rc < 0) {
+		log_warn("rpc: reply %llu to %s cannot be framed: %s", (unsigned long long)call_id,
+			 c->peer, err_str(rc));
+		Cairn__Envelope e = CAIRN__ENVELOPE__INIT;
+		e.call_id = call_id;
+		e.is_reply = 1;
+		e.status = err_to_status(-CAIRN_EINTERNAL);
+		e.error = (char *)"the reply could not be framed";
+		e.body_case = CAIRN__ENVELOPE__BODY_OK;
+		e.ok = &empty;
+		frame_encode(out, &e, NULL);
+	}
+	return rc;
+}
+
+/* ---- server -------------------------------------------------------------- */
+
+static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+			     int salen, void *arg)
+{
+	struct rpc_server *s = arg;
+	struct rpc_conn *c = conn_new(s->base, fd, s->ops, s->arg);
+	if (!c) {
+		log_warn("rpc: out of memory for a connection on port %d", s->port);
+		return;
+	}
+	format_addr(sa, c->peer, sizeof(c->peer));
+	c->server = s;
+	LIST_INSERT_HEAD(&s->conns, c, slink);
+	s->nconns++;
+	log_debug("rpc: accepted %s", c->peer);
+}
+
+static void server_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct rpc_server *s = arg;
+	struct timeval tv = {0, RPC_ACCEPT_PAUSE_MS * 1000};
+	log_warn("rpc: accept on port %d: %s; pausing", s->port,
+		 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	evconnlistener_disable(lev);
+	evtimer_add(s->accept_resume, &tv);
+}
+
+static void server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rpc_server *s = arg;
+	evconnlistener_enable(s->lev);
+}
+
+/* Called by rpc_conn_close(): drops the server's reference to c. */
+static void server_conn_closed(struct rpc_server *s, struct rpc_conn *c)
+{
+	LIST_REMOVE(c, slink);
+	s->nconns--;
+	c->server = NULL;
+	rpc_conn_unref(c);
+}
+
+/* addr_parse() with port 0 (any free port) allowed. */
+static int listen_addr_parse(const char *addr, char **host, uint16_t *port)
+{
+	size_t len = strlen(addr);
+	if (len < 2 || strcmp(addr + len - 2, ":0") != 0)
+		return addr_parse(addr, host, port);
+	char *tmp = strdup(addr);
+	if (!tmp)
+		return -ENOMEM;
+	tmp[len - 1] = '1';
+	int rc = addr_parse(tmp, host, port);
+	free(tmp);
+	*port = 0;
+	return rc;
+}
+
+/* Binds s->lev to the first address of host:port that works. */
+static int server_bind(struct rpc_server *s, const char *host, uint16_t port, char **cause)
+{
+	struct addrinfo hints = {0}, *res, *ai;
+	char portstr[8];
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	int gai = getaddrinfo(host, portstr, &hints, &res);
+	if (gai) {
+		if (asprintf(cause, "cannot resolve %s: %s", host, gai_strerror(gai)) < 0)
+			*cause = NULL;
+		return -EINVAL;
+	}
+	int err = 0;
+	for (ai = res; ai && !s->lev; ai = ai->ai_next) {
+		s->lev = evconnlistener_new_bind(s->base, server_accept_cb, s,
+						 LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
+						     LEV_OPT_CLOSE_ON_EXEC,
+						 -1, ai->ai_addr, (int)ai->ai_addrlen);
+		if (!s->lev)
+			err = errno;
+	}
+	freeaddrinfo(res);
+	if (!s->lev) {
+		if (asprintf(cause, "cannot listen on %s:%u: %s", host, port, strerror(err)) < 0)
+			*cause = NULL;
+		return -err;
+	}
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = evconnlistener_get_fd(s->lev);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							 : ((struct sockaddr_in *)&ss)->sin_port);
+	evconnlistener_set_error_cb(s->lev, server_accept_error_cb);
+	return 0;
+}
+
+struct rpc_server *rpc_server_new(struct event_base *base, const char *addr,
+				  const struct rpc_conn_ops *ops, void *arg, char **cause)
+{
+	char *host = NULL;
+	uint16_t port;
+	*cause = NULL;
+	if (listen_addr_parse(addr, &host, &port) < 0) {
+		if (asprintf(cause, "bad listen address '%s': want HOST:PORT", addr) < 0)
+			*cause = NULL;
+		return NULL;
+	}
+	struct rpc_server *s = calloc(1, sizeof(*s));
+	if (!s || !(s->accept_resume = evtimer_new(base, server_accept_resume_cb, s))) {
+		if (asprintf(cause, "out of memory") < 0)
+			*cause = NULL;
+		goto fail;
+	}
+	s->base = base;
+	s->ops = ops;
+	s->arg = arg;
+	LIST_INIT(&s->conns);
+	if (server_bind(s, host, port, cause) < 0)
+		goto fail;
+	free(host);
+	return s;
+fail:
+	free(host);
+	if (s && s->accept_resume)
+		event_free(s->accept_resume);
+	free(s);
+	return NULL;
+}
+
+void rpc_server_free(struct rpc_server *s)
+{
+	struct rpc_conn *c;
+	if (!s)
+		return;
+	evconnlistener_free(s->lev);
+	event_free(s->accept_resume);
+	while ((c = LIST_FIRST(&s->conns)))
+		rpc_conn_close(c); /* unlinks c */
+	free(s);
+}
+
+unsigned rpc_server_nconns(const struct rpc_server *s)
+{
+	return s->nconns;
+}
+
+int rpc_server_port(const struct rpc_server *s)
+{
+	return s->port;
+}
+
+/* ---- client -------------------------------------------------------------- */
+
+static int client_resolve(struct rpc_client *cl)
+{
+	struct addrinfo hints = {0}, *res;
+	char *host, portstr[8];
+	uint16_t port;
+	if (addr_parse(cl->addr, &host, &port) < 0)
+		return -EINVAL;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	int gai = getaddrinfo(host, portstr, &hints, &res);
+	free(host);
+	if (gai) {
+		log_info("rpc: cannot resolve %s: %s", cl->addr, gai_strerror(gai));
+		return -EINVAL;
+	}
+	memcpy(&cl->sa, res->ai_addr, res->ai_addrlen);
+	cl->salen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/*
+ * Arms the reconnect timer after a failed or lost connection. Calls made
+ * meanwhile wait for it, so even a caller that retries from its callback
+ * cannot make the client reconnect faster than the back-off.
+ */
+static void client_schedule_retry(struct rpc_client *cl)
+{
+	if (cl->freeing)
+		return;
+	struct timeval tv = {(time_t)(cl->backoff_ms / 1000),
+			     (suseconds_t)(cl->backoff_ms % 1000) * 1000};
+	evtimer_add(cl->retry, &tv);
+	cl->backoff_ms *= 2;
+	if (cl->backoff_ms > RPC_BACKOFF_MAX_MS)
+		cl->backoff_ms = RPC_BACKOFF_MAX_MS;
+}
+
+static void client_connect(struct rpc_client *cl)
+{
+	static const struct timeval limit = {RPC_CONNECT_TIMEOUT_S, 0};
+	assert(!cl->conn);
+	if (!cl->salen && client_resolve(cl) < 0) {
+		client_schedule_retry(cl);
+		return;
+	}
+	evutil_socket_t fd =
+	    socket(cl->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct rpc_conn *c = fd < 0 ? NULL : conn_new(cl->base, fd, cl->ops, cl->arg);
+	if (!c) {
+		log_warn("rpc: cannot make a socket for %s: %s", cl->addr,
+			 fd < 0 ? strerror(errno) : "out of memory");
+		client_schedule_retry(cl);
+		return;
+	}
+	snprintf(c->peer, sizeof(c->peer), "%s", cl->addr);
+	c->client = cl;
+	c->connecting = 1;
+	cl->conn = c;
+	bufferevent_set_timeouts(c->bev, NULL, &limit);
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&cl->sa, (int)cl->salen) < 0)
+		rpc_conn_close(c); /* schedules the retry */
+}
+
+static void client_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rpc_client *cl = arg;
+	if (!cl->conn && (!TAILQ_EMPTY(&cl->queue) || cl->ops))
+		client_connect(cl); /* else connect on the next call */
+}
+
+/* The connection is up: send every queued call, oldest first. */
+static void client_conn_up(struct rpc_client *cl)
+{
+	struct rpc_conn *c = cl->conn;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct rpc_pending *p;
+	cl->backoff_ms = RPC_BACKOFF_MIN_MS;
+	while ((p = TAILQ_FIRST(&cl->queue))) {
+		TAILQ_REMOVE(&cl->queue, p, qlink);
+		p->cl = NULL;
+		evbuffer_add_buffer(out, p->frame);
+		evbuffer_free(p->frame);
+		p->frame = NULL;
+		table_insert(c, p);
+	}
+}
+
+/* Called by rpc_conn_close(): forget c, and come back later if needed. */
+static void client_conn_closed(struct rpc_client *cl, struct rpc_conn *c)
+{
+	assert(cl->conn == c);
+	cl->conn = NULL;
+	c->client = NULL;
+	rpc_conn_unref(c);
+	client_schedule_retry(cl);
+}
+
+struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
+				  const struct rpc_conn_ops *ops, void *arg)
+{
+	char *host;
+	uint16_t port;
+	if (addr_parse(addr, &host, &port) < 0)
+		return NULL;
+	free(host);
+	struct rpc_client *cl = calloc(1, sizeof(*cl));
+	if (!cl)
+		return NULL;
+	cl->addr = strdup(addr);
+	cl->retry = evtimer_new(base, client_retry_cb, cl);
+	if (!cl->addr || !cl->retry) {
+		if (cl->retry)
+			event_free(cl->retry);
+		free(cl->addr);
+		free(cl);
+		return NULL;
+	}
+	cl->base = base;
+	cl->ops = ops;
+	cl->arg = arg;
+	cl->backoff_ms = RPC_BACKOFF_MIN_MS;
+	cl->next_id = 1;
+	TAILQ_INIT(&cl->queue);
+	if (ops)
+		client_connect(cl);
+	return cl;
+}
+
+void rpc_client_free(struct rpc_client *cl)
+{
+	struct rpc_pending *p;
+	if (!cl)
+		return;
+	cl->freeing = 1;
+	event_free(cl->retry);
+	cl->retry = NULL;
+	if (cl->conn)
+		rpc_conn_close(cl->conn);
+	while ((p = TAILQ_FIRST(&cl->queue))) {
+		TAILQ_REMOVE(&cl->queue, p, qlink);
+		p->cl = NULL;
+		pending_complete(p, -CAIRN_EUNAVAIL, NULL, NULL);
+	}
+	free(cl->addr);
+	free(cl);
+}
+
+int rpc_client_call(struct rpc_client *cl, Cairn__Envelope *req, struct evbuffer *payload,
+		    uint64_t timeout_ms, rpc_reply_fn cb, void *arg)
+{
+	if (cl->freeing)
+		return -CAIRN_EUNAVAIL;
+	if (cl->conn && cl->conn->open && !cl->conn->connecting)
+		return rpc_call(cl->conn, req, payload, timeout_ms, cb, arg);
+	struct rpc_pending *p = pending_new(cl->base, timeout_ms, cb, arg);
+	if (!p)
+		return -ENOMEM;
+	p->id = cl->next_id++;
+	p->frame = evbuffer_new();
+	int rc = p->frame ? conn_frame_call(p->frame, p->id, req, payload) : -ENOMEM;
+	if (rc < 0) {
+		pending_free(p);
+		return rc;
+	}
+	p->cl = cl;
+	TAILQ_INSERT_TAIL(&cl->queue, p, qlink);
+	pending_arm(p, timeout_ms);
+	if (!cl->conn && !evtimer_pending(cl->retry, NULL))
+		client_connect(cl);
+	return 0;
+}

@@ -8,10 +8,12 @@
  * connection closes, every call still waiting on it completes with
  * -CAIRN_EUNAVAIL. Back-pressure: while a connection's output holds more
  * than RPC_OUT_HIGH bytes it stops reading requests, until its output
- * drains below RPC_OUT_LOW. A bad frame closes that connection with one
- * log line and nothing else.
+ * drains below RPC_OUT_LOW; a connection with calls of its own awaiting
+ * replies keeps reading, so two ends calling each other cannot both stall.
+ * A bad frame closes that connection with one log line and nothing else.
  *
- * Everything here runs on the thread of the event_base it was made with.
+ * Everything here runs on the thread of the event_base it was made with,
+ * which must not die of SIGPIPE: ignore it or block it on that thread.
  */
 #ifndef CAIRN_RPC_H
 #define CAIRN_RPC_H
@@ -23,7 +25,7 @@
 #include "cairn.pb-c.h"
 
 #define RPC_OUT_HIGH (8u << 20)
-#define RPC_OUT_LOW (2u << 20)
+#define RPC_OUT_LOW  (2u << 20)
 
 struct rpc_conn;
 struct rpc_server;
@@ -38,7 +40,11 @@ struct rpc_conn_ops {
 	 */
 	void (*on_request)(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
 			   void *arg);
-	/* The connection closed (peer, error, bad frame or rpc_conn_close()). */
+	/*
+	 * The connection closed (peer, error, bad frame or rpc_conn_close()).
+	 * Runs once, after every pending call on it has completed; not for a
+	 * client connection that never got connected.
+	 */
 	void (*on_close)(struct rpc_conn *c, void *arg);
 };
 
@@ -51,7 +57,10 @@ struct rpc_conn_ops {
  */
 typedef void (*rpc_reply_fn)(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg);
 
-/* Wraps a connected socket (takes ownership of fd). Returns a new conn with one reference. */
+/*
+ * Wraps a connected socket (takes ownership of fd). Returns a new conn with
+ * one reference, or NULL (fd closed) when out of memory.
+ */
 struct rpc_conn *rpc_conn_new(struct event_base *base, evutil_socket_t fd,
 			      const struct rpc_conn_ops *ops, void *arg);
 
@@ -59,7 +68,11 @@ void rpc_conn_ref(struct rpc_conn *c);
 /* Drops a reference; the last one frees the conn (closing it first). */
 void rpc_conn_unref(struct rpc_conn *c);
 
-/* Closes the socket now; pending calls fail; on_close runs once. Safe to call twice. */
+/*
+ * Closes the socket now (unsent output is dropped); pending calls fail;
+ * on_close runs once. Safe to call twice. The caller must hold a reference
+ * or be inside one of this conn's callbacks.
+ */
 void rpc_conn_close(struct rpc_conn *c);
 
 int rpc_conn_is_open(const struct rpc_conn *c);
@@ -79,23 +92,33 @@ int rpc_call(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
 /*
  * Answers call call_id. err 0 sends body (may be NULL: an empty ok body)
  * and payload; a negative err sends its status and the text why (may be
- * NULL). A no-op once the connection has closed. Returns 0 or a negative error.
+ * NULL). Only body->body_case and its message are taken from body, plus,
+ * when payload is non-NULL, body->payload_crc: block CRCs already known
+ * (for instance stored with the chunk) are sent as they are, none means
+ * computed here. payload is moved onto the wire as by rpc_call(). A no-op
+ * once the connection has closed. Returns 0 or a negative error (a reply
+ * that cannot be framed, e.g. over a limit, is answered with
+ * STATUS_INTERNAL instead).
  */
-int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why,
-	      Cairn__Envelope *body, struct evbuffer *payload);
+int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
+	      struct evbuffer *payload);
 
 /*
  * Listens on addr ("HOST:PORT"), making an rpc_conn with ops/arg for each
  * accepted connection (the server holds that reference and drops it when
- * the connection closes). Returns a new server (free with
- * rpc_server_free()) or NULL with a new *cause.
+ * the connection closes). PORT 0 picks a free port (see rpc_server_port());
+ * HOST is resolved with getaddrinfo(), which may block: call at start-up.
+ * Returns a new server (free with rpc_server_free()) or NULL with a new
+ * *cause.
  */
 struct rpc_server *rpc_server_new(struct event_base *base, const char *addr,
 				  const struct rpc_conn_ops *ops, void *arg, char **cause);
-/* Stops listening and closes every connection it accepted. */
+/* Stops listening, closes every connection it accepted and frees s. No-op for NULL. */
 void rpc_server_free(struct rpc_server *s);
 /* Number of open accepted connections. */
 unsigned rpc_server_nconns(const struct rpc_server *s);
+/* The port the server listens on (the one picked by the kernel for port 0). */
+int rpc_server_port(const struct rpc_server *s);
 
 /*
  * A client end that connects to addr on demand and reconnects with back-off
@@ -103,11 +126,20 @@ unsigned rpc_server_nconns(const struct rpc_server *s);
  * not connected wait (until their deadline) and are sent once connected;
  * calls in flight when the connection is lost fail with -CAIRN_EUNAVAIL
  * (the caller decides whether to retry). ops may be NULL for a client that
- * never receives requests. Returns a new client (free with rpc_client_free()).
+ * never receives requests; with ops the client connects at once and
+ * reconnects even when it has no calls to send. HOST is resolved with
+ * getaddrinfo() on the first connect (blocking: give an IP address or a
+ * name /etc/hosts knows); a connect pending for 5 s fails. Returns a new
+ * client (free with rpc_client_free()), or NULL when addr is not HOST:PORT
+ * or memory is short.
  */
 struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
 				  const struct rpc_conn_ops *ops, void *arg);
-/* Fails every pending call with -CAIRN_EUNAVAIL and frees the client. */
+/*
+ * Fails every pending call with -CAIRN_EUNAVAIL, closes the connection and
+ * frees the client. No-op for NULL. A callback it runs may still call
+ * rpc_client_call(cl), which then fails with -CAIRN_EUNAVAIL.
+ */
 void rpc_client_free(struct rpc_client *cl);
 /* As rpc_call(). */
 int rpc_client_call(struct rpc_client *cl, Cairn__Envelope *req, struct evbuffer *payload,

@@ -1,0 +1,621 @@
+/*
+ * test_rpc: rpc_server, rpc_client and rpc_conn over real sockets on
+ * 127.0.0.1 (port 0), all in one event_base.
+ *
+ * The test server answers StatReq calls by path: "echo..." echoes body and
+ * payload, "d..." echoes after a random delay (out-of-order replies),
+ * "late" after 300 ms, "never" never, "err" with -ENOENT and a text,
+ * "close" closes the connection, "big" with a 1 MiB payload. Prints
+ * pipelined calls/s over one connection (not asserted).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "errors.h"
+#include "frame.h"
+#include "rpc.h"
+#include "util.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+#define BIG_REPLY (1u << 20)
+
+static struct event_base *base;
+static unsigned char *pattern;
+static const size_t pattern_len = 4u << 20;
+
+/* ---- the test server ------------------------------------------------------ */
+
+static struct rpc_server *srv;
+static int srv_port;
+static int srv_requests, srv_closes, srv_big, deferred_out;
+
+struct deferred {
+	struct rpc_conn *conn;
+	uint64_t call_id;
+	char *path;
+};
+
+static void reply_path(struct rpc_conn *c, uint64_t id, const char *path, struct evbuffer *pl)
+{
+	Cairn__StatReq st = CAIRN__STAT_REQ__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	st.path = (char *)path;
+	body.body_case = CAIRN__ENVELOPE__BODY_STAT;
+	body.stat = &st;
+	rpc_reply(c, id, 0, NULL, &body, pl);
+}
+
+static void deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct deferred *d = arg;
+	reply_path(d->conn, d->call_id, d->path, NULL);
+	rpc_conn_unref(d->conn);
+	free(d->path);
+	free(d);
+	deferred_out--;
+}
+
+static void defer_reply(struct rpc_conn *c, Cairn__Envelope *req, unsigned ms)
+{
+	struct deferred *d = calloc(1, sizeof(*d));
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	rpc_conn_ref(c);
+	d->conn = c;
+	d->call_id = req->call_id;
+	d->path = strdup(req->stat->path);
+	deferred_out++;
+	event_base_once(base, -1, EV_TIMEOUT, deferred_cb, d, &tv);
+}
+
+static void srv_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
+			void *arg)
+{
+	srv_requests++;
+	if (req->body_case != CAIRN__ENVELOPE__BODY_STAT) {
+		rpc_reply(c, req->call_id, -EINVAL, "want a stat body", NULL, NULL);
+		return;
+	}
+	const char *path = req->stat->path;
+	if (strncmp(path, "echo", 4) == 0) {
+		struct evbuffer *copy = NULL;
+		if (payload) {
+			copy = evbuffer_new();
+			evbuffer_add_buffer(copy, payload);
+		}
+		rpc_reply(c, req->call_id, 0, NULL, req, copy);
+		if (copy)
+			evbuffer_free(copy);
+	} else if (path[0] == 'd') {
+		defer_reply(c, req, 1 + (unsigned)(req->call_id * 7919 % 20));
+	} else if (strcmp(path, "late") == 0) {
+		defer_reply(c, req, 300);
+	} else if (strcmp(path, "err") == 0) {
+		rpc_reply(c, req->call_id, -ENOENT, "no such thing", NULL, NULL);
+	} else if (strcmp(path, "close") == 0) {
+		rpc_conn_close(c);
+	} else if (strcmp(path, "big") == 0) {
+		struct evbuffer *pl = evbuffer_new();
+		evbuffer_add_reference(pl, pattern, BIG_REPLY, NULL, NULL);
+		srv_big++;
+		reply_path(c, req->call_id, "big", pl);
+		evbuffer_free(pl);
+	} /* "never": no answer */
+}
+
+static void srv_close(struct rpc_conn *c, void *arg)
+{
+	srv_closes++;
+}
+
+static const struct rpc_conn_ops srv_ops = {srv_request, srv_close};
+
+static int server_start(int port)
+{
+	char addr[32], *cause = NULL;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	srv = rpc_server_new(base, addr, &srv_ops, NULL, &cause);
+	if (!srv) {
+		fprintf(stderr, "rpc_server_new(%s): %s\n", addr, cause ? cause : "?");
+		free(cause);
+		return -1;
+	}
+	srv_port = rpc_server_port(srv);
+	return 0;
+}
+
+/* ---- driving the loop ----------------------------------------------------- */
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* Runs the loop until *n >= target or ms pass; returns whether it got there. */
+static int wait_count(const int *n, int target, uint64_t ms)
+{
+	static const struct timeval tv = {0, 5000};
+	uint64_t end = time_mono_ms() + ms;
+	struct event *tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	event_add(tick, &tv);
+	while (*n < target && time_mono_ms() < end)
+		event_base_loop(base, EVLOOP_ONCE);
+	event_free(tick);
+	return *n >= target;
+}
+
+static void run_for(uint64_t ms)
+{
+	static const int never = 0;
+	wait_count(&never, 1, ms);
+}
+
+/* ---- calls ---------------------------------------------------------------- */
+
+struct rec {
+	int done, err, order;
+	char path[64], error[64];
+	size_t payload_len;
+	int payload_ok;
+};
+
+static int completions;
+
+static void rec_cb(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+	struct rec *r = arg;
+	r->done++;
+	r->err = err;
+	r->order = completions++;
+	if (reply && reply->body_case == CAIRN__ENVELOPE__BODY_STAT)
+		snprintf(r->path, sizeof(r->path), "%s", reply->stat->path);
+	if (reply)
+		snprintf(r->error, sizeof(r->error), "%s", reply->error);
+	if (payload) {
+		r->payload_len = evbuffer_get_length(payload);
+		r->payload_ok = r->payload_len <= pattern_len &&
+				memcmp(evbuffer_pullup(payload, -1), pattern, r->payload_len) == 0;
+	}
+}
+
+static int client_call(struct rpc_client *cl, const char *path, struct evbuffer *pl,
+		       uint64_t timeout_ms, struct rec *r)
+{
+	Cairn__StatReq st = CAIRN__STAT_REQ__INIT;
+	Cairn__Envelope req = CAIRN__ENVELOPE__INIT;
+	st.path = (char *)path;
+	req.body_case = CAIRN__ENVELOPE__BODY_STAT;
+	req.stat = &st;
+	memset(r, 0, sizeof(*r));
+	return rpc_client_call(cl, &req, pl, timeout_ms, rec_cb, r);
+}
+
+static struct rpc_client *client_new(int port)
+{
+	char addr[32];
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+	return rpc_client_new(base, addr, NULL, NULL);
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_echo_and_payload(struct rpc_client *cl)
+{
+	struct rec r[2];
+	CHECK(client_call(cl, "echo-1", NULL, 2000, &r[0]) == 0, "call");
+	struct evbuffer *pl = evbuffer_new();
+	evbuffer_add(pl, pattern, pattern_len);
+	CHECK(client_call(cl, "echo-big", pl, 5000, &r[1]) == 0, "call with payload");
+	CHECK(evbuffer_get_length(pl) == 0, "payload not moved");
+	evbuffer_free(pl);
+	CHECK(r[0].done == 0, "callback ran inside rpc_client_call");
+	wait_count(&r[1].done, 1, 5000);
+	CHECK(r[0].done == 1 && r[0].err == 0 && strcmp(r[0].path, "echo-1") == 0,
+	      "echo: done %d err %d path '%s'", r[0].done, r[0].err, r[0].path);
+	CHECK(r[1].done == 1 && r[1].err == 0 && r[1].payload_len == pattern_len && r[1].payload_ok,
+	      "4 MiB echo: done %d err %d len %zu ok %d", r[1].done, r[1].err, r[1].payload_len,
+	      r[1].payload_ok);
+}
+
+static void test_pipelined(struct rpc_client *cl)
+{
+	enum { N = 1000 };
+	struct rec *r = calloc(N, sizeof(*r));
+	char path[32];
+	int before = completions, inversions = 0, ok = 0;
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "%s%d", i % 3 ? "echo" : "d", i);
+		CHECK(client_call(cl, path, NULL, 5000, &r[i]) == 0, "call %d", i);
+	}
+	wait_count(&completions, before + N, 5000);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "%s%d", i % 3 ? "echo" : "d", i);
+		if (r[i].done == 1 && r[i].err == 0 && strcmp(r[i].path, path) == 0)
+			ok++;
+		if (i && r[i].order < r[i - 1].order)
+			inversions++;
+	}
+	CHECK(ok == N, "%d of %d pipelined calls matched", ok, N);
+	CHECK(inversions > 0, "replies all came in order");
+	free(r);
+}
+
+static int tp_sent, tp_done, tp_total;
+static struct rpc_client *tp_client;
+
+static void tp_cb(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg);
+
+static void tp_send(void)
+{
+	Cairn__StatReq st = CAIRN__STAT_REQ__INIT;
+	Cairn__Envelope req = CAIRN__ENVELOPE__INIT;
+	st.path = "echo";
+	req.body_case = CAIRN__ENVELOPE__BODY_STAT;
+	req.stat = &st;
+	if (rpc_client_call(tp_client, &req, NULL, 10000, tp_cb, NULL) == 0)
+		tp_sent++;
+}
+
+static void tp_cb(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+	if (err == 0)
+		tp_done++;
+	else
+		tp_total = -1;
+	if (tp_sent < tp_total)
+		tp_send();
+}
+
+static void test_throughput(struct rpc_client *cl)
+{
+	tp_client = cl;
+	tp_total = 100000;
+	tp_sent = tp_done = 0;
+	uint64_t t0 = time_mono_ms();
+	for (int i = 0; i < 64; i++)
+		tp_send();
+	wait_count(&tp_done, tp_total, 20000);
+	uint64_t ms = time_mono_ms() - t0;
+	CHECK(tp_done == tp_total, "throughput run: %d of %d", tp_done, tp_total);
+	printf("rpc: %d pipelined calls (64 in flight, client and server on one thread) in %llu "
+	       "ms: %.0f calls/s\n",
+	       tp_done, (unsigned long long)ms, ms ? tp_done * 1000.0 / ms : 0.0);
+}
+
+static void test_timeout_and_errors(struct rpc_client *cl)
+{
+	struct rec never, late, err, after;
+	uint64_t t0 = time_mono_ms();
+	CHECK(client_call(cl, "never", NULL, 100, &never) == 0, "call never");
+	CHECK(client_call(cl, "late", NULL, 100, &late) == 0, "call late");
+	CHECK(client_call(cl, "err", NULL, 2000, &err) == 0, "call err");
+	wait_count(&never.done, 1, 2000);
+	uint64_t took = time_mono_ms() - t0;
+	CHECK(never.done == 1 && never.err == -ETIMEDOUT, "never: done %d err %d", never.done,
+	      never.err);
+	CHECK(took >= 95 && took < 3000, "timeout after %llu ms", (unsigned long long)took);
+	run_for(400); /* the late reply arrives and must be dropped */
+	CHECK(late.done == 1 && late.err == -ETIMEDOUT, "late: done %d err %d", late.done,
+	      late.err);
+	CHECK(err.done == 1 && err.err == -ENOENT && strcmp(err.error, "no such thing") == 0,
+	      "err: done %d err %d text '%s'", err.done, err.err, err.error);
+	CHECK(client_call(cl, "echo-after", NULL, 2000, &after) == 0, "call after");
+	wait_count(&after.done, 1, 2000);
+	CHECK(after.done == 1 && after.err == 0, "connection unusable after a late reply");
+}
+
+/* A reply callback that makes a new call from inside the failure. */
+static struct rpc_client *reentry_client;
+static struct rec reentry_rec;
+static int reentry_rc = 1;
+
+static void reentry_cb(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+	struct rec *r = arg;
+	rec_cb(err, reply, payload, r);
+	reentry_rc = client_call(reentry_client, "echo-reentry", NULL, 5000, &reentry_rec);
+}
+
+static void test_server_closes(struct rpc_client *cl)
+{
+	struct rec never[5], closer, first;
+	Cairn__StatReq st = CAIRN__STAT_REQ__INIT;
+	Cairn__Envelope req = CAIRN__ENVELOPE__INIT;
+	int closes = srv_closes;
+	for (int i = 0; i < 5; i++)
+		client_call(cl, "never", NULL, 0, &never[i]);
+	memset(&first, 0, sizeof(first));
+	st.path = "never";
+	req.body_case = CAIRN__ENVELOPE__BODY_STAT;
+	req.stat = &st;
+	reentry_client = cl;
+	CHECK(rpc_client_call(cl, &req, NULL, 0, reentry_cb, &first) == 0, "call");
+	client_call(cl, "close", NULL, 0, &closer);
+	wait_count(&closer.done, 1, 2000);
+	int ok = 0;
+	for (int i = 0; i < 5; i++)
+		ok += never[i].done == 1 && never[i].err == -CAIRN_EUNAVAIL;
+	CHECK(ok == 5, "%d of 5 pending calls failed with EUNAVAIL", ok);
+	CHECK(closer.done == 1 && closer.err == -CAIRN_EUNAVAIL, "closer: %d %d", closer.done,
+	      closer.err);
+	CHECK(first.done == 1 && first.err == -CAIRN_EUNAVAIL, "reentrant: %d", first.err);
+	CHECK(reentry_rc == 0, "call from a failure callback: %d", reentry_rc);
+	wait_count(&reentry_rec.done, 1, 3000);
+	CHECK(reentry_rec.done == 1 && reentry_rec.err == 0, "call made while closing: %d %d",
+	      reentry_rec.done, reentry_rec.err);
+	wait_count(&srv_closes, closes + 1, 1000);
+	CHECK(srv_closes == closes + 1, "on_close ran %d times", srv_closes - closes);
+}
+
+static int restart_done;
+
+static void restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	restart_done = server_start(*(int *)arg) == 0 ? 1 : -1;
+}
+
+static void test_reconnect(struct rpc_client *cl)
+{
+	enum { N = 10 };
+	struct rec inflight, r[N];
+	int port = srv_port;
+	client_call(cl, "never", NULL, 0, &inflight);
+	run_for(50);
+	rpc_server_free(srv);
+	srv = NULL;
+	wait_count(&inflight.done, 1, 2000);
+	CHECK(inflight.done == 1 && inflight.err == -CAIRN_EUNAVAIL, "in flight at server free: %d",
+	      inflight.err);
+	/* Calls made while the server is down wait for it. */
+	for (int i = 0; i < N; i++)
+		CHECK(client_call(cl, "echo-down", NULL, 6000, &r[i]) == 0, "call while down");
+	struct timeval tv = {0, 400000};
+	restart_done = 0;
+	event_base_once(base, -1, EV_TIMEOUT, restart_cb, &port, &tv);
+	int before = completions;
+	wait_count(&completions, before + N, 6000);
+	CHECK(restart_done == 1 && srv_port == port, "restart on port %d: %d", port, restart_done);
+	int ok = 0;
+	for (int i = 0; i < N; i++)
+		ok += r[i].done == 1 && r[i].err == 0;
+	CHECK(ok == N, "%d of %d calls made while down succeeded", ok, N);
+}
+
+static int garbage_closed;
+
+static void garbage_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n == 0 || (n < 0 && errno != EAGAIN))
+		garbage_closed = 1;
+}
+
+static int raw_connect(int port)
+{
+	struct sockaddr_in sa = {0};
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void test_garbage(struct rpc_client *cl)
+{
+	unsigned char junk[4096];
+	struct rec r[20];
+	int fd = raw_connect(srv_port);
+	CHECK(fd >= 0, "raw connect");
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)(i * 131 + 7);
+	CHECK(write(fd, junk, sizeof(junk)) == (ssize_t)sizeof(junk), "write garbage");
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	struct event *ev = event_new(base, fd, EV_READ | EV_PERSIST, garbage_read_cb, NULL);
+	event_add(ev, NULL);
+	garbage_closed = 0;
+	int before = completions;
+	for (int i = 0; i < 20; i++)
+		client_call(cl, "echo-g", NULL, 3000, &r[i]);
+	wait_count(&completions, before + 20, 3000);
+	wait_count(&garbage_closed, 1, 3000);
+	CHECK(garbage_closed, "garbage connection not closed");
+	int ok = 0;
+	for (int i = 0; i < 20; i++)
+		ok += r[i].done == 1 && r[i].err == 0;
+	CHECK(ok == 20, "%d of 20 calls on the good connection succeeded", ok);
+	event_free(ev);
+	close(fd);
+}
+
+static size_t bp_read;
+
+static void bp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static char buf[1 << 16];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		bp_read += n;
+}
+
+/* A peer that sends many requests and reads no replies is paused, then resumed. */
+static void test_backpressure(void)
+{
+	enum { N = 60 };
+	struct evbuffer *out = evbuffer_new();
+	for (int i = 0; i < N; i++) {
+		Cairn__StatReq st = CAIRN__STAT_REQ__INIT;
+		Cairn__Envelope req = CAIRN__ENVELOPE__INIT;
+		st.path = "big";
+		req.call_id = i + 1;
+		req.body_case = CAIRN__ENVELOPE__BODY_STAT;
+		req.stat = &st;
+		frame_encode(out, &req, NULL);
+	}
+	int fd = raw_connect(srv_port);
+	CHECK(fd >= 0, "raw connect");
+	if (fd < 0) {
+		evbuffer_free(out);
+		return;
+	}
+	size_t len = evbuffer_get_length(out);
+	CHECK(write(fd, evbuffer_pullup(out, -1), len) == (ssize_t)len, "write requests");
+	evbuffer_free(out);
+	int start = srv_big;
+	run_for(500);
+	int served = srv_big - start;
+	printf("rpc: back-pressure: %d of %d 1 MiB replies served to a peer that reads none\n",
+	       served, N);
+	CHECK(served > 0 && served < N * 2 / 3, "served %d of %d without the peer reading", served,
+	      N);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	struct event *ev = event_new(base, fd, EV_READ | EV_PERSIST, bp_read_cb, NULL);
+	event_add(ev, NULL);
+	bp_read = 0;
+	int want = start + N;
+	wait_count(&srv_big, want, 5000);
+	CHECK(srv_big == want, "served %d of %d once the peer reads", srv_big - start, N);
+	run_for(200);
+	CHECK(bp_read >= (size_t)N * BIG_REPLY, "read %zu bytes", bp_read);
+	event_free(ev);
+	close(fd);
+}
+
+static void test_socketpair_conns(void)
+{
+	int sv[2];
+	struct rec r1, r2;
+	Cairn__StatReq st = CAIRN__STAT_REQ__INIT;
+	Cairn__Envelope req = CAIRN__ENVELOPE__INIT;
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+		CHECK(0, "socketpair");
+		return;
+	}
+	struct rpc_conn *a = rpc_conn_new(base, sv[0], NULL, NULL);
+	struct rpc_conn *b = rpc_conn_new(base, sv[1], &srv_ops, NULL);
+	st.path = "echo";
+	req.body_case = CAIRN__ENVELOPE__BODY_STAT;
+	req.stat = &st;
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	CHECK(rpc_call(b, &req, NULL, 1000, rec_cb, &r1) == 0, "call to a conn without ops");
+	wait_count(&r1.done, 1, 2000);
+	CHECK(r1.done == 1 && r1.err == -ENOTSUP, "no ops: %d", r1.err);
+	st.path = "never";
+	CHECK(rpc_call(a, &req, NULL, 0, rec_cb, &r2) == 0, "call never");
+	int closes = srv_closes;
+	rpc_conn_close(b);
+	rpc_conn_close(b);
+	CHECK(!rpc_conn_is_open(b) && srv_closes == closes + 1, "on_close once on close");
+	wait_count(&r2.done, 1, 2000);
+	CHECK(r2.done == 1 && r2.err == -CAIRN_EUNAVAIL, "peer closed: %d", r2.err);
+	CHECK(rpc_call(b, &req, NULL, 0, rec_cb, &r2) == -CAIRN_EUNAVAIL, "call on closed conn");
+	CHECK(rpc_reply(b, 1, 0, NULL, NULL, NULL) == 0, "reply on closed conn");
+	rpc_conn_unref(a);
+	rpc_conn_unref(b);
+}
+
+static void test_client_free_and_down(void)
+{
+	/* A port with nothing behind it. */
+	char *cause = NULL;
+	struct rpc_server *tmp = rpc_server_new(base, "127.0.0.1:0", &srv_ops, NULL, &cause);
+	CHECK(tmp, "server: %s", cause ? cause : "");
+	if (!tmp) {
+		free(cause);
+		return;
+	}
+	int port = rpc_server_port(tmp);
+	rpc_server_free(tmp);
+
+	struct rpc_client *cl = client_new(port);
+	struct rec timed, queued;
+	CHECK(client_call(cl, "echo", NULL, 200, &timed) == 0, "call");
+	CHECK(client_call(cl, "echo", NULL, 0, &queued) == 0, "call");
+	wait_count(&timed.done, 1, 2000);
+	CHECK(timed.done == 1 && timed.err == -ETIMEDOUT, "queued past deadline: %d", timed.err);
+	rpc_client_free(cl);
+	CHECK(queued.done == 1 && queued.err == -CAIRN_EUNAVAIL, "queued at free: %d %d",
+	      queued.done, queued.err);
+
+	cl = client_new(srv_port);
+	struct rec inflight, ok;
+	client_call(cl, "echo", NULL, 2000, &ok);
+	wait_count(&ok.done, 1, 2000);
+	client_call(cl, "never", NULL, 0, &inflight);
+	run_for(20);
+	rpc_client_free(cl);
+	CHECK(ok.err == 0 && inflight.done == 1 && inflight.err == -CAIRN_EUNAVAIL,
+	      "in flight at free: %d", inflight.err);
+	CHECK(client_new(0) == NULL && rpc_client_new(base, "nocolon", NULL, NULL) == NULL,
+	      "bad client address accepted");
+	CHECK(rpc_server_new(base, "127.0.0.1:x", &srv_ops, NULL, &cause) == NULL && cause,
+	      "bad server address accepted");
+	free(cause);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	pattern = malloc(pattern_len);
+	for (size_t i = 0; i < pattern_len; i++)
+		pattern[i] = (unsigned char)(i * 2654435761u >> 13);
+	if (!base || server_start(0) < 0)
+		return 1;
+	CHECK(srv_port > 0, "port %d", srv_port);
+	struct rpc_client *cl = client_new(srv_port);
+
+	test_echo_and_payload(cl);
+	test_pipelined(cl);
+	test_throughput(cl);
+	test_timeout_and_errors(cl);
+	test_server_closes(cl);
+	test_reconnect(cl);
+	test_garbage(cl);
+	test_backpressure();
+	test_socketpair_conns();
+	test_client_free_and_down();
+
+	rpc_client_free(cl);
+	for (uint64_t end = time_mono_ms() + 1000; deferred_out && time_mono_ms() < end;)
+		run_for(10);
+	CHECK(deferred_out == 0, "%d deferred replies left", deferred_out);
+	rpc_server_free(srv);
+	event_base_free(base);
+	free(pattern);
+	if (failures) {
+		fprintf(stderr, "test_rpc: %d failure(s)\n", failures);
+		return 1;
+	}
+	printf("test_rpc: ok\n");
+	return 0;
+}
