@@ -1,0 +1,565 @@
+/*
+ * checkpoint: writes and loads namespace snapshots (format in checkpoint.h).
+ *
+ * Design. Writing walks the namespace once: each Attr is packed into a
+ * small input buffer behind its length, the CRC and length of the
+ * uncompressed body are kept running, and the buffer is fed to
+ * ZSTD_compressStream2() whenever it fills; compressed output goes to the
+ * file as it comes. The header, whose fields are only known at the end,
+ * is written last at offset 0, before the fsync and the rename that make
+ * the file visible. Loading runs the same way backwards through a
+ * decompression buffer that only needs to hold the largest record, so
+ * neither side's memory grows with the namespace (beyond the namespace).
+ *
+ * Checks when loading, in order: header length, magic, header CRC,
+ * version, seq against the file name; then per record the length limit,
+ * the Attr parsing and ns_restore(); then the zstd frame being whole with
+ * nothing after it, and the body's length, CRC and inode count against
+ * the header.
+ *
+ * Invariant: a file named checkpoint.<seq> only ever appears by rename of
+ * a complete, synced temp file.
+ */
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "crc32c.h"
+#include "errors.h"
+#include "log.h"
+
+#define CKPT_PREFIX   "checkpoint."
+#define CKPT_NAME_MAX 64
+#define CKPT_LEVEL    1
+#define CKPT_IN_BUF   (128u << 10)
+#define CKPT_OUT_MIN  (64u << 10)
+
+struct ckpt_header {
+	uint64_t seq;
+	uint64_t count;
+	uint64_t ulen;
+	uint64_t next_id;
+	uint32_t body_crc;
+};
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static void header_encode(uint8_t *p, const struct ckpt_header *h)
+{
+	memcpy(p, CHECKPOINT_MAGIC, 8);
+	put_be32(p + 8, CHECKPOINT_VERSION);
+	put_be64(p + 12, h->seq);
+	put_be64(p + 20, h->count);
+	put_be64(p + 28, h->ulen);
+	put_be64(p + 36, h->next_id);
+	put_be32(p + 44, h->body_crc);
+	put_be32(p + 48, crc32c(0, p, 48));
+}
+
+/* Returns NULL, or what is wrong with the header. */
+static const char *header_decode(const uint8_t *p, struct ckpt_header *h)
+{
+	if (memcmp(p, CHECKPOINT_MAGIC, 8) != 0)
+		return "bad magic";
+	if (crc32c(0, p, 48) != get_be32(p + 48))
+		return "header CRC mismatch";
+	if (get_be32(p + 8) != CHECKPOINT_VERSION)
+		return "unknown format version";
+	h->seq = get_be64(p + 12);
+	h->count = get_be64(p + 20);
+	h->ulen = get_be64(p + 28);
+	h->next_id = get_be64(p + 36);
+	h->body_crc = get_be32(p + 44);
+	if (h->count == 0)
+		return "no inodes";
+	return NULL;
+}
+
+/* checkpoint.<20 digits>, with ".tmp" after it when tmp. */
+static int name_parse(const char *name, uint64_t *seq, int *tmp)
+{
+	size_t plen = strlen(CKPT_PREFIX), len = strlen(name);
+	if (strncmp(name, CKPT_PREFIX, plen) != 0 || len < plen + 20)
+		return -1;
+	*tmp = strcmp(name + plen + 20, ".tmp") == 0;
+	if (len != plen + 20 && !*tmp)
+		return -1;
+	uint64_t v = 0;
+	for (size_t i = plen; i < plen + 20; i++) {
+		if (name[i] < '0' || name[i] > '9' || v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(name[i] - '0');
+	}
+	*seq = v;
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int seq_cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * Lists dir's checkpoints, newest first (a new array, free with free()).
+ * With drop_tmp, removes the .tmp files it meets.
+ */
+static int ckpt_list(const char *dir, int drop_tmp, uint64_t **out, size_t *n)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	uint64_t *v = NULL;
+	size_t len = 0, cap = 0;
+	struct dirent *de;
+	int err = 0;
+	while ((de = readdir(d))) {
+		uint64_t seq;
+		int tmp;
+		if (name_parse(de->d_name, &seq, &tmp) < 0)
+			continue;
+		if (tmp) {
+			if (drop_tmp && unlinkat(dirfd(d), de->d_name, 0) == 0)
+				log_info("checkpoint: removed stale %s/%s", dir, de->d_name);
+			continue;
+		}
+		if (len == cap) {
+			cap = cap ? cap * 2 : 8;
+			uint64_t *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				err = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[len++] = seq;
+	}
+	closedir(d);
+	if (err) {
+		free(v);
+		return err;
+	}
+	if (len)
+		qsort(v, len, sizeof(*v), seq_cmp_desc);
+	*out = v;
+	*n = len;
+	return 0;
+}
+
+/* ---- writing ------------------------------------------------------------------- */
+
+struct ckpt_writer {
+	int fd;
+	ZSTD_CCtx *cctx;
+	uint8_t *in;
+	size_t in_len;
+	size_t in_cap;
+	uint8_t *out;
+	size_t out_cap;
+	uint32_t crc;
+	uint64_t ulen;
+	uint64_t count;
+	const char *why; /* set with err */
+	int err;
+};
+
+/* Compresses w->in (all of it) with mode, writing out what comes out. */
+static int w_compress(struct ckpt_writer *w, ZSTD_EndDirective mode)
+{
+	ZSTD_inBuffer in = {w->in, w->in_len, 0};
+	for (;;) {
+		ZSTD_outBuffer out = {w->out, w->out_cap, 0};
+		size_t left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
+		if (ZSTD_isError(left)) {
+			w->why = ZSTD_getErrorName(left);
+			return -EIO;
+		}
+		int err = write_all(w->fd, w->out, out.pos);
+		if (err)
+			return err;
+		if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
+			break;
+	}
+	w->in_len = 0;
+	return 0;
+}
+
+static int w_put(void *arg, const struct ns_inode *ino)
+{
+	struct ckpt_writer *w = arg;
+	Cairn__Attr attr = CAIRN__ATTR__INIT;
+	ns_fill_attr(ino, &attr);
+	size_t len = cairn__attr__get_packed_size(&attr);
+	if (len > CHECKPOINT_MAX_RECORD) {
+		w->why = "an inode's attributes are over the record limit";
+		return w->err = -E2BIG;
+	}
+	if (w->in_cap - w->in_len < 4 + len && w->in_len &&
+	    (w->err = w_compress(w, ZSTD_e_continue)))
+		return w->err;
+	if (w->in_cap < 4 + len) {
+		uint8_t *in = realloc(w->in, 4 + len);
+		if (!in)
+			return w->err = -ENOMEM;
+		w->in = in;
+		w->in_cap = 4 + len;
+	}
+	uint8_t *p = w->in + w->in_len;
+	put_be32(p, (uint32_t)len);
+	cairn__attr__pack(&attr, p + 4);
+	w->crc = crc32c(w->crc, p, 4 + len);
+	w->ulen += 4 + len;
+	w->in_len += 4 + len;
+	w->count++;
+	return 0;
+}
+
+/* Streams the header placeholder, the body and then the real header into w->fd. */
+static int w_body(struct ckpt_writer *w, const struct ns *ns, uint64_t seq)
+{
+	uint8_t hdr[CHECKPOINT_HEADER_SIZE] = {0};
+	w->cctx = ZSTD_createCCtx();
+	w->in_cap = CKPT_IN_BUF;
+	w->in = malloc(w->in_cap);
+	w->out_cap = ZSTD_CStreamOutSize();
+	w->out = malloc(w->out_cap);
+	if (!w->cctx || !w->in || !w->out)
+		return -ENOMEM;
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, CKPT_LEVEL);
+	int err = write_all(w->fd, hdr, sizeof(hdr));
+	if (err)
+		return err;
+	if (ns_walk(ns, w_put, w))
+		return w->err;
+	err = w_compress(w, ZSTD_e_end);
+	if (err)
+		return err;
+	struct ckpt_header h = {seq, w->count, w->ulen, ns_next_id(ns), w->crc};
+	header_encode(hdr, &h);
+	if (pwrite(w->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+		return errno ? -errno : -EIO;
+	return fsync(w->fd) < 0 ? -errno : 0;
+}
+
+/* Removes the checkpoints older than the newest one before seq. */
+static void prune(const char *dir, uint64_t seq)
+{
+	uint64_t *v;
+	size_t n, kept_older = 0;
+	if (ckpt_list(dir, 0, &v, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] >= seq || kept_older++ == 0)
+			continue;
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/" CKPT_PREFIX "%020" PRIu64, dir, v[i]);
+		if (unlink(path) < 0)
+			log_warn("checkpoint: removing %s: %s", path, strerror(errno));
+	}
+	free(v);
+}
+
+static int dir_sync(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int err = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+int checkpoint_write(const char *dir, const struct ns *ns, uint64_t seq, char **cause)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	if (snprintf(path, sizeof(path), "%s/" CKPT_PREFIX "%020" PRIu64, dir, seq) >=
+	    (int)sizeof(path)) {
+		asprintf(cause, "checkpoint directory %s: name too long", dir);
+		return -ENAMETOOLONG;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	struct ckpt_writer w = {.fd = -1};
+	w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int err = w.fd < 0 ? -errno : w_body(&w, ns, seq);
+	if (w.fd >= 0 && close(w.fd) < 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) < 0)
+		err = -errno;
+	if (!err)
+		err = dir_sync(dir);
+	ZSTD_freeCCtx(w.cctx);
+	free(w.in);
+	free(w.out);
+	if (err) {
+		asprintf(cause, "checkpoint %s: %s", path, w.why ? w.why : strerror(-err));
+		unlink(tmp);
+		return err;
+	}
+	prune(dir, seq);
+	return 0;
+}
+
+pid_t checkpoint_fork(const char *dir, const struct ns *ns, uint64_t seq)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		return pid;
+	char *cause = NULL;
+	int err = checkpoint_write(dir, ns, seq, &cause);
+	if (err)
+		log_warn("%s", cause ? cause : "checkpoint failed");
+	_exit(err ? 1 : 0);
+}
+
+/* ---- loading ------------------------------------------------------------------- */
+
+struct ckpt_reader {
+	int fd;
+	ZSTD_DCtx *dctx;
+	uint8_t *in;
+	size_t in_cap;
+	ZSTD_inBuffer zin;
+	int in_eof;
+	uint8_t *out; /* decompressed bytes out[start..end) not yet parsed */
+	size_t out_cap;
+	size_t start;
+	size_t end;
+	uint32_t crc;
+	uint64_t ulen;
+	uint64_t count;
+	int frame_done;
+};
+
+/* Parses and restores every whole record in r->out. Returns NULL or what is wrong. */
+static const char *r_parse(struct ckpt_reader *r, struct ns *ns, const struct ckpt_header *h,
+			   char *why, size_t whylen)
+{
+	while (r->end - r->start >= 4) {
+		uint32_t len = get_be32(r->out + r->start);
+		if (len > CHECKPOINT_MAX_RECORD)
+			return "record length over the limit";
+		if (r->end - r->start < 4 + (size_t)len)
+			return NULL;
+		if (r->count == h->count)
+			return "more inodes than the header says";
+		Cairn__Attr *a = cairn__attr__unpack(NULL, len, r->out + r->start + 4);
+		if (!a)
+			return "a record does not parse";
+		int err = ns_restore(ns, a);
+		if (err) {
+			snprintf(why, whylen, "inode %" PRIu64 " (%s) does not restore: %s", a->id,
+				 a->name, err_str(err));
+			cairn__attr__free_unpacked(a, NULL);
+			return why;
+		}
+		cairn__attr__free_unpacked(a, NULL);
+		r->start += 4 + len;
+		r->count++;
+	}
+	return NULL;
+}
+
+/* Decompresses more into r->out. Returns NULL or what is wrong. */
+static const char *r_more(struct ckpt_reader *r, const struct ckpt_header *h, int *io_err)
+{
+	if (r->zin.pos == r->zin.size && !r->in_eof) {
+		ssize_t got = read(r->fd, r->in, r->in_cap);
+		if (got < 0) {
+			*io_err = -errno;
+			return strerror(errno);
+		}
+		r->in_eof = got == 0;
+		r->zin = (ZSTD_inBuffer){r->in, (size_t)got, 0};
+	}
+	/* Room for the record in progress and a good slice more. */
+	if (r->start) {
+		memmove(r->out, r->out + r->start, r->end - r->start);
+		r->end -= r->start;
+		r->start = 0;
+	}
+	size_t need = r->end + CKPT_OUT_MIN;
+	if (r->end >= 4)
+		need += get_be32(r->out);
+	if (need > r->out_cap) {
+		uint8_t *out = realloc(r->out, need);
+		if (!out) {
+			*io_err = -ENOMEM;
+			return "out of memory";
+		}
+		r->out = out;
+		r->out_cap = need;
+	}
+	ZSTD_outBuffer zout = {r->out, r->out_cap, r->end};
+	size_t in_before = r->zin.pos;
+	size_t ret = ZSTD_decompressStream(r->dctx, &zout, &r->zin);
+	if (ZSTD_isError(ret))
+		return ZSTD_getErrorName(ret);
+	size_t got = zout.pos - r->end;
+	if (got == 0 && r->zin.pos == in_before && r->in_eof)
+		return "the compressed body is truncated";
+	r->crc = crc32c(r->crc, r->out + r->end, got);
+	r->ulen += got;
+	r->end = zout.pos;
+	if (r->ulen > h->ulen)
+		return "the body is longer than the header says";
+	r->frame_done = ret == 0;
+	return NULL;
+}
+
+/* After the frame: checks that nothing follows and the totals. Returns NULL or what is wrong. */
+static const char *r_finish(struct ckpt_reader *r, const struct ns *ns, const struct ckpt_header *h)
+{
+	uint8_t extra;
+	if (r->zin.pos < r->zin.size || read(r->fd, &extra, 1) > 0)
+		return "trailing bytes after the compressed body";
+	if (r->end != r->start)
+		return "a partial record at the end of the body";
+	if (r->ulen != h->ulen)
+		return "the body is shorter than the header says";
+	if (r->crc != h->body_crc)
+		return "body CRC mismatch";
+	if (r->count != h->count || ns_count(ns) != h->count)
+		return "fewer inodes than the header says";
+	return NULL;
+}
+
+/* Loads one checkpoint file. Returns NULL, or what is wrong with it (in why or static). */
+static const char *load_one(int dir_fd, uint64_t seq, struct ns **out, char *why, size_t whylen)
+{
+	char name[CKPT_NAME_MAX];
+	uint8_t hdr[CHECKPOINT_HEADER_SIZE];
+	struct ckpt_header h = {0};
+	struct ckpt_reader r = {.fd = -1};
+	const char *bad = NULL;
+	int io_err = 0;
+	struct ns *ns = NULL;
+	snprintf(name, sizeof(name), CKPT_PREFIX "%020" PRIu64, seq);
+	r.fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+	if (r.fd < 0) {
+		bad = strerror(errno);
+		goto out;
+	}
+	ssize_t got = read(r.fd, hdr, sizeof(hdr));
+	if (got != (ssize_t)sizeof(hdr))
+		bad = got < 0 ? strerror(errno) : "short header";
+	else if (!(bad = header_decode(hdr, &h)) && h.seq != seq)
+		bad = "the header's seq does not match the file name";
+	if (bad)
+		goto out;
+	ns = ns_new();
+	r.dctx = ZSTD_createDCtx();
+	r.in_cap = ZSTD_DStreamInSize();
+	r.in = malloc(r.in_cap);
+	if (!ns || !r.dctx || !r.in) {
+		bad = "out of memory";
+		goto out;
+	}
+	while (!(bad = r_parse(&r, ns, &h, why, whylen)) && !r.frame_done)
+		if ((bad = r_more(&r, &h, &io_err)))
+			break;
+	if (!bad)
+		bad = r_finish(&r, ns, &h);
+	if (!bad)
+		ns_set_next_id(ns, h.next_id);
+out:
+	if (r.fd >= 0)
+		close(r.fd);
+	ZSTD_freeDCtx(r.dctx);
+	free(r.in);
+	free(r.out);
+	if (bad) {
+		ns_free(ns);
+		return bad;
+	}
+	*out = ns;
+	return NULL;
+}
+
+int checkpoint_load(const char *dir, struct ns **out, uint64_t *seq, char **cause)
+{
+	uint64_t *v = NULL;
+	size_t n = 0;
+	int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = dir_fd < 0 ? -errno : ckpt_list(dir, 1, &v, &n);
+	if (err) {
+		asprintf(cause, "checkpoints in %s: %s", dir, strerror(-err));
+		goto out;
+	}
+	char newest[256] = "";
+	for (size_t i = 0; i < n; i++) {
+		char why[256];
+		const char *bad = load_one(dir_fd, v[i], out, why, sizeof(why));
+		if (!bad) {
+			*seq = v[i];
+			goto out;
+		}
+		log_warn("checkpoint %s/" CKPT_PREFIX "%020" PRIu64 " is not usable (%s); %s", dir,
+			 v[i], bad, i + 1 < n ? "trying the one before it" : "none left");
+		if (i == 0)
+			snprintf(newest, sizeof(newest), "%s", bad);
+	}
+	if (n) {
+		asprintf(cause, "no usable checkpoint in %s (the newest, seq %" PRIu64 ": %s)", dir,
+			 v[0], newest);
+		err = -CAIRN_ECHECKSUM;
+		goto out;
+	}
+	*out = ns_new();
+	*seq = 0;
+	if (!*out) {
+		err = -ENOMEM;
+		*cause = strdup("out of memory");
+	}
+out:
+	free(v);
+	if (dir_fd >= 0)
+		close(dir_fd);
+	return err;
+}

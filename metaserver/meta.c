@@ -36,7 +36,7 @@ const struct config_opt meta_config[] = {
 	{"listen", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(listen), "address for clients and chunkservers"},
 	{"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "directory for the op log and checkpoints"},
 	{"http", CONFIG_ADDR, "127.0.0.1:20080", 0, 0, 0, OPT(http), "address of the status page"},
-	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 1ll << 32, OPT(chunk_size), "size of a chunk"},
+	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 256ll << 20, OPT(chunk_size), "size of a chunk"},
 	{"replication", CONFIG_INT, "3", 0, 1, NS_REPLICATION_MAX, OPT(replication), "default replicas per chunk"},
 	{"heartbeat", CONFIG_DURATION, "2s", 0, 10, 3600000, OPT(heartbeat_ms), "chunkservers' heartbeat interval"},
 	{"dead-after", CONFIG_DURATION, "30s", 0, 100, 86400000, OPT(dead_after_ms), "a silent chunkserver is dead after this"},
@@ -180,8 +180,9 @@ static void reap_checkpoint(struct meta_server *ms, int block)
 		return;
 	ms->ckpt_pid = 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		ms->ckpt_seq = ms->ckpt_pending;
+		/* Keep the log the previous checkpoint needs, so it stays a fallback. */
 		oplog_purge(ms->opts->data, ms->ckpt_seq);
+		ms->ckpt_seq = ms->ckpt_pending;
 		log_info("checkpoint at seq %llu written", (unsigned long long)ms->ckpt_seq);
 	} else {
 		log_warn("checkpoint at seq %llu failed (child status %d)",
@@ -292,8 +293,8 @@ void meta_shutdown(struct meta_server *ms)
 	char *cause = NULL;
 	if (!ms->failed && last > ms->ckpt_seq) {
 		if (checkpoint_write(ms->opts->data, ms->ns, last, &cause) == 0) {
+			oplog_purge(ms->opts->data, ms->ckpt_seq);
 			ms->ckpt_seq = last;
-			oplog_purge(ms->opts->data, last);
 		} else {
 			log_warn("final checkpoint: %s", cause ? cause : "failed");
 			free(cause);

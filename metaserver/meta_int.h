@@ -60,7 +60,7 @@ struct meta_handler {
 	unsigned flags;
 };
 
-#define META_NHANDLERS (CAIRN__ENVELOPE__BODY_PING + 1)
+#define META_NHANDLERS (CAIRN__ENVELOPE__BODY_READ + 1)
 extern const struct meta_handler meta_handlers[META_NHANDLERS];
 
 /*

@@ -24,10 +24,10 @@
 
 #include "cairn.pb-c.h"
 
-#define NS_ROOT_ID 1
-#define NS_NAME_MAX 255
-#define NS_PATH_MAX 4096
-#define NS_READDIR_MAX 1000 /* entries per page at most */
+#define NS_ROOT_ID	   1
+#define NS_NAME_MAX	   255
+#define NS_PATH_MAX	   4096
+#define NS_READDIR_MAX	   1000 /* entries per page at most */
 #define NS_REPLICATION_MAX 16
 
 struct ns;
@@ -90,8 +90,8 @@ int ns_setattr(struct ns *ns, const char *path, uint32_t mask, uint32_t mode, ui
  * when entries remain after the last one given. Returns 0 or a negative error.
  */
 typedef void (*ns_readdir_fn)(void *arg, const char *name, const struct ns_inode *ino);
-int ns_readdir(struct ns *ns, const char *dir, const char *after, uint32_t limit,
-	       ns_readdir_fn fn, void *arg, int *more);
+int ns_readdir(struct ns *ns, const char *dir, const char *after, uint32_t limit, ns_readdir_fn fn,
+	       void *arg, int *more);
 
 /*
  * Fills attr from ino (attr must have been initialised with
@@ -105,6 +105,14 @@ int ns_inode_is_dir(const struct ns_inode *ino);
 
 /* Number of inodes, the root included. */
 size_t ns_count(const struct ns *ns);
+
+/*
+ * The id the next created inode gets. Checkpoints store it so that ids of
+ * removed inodes are not handed out again after a restart;
+ * ns_set_next_id() only ever raises it (a lower value is ignored).
+ */
+uint64_t ns_next_id(const struct ns *ns);
+void ns_set_next_id(struct ns *ns, uint64_t next_id);
 
 /*
  * Visits every inode, each parent before its children (the root first),

@@ -1,0 +1,806 @@
+/*
+ * oplog: segment files, replay with torn-tail cutting, and a group-commit
+ * writer thread (the format and contract are in oplog.h).
+ *
+ * Design. The event loop packs each record straight into a pending batch
+ * buffer under a mutex and signals the writer. The writer swaps the whole
+ * batch for an empty spare buffer (so the loop only ever waits for a
+ * pointer swap), write()s it with one call, fdatasync()s it, then stores
+ * durable_seq and bumps an eventfd the loop watches. However many records
+ * arrive during one sync ride on the next one: that is the group commit.
+ * A new segment is created between batches once the current one is past
+ * the segment size; its name and the directory entry are synced before
+ * anything is acknowledged from it.
+ *
+ * Replay reads segments through one buffer big enough for the largest
+ * record, so a length is checked before any allocation and nothing beyond
+ * that buffer is held. A bad record cuts the log: its bytes onward are
+ * copied to a .corrupt file (synced) before the segment is truncated, and
+ * later segments are renamed aside, so a crash in the middle of a cut
+ * leaves at worst a second copy, never a loss.
+ *
+ * Invariants: only the writer thread touches the active segment's fd
+ * after oplog_open(); pend_last is the seq of the last record in pend
+ * (under mu); durable only grows.
+ */
+#include "oplog.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "errors.h"
+#include "log.h"
+
+#define OPLOG_PREFIX   "oplog."
+#define OPLOG_NAME_MAX 64
+#define OPLOG_READ_BUF (OPLOG_MAX_RECORD + OPLOG_HEADER_SIZE + (256u << 10))
+#define OPLOG_COPY_BUF (1u << 20)
+
+struct oplog_buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+
+struct oplog {
+	char *dir;
+	int dir_fd;
+	int notify_fd;
+	pthread_t thread;
+	/* writer thread only */
+	int fd;
+	uint64_t seg_bytes;
+	int seg_new; /* nothing synced into the segment yet: fsync, not fdatasync */
+	/* loop thread only */
+	uint64_t last_seq;
+	/* under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t wake;
+	struct oplog_buf pend;
+	struct oplog_buf spare;
+	uint64_t pend_first; /* seq of the first record in pend */
+	uint64_t pend_last;
+	uint64_t seg_max;
+	int stop;
+	/* any thread */
+	_Atomic uint64_t durable;
+	_Atomic int error;
+};
+
+struct oplog_seg {
+	uint64_t first;
+	char name[OPLOG_NAME_MAX];
+};
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void seg_name(char *buf, uint64_t first)
+{
+	snprintf(buf, OPLOG_NAME_MAX, OPLOG_PREFIX "%020" PRIu64, first);
+}
+
+/* "oplog." and exactly 20 digits: anything else (.corrupt-*, temp files) is not a segment. */
+static int seg_parse(const char *name, uint64_t *first)
+{
+	size_t plen = strlen(OPLOG_PREFIX);
+	if (strncmp(name, OPLOG_PREFIX, plen) != 0 || strlen(name) != plen + 20)
+		return -1;
+	uint64_t v = 0;
+	for (const char *p = name + plen; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*first = v;
+	return 0;
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+	const struct oplog_seg *x = a, *y = b;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* The segments of dir in seq order: a new array (free with free()) or a negative error. */
+static int seg_list(const char *dir, struct oplog_seg **out, size_t *n)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	struct oplog_seg *v = NULL;
+	size_t len = 0, cap = 0;
+	struct dirent *de;
+	int err = 0;
+	while ((de = readdir(d))) {
+		uint64_t first;
+		if (seg_parse(de->d_name, &first) < 0)
+			continue;
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct oplog_seg *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				err = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[len].first = first;
+		seg_name(v[len].name, first);
+		len++;
+	}
+	closedir(d);
+	if (err) {
+		free(v);
+		return err;
+	}
+	if (len)
+		qsort(v, len, sizeof(*v), seg_cmp);
+	*out = v;
+	*n = len;
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* ---- replay --------------------------------------------------------------------- */
+
+struct oplog_reader {
+	int fd;
+	uint8_t *buf;
+	size_t start; /* buf[start..end) holds file bytes from offset off */
+	size_t end;
+	uint64_t off;
+};
+
+/* Makes at least need bytes available if the file has them; returns how many are, or -errno. */
+static ssize_t rd_fill(struct oplog_reader *r, size_t need)
+{
+	if (r->end - r->start >= need)
+		return (ssize_t)(r->end - r->start);
+	memmove(r->buf, r->buf + r->start, r->end - r->start);
+	r->end -= r->start;
+	r->start = 0;
+	while (r->end < need) {
+		ssize_t got = read(r->fd, r->buf + r->end, OPLOG_READ_BUF - r->end);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			break;
+		r->end += (size_t)got;
+	}
+	return (ssize_t)r->end;
+}
+
+struct oplog_replay_state {
+	uint64_t after;
+	uint64_t prev; /* seq of the last good record read, 0 before the first */
+	uint64_t last; /* seq of the last record applied, or after */
+	oplog_apply_fn apply;
+	void *arg;
+};
+
+/*
+ * Checks one record's seq and applies it. Returns 0, 1 when it is bad
+ * (*why set), or -CAIRN_EINTERNAL when the log starts too late.
+ */
+static int replay_one(struct oplog_replay_state *st, const Cairn__LogRecord *rec, char *why,
+		      size_t whylen)
+{
+	uint64_t seq = rec->seq;
+	if (seq <= st->after) {
+		if (seq <= st->prev) {
+			snprintf(why, whylen, "seq %" PRIu64 " after %" PRIu64, seq, st->prev);
+			return 1;
+		}
+		st->prev = seq;
+		return 0;
+	}
+	if (seq != st->last + 1) {
+		if (st->prev == 0)
+			return -CAIRN_EINTERNAL;
+		snprintf(why, whylen, "seq %" PRIu64 " where %" PRIu64 " was due", seq,
+			 st->last + 1);
+		return 1;
+	}
+	int err = st->apply(st->arg, rec);
+	if (err) {
+		snprintf(why, whylen, "record %" PRIu64 " does not apply: %s", seq, err_str(err));
+		return 1;
+	}
+	st->prev = st->last = seq;
+	return 0;
+}
+
+/*
+ * Reads one record at the reader's position. Returns 0 at a clean end of
+ * the segment, 1 after a good record, 2 at a bad one (*why set), or a
+ * negative error (-CAIRN_EINTERNAL: see replay_one()).
+ */
+static int replay_next(struct oplog_reader *r, struct oplog_replay_state *st, char *why,
+		       size_t whylen)
+{
+	ssize_t avail = rd_fill(r, OPLOG_HEADER_SIZE);
+	if (avail <= 0)
+		return (int)avail;
+	if (avail < (ssize_t)OPLOG_HEADER_SIZE) {
+		snprintf(why, whylen, "short header (%zd bytes)", avail);
+		return 2;
+	}
+	const uint8_t *h = r->buf + r->start;
+	uint32_t len = get_be32(h), crc = get_be32(h + 4);
+	if (len == 0 || len > OPLOG_MAX_RECORD) {
+		snprintf(why, whylen, "record length %" PRIu32 " out of bounds", len);
+		return 2;
+	}
+	avail = rd_fill(r, OPLOG_HEADER_SIZE + len);
+	if (avail < 0)
+		return (int)avail;
+	if (avail < (ssize_t)(OPLOG_HEADER_SIZE + len)) {
+		snprintf(why, whylen, "short record (%zd of %" PRIu32 " payload bytes)",
+			 avail - (ssize_t)OPLOG_HEADER_SIZE, len);
+		return 2;
+	}
+	const uint8_t *payload = r->buf + r->start + OPLOG_HEADER_SIZE;
+	if (crc32c(0, payload, len) != crc) {
+		snprintf(why, whylen, "CRC mismatch");
+		return 2;
+	}
+	Cairn__LogRecord *rec = cairn__log_record__unpack(NULL, len, payload);
+	if (!rec) {
+		snprintf(why, whylen, "record does not parse");
+		return 2;
+	}
+	int ret = replay_one(st, rec, why, whylen);
+	cairn__log_record__free_unpacked(rec, NULL);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		return 2;
+	r->start += OPLOG_HEADER_SIZE + len;
+	r->off += OPLOG_HEADER_SIZE + len;
+	return 1;
+}
+
+/* "<name>.corrupt-<off>", with ".<k>" added for k > 0. */
+static int aside_name(char *out, size_t outlen, const char *name, uint64_t off, int k)
+{
+	int n = k ? snprintf(out, outlen, "%s.corrupt-%" PRIu64 ".%d", name, off, k)
+		  : snprintf(out, outlen, "%s.corrupt-%" PRIu64, name, off);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+/* Creates "<name>.corrupt-<off>" (or with ".N" added if taken), open for writing. */
+static int corrupt_create(int dir_fd, const char *name, uint64_t off, char *out, size_t outlen)
+{
+	for (int k = 0; k < 1000; k++) {
+		if (aside_name(out, outlen, name, off, k) < 0)
+			return -ENAMETOOLONG;
+		int fd = openat(dir_fd, out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+/* Copies fd's bytes from off to its end into a new .corrupt file and syncs it. */
+static int tail_save(int dir_fd, int fd, const char *name, uint64_t off, uint64_t size, char *saved,
+		     size_t savedlen)
+{
+	int out = corrupt_create(dir_fd, name, off, saved, savedlen);
+	if (out < 0)
+		return out;
+	uint8_t *buf = malloc(OPLOG_COPY_BUF);
+	int err = buf ? 0 : -ENOMEM;
+	for (uint64_t pos = off; !err && pos < size;) {
+		ssize_t got = pread(fd, buf, OPLOG_COPY_BUF, (off_t)pos);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			err = got < 0 ? -errno : -EIO;
+			break;
+		}
+		err = write_all(out, buf, (size_t)got);
+		pos += (uint64_t)got;
+	}
+	free(buf);
+	if (!err && fsync(out) < 0)
+		err = -errno;
+	close(out);
+	return err;
+}
+
+/* Moves a whole later segment aside; returns its size or a negative error. */
+static int64_t seg_move_aside(int dir_fd, const char *name)
+{
+	struct stat st;
+	char aside[OPLOG_NAME_MAX + 32];
+	if (fstatat(dir_fd, name, &st, 0) < 0)
+		return -errno;
+	for (int k = 0; k < 1000; k++) {
+		if (aside_name(aside, sizeof(aside), name, 0, k) < 0)
+			return -ENAMETOOLONG;
+		if (renameat2(dir_fd, name, dir_fd, aside, RENAME_NOREPLACE) == 0)
+			return st.st_size;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/* Copies segment name's bytes from off on aside, then truncates it there; 0 or -errno. */
+static int seg_cut_tail(int dir_fd, const char *name, uint64_t off, uint64_t *cut, char *saved,
+			size_t savedlen)
+{
+	struct stat st;
+	int err = 0;
+	int fd = openat(dir_fd, name, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		err = -errno;
+	*cut = !err && (uint64_t)st.st_size > off ? (uint64_t)st.st_size - off : 0;
+	if (!err && *cut)
+		err = tail_save(dir_fd, fd, name, off, (uint64_t)st.st_size, saved, savedlen);
+	if (!err && *cut && fsync(dir_fd) < 0)
+		err = -errno;
+	if (!err && (ftruncate(fd, (off_t)off) < 0 || fsync(fd) < 0))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/*
+ * Cuts the log at segs[i] offset off; see oplog_replay(). A cut at offset 0
+ * moves the whole segment aside, so no empty segment is left whose name
+ * claims a seq it does not hold (oplog_purge() trusts the names).
+ */
+static int replay_cut(const char *dir, int dir_fd, const struct oplog_seg *segs, size_t n, size_t i,
+		      uint64_t off, const char *why, char **cause)
+{
+	const char *name = segs[i].name;
+	char saved[OPLOG_NAME_MAX + 32] = "";
+	uint64_t cut = 0;
+	int err = off ? seg_cut_tail(dir_fd, name, off, &cut, saved, sizeof(saved)) : 0;
+	size_t moved = 0;
+	for (size_t j = off ? i + 1 : i; !err && j < n; j++, moved++) {
+		int64_t size = seg_move_aside(dir_fd, segs[j].name);
+		if (size < 0)
+			err = (int)size;
+		else
+			cut += (uint64_t)size;
+	}
+	if (!err && fsync(dir_fd) < 0)
+		err = -errno;
+	if (err) {
+		asprintf(cause, "cutting the op log at %s/%s offset %" PRIu64 ": %s", dir, name,
+			 off, strerror(-err));
+		return err;
+	}
+	log_warn("op log %s/%s: cut at offset %" PRIu64 ", %" PRIu64
+		 " bytes moved aside (%s%s%zu whole segments): %s",
+		 dir, name, off, cut, saved, *saved ? " and " : "", moved, why);
+	return 0;
+}
+
+/* Replays one segment: 0 at its clean end, 1 when it was cut, or a negative error. */
+static int replay_seg(const char *dir, int dir_fd, const struct oplog_seg *segs, size_t n, size_t i,
+		      struct oplog_replay_state *st, uint8_t *buf, char **cause)
+{
+	struct oplog_reader r = {.buf = buf};
+	char why[160];
+	r.fd = openat(dir_fd, segs[i].name, O_RDONLY | O_CLOEXEC);
+	if (r.fd < 0) {
+		int err = -errno;
+		asprintf(cause, "%s/%s: %s", dir, segs[i].name, strerror(errno));
+		return err;
+	}
+	int ret;
+	while ((ret = replay_next(&r, st, why, sizeof(why))) == 1)
+		;
+	/* What was read may sit only in the page cache of a crashed process. */
+	if (ret >= 0 && fsync(r.fd) < 0)
+		ret = -errno;
+	close(r.fd);
+	if (ret == 2) {
+		int err = replay_cut(dir, dir_fd, segs, n, i, r.off, why, cause);
+		return err < 0 ? err : 1;
+	}
+	if (ret == -CAIRN_EINTERNAL)
+		asprintf(cause,
+			 "op log %s starts past seq %" PRIu64
+			 ": the records after the checkpoint are missing",
+			 dir, st->after + 1);
+	else if (ret < 0)
+		asprintf(cause, "%s/%s: %s", dir, segs[i].name, strerror(-ret));
+	return ret;
+}
+
+int oplog_replay(const char *dir, uint64_t after_seq, oplog_apply_fn apply, void *arg,
+		 uint64_t *last_seq, char **cause)
+{
+	struct oplog_replay_state st = {after_seq, 0, after_seq, apply, arg};
+	struct oplog_seg *segs = NULL;
+	size_t n = 0;
+	uint8_t *buf = NULL;
+	int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = dir_fd < 0 ? -errno : seg_list(dir, &segs, &n);
+	if (err) {
+		asprintf(cause, "op log %s: %s", dir, strerror(-err));
+		goto out;
+	}
+	buf = malloc(OPLOG_READ_BUF);
+	if (!buf) {
+		err = -ENOMEM;
+		*cause = strdup("op log replay: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int ret = replay_seg(dir, dir_fd, segs, n, i, &st, buf, cause);
+		if (ret < 0)
+			err = ret;
+		if (ret != 0)
+			break;
+	}
+out:
+	*last_seq = st.last;
+	free(buf);
+	free(segs);
+	if (dir_fd >= 0)
+		close(dir_fd);
+	return err;
+}
+
+/* ---- appending ---------------------------------------------------------------------- */
+
+static void notify(struct oplog *log)
+{
+	uint64_t one = 1;
+	ssize_t w = write(log->notify_fd, &one, sizeof(one));
+	(void)w; /* EAGAIN: the counter is already non-zero, which is all that matters */
+}
+
+static void set_error(struct oplog *log, int err)
+{
+	int zero = 0;
+	atomic_compare_exchange_strong(&log->error, &zero, err);
+	notify(log);
+}
+
+/* Creates and opens segment oplog.<first>; reuses it when it exists empty. */
+static int seg_create(int dir_fd, uint64_t first, char **cause)
+{
+	char name[OPLOG_NAME_MAX];
+	seg_name(name, first);
+	int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EEXIST) {
+		struct stat st;
+		fd = openat(dir_fd, name, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+			close(fd);
+			if (cause)
+				asprintf(cause, "op log segment %s already holds records", name);
+			return -EEXIST;
+		}
+	}
+	if (fd < 0) {
+		int err = -errno;
+		if (cause)
+			asprintf(cause, "op log segment %s: %s", name, strerror(errno));
+		return err;
+	}
+	if (fsync(dir_fd) < 0) {
+		int err = -errno;
+		close(fd);
+		if (cause)
+			asprintf(cause, "op log directory sync: %s", strerror(-err));
+		return err;
+	}
+	return fd;
+}
+
+/* Writer thread: writes and syncs one batch whose first record is first. */
+static int write_batch(struct oplog *log, const struct oplog_buf *b, uint64_t first,
+		       uint64_t seg_max)
+{
+	if (log->seg_bytes >= seg_max) {
+		int fd = seg_create(log->dir_fd, first, NULL);
+		if (fd < 0)
+			return fd;
+		close(log->fd);
+		log->fd = fd;
+		log->seg_bytes = 0;
+		log->seg_new = 1;
+	}
+	int err = write_all(log->fd, b->data, b->len);
+	if (err)
+		return err;
+	log->seg_bytes += b->len;
+	if ((log->seg_new ? fsync(log->fd) : fdatasync(log->fd)) < 0)
+		return -errno;
+	log->seg_new = 0;
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct oplog *log = arg;
+	pthread_mutex_lock(&log->mu);
+	for (;;) {
+		while (!log->pend.len && !log->stop)
+			pthread_cond_wait(&log->wake, &log->mu);
+		if (!log->pend.len)
+			break;
+		struct oplog_buf batch = log->pend;
+		uint64_t first = log->pend_first, last = log->pend_last, seg_max = log->seg_max;
+		log->pend = log->spare;
+		log->pend.len = 0;
+		log->spare = (struct oplog_buf){0};
+		pthread_mutex_unlock(&log->mu);
+
+		if (!atomic_load(&log->error)) {
+			int err = write_batch(log, &batch, first, seg_max);
+			if (err) {
+				log_error("op log %s: writing records %" PRIu64 "..%" PRIu64 ": %s",
+					  log->dir, first, last, strerror(-err));
+				set_error(log, err);
+			} else {
+				atomic_store(&log->durable, last);
+				notify(log);
+			}
+		}
+
+		pthread_mutex_lock(&log->mu);
+		batch.len = 0;
+		log->spare = batch;
+	}
+	pthread_mutex_unlock(&log->mu);
+	return NULL;
+}
+
+static void oplog_free(struct oplog *log)
+{
+	if (log->fd >= 0)
+		close(log->fd);
+	if (log->dir_fd >= 0)
+		close(log->dir_fd);
+	if (log->notify_fd >= 0)
+		close(log->notify_fd);
+	pthread_mutex_destroy(&log->mu);
+	pthread_cond_destroy(&log->wake);
+	free(log->pend.data);
+	free(log->spare.data);
+	free(log->dir);
+	free(log);
+}
+
+/*
+ * Segments named past last_seq + 1 can only be empty ones a crash left
+ * between creating and writing them; they go, or a later purge would trust
+ * their names. A non-empty one means the log was not replayed: refuse.
+ */
+static int drop_empty_after(int dir_fd, const char *dir, uint64_t last_seq, char **cause)
+{
+	struct oplog_seg *segs = NULL;
+	size_t n = 0;
+	int err = seg_list(dir, &segs, &n);
+	if (err)
+		asprintf(cause, "op log %s: %s", dir, strerror(-err));
+	for (size_t i = 0; !err && i < n; i++) {
+		struct stat st;
+		if (segs[i].first <= last_seq + 1)
+			continue;
+		if (fstatat(dir_fd, segs[i].name, &st, 0) < 0)
+			err = -errno;
+		else if (st.st_size > 0)
+			err = -EEXIST;
+		else if (unlinkat(dir_fd, segs[i].name, 0) < 0)
+			err = -errno;
+		if (err)
+			asprintf(cause, "op log %s/%s: %s", dir, segs[i].name,
+				 err == -EEXIST ? "holds records past the replayed end"
+						: strerror(-err));
+	}
+	free(segs);
+	return err;
+}
+
+struct oplog *oplog_open(const char *dir, uint64_t last_seq, char **cause)
+{
+	struct oplog *log = calloc(1, sizeof(*log));
+	if (!log) {
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	log->fd = log->dir_fd = log->notify_fd = -1;
+	pthread_mutex_init(&log->mu, NULL);
+	pthread_cond_init(&log->wake, NULL);
+	log->last_seq = last_seq;
+	log->seg_max = OPLOG_SEGMENT_SIZE;
+	log->seg_new = 1;
+	atomic_init(&log->durable, last_seq);
+	atomic_init(&log->error, 0);
+	log->dir = strdup(dir);
+	log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!log->dir || log->dir_fd < 0) {
+		asprintf(cause, "op log %s: %s", dir, strerror(log->dir ? errno : ENOMEM));
+		goto fail;
+	}
+	if (drop_empty_after(log->dir_fd, dir, last_seq, cause) < 0)
+		goto fail;
+	log->fd = seg_create(log->dir_fd, last_seq + 1, cause);
+	if (log->fd < 0)
+		goto fail;
+	log->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (log->notify_fd < 0) {
+		asprintf(cause, "op log eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	int err = pthread_create(&log->thread, NULL, writer_main, log);
+	if (err) {
+		asprintf(cause, "op log writer thread: %s", strerror(err));
+		goto fail;
+	}
+	return log;
+fail:
+	oplog_free(log);
+	return NULL;
+}
+
+void oplog_set_segment_size(struct oplog *log, uint64_t bytes)
+{
+	pthread_mutex_lock(&log->mu);
+	log->seg_max = bytes;
+	pthread_mutex_unlock(&log->mu);
+}
+
+/* Makes room for need more bytes in b. */
+static int buf_reserve(struct oplog_buf *b, size_t need)
+{
+	if (b->cap - b->len >= need)
+		return 0;
+	size_t cap = b->cap ? b->cap : 64 << 10;
+	while (cap - b->len < need)
+		cap *= 2;
+	uint8_t *data = realloc(b->data, cap);
+	if (!data)
+		return -ENOMEM;
+	b->data = data;
+	b->cap = cap;
+	return 0;
+}
+
+uint64_t oplog_append(struct oplog *log, Cairn__LogRecord *rec)
+{
+	if (atomic_load(&log->error))
+		return 0;
+	uint64_t seq = log->last_seq + 1;
+	rec->seq = seq;
+	size_t len = cairn__log_record__get_packed_size(rec);
+	if (len > OPLOG_MAX_RECORD) {
+		log_error("op log: record %" PRIu64 " of %zu bytes is over the limit", seq, len);
+		set_error(log, -E2BIG);
+		return 0;
+	}
+	pthread_mutex_lock(&log->mu);
+	int err = buf_reserve(&log->pend, OPLOG_HEADER_SIZE + len);
+	if (!err) {
+		uint8_t *p = log->pend.data + log->pend.len;
+		cairn__log_record__pack(rec, p + OPLOG_HEADER_SIZE);
+		put_be32(p, (uint32_t)len);
+		put_be32(p + 4, crc32c(0, p + OPLOG_HEADER_SIZE, len));
+		if (!log->pend.len)
+			log->pend_first = seq;
+		log->pend.len += OPLOG_HEADER_SIZE + len;
+		log->pend_last = seq;
+		pthread_cond_signal(&log->wake);
+	}
+	pthread_mutex_unlock(&log->mu);
+	if (err) {
+		set_error(log, err);
+		return 0;
+	}
+	log->last_seq = seq;
+	return seq;
+}
+
+uint64_t oplog_last_seq(const struct oplog *log)
+{
+	return log->last_seq;
+}
+
+uint64_t oplog_durable_seq(const struct oplog *log)
+{
+	return atomic_load(&((struct oplog *)log)->durable);
+}
+
+int oplog_error(const struct oplog *log)
+{
+	return atomic_load(&((struct oplog *)log)->error);
+}
+
+int oplog_notify_fd(const struct oplog *log)
+{
+	return log->notify_fd;
+}
+
+void oplog_close(struct oplog *log)
+{
+	if (!log)
+		return;
+	pthread_mutex_lock(&log->mu);
+	log->stop = 1;
+	pthread_cond_signal(&log->wake);
+	pthread_mutex_unlock(&log->mu);
+	pthread_join(log->thread, NULL);
+	oplog_free(log);
+}
+
+/* ---- purge ------------------------------------------------------------------------- */
+
+int oplog_purge(const char *dir, uint64_t upto_seq)
+{
+	struct oplog_seg *segs;
+	size_t n;
+	int err = seg_list(dir, &segs, &n);
+	if (err)
+		return err;
+	int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0) {
+		err = -errno;
+		free(segs);
+		return err;
+	}
+	int removed = 0;
+	for (size_t i = 0; i + 1 < n && segs[i + 1].first <= upto_seq + 1; i++) {
+		if (unlinkat(dir_fd, segs[i].name, 0) < 0) {
+			err = -errno;
+			break;
+		}
+		removed++;
+	}
+	if (removed && fsync(dir_fd) < 0 && !err)
+		err = -errno;
+	close(dir_fd);
+	free(segs);
+	if (err)
+		log_warn("op log %s: purge up to seq %" PRIu64 ": %s", dir, upto_seq,
+			 strerror(-err));
+	return err ? err : removed;
+}

@@ -1,0 +1,124 @@
+/*
+ * client_int: what libcairn's own files share; not part of the public API.
+ *
+ * The handle (struct cairn) owns an event_base, one thread running it, and
+ * an rpc_client to the metaserver that lives on that thread. A call
+ * (struct call) is built by the API function on the caller's thread, put on
+ * the handle's queue, and handed to the rpc_client by the loop thread; the
+ * reply is copied into the call on the loop thread and the caller, waiting
+ * on the call's condition variable, takes it from there.
+ *
+ * Invariants: a call's fields below `lock-protected` change only under
+ * c->lock; a call is freed by whoever drops its last reference (the caller,
+ * or the loop thread when the caller gave up waiting on it).
+ */
+#ifndef CAIRN_CLIENT_INT_H
+#define CAIRN_CLIENT_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "errors.h"
+#include "cairn.h"
+#include "cairn.pb-c.h"
+
+#define CLIENT_DEFAULT_META    "127.0.0.1:20000"
+#define CLIENT_DEFAULT_TIMEOUT 60000	    /* ms */
+#define CLIENT_TIMEOUT_MAX     (1ull << 40) /* ms (35 years): keeps deadlines from overflowing */
+#define CLIENT_PATH_MAX	       4096	    /* bytes of a path, as the metaserver's NS_PATH_MAX */
+#define CLIENT_BACKOFF_MIN     50	    /* ms, first pause before a retry */
+#define CLIENT_BACKOFF_MAX     1000	    /* ms */
+#define CLIENT_WHY_MAX	       256	    /* bytes kept of a server's error text */
+
+struct rpc_client;
+struct event_base;
+struct event;
+struct call;
+
+struct cairn {
+	char *addr;
+	uint64_t timeout_ms;
+	uint32_t replication;
+	struct event_base *base;
+	struct event *wake; /* made active to hand queued calls to the loop */
+	struct rpc_client *rpc;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	/* lock-protected: */
+	TAILQ_HEAD(, call) queue; /* calls not yet handed to rpc */
+	int stopping;
+	int reachable; /* a reply arrived since the connection was last lost */
+};
+
+/* One page of a directory listing: names point into the names block. */
+struct call_page {
+	struct cairn_dirent *ents;
+	char *names;
+	size_t n;
+	int more;
+};
+
+struct call {
+	TAILQ_ENTRY(call) link;
+	struct cairn *c;
+	pthread_cond_t cond;
+	Cairn__Envelope req;
+	union {
+		Cairn__StatReq stat;
+		Cairn__MkdirReq mkdir;
+		Cairn__CreateReq create;
+		Cairn__ReaddirReq readdir;
+		Cairn__RenameReq rename;
+		Cairn__RemoveReq remove;
+		Cairn__SetattrReq setattr;
+		Cairn__Empty ping;
+	} body;
+	char *owned[2];	     /* strings the request points to, freed with the call */
+	uint64_t attempt_ms; /* the rpc deadline of the attempt being made */
+	/* lock-protected: */
+	int refs; /* the caller's, and the loop's while an attempt is in flight */
+	int done;
+	int err;
+	/* results, written by the loop thread before done is set: */
+	int has_attr;
+	struct cairn_stat attr;
+	int has_page;
+	struct call_page page;
+	char why[CLIENT_WHY_MAX];
+};
+
+/*
+ * Returns a new call for a request with body kind (the body's fields are
+ * set by the caller in call->body), or NULL when out of memory. Free with
+ * call_free(). Any thread.
+ */
+struct call *call_new(struct cairn *c, Cairn__Envelope__BodyCase kind);
+
+/*
+ * Sends the call and waits for its answer, retrying after a lost
+ * connection with back-off, all within the handle's timeout. Returns 0 or
+ * a negative error; the results are in call->attr / call->page. Records
+ * the server's error text for cairn_last_error(). Once per call. Any thread.
+ */
+int call_run(struct call *call);
+
+/* Drops the caller's reference. call_free(NULL) is a no-op. */
+void call_free(struct call *call);
+
+/* Frees what a page holds and empties it. */
+void call_page_clear(struct call_page *p);
+
+/* Fills *st from a wire Attr. */
+void call_attr_to_stat(const Cairn__Attr *a, struct cairn_stat *st);
+
+/*
+ * The loop side, for cairn.c: hands the queued calls to rpc (or fails them
+ * when the handle is stopping). Runs on the loop thread.
+ */
+void call_dispatch(struct cairn *c);
+
+/* Records text (NULL: none) as the calling thread's last error on c. */
+void call_set_last_error(struct cairn *c, const char *text);
+
+#endif

@@ -1,0 +1,306 @@
+/*
+ * cairn.h: the public C API of libcairn, the cairn client library.
+ *
+ * A client handle (cairn_t) holds one connection to the metaserver, run by
+ * one background thread that the library owns; every call made from any
+ * thread is handed to that thread and waited for. A handle is thread-safe:
+ * many threads may share one and their calls are in flight together.
+ *
+ * Errors: every call returns 0 (or a count) on success and a negative
+ * error on failure: a negative errno (-ENOENT, -EEXIST, -ENOTDIR, ...) or a
+ * negative cairn code (-CAIRN_EUNAVAIL, ...) from the list below. Describe
+ * either with cairn_strerror(). The library never prints, never exits and
+ * never raises a signal in its host.
+ *
+ * Time bounds: nothing blocks forever. Each call is bounded by the handle's
+ * timeout (struct cairn_options.timeout_ms, default 60 s). While the
+ * metaserver is unreachable, or the connection is lost mid-call, a call
+ * retries with back-off (50 ms doubling to 1 s) until that deadline, then
+ * fails with -CAIRN_EUNAVAIL (the metaserver could not be reached, or
+ * stayed unreachable after the connection was lost) or -ETIMEDOUT (it is
+ * connected and has answered before, but did not answer this in time).
+ *
+ * Retried mutations: a mutation (mkdir, create, rename, remove, set*) whose
+ * connection is lost before its reply arrives is sent again. If the first
+ * attempt did reach the metaserver, the retry reports what it finds:
+ * -EEXIST for a mkdir or exclusive create, -ENOENT for a remove or rename,
+ * although the operation did happen. (Idempotency tokens are future work.)
+ *
+ * Paths are absolute ("/a/b"); repeated and trailing slashes are ignored;
+ * "." and ".." components are refused (-EINVAL).
+ *
+ * Data path: cairn_open() and the calls on cairn_file_t, and
+ * cairn_chunk_locations(), are declared here with their final contracts
+ * but this version of the library returns -ENOTSUP from them.
+ *
+ * Logging: silent unless $CAIRN_LOG is "debug", "info", "warn" or "error"
+ * when the first handle is made; then the library logs to stderr.
+ */
+#ifndef CAIRN_H
+#define CAIRN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAIRN_API __attribute__((visibility("default")))
+
+/* A client handle. Opaque. */
+typedef struct cairn cairn_t;
+/* An open file. Opaque. */
+typedef struct cairn_file cairn_file_t;
+/* A directory being listed. Opaque. */
+typedef struct cairn_dir cairn_dir_t;
+
+/*
+ * cairn's own error codes (returned negated), beyond errno. The numbers
+ * are fixed and are the same inside cairn (common/errors.h, which defines
+ * these names when it is included first).
+ */
+#ifndef CAIRN_ERRORS_H
+enum {
+	CAIRN_EBASE = 1000,
+	CAIRN_ECHECKSUM = 1000, /* data failed its CRC32C */
+	CAIRN_ESTALE = 1001,	/* replica or chunk version is stale */
+	CAIRN_ELEASE = 1002,	/* lease held by another client or lost */
+	CAIRN_EPROTO = 1003,	/* malformed or unexpected message */
+	CAIRN_EUNAVAIL = 1004,	/* server unreachable */
+	CAIRN_EINTERNAL = 1005, /* a bug or inconsistency on the server */
+	CAIRN_ELAST = 1006,
+};
+#endif
+
+/*
+ * A short description of a negative error code (or 0); never NULL.
+ * Borrowed, static. Any thread.
+ */
+CAIRN_API const char *cairn_strerror(int err);
+
+/*
+ * The metaserver's own words about the calling thread's last failed call
+ * on c, or "" when it gave none (or that call succeeded, or was made on
+ * another handle). Borrowed; valid until this thread's next call into the
+ * library. Most callers need only the code and cairn_strerror().
+ */
+CAIRN_API const char *cairn_last_error(cairn_t *c);
+
+/* ---- handles -------------------------------------------------------- */
+
+/*
+ * Options for cairn_connect(). Zero-initialise, then set what you need:
+ * a zero field means its default.
+ */
+struct cairn_options {
+	uint64_t timeout_ms;  /* bound on every call, retries included; 0: 60000 */
+	uint32_t replication; /* for files made with replication 0; 0: the metaserver's */
+	uint32_t reserved[13];
+};
+
+/*
+ * Makes a client handle for the metaserver at meta_addr ("HOST:PORT";
+ * NULL: $CAIRN_META, else "127.0.0.1:20000"). opt may be NULL (defaults).
+ * Does not contact the metaserver: the first call connects, and waits for
+ * the connection within its time bound (cairn_ping() checks early).
+ * Returns 0 and a new *out (free with cairn_disconnect()), -EINVAL for a
+ * malformed address, or -ENOMEM. Any thread.
+ */
+CAIRN_API int cairn_connect(const char *meta_addr, const struct cairn_options *opt, cairn_t **out);
+
+/*
+ * Closes the connection, stops the handle's thread and frees c. No call on
+ * c (or on its files and directories) may be in progress or follow; open
+ * files must be closed first. cairn_disconnect(NULL) is a no-op.
+ */
+CAIRN_API void cairn_disconnect(cairn_t *c);
+
+/* "HOST:PORT" of the metaserver. Borrowed; valid until cairn_disconnect(). */
+CAIRN_API const char *cairn_meta_addr(cairn_t *c);
+
+/* The handle's per-call bound in milliseconds. */
+CAIRN_API uint64_t cairn_timeout_ms(cairn_t *c);
+
+/* One round trip to the metaserver. Returns 0 or a negative error. */
+CAIRN_API int cairn_ping(cairn_t *c);
+
+/* ---- namespace ------------------------------------------------------ */
+
+enum cairn_type {
+	CAIRN_DIR = 1,
+	CAIRN_FILE = 2,
+};
+
+/* Attributes of a file or directory. Times are microseconds since the epoch. */
+struct cairn_stat {
+	uint64_t id;   /* inode number, never reused */
+	int type;      /* enum cairn_type */
+	uint32_t mode; /* permission bits (07777) */
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t size;	      /* bytes (files) */
+	uint32_t replication; /* target replicas per chunk (files) */
+	uint64_t nchunks;     /* chunks (files) */
+	uint64_t nentries;    /* entries (directories) */
+	int64_t atime_us;
+	int64_t mtime_us;
+	int64_t ctime_us;
+};
+
+/* Fills *st with path's attributes. Returns 0 or a negative error (-ENOENT, ...). */
+CAIRN_API int cairn_stat(cairn_t *c, const char *path, struct cairn_stat *st);
+
+/*
+ * Makes directory path (mode 0: 0755); its parent must exist. Returns 0,
+ * -EEXIST, -ENOENT, -ENOTDIR or another negative error.
+ */
+CAIRN_API int cairn_mkdir(cairn_t *c, const char *path, uint32_t mode);
+
+/*
+ * Makes directory path and any missing ancestors (mode 0: 0755). An
+ * existing directory is success; an existing file is -EEXIST.
+ */
+CAIRN_API int cairn_mkdirs(cairn_t *c, const char *path, uint32_t mode);
+
+/*
+ * Makes an empty file (mode 0: 0644; replication 0: the handle's
+ * cairn_options.replication, else the metaserver's default). Without excl an existing file is left
+ * as it is (success); with excl it is -EEXIST. Returns 0 or a negative error.
+ */
+CAIRN_API int cairn_create(cairn_t *c, const char *path, uint32_t mode, uint32_t replication,
+			   int excl);
+
+/*
+ * Removes a file or an empty directory; a non-empty directory needs
+ * recursive (else -ENOTEMPTY). The root cannot be removed (-EBUSY).
+ */
+CAIRN_API int cairn_remove(cairn_t *c, const char *path, int recursive);
+
+/*
+ * Renames src to dst atomically, also across directories. An existing
+ * file at dst is replaced, as is an empty directory when src is a
+ * directory. Moving a directory under itself is -EINVAL.
+ */
+CAIRN_API int cairn_rename(cairn_t *c, const char *src, const char *dst);
+
+/* Sets a file's target replication (1..16). Returns 0 or a negative error. */
+CAIRN_API int cairn_set_replication(cairn_t *c, const char *path, uint32_t replication);
+
+/* Sets the permission bits (mode & 07777). */
+CAIRN_API int cairn_chmod(cairn_t *c, const char *path, uint32_t mode);
+
+/* Sets the owner; CAIRN_ID_OMIT leaves uid or gid as it is. */
+#define CAIRN_ID_OMIT ((uint32_t)-1)
+CAIRN_API int cairn_chown(cairn_t *c, const char *path, uint32_t uid, uint32_t gid);
+
+/* Sets access and modification times (µs); CAIRN_TIME_OMIT leaves one as it is. */
+#define CAIRN_TIME_OMIT INT64_MIN
+CAIRN_API int cairn_utimes(cairn_t *c, const char *path, int64_t atime_us, int64_t mtime_us);
+
+/* One directory entry. */
+struct cairn_dirent {
+	const char
+	    *name; /* borrowed; valid until the next cairn_readdir_next() or cairn_closedir() */
+	struct cairn_stat st;
+};
+
+/*
+ * Starts listing directory path. The listing is fetched in pages as it is
+ * read, in name order; each entry present for the whole listing is
+ * returned exactly once, and entries added or removed meanwhile may or may
+ * not appear. Returns 0 and a new *out (free with cairn_closedir()), or a
+ * negative error (-ENOENT, -ENOTDIR, ...). One thread at a time per
+ * cairn_dir_t.
+ */
+CAIRN_API int cairn_opendir(cairn_t *c, const char *path, cairn_dir_t **out);
+
+/*
+ * Fills *ent with the next entry. Returns 1 for an entry, 0 at the end of
+ * the directory, or a negative error (for example -ENOENT when the
+ * directory was removed while being listed).
+ */
+CAIRN_API int cairn_readdir_next(cairn_dir_t *d, struct cairn_dirent *ent);
+
+/* Ends a listing. cairn_closedir(NULL) is a no-op. */
+CAIRN_API void cairn_closedir(cairn_dir_t *d);
+
+/* ---- data path (this version: -ENOTSUP) ------------------------------ */
+
+#define CAIRN_O_RDONLY 0x0000
+#define CAIRN_O_WRONLY 0x0001
+#define CAIRN_O_RDWR   0x0002
+#define CAIRN_O_CREAT  0x0100 /* create the file if missing */
+#define CAIRN_O_EXCL   0x0200 /* with CREAT: fail with -EEXIST if it exists */
+#define CAIRN_O_TRUNC  0x0400 /* cut to length 0 */
+#define CAIRN_O_APPEND 0x0800 /* every write goes to the end */
+
+/*
+ * Opens path. flags: one of CAIRN_O_RDONLY, _WRONLY, _RDWR, or'ed with
+ * _CREAT, _EXCL, _TRUNC, _APPEND; mode applies when the file is made
+ * (0: 0644). A writer holds the file's write lease until close (one
+ * writer per file: another gets -CAIRN_ELEASE). Close-to-open
+ * consistency: an open sees all data of every close that returned before
+ * it. Returns 0 and a new *out (free with cairn_close()) or a negative error.
+ */
+CAIRN_API int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode,
+			 cairn_file_t **out);
+
+/*
+ * Writes out what is buffered, releases the lease and frees f. Returns 0
+ * or the first error of a write not yet reported (f is freed either way).
+ * cairn_close(NULL) returns 0.
+ */
+CAIRN_API int cairn_close(cairn_file_t *f);
+
+/*
+ * Reads up to n bytes at the file position (cairn_read) or at off
+ * (cairn_pread, position unchanged). Returns the number read (0 at end of
+ * file) or a negative error. Replica failures and checksum mismatches are
+ * handled inside: the caller sees correct bytes or an error.
+ */
+CAIRN_API ssize_t cairn_read(cairn_file_t *f, void *buf, size_t n);
+CAIRN_API ssize_t cairn_pread(cairn_file_t *f, void *buf, size_t n, uint64_t off);
+
+/*
+ * Writes n bytes at the file position (cairn_write; at the end with
+ * CAIRN_O_APPEND) or at off (cairn_pwrite). Buffered: an error may be
+ * reported by a later write, cairn_fsync() or cairn_close(). Returns n or
+ * a negative error.
+ */
+CAIRN_API ssize_t cairn_write(cairn_file_t *f, const void *buf, size_t n);
+CAIRN_API ssize_t cairn_pwrite(cairn_file_t *f, const void *buf, size_t n, uint64_t off);
+
+/* Moves the file position (SEEK_SET, SEEK_CUR, SEEK_END). Returns it or a negative error. */
+CAIRN_API int64_t cairn_seek(cairn_file_t *f, int64_t off, int whence);
+
+/* Returns once everything written so far is durable on every replica. */
+CAIRN_API int cairn_fsync(cairn_file_t *f);
+
+/* Where one chunk of a file lives. */
+struct cairn_chunk_loc {
+	uint64_t index;	 /* chunk number in the file */
+	uint64_t offset; /* of the chunk's first byte in the file */
+	uint64_t length; /* bytes of the file in this chunk */
+	uint64_t chunk_id;
+	uint64_t version;
+	size_t nreplicas;
+	char **replicas; /* "HOST:PORT" of the chunkservers holding it */
+};
+
+/*
+ * Lists the chunks of path that overlap [off, off + len) (len 0: to the
+ * end), for scheduling work near the data. Returns 0 with a new array in
+ * *out of *n entries (free with cairn_chunk_locations_free()), or a
+ * negative error.
+ */
+CAIRN_API int cairn_chunk_locations(cairn_t *c, const char *path, uint64_t off, uint64_t len,
+				    struct cairn_chunk_loc **out, size_t *n);
+CAIRN_API void cairn_chunk_locations_free(struct cairn_chunk_loc *locs, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

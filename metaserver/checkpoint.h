@@ -1,0 +1,65 @@
+/*
+ * checkpoint: the namespace as of one op-log seq, in one file, written
+ * atomically and checked end to end when loaded (DESIGN §4).
+ *
+ * File <dir>/checkpoint.<seq, %020llu>:
+ *
+ *   header, CHECKPOINT_HEADER_SIZE bytes, big-endian:
+ *     "CAIRNCKP" | u32 version | u64 seq | u64 inode count |
+ *     u64 uncompressed body length | u64 next inode id |
+ *     u32 crc32c(uncompressed body) | u32 crc32c(the 48 bytes before it)
+ *   body: one zstd frame holding, for every inode from ns_walk() (parents
+ *     first, the root first), u32 len | a packed Cairn__Attr of len bytes
+ *     (len at most CHECKPOINT_MAX_RECORD).
+ *
+ * The body is compressed and decompressed as a stream: neither side holds
+ * it whole. A checkpoint is written to "<name>.tmp", synced, renamed into
+ * place and the directory synced; so a file with the final name is
+ * complete unless the disk corrupted it, which the CRCs catch.
+ *
+ * Invariant: the newest two checkpoints are kept; older ones are removed
+ * once a newer one is in place.
+ */
+#ifndef CAIRN_CHECKPOINT_H
+#define CAIRN_CHECKPOINT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ns.h"
+
+#define CHECKPOINT_MAGIC       "CAIRNCKP"
+#define CHECKPOINT_VERSION     1u
+#define CHECKPOINT_HEADER_SIZE 52u
+#define CHECKPOINT_MAX_RECORD  (16u << 20) /* bytes of one packed Attr */
+
+/*
+ * Writes ns as the checkpoint for seq into dir (temp file, fsync, rename,
+ * directory fsync), then removes the checkpoints older than the newest
+ * one before it. Returns 0, or a negative error with a new *cause (free
+ * with free()); a failed write leaves no file behind. Reads ns only; any
+ * thread or a fork()ed child, while nothing mutates ns.
+ */
+int checkpoint_write(const char *dir, const struct ns *ns, uint64_t seq, char **cause);
+
+/*
+ * fork()s a child that writes the checkpoint for seq from its copy of ns
+ * and _exit()s with 0 on success, 1 on failure (after a warning). The
+ * parent may go on mutating ns at once. Returns the child's pid (reap it
+ * with waitpid()), or a negative error. Loop thread.
+ */
+pid_t checkpoint_fork(const char *dir, const struct ns *ns, uint64_t seq);
+
+/*
+ * Loads the newest valid checkpoint of dir: *out gets a new namespace
+ * (free with ns_free()) and *seq its seq. A checkpoint that fails any check
+ * (header, CRCs, zstd, counts, an Attr ns_restore() refuses) gets a warning
+ * and is left on disk, and the next older one is tried. Stale .tmp files
+ * are removed. With no checkpoint at all: a new ns_new() and seq 0.
+ * Returns 0; or, when checkpoints exist but none is valid (or on an I/O
+ * error listing dir), a negative error with a new *cause (free with
+ * free()). Start-up only.
+ */
+int checkpoint_load(const char *dir, struct ns **out, uint64_t *seq, char **cause);
+
+#endif

@@ -1,0 +1,473 @@
+/*
+ * test_checkpoint: checkpoints through real files: write then load gives
+ * the same tree and the same next id; only two are kept; a corrupt or
+ * truncated newest one falls back to the older one with a warning; only
+ * corrupt ones is an error; checkpoint + op-log replay gives the final
+ * state; checkpoint_fork() while the parent keeps mutating; and the time
+ * and size for about a million inodes (printed).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "errors.h"
+#include "ns.h"
+#include "oplog.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BIG_DIRS 100
+#else
+#define BIG_DIRS 1000
+#endif
+
+static int failures;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd_n(uint32_t n)
+{
+	uint64_t x = rng_state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	rng_state = x;
+	return (uint32_t)((x * 0x2545F4914F6CDD1Dull >> 33) % n);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- files ------------------------------------------------------------------------- */
+
+static char *tmpdir_new(void)
+{
+	char *d = strdup("/tmp/cairn-ckpt-XXXXXX");
+	if (!mkdtemp(d))
+		abort();
+	return d;
+}
+
+static void tmpdir_free(char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			unlinkat(dirfd(d), de->d_name, 0);
+	if (d)
+		closedir(d);
+	rmdir(dir);
+	free(dir);
+}
+
+static void ckpt_path(char *buf, size_t cap, const char *dir, uint64_t seq)
+{
+	snprintf(buf, cap, "%s/checkpoint.%020" PRIu64, dir, seq);
+}
+
+static int exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static int count_files(const char *dir, const char *s)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	while (d && (de = readdir(d)))
+		n += de->d_name[0] != '.' && strstr(de->d_name, s) != NULL;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static uint8_t *file_read(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return NULL;
+	uint8_t *buf = malloc((size_t)st.st_size + 1);
+	*len = (size_t)read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	return buf;
+}
+
+static void file_write(const char *path, const uint8_t *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
+		abort();
+	close(fd);
+}
+
+/* ---- namespaces ---------------------------------------------------------------------- */
+
+struct bytes {
+	uint8_t *data;
+	size_t len, cap;
+};
+
+static int dump_one(void *arg, const struct ns_inode *ino)
+{
+	struct bytes *b = arg;
+	Cairn__Attr a = CAIRN__ATTR__INIT;
+	ns_fill_attr(ino, &a);
+	size_t len = cairn__attr__get_packed_size(&a);
+	if (b->cap - b->len < len + 4) {
+		while (b->cap - b->len < len + 4)
+			b->cap = b->cap ? b->cap * 2 : 4096;
+		b->data = realloc(b->data, b->cap);
+	}
+	memcpy(b->data + b->len, &len, 4);
+	b->len += 4 + cairn__attr__pack(&a, b->data + b->len + 4);
+	return 0;
+}
+
+static struct bytes dump(const struct ns *ns)
+{
+	struct bytes b = {0};
+	ns_walk(ns, dump_one, &b);
+	return b;
+}
+
+static int same(const struct ns *a, const struct ns *b)
+{
+	struct bytes x = dump(a), y = dump(b);
+	int eq = x.len == y.len && memcmp(x.data, y.data, x.len) == 0 &&
+		 ns_next_id(a) == ns_next_id(b) && ns_count(a) == ns_count(b);
+	free(x.data);
+	free(y.data);
+	return eq;
+}
+
+static int same_as_dump(const struct ns *a, const struct bytes *d)
+{
+	struct bytes x = dump(a);
+	int eq = x.len == d->len && memcmp(x.data, d->data, x.len) == 0;
+	free(x.data);
+	return eq;
+}
+
+static const char *const names[] = {"a", "b", "c",  "dd", "e\xc3\xa9", "f f",
+				    "g", "h", "ii", "j",  "k",	       "L"};
+#define NAMES_N (sizeof(names) / sizeof(names[0]))
+
+static void rand_path(char *buf, size_t cap)
+{
+	size_t len = 0, depth = 1 + rnd_n(4);
+	for (size_t i = 0; i < depth; i++)
+		len += (size_t)snprintf(buf + len, cap - len, "/%s", names[rnd_n(NAMES_N)]);
+}
+
+/* Random mutations: mkdir -p, create, setattr, rename, remove. */
+static void mutate(struct ns *ns, size_t ops, int64_t *now)
+{
+	char p[256], q[256];
+	for (size_t i = 0; i < ops; i++) {
+		rand_path(p, sizeof(p));
+		int64_t t = ++*now;
+		switch (rnd_n(12)) {
+		case 0:
+		case 1:
+			ns_mkdir(ns, p, 0755, 1, 2, 1, t, NULL);
+			break;
+		case 2:
+		case 3:
+		case 4:
+			ns_create(ns, p, 0640, 3, 4, rnd_n(4), 0, t, NULL);
+			break;
+		case 5:
+			ns_setattr(ns, p, 0x3f, rnd_n(01000), 5, 6, t - 7, t - 9, 1 + rnd_n(16), t,
+				   NULL);
+			break;
+		case 6:
+		case 7:
+			rand_path(q, sizeof(q));
+			ns_rename(ns, p, q, t);
+			break;
+		case 8:
+			ns_remove(ns, p, rnd_n(20) == 0, t);
+			break;
+		default:
+			ns_create(ns, p, 0600, 3, 4, 2, 1, t, NULL);
+			break;
+		}
+	}
+}
+
+/* ---- tests --------------------------------------------------------------------------- */
+
+static void test_roundtrip(void)
+{
+	char *dir = tmpdir_new(), *cause = NULL, path[512];
+	struct ns *ns = ns_new(), *got = NULL;
+	uint64_t seq = 99;
+	int64_t now = 1000;
+	/* No checkpoint yet: a fresh namespace at seq 0. */
+	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 0 && ns_count(got) == 1);
+	ns_free(got);
+	got = NULL;
+	mutate(ns, 20000, &now);
+	/* The newest inode goes, so next id is above every id left. */
+	CHECK(ns_create(ns, "/zz-last", 0644, 0, 0, 0, 1, ++now, NULL) == 0);
+	CHECK(ns_remove(ns, "/zz-last", 0, ++now) == 0);
+	uint64_t next = ns_next_id(ns);
+	CHECK(checkpoint_write(dir, ns, 10, &cause) == 0);
+	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0);
+	CHECK(seq == 10 && got && same(ns, got));
+	struct ns_inode *ino;
+	CHECK(ns_create(got, "/fresh", 0644, 0, 0, 0, 1, ++now, &ino) == 0);
+	CHECK(ino && ns_inode_id(ino) == next);
+	printf("roundtrip: %zu inodes, next id %" PRIu64 "\n", ns_count(ns), next);
+	ns_free(got);
+
+	/* Two are kept; a stale temp file is removed by the next load. */
+	CHECK(checkpoint_write(dir, ns, 20, &cause) == 0);
+	CHECK(checkpoint_write(dir, ns, 30, &cause) == 0);
+	ckpt_path(path, sizeof(path), dir, 10);
+	CHECK(!exists(path));
+	CHECK(count_files(dir, "checkpoint.") == 2);
+	ckpt_path(path, sizeof(path), dir, 40);
+	strcat(path, ".tmp");
+	file_write(path, (const uint8_t *)"junk", 4);
+	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 30 && same(ns, got));
+	CHECK(!exists(path));
+	ns_free(got);
+	ns_free(ns);
+	tmpdir_free(dir);
+}
+
+/* Redirects stderr to a file while loading; returns what was logged (free it). */
+static char *load_quiet(const char *dir, struct ns **out, uint64_t *seq, int *ret, char **cause)
+{
+	char path[] = "/tmp/cairn-ckpt-err-XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	dup2(fd, 2);
+	*ret = checkpoint_load(dir, out, seq, cause);
+	dup2(saved, 2);
+	close(saved);
+	size_t len;
+	uint8_t *text = file_read(path, &len);
+	text[len] = '\0';
+	close(fd);
+	unlink(path);
+	return (char *)text;
+}
+
+/* Corrupting the newest checkpoint, one way at a time; the older one must load. */
+static void test_corrupt(void)
+{
+	char *dir = tmpdir_new(), *cause = NULL, newest[512], older[512];
+	struct ns *ns = ns_new(), *old = NULL, *got;
+	int64_t now = 1;
+	mutate(ns, 3000, &now);
+	CHECK(checkpoint_write(dir, ns, 100, &cause) == 0);
+	struct bytes old_dump = dump(ns);
+	mutate(ns, 3000, &now);
+	CHECK(checkpoint_write(dir, ns, 200, &cause) == 0);
+	ckpt_path(newest, sizeof(newest), dir, 200);
+	ckpt_path(older, sizeof(older), dir, 100);
+	size_t len;
+	uint8_t *orig = file_read(newest, &len);
+	size_t positions[160], npos = 0;
+	for (size_t b = 0; b < CHECKPOINT_HEADER_SIZE; b++)
+		positions[npos++] = b;
+	while (npos < 140)
+		positions[npos++] =
+		    CHECKPOINT_HEADER_SIZE + rnd_n((uint32_t)(len - CHECKPOINT_HEADER_SIZE));
+	positions[npos++] = len - 1;
+	int bad = 0;
+	for (size_t k = 0; k < npos + 4; k++) {
+		if (k < npos) {
+			orig[positions[k]] ^= 0x04;
+			file_write(newest, orig, len);
+			orig[positions[k]] ^= 0x04;
+		} else {
+			/* truncations, and one byte too many */
+			size_t cut[] = {0, CHECKPOINT_HEADER_SIZE - 1, len / 2};
+			if (k - npos < 3) {
+				file_write(newest, orig, cut[k - npos]);
+			} else {
+				uint8_t *more = malloc(len + 1);
+				memcpy(more, orig, len);
+				more[len] = 0;
+				file_write(newest, more, len + 1);
+				free(more);
+			}
+		}
+		uint64_t seq = 0;
+		int ret;
+		got = NULL;
+		char *log = load_quiet(dir, &got, &seq, &ret, &cause);
+		int ok = ret == 0 && seq == 100 && got && same_as_dump(got, &old_dump) &&
+			 strstr(log, "not usable") && exists(newest);
+		if (!ok) {
+			fprintf(stderr,
+				"corrupt case %zu (byte %zu): ret %d seq %" PRIu64 " log: %s\n", k,
+				k < npos ? positions[k] : 0, ret, seq, log);
+			bad++;
+		}
+		free(log);
+		ns_free(got);
+	}
+	CHECK(bad == 0);
+	printf("corrupt newest: %zu cases fall back\n", npos + 4);
+
+	/* Only corrupt checkpoints: an error, not an empty namespace. */
+	uint8_t *o = file_read(older, &len);
+	o[len / 2] ^= 0x10;
+	file_write(older, o, len);
+	free(o);
+	file_write(newest, orig, CHECKPOINT_HEADER_SIZE + 3);
+	got = NULL;
+	uint64_t seq = 0;
+	int ret;
+	char *log = load_quiet(dir, &got, &seq, &ret, &cause);
+	CHECK(ret < 0 && got == NULL && cause && strstr(cause, "no usable checkpoint"));
+	CHECK(exists(newest) && exists(older));
+	free(log);
+	free(cause);
+	free(orig);
+	free(old_dump.data);
+	ns_free(old);
+	ns_free(ns);
+	tmpdir_free(dir);
+}
+
+static void emit_to_log(void *arg, Cairn__LogRecord *rec)
+{
+	oplog_append(arg, rec);
+}
+
+static int apply_rec(void *arg, const Cairn__LogRecord *rec)
+{
+	return ns_apply(arg, rec);
+}
+
+static int wait_durable(struct oplog *log, uint64_t seq)
+{
+	while (oplog_durable_seq(log) < seq && !oplog_error(log)) {
+		struct pollfd p = {oplog_notify_fd(log), POLLIN, 0};
+		if (poll(&p, 1, 10000) != 1)
+			return -ETIMEDOUT;
+		uint64_t v;
+		while (read(p.fd, &v, sizeof(v)) > 0)
+			;
+	}
+	return oplog_error(log);
+}
+
+/*
+ * The metaserver's cycle: mutate through the op log, checkpoint (in a
+ * child, while the parent goes on), purge, mutate more, "crash"; then
+ * checkpoint + replay must give the final state.
+ */
+static void test_with_oplog(void)
+{
+	char *dir = tmpdir_new(), *cause = NULL;
+	struct ns *ns = ns_new(), *got = NULL;
+	struct oplog *log = oplog_open(dir, 0, &cause);
+	oplog_set_segment_size(log, 16 << 10);
+	ns_set_emit(ns, emit_to_log, log);
+	int64_t now = 1;
+	mutate(ns, 5000, &now);
+	uint64_t ck = oplog_last_seq(log);
+	struct bytes at_fork = dump(ns);
+	pid_t pid = checkpoint_fork(dir, ns, ck);
+	CHECK(pid > 0);
+	mutate(ns, 5000, &now); /* the parent keeps going while the child writes */
+	int status = -1;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(wait_durable(log, oplog_last_seq(log)) == 0);
+	CHECK(oplog_purge(dir, ck) > 0);
+	mutate(ns, 3000, &now);
+	uint64_t last = oplog_last_seq(log);
+	CHECK(wait_durable(log, last) == 0);
+	oplog_close(log);
+
+	uint64_t seq = 0, replayed = 0;
+	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == ck);
+	CHECK(got && same_as_dump(got, &at_fork));
+	CHECK(oplog_replay(dir, seq, apply_rec, got, &replayed, &cause) == 0);
+	CHECK(replayed == last);
+	CHECK(same(ns, got));
+	CHECK(count_files(dir, "corrupt") == 0);
+	printf("checkpoint at %" PRIu64 " + replay to %" PRIu64 ": %zu inodes, same tree\n", ck,
+	       last, ns_count(got));
+	free(at_fork.data);
+	ns_free(got);
+	ns_free(ns);
+	tmpdir_free(dir);
+}
+
+/* About a million inodes: time and size (printed), and the load gives them back. */
+static void bench(void)
+{
+	char *dir = tmpdir_new(), *cause = NULL, path[512];
+	struct ns *ns = ns_new(), *got = NULL;
+	for (int d = 0; d < BIG_DIRS; d++) {
+		snprintf(path, sizeof(path), "/user%04d", d);
+		ns_mkdir(ns, path, 0755, (uint32_t)d, 100, 0, 1700000000000000 + d, NULL);
+		for (int f = 0; f < 1000; f++) {
+			snprintf(path, sizeof(path), "/user%04d/part-%05d-%08x.parquet", d, f,
+				 rnd_n(1u << 31));
+			ns_create(ns, path, 0644, (uint32_t)d, 100, 0, 1,
+				  1700000000000000 + (int64_t)rnd_n(1u << 31) * 1000, NULL);
+		}
+	}
+	double t0 = now_s();
+	CHECK(checkpoint_write(dir, ns, 1, &cause) == 0);
+	double t1 = now_s();
+	uint64_t seq;
+	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0);
+	double t2 = now_s();
+	ckpt_path(path, sizeof(path), dir, 1);
+	struct stat st;
+	stat(path, &st);
+	printf("checkpoint of %zu inodes: write %.2f s, load %.2f s, %.1f MB (%.1f bytes/inode)\n",
+	       ns_count(ns), t1 - t0, t2 - t1, (double)st.st_size / 1e6,
+	       (double)st.st_size / (double)ns_count(ns));
+	CHECK(got && same(ns, got));
+	ns_free(got);
+	ns_free(ns);
+	tmpdir_free(dir);
+}
+
+int main(void)
+{
+	test_roundtrip();
+	test_corrupt();
+	test_with_oplog();
+	bench();
+	if (failures) {
+		printf("test_checkpoint: %d failures\n", failures);
+		return 1;
+	}
+	printf("test_checkpoint: ok\n");
+	return 0;
+}

@@ -1,0 +1,242 @@
+/*
+ * cli: the helpers every command of the cairn CLI uses: option parsing
+ * with the global flags accepted anywhere, connecting, one-line errors,
+ * paths, and the small formatters shared by ls and stat.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define CLI_MAX_LONGOPTS 32
+
+const struct option cli_global_opts[] = {
+    {"meta", required_argument, NULL, CLI_OPT_META},
+    {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},
+    {"json", no_argument, NULL, CLI_OPT_JSON},
+    {"help", no_argument, NULL, CLI_OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+int cli_usage(struct cli *cli, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (cli->cmd)
+		fprintf(stderr, "cairn: %s: %s; usage: cairn %s %s\n", cli->cmd->name, msg,
+			cli->cmd->name, cli->cmd->usage);
+	else
+		fprintf(stderr, "cairn: %s; try 'cairn --help'\n", msg);
+	return CLI_USAGE;
+}
+
+void cli_cmd_help(const struct cli_cmd *cmd, FILE *out)
+{
+	fprintf(out, "usage: cairn %s %s\n%s\n", cmd->name, cmd->usage, cmd->summary);
+	fprintf(out, "Global flags --meta ADDR, --timeout DURATION and --json may also be given "
+		     "here.\n");
+}
+
+int cli_global_flag(struct cli *cli, int opt, const char *arg)
+{
+	uint64_t ms;
+	switch (opt) {
+	case CLI_OPT_META:
+		cli->meta = arg;
+		return 0;
+	case CLI_OPT_TIMEOUT:
+		if (parse_duration_ms(arg, &ms) != 0 || ms == 0)
+			return cli_usage(cli, "--timeout %s: not a duration (like 500ms, 10s, 2m)",
+					 arg);
+		cli->timeout_ms = ms;
+		return 0;
+	case CLI_OPT_JSON:
+		cli->json = 1;
+		return 0;
+	}
+	return cli_usage(cli, "unknown option");
+}
+
+/* Reports what getopt refused, from its return value. */
+static int bad_option(struct cli *cli, int opt, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	if (opt == ':') {
+		if (optopt && optopt < 256)
+			return cli_usage(cli, "-%c needs a value", optopt);
+		return cli_usage(cli, "%s needs a value", arg);
+	}
+	if (optopt && optopt < 256)
+		return cli_usage(cli, "unknown option -%c", optopt);
+	return cli_usage(cli, "unknown option %s", arg);
+}
+
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts)
+{
+	struct option all[CLI_MAX_LONGOPTS];
+	char optstring[64];
+	size_t n = 0;
+	for (size_t i = 0; longopts && longopts[i].name && n < CLI_MAX_LONGOPTS - 5; i++)
+		all[n++] = longopts[i];
+	for (size_t i = 0; cli_global_opts[i].name; i++)
+		all[n++] = cli_global_opts[i];
+	memset(&all[n], 0, sizeof(all[n]));
+	snprintf(optstring, sizeof(optstring), ":%s", shortopts);
+
+	for (;;) {
+		int opt = getopt_long(argc, argv, optstring, all, NULL);
+		if (opt == -1)
+			return -1;
+		if (opt == '?' || opt == ':') {
+			cli->rc = bad_option(cli, opt, argv);
+			return '?';
+		}
+		if (opt == CLI_OPT_HELP) {
+			cli_cmd_help(cli->cmd, stdout);
+			cli->rc = CLI_OK;
+			return '?';
+		}
+		if (opt < 256)
+			return opt;
+		if ((cli->rc = cli_global_flag(cli, opt, optarg)) != 0)
+			return '?';
+	}
+}
+
+int cli_connect(struct cli *cli)
+{
+	if (cli->fs)
+		return CLI_OK;
+	struct cairn_options opt = {0};
+	opt.timeout_ms = cli->timeout_ms;
+	int err = cairn_connect(cli->meta, &opt, &cli->fs);
+	if (err == -EINVAL)
+		return cli_usage(cli, "--meta %s: not HOST:PORT", cli->meta);
+	if (err) {
+		fprintf(stderr, "cairn: %s: %s\n", cli->meta, cairn_strerror(err));
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+/* "2s", "1500ms", "2m". */
+static void fmt_duration(char *buf, size_t size, uint64_t ms)
+{
+	if (ms % 60000 == 0)
+		snprintf(buf, size, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms % 1000 == 0)
+		snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, size, "%llums", (unsigned long long)ms);
+}
+
+/* Copies the server's words into buf as one printable line. */
+static void one_line(char *buf, size_t size, const char *s)
+{
+	snprintf(buf, size, "%s", s);
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+int cli_fail(struct cli *cli, int err, const char *what, ...)
+{
+	char subject[1024], cause[512], when[32];
+	va_list ap;
+	va_start(ap, what);
+	vsnprintf(subject, sizeof(subject), what, ap);
+	va_end(ap);
+	fmt_duration(when, sizeof(when), cli->timeout_ms);
+	if (err == -CAIRN_EUNAVAIL) {
+		snprintf(cause, sizeof(cause), "metaserver %s unavailable (gave up after %s)",
+			 cli->meta, when);
+		cli->unreachable = 1;
+	} else if (err == -ETIMEDOUT) {
+		snprintf(cause, sizeof(cause), "metaserver %s did not answer (gave up after %s)",
+			 cli->meta, when);
+		cli->unreachable = 1;
+	} else {
+		char why[256];
+		one_line(why, sizeof(why), cli->fs ? cairn_last_error(cli->fs) : "");
+		const char *text = cairn_strerror(err);
+		if (why[0] && strcmp(why, text) != 0)
+			snprintf(cause, sizeof(cause), "%s (%s)", text, why);
+		else
+			snprintf(cause, sizeof(cause), "%s", text);
+	}
+	fprintf(stderr, "cairn: %s: %s\n", subject, cause);
+	return CLI_FAIL;
+}
+
+char *cli_path(struct cli *cli, const char *arg, int *rc)
+{
+	if (!*arg) {
+		*rc = cli_usage(cli, "empty path");
+		return NULL;
+	}
+	char *p = NULL;
+	if (asprintf(&p, "%s%s", arg[0] == '/' ? "" : "/", arg) < 0) {
+		fprintf(stderr, "cairn: out of memory\n");
+		*rc = CLI_FAIL;
+		return NULL;
+	}
+	return p;
+}
+
+char *cli_join(const char *dir, const char *name)
+{
+	size_t len = strlen(dir);
+	char *p = NULL;
+	if (asprintf(&p, "%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", name) < 0)
+		return NULL;
+	return p;
+}
+
+void cli_json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p == '\t')
+			fputs("\\t", out);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+void cli_print_secs(FILE *out, int64_t us)
+{
+	uint64_t mag = us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
+	fprintf(out, "%s%llu.%06llu", us < 0 ? "-" : "", (unsigned long long)(mag / 1000000),
+		(unsigned long long)(mag % 1000000));
+}
+
+void cli_mode_str(const struct cairn_stat *st, char buf[11])
+{
+	static const char rwx[] = "rwxrwxrwx";
+	uint32_t m = st->mode;
+	buf[0] = st->type == CAIRN_DIR ? 'd' : '-';
+	for (int i = 0; i < 9; i++)
+		buf[1 + i] = m & (0400u >> i) ? rwx[i] : '-';
+	if (m & 04000)
+		buf[3] = m & 0100 ? 's' : 'S';
+	if (m & 02000)
+		buf[6] = m & 0010 ? 's' : 'S';
+	if (m & 01000)
+		buf[9] = m & 0001 ? 't' : 'T';
+	buf[10] = 0;
+}

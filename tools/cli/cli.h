@@ -1,0 +1,108 @@
+/*
+ * cli: what the cairn CLI's command files share: the command table's row,
+ * the run's state, option parsing that also takes the global flags, and
+ * error printing.
+ *
+ * Exit statuses: 0 success, 1 a failed operation (one line on stderr
+ * naming the path and the cause), 2 a usage error (one line).
+ */
+#ifndef CAIRN_CLI_H
+#define CAIRN_CLI_H
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cairn.h"
+
+#define CLI_OK	  0
+#define CLI_FAIL  1
+#define CLI_USAGE 2
+
+#define CLI_DEFAULT_META    "127.0.0.1:20000"
+#define CLI_DEFAULT_TIMEOUT 60000 /* ms */
+
+struct cli;
+
+struct cli_cmd {
+	const char *name;
+	int (*fn)(struct cli *cli, int argc, char **argv); /* returns an exit status */
+	const char *usage;				   /* arguments, after the name */
+	const char *summary;				   /* one line for --help */
+};
+
+/* One run of the CLI. */
+struct cli {
+	const char *meta; /* metaserver HOST:PORT */
+	uint64_t timeout_ms;
+	int json;
+	int rc;			   /* exit status after cli_getopt() returned '?' */
+	int unreachable;	   /* a call failed for want of the metaserver */
+	const struct cli_cmd *cmd; /* the command being run */
+	cairn_t *fs;		   /* made by cli_connect() */
+};
+
+/*
+ * getopt_long() over a command's argv (argv[0] is the command name) that
+ * also takes the global flags (--meta, --timeout, --json, --help) anywhere.
+ * longopts (may be NULL; values below 256) ends with a zero row. Returns the next command
+ * option, -1 after the last, or '?' when the command must return cli->rc:
+ * CLI_USAGE after a one-line error, CLI_OK after --help was printed.
+ */
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
+	       const struct option *longopts);
+
+/* Handles a global flag (opt from main's getopt); returns 0 or CLI_USAGE after an error. */
+int cli_global_flag(struct cli *cli, int opt, const char *arg);
+
+/* The global flags' getopt values (command options use values below 256). */
+enum { CLI_OPT_META = 256, CLI_OPT_TIMEOUT, CLI_OPT_JSON, CLI_OPT_HELP };
+
+/* The long options main and cli_getopt share; ends with a zero row. */
+extern const struct option cli_global_opts[];
+
+/* Prints "cairn: CMD: <fmt>; usage: ..." (one line) and returns CLI_USAGE. */
+int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints the command's usage and summary to out. */
+void cli_cmd_help(const struct cli_cmd *cmd, FILE *out);
+
+/* Makes cli->fs. Returns CLI_OK, or an exit status after printing why. */
+int cli_connect(struct cli *cli);
+
+/*
+ * Prints "cairn: <what>: <cause>" for a failed call and returns CLI_FAIL;
+ * what is printf-style (for example "mkdir %s"). The cause of
+ * -CAIRN_EUNAVAIL and -ETIMEDOUT names the metaserver and the time given;
+ * those also set cli->unreachable, after which commands stop.
+ */
+int cli_fail(struct cli *cli, int err, const char *what, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * A command-line path made absolute (a relative one is taken from "/").
+ * Returns a new string (free with free()), or NULL after a usage error or
+ * out of memory (*rc then holds the exit status).
+ */
+char *cli_path(struct cli *cli, const char *arg, int *rc);
+
+/* "/a" + "b" → "/a/b". Returns a new string or NULL. */
+char *cli_join(const char *dir, const char *name);
+
+/* Writes s as a JSON string (quoted, escaped). */
+void cli_json_str(FILE *out, const char *s);
+
+/* Writes microseconds as seconds with six decimals ("1714567890.123456"). */
+void cli_print_secs(FILE *out, int64_t us);
+
+/* Fills buf (11 bytes) with the ls-style mode string ("drwxr-xr-x"). */
+void cli_mode_str(const struct cairn_stat *st, char buf[11]);
+
+/* The commands. */
+int cmd_ls(struct cli *cli, int argc, char **argv);
+int cmd_mkdir(struct cli *cli, int argc, char **argv);
+int cmd_rm(struct cli *cli, int argc, char **argv);
+int cmd_mv(struct cli *cli, int argc, char **argv);
+int cmd_stat(struct cli *cli, int argc, char **argv);
+int cmd_setrep(struct cli *cli, int argc, char **argv);
+
+#endif

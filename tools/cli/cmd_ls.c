@@ -1,0 +1,189 @@
+/*
+ * cmd_ls: `cairn ls [-l] [-R] PATH`.
+ *
+ * A directory lists its entries one name per line, in name order, read
+ * page by page through the library's iterator (so a huge directory is
+ * never held whole). -l prints the mode string, replication ("-" for a
+ * directory), size, modification time and name. -R lists subdirectories
+ * after their parent, each under a "PATH:" header, as ls(1) does; only the
+ * names of the current directory's subdirectories are held while it is
+ * listed. A file is listed as itself. --json prints one array of objects
+ * {"path", "name", "type", "size", "replication", "mode", "mtime",
+ * "chunks"} (mode an integer, mtime in seconds), the whole tree with -R.
+ *
+ * An error inside the tree (a directory removed while listed) is reported
+ * and the rest is still listed; the exit status is then 1.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+struct ls {
+	struct cli *cli;
+	int longfmt;
+	int recursive;
+	int nlisted; /* directories listed so far (for -R's blank lines) */
+	int njson;   /* objects printed so far (for --json's commas) */
+	int rc;
+};
+
+/* A growing list of names. */
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int names_add(struct names *ns, const char *name)
+{
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? ns->cap * 2 : 16;
+		char **v = realloc(ns->v, cap * sizeof(*v));
+		if (!v)
+			return -1;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	if (!(ns->v[ns->n] = strdup(name)))
+		return -1;
+	ns->n++;
+	return 0;
+}
+
+static void names_free(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+}
+
+static void print_json(struct ls *ls, const char *path, const char *name,
+		       const struct cairn_stat *st)
+{
+	printf("%s\n  {\"path\": ", ls->njson++ ? "," : "");
+	cli_json_str(stdout, path);
+	printf(", \"name\": ");
+	cli_json_str(stdout, name);
+	printf(", \"type\": \"%s\", \"size\": %llu, \"replication\": %u, \"mode\": %u, "
+	       "\"mtime\": ",
+	       st->type == CAIRN_DIR ? "dir" : "file", (unsigned long long)st->size,
+	       st->replication, st->mode);
+	cli_print_secs(stdout, st->mtime_us);
+	printf(", \"chunks\": %llu}", (unsigned long long)st->nchunks);
+}
+
+/* Prints one entry: path is its full path, name what ls shows. */
+static void print_entry(struct ls *ls, const char *path, const char *name,
+			const struct cairn_stat *st)
+{
+	if (ls->cli->json) {
+		print_json(ls, path, name, st);
+		return;
+	}
+	if (!ls->longfmt) {
+		printf("%s\n", name);
+		return;
+	}
+	char mode[11], when[32] = "?", rep[16] = "-";
+	cli_mode_str(st, mode);
+	time_t t = (time_t)(st->mtime_us / 1000000);
+	struct tm tm;
+	if (localtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+	if (st->type != CAIRN_DIR)
+		snprintf(rep, sizeof(rep), "%u", st->replication);
+	printf("%s %3s %12llu %s %s\n", mode, rep, (unsigned long long)st->size, when, name);
+}
+
+/* Lists directory path; with -R, then each subdirectory. */
+static void list_dir(struct ls *ls, const char *path)
+{
+	struct cli *cli = ls->cli;
+	if (ls->recursive && !cli->json)
+		printf("%s%s:\n", ls->nlisted ? "\n" : "", path);
+	ls->nlisted++;
+	cairn_dir_t *d;
+	int err = cairn_opendir(cli->fs, path, &d);
+	if (err) {
+		ls->rc = cli_fail(cli, err, "ls %s", path);
+		return;
+	}
+	struct names subdirs = {0};
+	struct cairn_dirent ent;
+	while ((err = cairn_readdir_next(d, &ent)) == 1) {
+		char *full = cli_join(path, ent.name);
+		if (!full || (ls->recursive && ent.st.type == CAIRN_DIR &&
+			      names_add(&subdirs, ent.name) != 0)) {
+			free(full);
+			err = -ENOMEM;
+			break;
+		}
+		print_entry(ls, full, ent.name, &ent.st);
+		free(full);
+	}
+	cairn_closedir(d);
+	if (err < 0)
+		ls->rc = cli_fail(cli, err, "ls %s", path);
+	for (size_t i = 0; i < subdirs.n && !cli->unreachable; i++) {
+		char *sub = cli_join(path, subdirs.v[i]);
+		if (!sub) {
+			ls->rc = cli_fail(cli, -ENOMEM, "ls %s", path);
+			break;
+		}
+		list_dir(ls, sub);
+		free(sub);
+	}
+	names_free(&subdirs);
+}
+
+/* Lists path: a directory's entries, or a file as itself. */
+static void list_path(struct ls *ls, const char *path, const char *shown)
+{
+	struct cairn_stat st;
+	int err = cairn_stat(ls->cli->fs, path, &st);
+	if (err) {
+		ls->rc = cli_fail(ls->cli, err, "ls %s", path);
+		return;
+	}
+	if (st.type == CAIRN_DIR)
+		list_dir(ls, path);
+	else
+		print_entry(ls, path, shown, &st);
+}
+
+int cmd_ls(struct cli *cli, int argc, char **argv)
+{
+	struct ls ls = {.cli = cli};
+	int opt;
+	while ((opt = cli_getopt(cli, argc, argv, "lR", NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			ls.longfmt = 1;
+			break;
+		case 'R':
+			ls.recursive = 1;
+			break;
+		default:
+			return cli->rc;
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage(cli, optind == argc ? "missing PATH" : "one PATH only");
+	int rc;
+	char *path = cli_path(cli, argv[optind], &rc);
+	if (!path)
+		return rc;
+	if ((rc = cli_connect(cli)) != CLI_OK) {
+		free(path);
+		return rc;
+	}
+	if (cli->json)
+		printf("[");
+	list_path(&ls, path, argv[optind]);
+	if (cli->json)
+		printf("%s]\n", ls.njson ? "\n" : "");
+	free(path);
+	return ls.rc;
+}
