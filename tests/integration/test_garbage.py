@@ -68,5 +68,9 @@ def test_memory_stays_flat_under_garbage(meta):
     before = rss_kib(pid)
     storm(1500)
     after = rss_kib(pid)
-    assert after - before < 4096, "RSS grew from %d to %d KiB" % (before, after)
+    # ASan's quarantine holds freed memory by design; there, LeakSanitizer's
+    # check at the clean exit below is the (stronger) test.
+    if not os.environ.get("CAIRN_SANITIZE"):
+        assert after - before < 4096, "RSS grew from %d to %d KiB" % (before, after)
     assert wire.ping(meta.addr)
+    assert meta.stop() == 0, meta.log()
