@@ -4,10 +4,11 @@
  * Decoding reads the 16-byte header with evbuffer_copyout() and rejects a
  * bad magic, version or length from those bytes alone (a bad magic from
  * the first byte that differs), before anything is allocated or pulled up. Only once the whole
- * frame is buffered does it linearize the envelope (at most FRAME_MAX_ENVELOPE bytes), check its
- * CRC and unpack it. Payload block CRCs are computed over the evbuffer's chains in place
- * (evbuffer_peek), and the payload then moves chain by chain into its own evbuffer: payload bytes
- * are never copied into protobuf.
+ * frame is buffered does it linearize header and envelope (at most FRAME_MAX_ENVELOPE + 16
+ * bytes; a copy only when they straddle chains), check the CRC, unpack, and drain both at once.
+ * Payload block CRCs are computed over the evbuffer's chains in place (evbuffer_peek), and the
+ * payload then moves chain by chain into its own evbuffer: payload bytes are never copied into
+ * protobuf.
  *
  * Encoding packs header and envelope straight into space reserved on the
  * output buffer, then moves the payload's chains after them.
@@ -228,17 +229,18 @@ int frame_decode(struct evbuffer *in, Cairn__Envelope **env, struct evbuffer **p
 	if (have < (size_t)FRAME_HEADER_SIZE + hlen + plen)
 		return 0;
 
-	evbuffer_drain(in, FRAME_HEADER_SIZE);
-	const unsigned char *p = hlen ? evbuffer_pullup(in, hlen) : empty;
+	/* Header and envelope in one piece: no copy when they sit in one chain, the usual case. */
+	const unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_SIZE + hlen));
 	if (!p)
 		return fail(cause, "out of memory for a %u-byte envelope", hlen);
+	p += FRAME_HEADER_SIZE;
 	uint32_t crc = crc32c(0, p, hlen);
 	if (crc != hcrc)
 		return fail(cause, "envelope CRC %08x, header says %08x", crc, hcrc);
-	Cairn__Envelope *e = cairn__envelope__unpack(NULL, hlen, p);
+	Cairn__Envelope *e = cairn__envelope__unpack(NULL, hlen, hlen ? p : empty);
 	if (!e)
 		return fail(cause, "envelope of %u bytes does not parse", hlen);
-	evbuffer_drain(in, hlen);
+	evbuffer_drain(in, FRAME_HEADER_SIZE + hlen);
 
 	rc = check_payload(in, plen, e, cause);
 	if (rc < 0)

@@ -1,38 +1,61 @@
 /*
- * rpc: pipelined calls over libevent bufferevents (DESIGN §3), for servers
- * (rpc_server: a listener and the connections it accepted) and clients
- * (rpc_client: one connection, made on demand, remade with back-off).
+ * rpc: pipelined calls over non-blocking sockets on a libevent loop
+ * (DESIGN §3), for servers (rpc_server: a listener and the connections it
+ * accepted) and clients (rpc_client: one connection, made on demand, remade
+ * with back-off).
  *
- * Design. Each connection is an rpc_conn around one socket bufferevent.
+ * Design. Each connection is an rpc_conn around one socket with an input
+ * and an output evbuffer and its own events; there is no bufferevent,
+ * because a metadata call is a few hundred bytes and the per-call system
+ * calls are its cost: a bufferevent asks FIONREAD before every read and
+ * arms and disarms EPOLLOUT around every write (two epoll_ctl and one more
+ * epoll_wait per reply). Here a read is one readv(2) into space reserved on
+ * the input, sized by the last read; a write is one writev(2) of everything
+ * framed so far, made at once when the read callback that produced it ends
+ * (so the replies to all the calls one read brought in go out together) or
+ * from a flush event made active for output framed anywhere else (calls,
+ * late replies: coalesced per connection per loop turn). Only a write that
+ * would block arms EPOLLOUT, and only until the output has drained.
+ *
  * Outgoing calls get a call_id from a per-connection counter (for a
  * client's connection, from the client's counter, so calls framed while
  * disconnected keep their id once sent) and wait in a hash table keyed by
- * that id, each with its own deadline timer. Incoming bytes are cut into
- * frames by frame_decode(); a reply completes its pending call, a request
- * goes to ops->on_request. A client frames each call as it is made; while
- * it has no connection the frame waits in the client's queue, and moves to
- * the wire when the connection comes up.
+ * that id. Deadlines are not one libevent timer per call (an allocation,
+ * a heap insertion and a removal each): calls with a deadline sit on a
+ * list sorted by deadline, with one timer armed no later than its head.
+ * Completing a call only unlinks it; the timer, when it fires, fails what
+ * is due and re-arms itself for the new head. A client's calls share the
+ * client's list whether queued or sent. Insertion walks from the tail, so
+ * it is O(1) when deadlines come in order (the usual same-timeout case).
+ *
+ * Incoming bytes are cut into frames by frame_decode(); a reply completes
+ * its pending call, a request goes to ops->on_request. A client frames each
+ * call as it is made; while it has no connection the frame waits in the
+ * client's queue, and moves to the wire when the connection comes up.
  *
  * Fairness and memory: one read callback parses at most RPC_READ_FRAMES
  * frames or RPC_READ_BYTES bytes, then yields to the loop (a zero timer
- * resumes it); input stops being read past RPC_IN_HIGH, which is above the
- * largest legal frame. Back-pressure: while a connection's output exceeds
- * RPC_OUT_HIGH it stops reading, and resumes from the write callback once
- * the output is down to RPC_OUT_LOW. A connection with calls of its own
- * awaiting replies keeps reading, so two ends that both call each other
+ * resumes it); the socket is not read while the input holds RPC_IN_HIGH,
+ * which is above the largest legal frame. Back-pressure: while a
+ * connection's output exceeds RPC_OUT_HIGH it stops reading, and resumes
+ * once the output is down to RPC_OUT_LOW. A connection with calls of its
+ * own awaiting replies keeps reading, so two ends that both call each other
  * cannot deadlock with both paused.
  *
  * Lifetime: a conn is reference-counted. Its owner (server or client, or
  * whoever called rpc_conn_new()) holds one; every callback into user code
  * runs with a temporary reference held, so user code may drop the last
  * outside reference, close the conn or make new calls from any callback.
- * bufferevent_free() inside the bufferevent's own callback is safe: libevent
- * holds its own reference while it runs callbacks.
  *
  * Invariants: a pending call is in exactly one place: a conn's table (sent)
- * or a client's queue (not yet sent), and its callback runs exactly once,
- * after it has been removed from there. A closed conn (open == 0) has no
- * bufferevent, no pending calls, and is in no server's list.
+ * or a client's queue (not yet sent), and, when it has a deadline, on the
+ * deadline list of that conn or client; its callback runs exactly once,
+ * after it has been removed from all of them. A deadline timer is armed
+ * whenever its list is non-empty, no later than the head's deadline. A
+ * closed conn (open == 0) has no socket, no pending calls, no armed events,
+ * and is in no server's list. The read event is added iff the conn is open,
+ * connected, not paused and its input is under RPC_IN_HIGH; the write event
+ * iff a write would have blocked and output remains (or while connecting).
  */
 #include "rpc.h"
 
@@ -47,9 +70,9 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 
@@ -60,44 +83,67 @@
 
 #define RPC_READ_FRAMES	      256u	   /* frames parsed per read callback */
 #define RPC_READ_BYTES	      (4u << 20)   /* bytes parsed per read callback */
+#define RPC_READ_MIN	      (16u << 10)  /* first and smallest read(2) */
 #define RPC_MAX_READ	      (256u << 10) /* bytes per read(2) */
 #define RPC_MAX_WRITE	      (1u << 20)   /* bytes per writev(2) */
+#define RPC_WRITE_TURN	      (4u << 20)   /* bytes written per turn before yielding */
 #define RPC_IN_HIGH	      (FRAME_HEADER_SIZE + FRAME_MAX_ENVELOPE + FRAME_MAX_PAYLOAD + (1u << 20))
 #define RPC_TABLE_MIN	      64u	   /* initial buckets of a conn's call table */
 #define RPC_CONNECT_TIMEOUT_S 5		   /* a connect still pending after this fails */
-#define RPC_MAX_TIMEOUT_MS    (1ull << 40) /* ~35 years: keeps timeval sums in range */
+#define RPC_MAX_TIMEOUT_MS    (1ull << 40) /* ~35 years: keeps deadline sums in range */
 #define RPC_BACKOFF_MIN_MS    50u
 #define RPC_BACKOFF_MAX_MS    2000u
 #define RPC_ACCEPT_PAUSE_MS   100u /* listener rest after an accept error (EMFILE) */
 
+struct rpc_pending;
+
+TAILQ_HEAD(rpc_pending_list, rpc_pending);
+
+/* The calls of one conn or client that have a deadline, earliest first. */
+struct rpc_deadlines {
+	struct rpc_pending_list list;
+	struct event *timer;
+	uint64_t armed; /* monotonic ms the timer fires at; 0 when not armed */
+};
+
 struct rpc_pending {
 	struct rpc_pending *hnext;	/* call table chain, while sent */
 	TAILQ_ENTRY(rpc_pending) qlink; /* client queue, or a list being failed */
+	TAILQ_ENTRY(rpc_pending) dlink; /* deadline list, while dl is set */
 	uint64_t id;
-	struct rpc_conn *conn;	/* sent on; NULL while queued */
-	struct rpc_client *cl;	/* queued on; NULL once sent */
-	struct evbuffer *frame; /* the framed call, while queued */
-	struct event *timer;	/* deadline; NULL for none */
+	uint64_t deadline;	  /* monotonic ms; 0 for none */
+	struct rpc_deadlines *dl; /* on this deadline list; NULL when not */
+	struct rpc_conn *conn;	  /* sent on; NULL while queued */
+	struct rpc_client *cl;	  /* queued on; NULL once sent */
+	struct evbuffer *frame;	  /* the framed call, while queued */
 	rpc_reply_fn cb;
 	void *arg;
 };
 
-TAILQ_HEAD(rpc_pending_list, rpc_pending);
-
 struct rpc_conn {
 	struct event_base *base;
-	struct bufferevent *bev; /* NULL once closed */
-	struct event *resume;	 /* zero timer: parse more buffered input */
+	evutil_socket_t fd; /* -1 once closed */
+	struct evbuffer *in, *out;
+	struct event *rev;    /* readable (persistent) */
+	struct event *wev;    /* writable, or the connect finished (persistent) */
+	struct event *flush;  /* made active to write output framed outside a read */
+	struct event *resume; /* zero timer: parse more buffered input */
 	const struct rpc_conn_ops *ops;
 	void *arg;
 	int refs;
 	unsigned open : 1;	 /* not yet closed */
 	unsigned connecting : 1; /* client side, connect(2) in progress */
 	unsigned paused : 1;	 /* reading stopped for back-pressure */
+	unsigned reading : 1;	 /* rev is added */
+	unsigned writing : 1;	 /* wev is added */
+	unsigned flushing : 1;	 /* flush is active */
+	unsigned in_input : 1;	 /* inside conn_process_input(): it writes at its end */
+	size_t rdsize;		 /* bytes the next read(2) asks for */
 	uint64_t next_id;
 	struct rpc_pending **table; /* sent calls by id; nbuckets is a power of 2 */
 	size_t nbuckets, ncalls;
-	struct rpc_server *server; /* accepted by, until closed */
+	struct rpc_deadlines own_dl; /* deadlines of calls made on a conn of no client */
+	struct rpc_server *server;   /* accepted by, until closed */
 	LIST_ENTRY(rpc_conn) slink;
 	struct rpc_client *client; /* made by, until closed */
 	char peer[64];
@@ -121,6 +167,7 @@ struct rpc_client {
 	void *arg;
 	struct rpc_conn *conn; /* connecting or connected; NULL when neither */
 	struct rpc_pending_list queue;
+	struct rpc_deadlines dl; /* every call of this client with a deadline */
 	struct event *retry;
 	uint64_t backoff_ms;
 	uint64_t next_id;
@@ -193,18 +240,76 @@ static void table_take_all(struct rpc_conn *c, struct rpc_pending_list *list)
 	c->ncalls = 0;
 }
 
+/* ---- deadlines ----------------------------------------------------------- */
+
+static void deadlines_fire_cb(evutil_socket_t fd, short what, void *arg);
+
+static int deadlines_init(struct rpc_deadlines *dl, struct event_base *base)
+{
+	TAILQ_INIT(&dl->list);
+	dl->armed = 0;
+	dl->timer = evtimer_new(base, deadlines_fire_cb, dl);
+	return dl->timer ? 0 : -ENOMEM;
+}
+
+/* Frees the timer; the list must be empty. No-op when never made. */
+static void deadlines_clear(struct rpc_deadlines *dl)
+{
+	if (!dl->timer)
+		return;
+	assert(TAILQ_EMPTY(&dl->list));
+	event_free(dl->timer);
+	dl->timer = NULL;
+}
+
+/* Arms the timer for the head's deadline unless it fires no later already. */
+static void deadlines_rearm(struct rpc_deadlines *dl)
+{
+	struct rpc_pending *head = TAILQ_FIRST(&dl->list);
+	if (!head || (dl->armed && dl->armed <= head->deadline))
+		return;
+	uint64_t now = time_mono_ms();
+	uint64_t ms = head->deadline > now ? head->deadline - now : 0;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(dl->timer, &tv);
+	dl->armed = head->deadline;
+}
+
+/* Puts p, which has a deadline, on dl in deadline order. */
+static void deadlines_insert(struct rpc_deadlines *dl, struct rpc_pending *p)
+{
+	struct rpc_pending *q = TAILQ_LAST(&dl->list, rpc_pending_list);
+	while (q && q->deadline > p->deadline)
+		q = TAILQ_PREV(q, rpc_pending_list, dlink);
+	if (q)
+		TAILQ_INSERT_AFTER(&dl->list, q, p, dlink);
+	else
+		TAILQ_INSERT_HEAD(&dl->list, p, dlink);
+	p->dl = dl;
+	if (!q)
+		deadlines_rearm(dl);
+}
+
+/* Takes p off its deadline list, if on one. The timer is left to fire early. */
+static void deadlines_remove(struct rpc_pending *p)
+{
+	if (!p->dl)
+		return;
+	TAILQ_REMOVE(&p->dl->list, p, dlink);
+	p->dl = NULL;
+}
+
 /* ---- pending calls ------------------------------------------------------- */
 
 static void pending_free(struct rpc_pending *p)
 {
-	if (p->timer)
-		event_free(p->timer);
+	deadlines_remove(p);
 	if (p->frame)
 		evbuffer_free(p->frame);
 	free(p);
 }
 
-/* Frees p, then runs its callback. p must already be unlinked. */
+/* Frees p, then runs its callback. p must already be out of its table or queue. */
 static void pending_complete(struct rpc_pending *p, int err, Cairn__Envelope *reply,
 			     struct evbuffer *payload)
 {
@@ -214,21 +319,39 @@ static void pending_complete(struct rpc_pending *p, int err, Cairn__Envelope *re
 	cb(err, reply, payload, arg);
 }
 
-static void pending_timeout_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * The deadline timer: fails every call that is due (taken out of its table
+ * or queue first, all of them before any callback runs, since a callback
+ * may make calls or free the client), then re-arms for what is left.
+ */
+static void deadlines_fire_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct rpc_pending *p = arg;
-	if (p->cl) {
-		TAILQ_REMOVE(&p->cl->queue, p, qlink);
-	} else {
-		struct rpc_pending *q = table_remove(p->conn, p->id);
-		assert(q == p);
-		(void)q;
+	struct rpc_deadlines *dl = arg;
+	struct rpc_pending_list due = TAILQ_HEAD_INITIALIZER(due);
+	struct rpc_pending *p;
+	uint64_t now = time_mono_ms();
+
+	dl->armed = 0;
+	while ((p = TAILQ_FIRST(&dl->list)) && p->deadline <= now) {
+		TAILQ_REMOVE(&dl->list, p, dlink);
+		p->dl = NULL;
+		if (p->cl) {
+			TAILQ_REMOVE(&p->cl->queue, p, qlink);
+		} else {
+			struct rpc_pending *q = table_remove(p->conn, p->id);
+			assert(q == p);
+			(void)q;
+		}
+		TAILQ_INSERT_TAIL(&due, p, qlink);
 	}
-	pending_complete(p, -ETIMEDOUT, NULL, NULL);
+	deadlines_rearm(dl);
+	while ((p = TAILQ_FIRST(&due))) {
+		TAILQ_REMOVE(&due, p, qlink);
+		pending_complete(p, -ETIMEDOUT, NULL, NULL);
+	}
 }
 
-static struct rpc_pending *pending_new(struct event_base *base, uint64_t timeout_ms,
-				       rpc_reply_fn cb, void *arg)
+static struct rpc_pending *pending_new(uint64_t timeout_ms, rpc_reply_fn cb, void *arg)
 {
 	struct rpc_pending *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -236,24 +359,18 @@ static struct rpc_pending *pending_new(struct event_base *base, uint64_t timeout
 	p->cb = cb;
 	p->arg = arg;
 	if (timeout_ms) {
-		p->timer = evtimer_new(base, pending_timeout_cb, p);
-		if (!p->timer) {
-			free(p);
-			return NULL;
-		}
+		if (timeout_ms > RPC_MAX_TIMEOUT_MS)
+			timeout_ms = RPC_MAX_TIMEOUT_MS;
+		p->deadline = time_mono_ms() + timeout_ms;
 	}
 	return p;
 }
 
-/* Starts p's deadline; call once p is linked where the timer can find it. */
-static void pending_arm(struct rpc_pending *p, uint64_t timeout_ms)
+/* Starts p's deadline on dl; call once p is linked where the timer can find it. */
+static void pending_arm(struct rpc_pending *p, struct rpc_deadlines *dl)
 {
-	if (!p->timer)
-		return;
-	if (timeout_ms > RPC_MAX_TIMEOUT_MS)
-		timeout_ms = RPC_MAX_TIMEOUT_MS;
-	struct timeval tv = {(time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000};
-	evtimer_add(p->timer, &tv);
+	if (p->deadline)
+		deadlines_insert(dl, p);
 }
 
 /* ---- connections: I/O ---------------------------------------------------- */
@@ -279,20 +396,97 @@ static uint64_t conn_next_id(struct rpc_conn *c)
 	return c->client ? c->client->next_id++ : c->next_id++;
 }
 
+static struct rpc_deadlines *conn_deadlines(struct rpc_conn *c)
+{
+	return c->client ? &c->client->dl : &c->own_dl;
+}
+
+/* Adds or deletes the read event to match the conn's state (see the invariants). */
+static void conn_update_read(struct rpc_conn *c)
+{
+	int want =
+	    c->open && !c->connecting && !c->paused && evbuffer_get_length(c->in) < RPC_IN_HIGH;
+	if (want && !c->reading)
+		event_add(c->rev, NULL);
+	else if (!want && c->reading)
+		event_del(c->rev);
+	c->reading = want;
+}
+
+static void conn_resume_soon(struct rpc_conn *c)
+{
+	static const struct timeval now = {0, 0};
+	evtimer_add(c->resume, &now);
+}
+
 static void conn_pause(struct rpc_conn *c)
 {
 	c->paused = 1;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_setwatermark(c->bev, EV_WRITE, RPC_OUT_LOW, 0);
+	conn_update_read(c);
 }
 
 static void conn_unpause(struct rpc_conn *c)
 {
-	static const struct timeval now = {0, 0};
 	c->paused = 0;
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	bufferevent_enable(c->bev, EV_READ);
-	evtimer_add(c->resume, &now); /* frames may already be buffered */
+	conn_update_read(c);
+	conn_resume_soon(c); /* frames may already be buffered */
+}
+
+static void conn_fail(struct rpc_conn *c, const char *doing, int err)
+{
+	if (err == EPIPE || err == ECONNRESET)
+		log_debug("rpc: %s closed the connection (%s)", c->peer, strerror(err));
+	else
+		log_info("rpc: connection with %s failed %s: %s", c->peer, doing, strerror(err));
+	rpc_conn_close(c); /* may free c, unless the caller holds a reference */
+}
+
+/*
+ * Writes the output until it is empty, the socket is full or this turn's
+ * share is written, then arms or disarms the write event to match. The
+ * caller holds a reference: a write error closes the conn.
+ */
+static void conn_write(struct rpc_conn *c)
+{
+	size_t turn = 0;
+	for (;;) {
+		size_t len = evbuffer_get_length(c->out);
+		if (!len || turn >= RPC_WRITE_TURN)
+			break;
+		size_t want = len < RPC_MAX_WRITE ? len : RPC_MAX_WRITE;
+		int n = evbuffer_write_atmost(c->out, c->fd, (ev_ssize_t)want);
+		if (n < 0) {
+			int err = errno;
+			if (err == EINTR)
+				continue;
+			if (err == EAGAIN || err == EWOULDBLOCK)
+				break;
+			conn_fail(c, "writing", err);
+			return;
+		}
+		turn += (size_t)n;
+		if ((size_t)n < want)
+			break; /* the socket is full: do not ask again just to hear EAGAIN */
+	}
+	size_t left = evbuffer_get_length(c->out);
+	if (left && !c->writing) {
+		event_add(c->wev, NULL);
+		c->writing = 1;
+	} else if (!left && c->writing) {
+		event_del(c->wev);
+		c->writing = 0;
+	}
+	if (c->paused && left <= RPC_OUT_LOW)
+		conn_unpause(c);
+}
+
+/* Output was framed: have it written this loop turn, coalesced with the rest. */
+static void conn_output_added(struct rpc_conn *c)
+{
+	if (c->in_input || c->writing || c->flushing || c->connecting)
+		return; /* written at the end of the read, on EPOLLOUT, or once connected */
+	c->flushing = 1;
+	event_active(c->flush, EV_WRITE, 1);
 }
 
 static void conn_dispatch(struct rpc_conn *c, Cairn__Envelope *env, struct evbuffer *payload)
@@ -309,30 +503,30 @@ static void conn_dispatch(struct rpc_conn *c, Cairn__Envelope *env, struct evbuf
 		rpc_reply(c, env->call_id, -ENOTSUP, "this end serves no calls", NULL, NULL);
 }
 
-/* Parses and dispatches buffered frames, within this callback's budget. */
+/*
+ * Parses and dispatches buffered frames, within this callback's budget,
+ * then writes what they produced. The caller holds a reference.
+ */
 static void conn_process_input(struct rpc_conn *c)
 {
-	static const struct timeval now = {0, 0};
 	size_t bytes = 0;
 	unsigned frames = 0;
 
-	rpc_conn_ref(c);
+	c->in_input = 1;
 	while (c->open && !c->paused) {
-		struct evbuffer *in = bufferevent_get_input(c->bev);
-		struct evbuffer *out = bufferevent_get_output(c->bev);
-		if (evbuffer_get_length(out) > RPC_OUT_HIGH && c->ncalls == 0) {
+		if (evbuffer_get_length(c->out) > RPC_OUT_HIGH && c->ncalls == 0) {
 			conn_pause(c);
 			break;
 		}
 		if (frames >= RPC_READ_FRAMES || bytes >= RPC_READ_BYTES) {
-			evtimer_add(c->resume, &now);
+			conn_resume_soon(c);
 			break;
 		}
 		Cairn__Envelope *env;
 		struct evbuffer *payload;
 		char *cause;
-		size_t before = evbuffer_get_length(in);
-		int rc = frame_decode(in, &env, &payload, &cause);
+		size_t before = evbuffer_get_length(c->in);
+		int rc = frame_decode(c->in, &env, &payload, &cause);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
@@ -342,62 +536,164 @@ static void conn_process_input(struct rpc_conn *c)
 			rpc_conn_close(c);
 			break;
 		}
-		bytes += before - evbuffer_get_length(in);
+		bytes += before - evbuffer_get_length(c->in);
 		frames++;
 		conn_dispatch(c, env, payload);
 		cairn__envelope__free_unpacked(env, NULL);
 		if (payload)
 			evbuffer_free(payload);
 	}
-	rpc_conn_unref(c);
+	c->in_input = 0;
+	if (!c->open)
+		return;
+	if (evbuffer_get_length(c->out) && !c->writing)
+		conn_write(c);
+	if (c->open)
+		conn_update_read(c);
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+/*
+ * Reads once into space reserved on the input: as much as the last read
+ * brought, doubled when it filled its space (no FIONREAD round trip).
+ * Returns 1 when bytes came, 0 when none (EAGAIN), -1 when the conn closed.
+ */
+static int conn_fill(struct rpc_conn *c)
 {
-	conn_process_input(arg);
+	struct evbuffer_iovec vec[2];
+	struct iovec iov[2];
+	int nvec = evbuffer_reserve_space(c->in, (ev_ssize_t)c->rdsize, vec, 2);
+	if (nvec <= 0) {
+		log_warn("rpc: out of memory reading from %s; closing the connection", c->peer);
+		rpc_conn_close(c);
+		return -1;
+	}
+	size_t room = 0;
+	for (int i = 0; i < nvec; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+		room += vec[i].iov_len;
+	}
+	ssize_t n;
+	do
+		n = readv(c->fd, iov, nvec);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		int err = errno;
+		evbuffer_commit_space(c->in, vec, 0);
+		if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK))
+			return 0;
+		if (n == 0) {
+			log_debug("rpc: %s closed the connection", c->peer);
+			rpc_conn_close(c);
+		} else {
+			conn_fail(c, "reading", err);
+		}
+		return -1;
+	}
+	size_t left = (size_t)n;
+	for (int i = 0; i < nvec; i++) {
+		if (vec[i].iov_len > left)
+			vec[i].iov_len = left;
+		left -= vec[i].iov_len;
+	}
+	evbuffer_commit_space(c->in, vec, nvec);
+	if ((size_t)n >= room && c->rdsize < RPC_MAX_READ)
+		c->rdsize *= 2;
+	else if ((size_t)n < room / 8 && c->rdsize > RPC_READ_MIN)
+		c->rdsize /= 2;
+	return 1;
+}
+
+static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rpc_conn *c = arg;
+	rpc_conn_ref(c);
+	if (conn_fill(c) > 0)
+		conn_process_input(c);
+	rpc_conn_unref(c);
 }
 
 static void conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct rpc_conn *c = arg;
+	rpc_conn_ref(c);
 	if (c->open && !c->paused)
 		conn_process_input(c);
+	rpc_conn_unref(c);
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct rpc_conn *c = arg;
-	if (c->paused && evbuffer_get_length(bufferevent_get_output(bev)) <= RPC_OUT_LOW)
-		conn_unpause(c);
+	c->flushing = 0;
+	if (!c->open || c->writing || c->connecting)
+		return;
+	rpc_conn_ref(c);
+	conn_write(c);
+	rpc_conn_unref(c);
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+/* A client's connect(2) finished (writable) or timed out. */
+static void conn_connected(struct rpc_conn *c, short what)
 {
-	struct rpc_conn *c = arg;
-	if (what & BEV_EVENT_CONNECTED) {
-		c->connecting = 0;
-		bufferevent_set_timeouts(c->bev, NULL, NULL);
-		log_debug("rpc: connected to %s", c->peer);
-		if (c->client)
-			client_conn_up(c->client);
+	int err = ETIMEDOUT;
+	socklen_t len = sizeof(err);
+	if (!(what & EV_TIMEOUT) && getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		log_debug("rpc: cannot connect to %s: %s", c->peer,
+			  err == ETIMEDOUT ? "timed out" : strerror(err));
+		rpc_conn_close(c);
 		return;
 	}
-	if (c->connecting)
-		log_debug("rpc: cannot connect to %s: %s", c->peer,
-			  what & BEV_EVENT_TIMEOUT
-			      ? "timed out"
-			      : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	else if (what & BEV_EVENT_EOF)
-		log_debug("rpc: %s closed the connection", c->peer);
-	else
-		log_info("rpc: connection with %s failed: %s", c->peer,
-			 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	rpc_conn_close(c); /* may free c */
+	c->connecting = 0;
+	event_del(c->wev);
+	c->writing = 0;
+	log_debug("rpc: connected to %s", c->peer);
+	if (c->client)
+		client_conn_up(c->client);
+	conn_update_read(c);
+	conn_write(c);
 }
 
-/* Wraps fd (taken over: closed on failure) in a new conn with one reference. */
+static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rpc_conn *c = arg;
+	rpc_conn_ref(c);
+	if (c->open && c->connecting)
+		conn_connected(c, what);
+	else if (c->open)
+		conn_write(c);
+	rpc_conn_unref(c);
+}
+
+/* Frees what conn_new() made; the conn is closed (or never opened). */
+static void conn_free_parts(struct rpc_conn *c)
+{
+	if (c->rev)
+		event_free(c->rev);
+	if (c->wev)
+		event_free(c->wev);
+	if (c->flush)
+		event_free(c->flush);
+	if (c->resume)
+		event_free(c->resume);
+	if (c->in)
+		evbuffer_free(c->in);
+	if (c->out)
+		evbuffer_free(c->out);
+	deadlines_clear(&c->own_dl);
+	free(c->table);
+	free(c);
+}
+
+/*
+ * Wraps fd (taken over: closed on failure) in a new conn with one
+ * reference. A connecting conn waits for the connect on its write event
+ * instead of reading.
+ */
 static struct rpc_conn *conn_new(struct event_base *base, evutil_socket_t fd,
-				 const struct rpc_conn_ops *ops, void *arg)
+				 const struct rpc_conn_ops *ops, void *arg, int connecting)
 {
 	int one = 1;
 	evutil_make_socket_nonblocking(fd);
@@ -406,35 +702,35 @@ static struct rpc_conn *conn_new(struct event_base *base, evutil_socket_t fd,
 	struct rpc_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		goto fail;
+	c->fd = fd;
 	c->table = calloc(RPC_TABLE_MIN, sizeof(*c->table));
+	c->in = evbuffer_new();
+	c->out = evbuffer_new();
+	c->rev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	c->flush = event_new(base, -1, 0, conn_flush_cb, c);
 	c->resume = evtimer_new(base, conn_resume_cb, c);
-	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (!c->table || !c->resume || !c->bev)
+	if (!c->table || !c->in || !c->out || !c->rev || !c->wev || !c->flush || !c->resume ||
+	    deadlines_init(&c->own_dl, base) < 0)
 		goto fail;
 	c->base = base;
 	c->ops = ops;
 	c->arg = arg;
 	c->refs = 1;
 	c->open = 1;
+	c->connecting = connecting != 0;
 	c->next_id = 1;
 	c->nbuckets = RPC_TABLE_MIN;
+	c->rdsize = RPC_READ_MIN;
 	snprintf(c->peer, sizeof(c->peer), "?");
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, RPC_IN_HIGH);
-	bufferevent_set_max_single_read(c->bev, RPC_MAX_READ);
-	bufferevent_set_max_single_write(c->bev, RPC_MAX_WRITE);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_update_read(c);
 	return c;
 fail:
-	if (c && c->bev)
-		bufferevent_free(c->bev); /* closes fd */
-	else
-		evutil_closesocket(fd);
+	evutil_closesocket(fd);
 	if (c) {
-		if (c->resume)
-			event_free(c->resume);
-		free(c->table);
-		free(c);
+		c->open = 0;
+		c->fd = -1;
+		conn_free_parts(c);
 	}
 	return NULL;
 }
@@ -442,9 +738,7 @@ fail:
 static void conn_free(struct rpc_conn *c)
 {
 	assert(!c->open && c->ncalls == 0 && !c->server && !c->client);
-	event_free(c->resume);
-	free(c->table);
-	free(c);
+	conn_free_parts(c);
 }
 
 /* Frames req as call id onto out. */
@@ -463,7 +757,7 @@ struct rpc_conn *rpc_conn_new(struct event_base *base, evutil_socket_t fd,
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	struct rpc_conn *c = conn_new(base, fd, ops, arg);
+	struct rpc_conn *c = conn_new(base, fd, ops, arg, 0);
 	if (c && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
 		format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
 	return c;
@@ -496,14 +790,22 @@ void rpc_conn_close(struct rpc_conn *c)
 	int was_up = !c->connecting;
 	c->open = 0;
 	c->refs++;
-	bufferevent_free(c->bev); /* closes the socket */
-	c->bev = NULL;
+	event_del(c->rev);
+	event_del(c->wev);
+	event_del(c->flush);
 	event_del(c->resume);
+	c->reading = c->writing = c->flushing = 0;
+	evutil_closesocket(c->fd);
+	c->fd = -1;
+	evbuffer_drain(c->in, evbuffer_get_length(c->in));
+	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	if (c->server)
 		server_conn_closed(c->server, c);
 	if (c->client)
 		client_conn_closed(c->client, c);
 	table_take_all(c, &failed);
+	TAILQ_FOREACH(p, &failed, qlink)
+	deadlines_remove(p); /* before any callback: one may free the client and its list */
 	while ((p = TAILQ_FIRST(&failed))) {
 		TAILQ_REMOVE(&failed, p, qlink);
 		pending_complete(p, -CAIRN_EUNAVAIL, NULL, NULL);
@@ -528,17 +830,18 @@ int rpc_call(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
 {
 	if (!c->open)
 		return -CAIRN_EUNAVAIL;
-	struct rpc_pending *p = pending_new(c->base, timeout_ms, cb, arg);
+	struct rpc_pending *p = pending_new(timeout_ms, cb, arg);
 	if (!p)
 		return -ENOMEM;
 	p->id = conn_next_id(c);
-	int rc = conn_frame_call(bufferevent_get_output(c->bev), p->id, req, payload);
+	int rc = conn_frame_call(c->out, p->id, req, payload);
 	if (rc < 0) {
 		pending_free(p);
 		return rc;
 	}
 	table_insert(c, p);
-	pending_arm(p, timeout_ms);
+	pending_arm(p, conn_deadlines(c));
+	conn_output_added(c);
 	if (c->paused)
 		conn_unpause(c); /* read on while a call of ours awaits its reply */
 	return 0;
@@ -568,8 +871,7 @@ int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Ca
 		r.body_case = CAIRN__ENVELOPE__BODY_OK;
 		r.ok = &empty;
 	}
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	int rc = frame_encode(out, &r, payload);
+	int rc = frame_encode(c->out, &r, payload);
 	if (rc < 0) {
 		log_warn("rpc: reply %llu to %s cannot be framed: %s", (unsigned long long)call_id,
 			 c->peer, err_str(rc));
@@ -580,8 +882,9 @@ int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Ca
 		e.error = (char *)"the reply could not be framed";
 		e.body_case = CAIRN__ENVELOPE__BODY_OK;
 		e.ok = &empty;
-		frame_encode(out, &e, NULL);
+		frame_encode(c->out, &e, NULL);
 	}
+	conn_output_added(c);
 	return rc;
 }
 
@@ -591,7 +894,7 @@ static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, str
 			     int salen, void *arg)
 {
 	struct rpc_server *s = arg;
-	struct rpc_conn *c = conn_new(s->base, fd, s->ops, s->arg);
+	struct rpc_conn *c = conn_new(s->base, fd, s->ops, s->arg, 0);
 	if (!c) {
 		log_warn("rpc: out of memory for a connection on port %d", s->port);
 		return;
@@ -791,7 +1094,7 @@ static void client_connect(struct rpc_client *cl)
 	}
 	evutil_socket_t fd =
 	    socket(cl->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct rpc_conn *c = fd < 0 ? NULL : conn_new(cl->base, fd, cl->ops, cl->arg);
+	struct rpc_conn *c = fd < 0 ? NULL : conn_new(cl->base, fd, cl->ops, cl->arg, 1);
 	if (!c) {
 		log_warn("rpc: cannot make a socket for %s: %s", cl->addr,
 			 fd < 0 ? strerror(errno) : "out of memory");
@@ -800,11 +1103,15 @@ static void client_connect(struct rpc_client *cl)
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s", cl->addr);
 	c->client = cl;
-	c->connecting = 1;
 	cl->conn = c;
-	bufferevent_set_timeouts(c->bev, NULL, &limit);
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&cl->sa, (int)cl->salen) < 0)
+	/* Done at once or not, the write event reports it (a loopback connect may be). */
+	if (connect(fd, (struct sockaddr *)&cl->sa, cl->salen) < 0 && errno != EINPROGRESS) {
+		log_debug("rpc: cannot connect to %s: %s", cl->addr, strerror(errno));
 		rpc_conn_close(c); /* schedules the retry */
+		return;
+	}
+	event_add(c->wev, &limit);
+	c->writing = 1;
 }
 
 static void client_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -818,13 +1125,12 @@ static void client_retry_cb(evutil_socket_t fd, short what, void *arg)
 static void client_conn_up(struct rpc_client *cl)
 {
 	struct rpc_conn *c = cl->conn;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct rpc_pending *p;
 	cl->backoff_ms = RPC_BACKOFF_MIN_MS;
 	while ((p = TAILQ_FIRST(&cl->queue))) {
 		TAILQ_REMOVE(&cl->queue, p, qlink);
 		p->cl = NULL;
-		evbuffer_add_buffer(out, p->frame);
+		evbuffer_add_buffer(c->out, p->frame);
 		evbuffer_free(p->frame);
 		p->frame = NULL;
 		table_insert(c, p);
@@ -854,9 +1160,10 @@ struct rpc_client *rpc_client_new(struct event_base *base, const char *addr,
 		return NULL;
 	cl->addr = strdup(addr);
 	cl->retry = evtimer_new(base, client_retry_cb, cl);
-	if (!cl->addr || !cl->retry) {
+	if (!cl->addr || !cl->retry || deadlines_init(&cl->dl, base) < 0) {
 		if (cl->retry)
 			event_free(cl->retry);
+		deadlines_clear(&cl->dl);
 		free(cl->addr);
 		free(cl);
 		return NULL;
@@ -887,6 +1194,7 @@ void rpc_client_free(struct rpc_client *cl)
 		p->cl = NULL;
 		pending_complete(p, -CAIRN_EUNAVAIL, NULL, NULL);
 	}
+	deadlines_clear(&cl->dl);
 	free(cl->addr);
 	free(cl);
 }
@@ -898,7 +1206,7 @@ int rpc_client_call(struct rpc_client *cl, Cairn__Envelope *req, struct evbuffer
 		return -CAIRN_EUNAVAIL;
 	if (cl->conn && cl->conn->open && !cl->conn->connecting)
 		return rpc_call(cl->conn, req, payload, timeout_ms, cb, arg);
-	struct rpc_pending *p = pending_new(cl->base, timeout_ms, cb, arg);
+	struct rpc_pending *p = pending_new(timeout_ms, cb, arg);
 	if (!p)
 		return -ENOMEM;
 	p->id = cl->next_id++;
@@ -910,7 +1218,7 @@ int rpc_client_call(struct rpc_client *cl, Cairn__Envelope *req, struct evbuffer
 	}
 	p->cl = cl;
 	TAILQ_INSERT_TAIL(&cl->queue, p, qlink);
-	pending_arm(p, timeout_ms);
+	pending_arm(p, &cl->dl);
 	if (!cl->conn && !evtimer_pending(cl->retry, NULL))
 		client_connect(cl);
 	return 0;

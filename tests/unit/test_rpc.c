@@ -7,11 +7,15 @@
  * "late" after 300 ms, "never" never, "err" with -ENOENT and a text,
  * "close" closes the connection, "big" with a 1 MiB payload. Prints
  * pipelined calls/s over one connection (not asserted).
+ *
+ * rpc_sync, which blocks its caller, is tested against a second server
+ * running on its own thread and event_base.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +30,7 @@
 #include "errors.h"
 #include "frame.h"
 #include "rpc.h"
+#include "rpc_sync.h"
 #include "util.h"
 
 static int failures;
@@ -582,6 +587,244 @@ static void test_client_free_and_down(void)
 	free(cause);
 }
 
+/* Deadlines out of order on one connection fire each at its own time, in order. */
+static void test_deadline_order(struct rpc_client *cl)
+{
+	static const unsigned ms[] = {300, 100, 200, 0, 150};
+	enum { N = sizeof(ms) / sizeof(ms[0]) };
+	static struct rec r[N]; /* the call with no deadline fails later, when the server closes */
+	struct rec quick;
+	uint64_t t0 = time_mono_ms(), took[N] = {0};
+	int before = completions;
+	for (int i = 0; i < N; i++)
+		CHECK(client_call(cl, "never", NULL, ms[i], &r[i]) == 0, "call %d", i);
+	/* A short-deadline call answered in time leaves the others' deadlines alone. */
+	CHECK(client_call(cl, "echo-quick", NULL, 50, &quick) == 0, "quick call");
+	while (completions < before + N && time_mono_ms() - t0 < 3000) {
+		int done = completions;
+		wait_count(&completions, done + 1, 3000);
+		for (int i = 0; i < N; i++)
+			if (r[i].done && !took[i])
+				took[i] = time_mono_ms() - t0;
+	}
+	CHECK(quick.done == 1 && quick.err == 0, "quick: %d %d", quick.done, quick.err);
+	for (int i = 0; i < N; i++) {
+		if (!ms[i]) {
+			CHECK(r[i].done == 0, "call without a deadline completed: %d", r[i].err);
+			continue;
+		}
+		CHECK(r[i].done == 1 && r[i].err == -ETIMEDOUT, "call %d: %d %d", i, r[i].done,
+		      r[i].err);
+		CHECK(took[i] >= ms[i] - 5 && took[i] < ms[i] + 250, "%u ms deadline after %llu ms",
+		      ms[i], (unsigned long long)took[i]);
+	}
+	CHECK(r[1].order < r[4].order && r[4].order < r[2].order && r[2].order < r[0].order,
+	      "deadlines out of order");
+}
+
+/* ---- rpc_sync ------------------------------------------------------------- */
+
+static struct event_base *sync_base;
+static volatile int sync_stop;
+static int sync_refused = 1;
+
+static void sync_late_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct deferred *d = arg;
+	reply_path(d->conn, d->call_id, d->path, NULL);
+	rpc_conn_unref(d->conn);
+	free(d->path);
+	free(d);
+}
+
+static void sync_call_cb(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+	sync_refused = err;
+}
+
+/* The rpc_sync server: like srv_request, on sync_base's thread. */
+static void sync_srv_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
+			     void *arg)
+{
+	const char *path = req->body_case == CAIRN__ENVELOPE__BODY_STAT ? req->stat->path : "";
+	if (strncmp(path, "echo", 4) == 0) {
+		struct evbuffer *copy = NULL;
+		if (payload) {
+			copy = evbuffer_new();
+			evbuffer_add_buffer(copy, payload);
+		}
+		rpc_reply(c, req->call_id, 0, NULL, req, copy);
+		if (copy)
+			evbuffer_free(copy);
+	} else if (strcmp(path, "err") == 0) {
+		rpc_reply(c, req->call_id, -ENOENT, "no such thing", NULL, NULL);
+	} else if (strcmp(path, "late") == 0) {
+		struct deferred *d = calloc(1, sizeof(*d));
+		struct timeval tv = {0, 300000};
+		rpc_conn_ref(c);
+		d->conn = c;
+		d->call_id = req->call_id;
+		d->path = strdup(path);
+		event_base_once(sync_base, -1, EV_TIMEOUT, sync_late_cb, d, &tv);
+	} else if (strcmp(path, "close") == 0) {
+		rpc_conn_close(c);
+	} else if (strcmp(path, "reply-close") == 0) {
+		reply_path(c, req->call_id, path, NULL);
+		rpc_conn_close(c); /* unsent output is dropped: the client sees EOF */
+	} else if (strcmp(path, "call-back") == 0) {
+		Cairn__Envelope back = CAIRN__ENVELOPE__INIT;
+		Cairn__Empty empty = CAIRN__EMPTY__INIT;
+		back.body_case = CAIRN__ENVELOPE__BODY_PING;
+		back.ping = &empty;
+		rpc_call(c, &back, NULL, 2000, sync_call_cb, NULL);
+		reply_path(c, req->call_id, path, NULL);
+	} /* "never": no answer */
+}
+
+static const struct rpc_conn_ops sync_srv_ops = {sync_srv_request, NULL};
+
+static void sync_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (sync_stop)
+		event_base_loopbreak(sync_base);
+}
+
+static void *sync_server_main(void *arg)
+{
+	static const struct timeval tv = {0, 10000};
+	struct event *tick = event_new(sync_base, -1, EV_PERSIST, sync_tick_cb, NULL);
+	event_add(tick, &tv);
+	event_base_loop(sync_base, 0);
+	event_free(tick);
+	return NULL;
+}
+
+static int sync_call(struct rpc_sync *s, const char *path, struct evbuffer *pl, uint64_t ms,
+		     char *got, size_t gotlen, struct evbuffer **reply_pl)
+{
+	Cairn__StatReq st = CAIRN__STAT_REQ__INIT;
+	Cairn__Envelope req = CAIRN__ENVELOPE__INIT, *reply;
+	struct evbuffer *rpl;
+	st.path = (char *)path;
+	req.body_case = CAIRN__ENVELOPE__BODY_STAT;
+	req.stat = &st;
+	int rc = rpc_sync_call(s, &req, pl, ms, &reply, &rpl);
+	const char *text = "(none)";
+	if (reply)
+		text = reply->body_case == CAIRN__ENVELOPE__BODY_STAT ? reply->stat->path
+								      : reply->error;
+	if (got)
+		snprintf(got, gotlen, "%s", text);
+	if (reply)
+		cairn__envelope__free_unpacked(reply, NULL);
+	if (reply_pl)
+		*reply_pl = rpl;
+	else if (rpl)
+		evbuffer_free(rpl);
+	return rc;
+}
+
+static void test_sync(void)
+{
+	char addr[32], got[64], *cause = NULL;
+	pthread_t thread;
+	sigset_t pipe_set, old;
+	struct evbuffer *rpl = NULL;
+
+	sync_base = event_base_new();
+	struct rpc_server *s =
+	    rpc_server_new(sync_base, "127.0.0.1:0", &sync_srv_ops, NULL, &cause);
+	CHECK(s, "sync server: %s", cause ? cause : "");
+	if (!s) {
+		free(cause);
+		event_base_free(sync_base);
+		return;
+	}
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rpc_server_port(s));
+	/* rpc_sync must not raise SIGPIPE: it would kill us (the server thread blocks it). */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	pthread_create(&thread, NULL, sync_server_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	signal(SIGPIPE, SIG_DFL);
+
+	CHECK(rpc_sync_new("nocolon") == NULL, "bad address accepted");
+	struct rpc_sync *c = rpc_sync_new(addr);
+	CHECK(c, "rpc_sync_new");
+
+	struct evbuffer *pl = evbuffer_new();
+	evbuffer_add(pl, pattern, pattern_len);
+	int rc = sync_call(c, "echo-big", pl, 5000, got, sizeof(got), &rpl);
+	CHECK(rc == 0 && strcmp(got, "echo-big") == 0, "echo: %d '%s'", rc, got);
+	CHECK(evbuffer_get_length(pl) == 0, "payload not moved");
+	CHECK(rpl && evbuffer_get_length(rpl) == pattern_len &&
+		  memcmp(evbuffer_pullup(rpl, -1), pattern, pattern_len) == 0,
+	      "payload echo differs");
+	if (rpl)
+		evbuffer_free(rpl);
+	evbuffer_free(pl);
+
+	rc = sync_call(c, "err", NULL, 2000, got, sizeof(got), NULL);
+	CHECK(rc == -ENOENT && strcmp(got, "no such thing") == 0, "err: %d '%s'", rc, got);
+
+	uint64_t t0 = time_mono_ms();
+	rc = sync_call(c, "never", NULL, 100, got, sizeof(got), NULL);
+	uint64_t took = time_mono_ms() - t0;
+	CHECK(rc == -ETIMEDOUT && strcmp(got, "(none)") == 0, "never: %d '%s'", rc, got);
+	CHECK(took >= 95 && took < 1000, "timeout after %llu ms", (unsigned long long)took);
+	rc = sync_call(c, "late", NULL, 100, got, sizeof(got), NULL);
+	CHECK(rc == -ETIMEDOUT, "late: %d", rc);
+	usleep(400000); /* the late reply arrives and must be dropped by id */
+	rc = sync_call(c, "echo-after-late", NULL, 2000, got, sizeof(got), NULL);
+	CHECK(rc == 0 && strcmp(got, "echo-after-late") == 0, "after late: %d '%s'", rc, got);
+
+	rc = sync_call(c, "close", NULL, 2000, got, sizeof(got), NULL);
+	CHECK(rc == -CAIRN_EUNAVAIL, "closed: %d", rc);
+	rc = sync_call(c, "echo-reconnected", NULL, 2000, got, sizeof(got), NULL);
+	CHECK(rc == 0 && strcmp(got, "echo-reconnected") == 0, "reconnect: %d '%s'", rc, got);
+	rc = sync_call(c, "reply-close", NULL, 2000, got, sizeof(got), NULL);
+	CHECK(rc == 0 || rc == -CAIRN_EUNAVAIL, "reply-close: %d", rc);
+	for (int i = 0; i < 3; i++) {
+		rc = sync_call(c, "echo-x", NULL, 2000, got, sizeof(got), NULL);
+		if (rc == 0)
+			break; /* a send into the closed connection may fail once */
+	}
+	CHECK(rc == 0 && strcmp(got, "echo-x") == 0, "after the server closed: %d", rc);
+
+	sync_refused = 1;
+	rc = sync_call(c, "call-back", NULL, 2000, got, sizeof(got), NULL);
+	CHECK(rc == 0, "call-back: %d", rc);
+	rc = sync_call(c, "echo-flush", NULL, 2000, got, sizeof(got), NULL);
+	for (int i = 0; i < 200 && sync_refused == 1; i++)
+		usleep(5000);
+	CHECK(sync_refused == -ENOTSUP, "the server's call to an rpc_sync end: %d", sync_refused);
+
+	enum { N = 20000 };
+	int ok = 0;
+	t0 = time_mono_ms();
+	for (int i = 0; i < N; i++)
+		ok += sync_call(c, "echo", NULL, 60000, NULL, 0, NULL) == 0;
+	took = time_mono_ms() - t0;
+	CHECK(ok == N, "%d of %d sequential calls", ok, N);
+	printf("rpc_sync: %d calls one at a time, server on another thread: %.0f calls/s\n", N,
+	       took ? N * 1000.0 / took : 0.0);
+	rpc_sync_free(c);
+
+	sync_stop = 1;
+	pthread_join(thread, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rpc_server_free(s);
+	/* A port with nothing behind it: unavailable, at once. */
+	c = rpc_sync_new(addr);
+	t0 = time_mono_ms();
+	rc = sync_call(c, "echo", NULL, 2000, got, sizeof(got), NULL);
+	CHECK(rc == -CAIRN_EUNAVAIL && time_mono_ms() - t0 < 1500, "server down: %d", rc);
+	rpc_sync_free(c);
+	rpc_sync_free(NULL);
+	event_base_free(sync_base);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -598,12 +841,14 @@ int main(void)
 	test_pipelined(cl);
 	test_throughput(cl);
 	test_timeout_and_errors(cl);
+	test_deadline_order(cl);
 	test_server_closes(cl);
 	test_reconnect(cl);
 	test_garbage(cl);
 	test_backpressure();
 	test_socketpair_conns();
 	test_client_free_and_down();
+	test_sync();
 
 	rpc_client_free(cl);
 	for (uint64_t end = time_mono_ms() + 1000; deferred_out && time_mono_ms() < end;)
