@@ -9,6 +9,11 @@
  * handlers run on the host's threads and a write to a closed socket cannot
  * kill the host with SIGPIPE.
  *
+ * Data-path jobs (struct cjob) are queued like calls and run on the loop
+ * thread by the same wake event; the chunkserver connection pool lives
+ * there too and is closed when the handle stops, failing what is in
+ * flight on it.
+ *
  * The library never prints: its copy of the log sink (common/log.c,
  * linked in with hidden visibility) is silenced when the first handle is
  * made unless $CAIRN_LOG names a level.
@@ -21,6 +26,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "chunkconn.h"
 #include "client_int.h"
 #include "log.h"
 #include "rpc.h"
@@ -47,7 +53,34 @@ const char *cairn_strerror(int err)
 	return err_str(err);
 }
 
-/* The wake event: queued calls are waiting, or the handle is stopping. */
+int client_post(struct cairn *c, struct cjob *job)
+{
+	pthread_mutex_lock(&c->lock);
+	int stopping = c->stopping;
+	if (!stopping)
+		TAILQ_INSERT_TAIL(&c->jobs, job, link);
+	pthread_mutex_unlock(&c->lock);
+	if (stopping)
+		return -CAIRN_EUNAVAIL;
+	event_active(c->wake, 0, 0);
+	return 0;
+}
+
+/* Runs the queued jobs (loop thread). */
+static void run_jobs(struct cairn *c, int stopping)
+{
+	TAILQ_HEAD(, cjob) todo = TAILQ_HEAD_INITIALIZER(todo);
+	pthread_mutex_lock(&c->lock);
+	TAILQ_CONCAT(&todo, &c->jobs, link);
+	pthread_mutex_unlock(&c->lock);
+	struct cjob *job;
+	while ((job = TAILQ_FIRST(&todo))) {
+		TAILQ_REMOVE(&todo, job, link);
+		job->run(job, stopping);
+	}
+}
+
+/* The wake event: queued calls or jobs are waiting, or the handle is stopping. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct cairn *c = arg;
@@ -59,8 +92,12 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 		c->rpc = NULL;
 	}
 	call_dispatch(c);
-	if (stopping)
+	run_jobs(c, stopping);
+	if (stopping) {
+		chunkconn_pool_free(c->pool); /* fails the data calls in flight */
+		c->pool = NULL;
 		event_base_loopbreak(c->base);
+	}
 }
 
 static void *loop_main(void *arg)
@@ -86,6 +123,7 @@ static void handle_free(struct cairn *c)
 {
 	if (c->rpc)
 		rpc_client_free(c->rpc);
+	chunkconn_pool_free(c->pool);
 	if (c->wake)
 		event_free(c->wake);
 	if (c->base)
@@ -116,6 +154,7 @@ int cairn_connect(const char *meta_addr, const struct cairn_options *opt, cairn_
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
 	TAILQ_INIT(&c->queue);
+	TAILQ_INIT(&c->jobs);
 	c->timeout_ms = opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT;
 	if (c->timeout_ms > CLIENT_TIMEOUT_MAX)
 		c->timeout_ms = CLIENT_TIMEOUT_MAX;
@@ -124,9 +163,11 @@ int cairn_connect(const char *meta_addr, const struct cairn_options *opt, cairn_
 	c->base = event_base_new();
 	if (c->base)
 		c->wake = event_new(c->base, -1, 0, on_wake, c);
-	if (c->wake)
+	if (c->wake && c->addr)
 		c->rpc = rpc_client_new(c->base, c->addr, NULL, NULL);
-	if (!c->addr || !c->rpc) {
+	if (c->rpc)
+		c->pool = chunkconn_pool_new(c->base, c->timeout_ms);
+	if (!c->addr || !c->pool) {
 		handle_free(c);
 		return -ENOMEM;
 	}

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "client_int.h"
+#include "loc.h"
 #include "rpc.h"
 #include "util.h"
 
@@ -96,6 +97,26 @@ struct call *call_new(struct cairn *c, Cairn__Envelope__BodyCase kind)
 		cairn__setattr_req__init(&call->body.setattr);
 		call->req.setattr = &call->body.setattr;
 		break;
+	case CAIRN__ENVELOPE__BODY_OPEN:
+		cairn__open_req__init(&call->body.open);
+		call->req.open = &call->body.open;
+		break;
+	case CAIRN__ENVELOPE__BODY_CHUNKS:
+		cairn__chunks_req__init(&call->body.chunks);
+		call->req.chunks = &call->body.chunks;
+		break;
+	case CAIRN__ENVELOPE__BODY_ALLOCATE:
+		cairn__allocate_req__init(&call->body.allocate);
+		call->req.allocate = &call->body.allocate;
+		break;
+	case CAIRN__ENVELOPE__BODY_LEASE:
+		cairn__lease_req__init(&call->body.lease);
+		call->req.lease = &call->body.lease;
+		break;
+	case CAIRN__ENVELOPE__BODY_REPORT_BAD:
+		cairn__report_bad_req__init(&call->body.report_bad);
+		call->req.report_bad = &call->body.report_bad;
+		break;
 	default:
 		cairn__empty__init(&call->body.ping);
 		call->req.body_case = CAIRN__ENVELOPE__BODY_PING;
@@ -105,10 +126,24 @@ struct call *call_new(struct cairn *c, Cairn__Envelope__BodyCase kind)
 	return call;
 }
 
+/* Drops the chunk locations a reply left in the call. */
+static void call_locs_clear(struct call *call)
+{
+	loc_unref(call->loc);
+	call->loc = NULL;
+	for (size_t i = 0; i < call->nlocs; i++)
+		loc_unref(call->locs[i]);
+	free(call->locs);
+	call->locs = NULL;
+	call->nlocs = 0;
+	call->has_locs = 0;
+}
+
 static void call_destroy(struct call *call)
 {
 	pthread_cond_destroy(&call->cond);
 	call_page_clear(&call->page);
+	call_locs_clear(call);
 	free(call->owned[0]);
 	free(call->owned[1]);
 	free(call);
@@ -181,10 +216,48 @@ static int take_page(struct call_page *p, const Cairn__ReaddirResp *r)
 	return 0;
 }
 
+/* Copies a ChunksResp's chunk list (loop thread). */
+static int take_locs(struct call *call, const Cairn__ChunksResp *r)
+{
+	call->locs = calloc(r->n_chunks ? r->n_chunks : 1, sizeof(*call->locs));
+	if (!call->locs)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n_chunks; i++) {
+		int err;
+		if (!(call->locs[i] = loc_from_pb(r->chunks[i], &err)))
+			return err;
+		call->nlocs++;
+	}
+	call->size = r->size;
+	call->has_locs = 1;
+	return 0;
+}
+
 /* Copies what the caller needs out of a successful reply (loop thread). */
 static int take_reply(struct call *call, const Cairn__Envelope *reply)
 {
+	int err;
 	switch (reply->body_case) {
+	case CAIRN__ENVELOPE__BODY_OPENED:
+		if (!reply->opened->attr)
+			return -CAIRN_EPROTO;
+		call_attr_to_stat(reply->opened->attr, &call->attr);
+		call->has_attr = 1;
+		call->lease_id = reply->opened->lease_id;
+		call->chunk_size = reply->opened->chunk_size;
+		call->lease_ms = reply->opened->lease_ms;
+		call->has_open = 1;
+		return 0;
+	case CAIRN__ENVELOPE__BODY_CHUNK:
+		call_locs_clear(call);
+		call->loc = loc_from_pb(reply->chunk->chunk, &err);
+		return call->loc ? 0 : err;
+	case CAIRN__ENVELOPE__BODY_CHUNK_LIST:
+		call_locs_clear(call);
+		err = take_locs(call, reply->chunk_list);
+		if (err)
+			call_locs_clear(call);
+		return err;
 	case CAIRN__ENVELOPE__BODY_ATTR:
 		if (!reply->attr->attr)
 			return -CAIRN_EPROTO;
@@ -193,7 +266,7 @@ static int take_reply(struct call *call, const Cairn__Envelope *reply)
 		return 0;
 	case CAIRN__ENVELOPE__BODY_ENTRIES:
 		call_page_clear(&call->page);
-		int err = take_page(&call->page, reply->entries);
+		err = take_page(&call->page, reply->entries);
 		call->has_page = err == 0;
 		return err;
 	default:

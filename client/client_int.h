@@ -8,9 +8,16 @@
  * reply is copied into the call on the loop thread and the caller, waiting
  * on the call's condition variable, takes it from there.
  *
+ * The data path (file.c, write.c, read.c) hands its chunkserver calls to
+ * the loop thread as jobs (struct cjob) on a second queue; they run there,
+ * talk to chunkservers through the handle's connection pool (chunkconn.c)
+ * and report back through the open file's own lock and condition variable.
+ *
  * Invariants: a call's fields below `lock-protected` change only under
  * c->lock; a call is freed by whoever drops its last reference (the caller,
- * or the loop thread when the caller gave up waiting on it).
+ * or the loop thread when the caller gave up waiting on it). c->pool and
+ * c->rpc are touched only on the loop thread (and by cairn_connect() and
+ * handle_free() while no loop thread runs).
  */
 #ifndef CAIRN_CLIENT_INT_H
 #define CAIRN_CLIENT_INT_H
@@ -35,6 +42,18 @@ struct rpc_client;
 struct event_base;
 struct event;
 struct call;
+struct chunkconn_pool;
+struct loc;
+
+/*
+ * A piece of work for the loop thread. run is called there once, with
+ * stopping set when the handle is being closed (then it must fail its
+ * work, not start it).
+ */
+struct cjob {
+	TAILQ_ENTRY(cjob) link;
+	void (*run)(struct cjob *job, int stopping);
+};
 
 struct cairn {
 	char *addr;
@@ -43,10 +62,12 @@ struct cairn {
 	struct event_base *base;
 	struct event *wake; /* made active to hand queued calls to the loop */
 	struct rpc_client *rpc;
+	struct chunkconn_pool *pool; /* connections to chunkservers */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	/* lock-protected: */
 	TAILQ_HEAD(, call) queue; /* calls not yet handed to rpc */
+	TAILQ_HEAD(, cjob) jobs;  /* data-path work not yet run */
 	int stopping;
 	int reachable; /* a reply arrived since the connection was last lost */
 };
@@ -73,6 +94,11 @@ struct call {
 		Cairn__RemoveReq remove;
 		Cairn__SetattrReq setattr;
 		Cairn__Empty ping;
+		Cairn__OpenReq open;
+		Cairn__ChunksReq chunks;
+		Cairn__AllocateReq allocate;
+		Cairn__LeaseReq lease;
+		Cairn__ReportBadReq report_bad;
 	} body;
 	char *owned[2];	     /* strings the request points to, freed with the call */
 	uint64_t attempt_ms; /* the rpc deadline of the attempt being made */
@@ -85,6 +111,13 @@ struct call {
 	struct cairn_stat attr;
 	int has_page;
 	struct call_page page;
+	int has_open; /* an OpenResp: attr, lease_id, chunk_size, lease_ms */
+	uint64_t lease_id, chunk_size, lease_ms;
+	struct loc *loc;   /* a ChunkResp's chunk (call_free() drops it) */
+	int has_locs;	   /* a ChunksResp: locs, nlocs, size */
+	struct loc **locs; /* call_free() drops them */
+	size_t nlocs;
+	uint64_t size;
 	char why[CLIENT_WHY_MAX];
 };
 
@@ -120,5 +153,19 @@ void call_dispatch(struct cairn *c);
 
 /* Records text (NULL: none) as the calling thread's last error on c. */
 void call_set_last_error(struct cairn *c, const char *text);
+
+/*
+ * Queues job to run on c's loop thread. Returns 0, or -CAIRN_EUNAVAIL when
+ * the handle is stopping (then job is not queued and will not run). Any
+ * thread.
+ */
+int client_post(struct cairn *c, struct cjob *job);
+
+/*
+ * Copies path with repeated and trailing slashes dropped. Returns 0 and a
+ * new *out (free with free()), or -EINVAL (not absolute, or a "." or ".."
+ * component), -ENAMETOOLONG or -ENOMEM. Any thread.
+ */
+int client_path_norm(const char *path, char **out);
 
 #endif

@@ -1,61 +1,419 @@
 /*
- * file: libcairn's data path: open files, reads, writes, chunk locations.
+ * file: libcairn's open files: cairn_open(), cairn_close(), cairn_seek(),
+ * cairn_fsync(), the write lease, and cairn_chunk_locations(). Writes are
+ * in write.c, reads in read.c; what the three share is in file_int.h.
  *
- * Not implemented in this version: the chunkserver protocol it needs does
- * not exist yet. Every call checks its arguments and returns -ENOTSUP, so
- * the API and ABI of cairn.h are fixed now and callers (the CLI, Python)
- * can be written against them.
+ * Opening asks the metaserver (OpenReq), which creates, truncates and, for
+ * a writer, grants the file's write lease (one writer per file). The
+ * answer fixes what the open sees: the file's id, its size (reads stop
+ * there: close-to-open consistency) and the chunk size. A writer's lease
+ * is renewed by a timer on the loop thread every lease_ms / 3 with a
+ * LeaseReq that also commits the size acknowledged so far; a renewal the
+ * metaserver refuses means the lease is lost, which becomes the file's
+ * standing error. fsync() commits the writer's size once its chunks are
+ * durable; close() flushes, waits, and releases the lease with the final
+ * size (or, after a write failed, the size acknowledged).
+ *
+ * Replicas a reader or writer finds bad are reported to the metaserver in
+ * the background (ReportBadReq), from any thread, through a loop job.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
-#include "client_int.h"
+#include <event2/event.h>
 
-#define FILE_ACCMODE (CAIRN_O_WRONLY | CAIRN_O_RDWR)
-#define FILE_FLAGS   (FILE_ACCMODE | CAIRN_O_CREAT | CAIRN_O_EXCL | CAIRN_O_TRUNC | CAIRN_O_APPEND)
+#include "file_int.h"
+#include "loc.h"
+#include "rpc.h"
+#include "util.h"
+
+#define FILE_ACCMODE	 (CAIRN_O_WRONLY | CAIRN_O_RDWR)
+#define FILE_FLAGS	 (FILE_ACCMODE | CAIRN_O_CREAT | CAIRN_O_EXCL | CAIRN_O_TRUNC | CAIRN_O_APPEND)
+#define FILE_LEASE_MS	 60000u /* assumed when the metaserver names no lease length */
+#define FILE_LEASE_MIN	 30u	/* shortest renewal interval (ms) */
+#define FILE_LOCS_LISTED 1024u	/* chunk locations per ChunksReq of cairn_chunk_locations() */
+
+int file_readable(const struct cairn_file *f)
+{
+	return (f->flags & FILE_ACCMODE) != CAIRN_O_WRONLY;
+}
+
+int file_writable(const struct cairn_file *f)
+{
+	return (f->flags & FILE_ACCMODE) != CAIRN_O_RDONLY;
+}
+
+void file_ref(struct cairn_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->refs++;
+	pthread_mutex_unlock(&f->lock);
+}
+
+void file_unref(struct cairn_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	int last = --f->refs == 0;
+	pthread_mutex_unlock(&f->lock);
+	if (!last)
+		return;
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+	free(f->path);
+	free(f);
+}
+
+void file_set_last_error(struct cairn_file *f)
+{
+	pthread_mutex_lock(&f->lock);
+	call_set_last_error(f->c, f->w.err ? f->w.why : NULL);
+	pthread_mutex_unlock(&f->lock);
+}
+
+uint64_t file_deadline(const struct cairn_file *f)
+{
+	return time_mono_ms() + f->c->timeout_ms;
+}
+
+int file_wait(struct cairn_file *f, uint64_t until_ms)
+{
+	uint64_t now = time_mono_ms();
+	if (now >= until_ms)
+		return -ETIMEDOUT;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t ms = until_ms - now;
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&f->cond, &f->lock, &ts);
+	return 0;
+}
+
+/* ---- bad replicas ---- */
+
+struct report_job {
+	struct cjob job;
+	struct cairn *c;
+	uint64_t chunk_id;
+	int err;
+	char replica[LOC_MAX_ADDR + 1];
+};
+
+static void report_sent(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+}
+
+static void report_run(struct cjob *job, int stopping)
+{
+	struct report_job *r = (struct report_job *)job;
+	if (!stopping && r->c->rpc) {
+		Cairn__ReportBadReq m = CAIRN__REPORT_BAD_REQ__INIT;
+		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+		m.chunk_id = r->chunk_id;
+		m.replica = r->replica;
+		m.why = (Cairn__Status)err_to_status(r->err);
+		env.body_case = CAIRN__ENVELOPE__BODY_REPORT_BAD;
+		env.report_bad = &m;
+		rpc_client_call(r->c->rpc, &env, NULL, r->c->timeout_ms, report_sent, NULL);
+	}
+	free(r);
+}
+
+void file_report_bad(struct cairn *c, uint64_t chunk_id, const char *replica, int err)
+{
+	struct report_job *r = calloc(1, sizeof(*r));
+	if (!r)
+		return;
+	r->job.run = report_run;
+	r->c = c;
+	r->chunk_id = chunk_id;
+	r->err = err;
+	snprintf(r->replica, sizeof(r->replica), "%s", replica);
+	if (client_post(c, &r->job) < 0)
+		free(r);
+}
+
+/* ---- the write lease ---- */
+
+static void lease_renewed(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+	struct cairn_file *f = arg;
+	pthread_mutex_lock(&f->lock);
+	f->lease_busy = 0;
+	if ((err == -CAIRN_ELEASE || err == -ENOENT) && !f->w.err) {
+		f->w.err = -CAIRN_ELEASE;
+		snprintf(f->w.why, sizeof(f->w.why), "the write lease on %s was lost%s%s", f->path,
+			 reply && reply->error && *reply->error ? ": " : "",
+			 reply && reply->error ? reply->error : "");
+		pthread_cond_broadcast(&f->cond);
+	}
+	pthread_mutex_unlock(&f->lock);
+	file_unref(f);
+}
+
+/* The renewal timer (loop thread): one LeaseReq unless one is in flight. */
+static void lease_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct cairn_file *f = arg;
+	pthread_mutex_lock(&f->lock);
+	int busy = f->lease_busy;
+	uint64_t size = f->w.acked_size;
+	if (!busy) {
+		f->lease_busy = 1;
+		f->refs++;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (busy)
+		return;
+	Cairn__LeaseReq m = CAIRN__LEASE_REQ__INIT;
+	Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+	m.file_id = f->id;
+	m.lease_id = f->lease_id;
+	m.size = size;
+	env.body_case = CAIRN__ENVELOPE__BODY_LEASE;
+	env.lease = &m;
+	int err = f->c->rpc ? rpc_client_call(f->c->rpc, &env, NULL, f->lease_ms / 3 + 1,
+					      lease_renewed, f)
+			    : -CAIRN_EUNAVAIL;
+	if (err)
+		lease_renewed(err, NULL, NULL, f);
+}
+
+static int lease_start(struct cairn_file *f)
+{
+	uint64_t ms = f->lease_ms / 3 > FILE_LEASE_MIN ? f->lease_ms / 3 : FILE_LEASE_MIN;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	f->lease_ev = event_new(f->c->base, -1, EV_PERSIST, lease_tick, f);
+	if (!f->lease_ev || event_add(f->lease_ev, &tv) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Stops the renewals; waits for a tick running on the loop thread. f->lock not held. */
+static void lease_stop(struct cairn_file *f)
+{
+	if (!f->lease_ev)
+		return;
+	event_del(f->lease_ev);
+	event_free(f->lease_ev);
+	f->lease_ev = NULL;
+}
+
+/* LeaseReq from the user thread: commits size, and with release ends the lease. */
+static int lease_call(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t size, int release)
+{
+	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_LEASE);
+	if (!call)
+		return -ENOMEM;
+	call->body.lease.file_id = id;
+	call->body.lease.lease_id = lease_id;
+	call->body.lease.size = size;
+	call->body.lease.release = release != 0;
+	int err = call_run(call);
+	call_free(call);
+	return err;
+}
+
+/* ---- open and close ---- */
+
+/* Checks an OpenResp. Returns 0, or an error with its words recorded. */
+static int check_opened(struct cairn *c, const struct call *call, int write)
+{
+	const char *bad = NULL;
+	if (!call->has_open)
+		bad = "the metaserver's answer to open is not an OpenResp";
+	else if (call->attr.type != CAIRN_FILE)
+		return -EISDIR;
+	else if (call->chunk_size == 0 || call->chunk_size > FILE_CHUNK_MAX)
+		bad = "the metaserver gave an impossible chunk size";
+	else if (write && call->lease_id == 0)
+		bad = "the metaserver granted no write lease";
+	if (!bad)
+		return 0;
+	call_set_last_error(c, bad);
+	return -CAIRN_EPROTO;
+}
+
+static struct cairn_file *file_new(struct cairn *c, const struct call *call, int flags)
+{
+	struct cairn_file *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int rc = pthread_cond_init(&f->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0 || !(f->path = strdup(call->body.open.path))) {
+		if (rc == 0)
+			pthread_cond_destroy(&f->cond);
+		free(f);
+		return NULL;
+	}
+	pthread_mutex_init(&f->lock, NULL);
+	f->c = c;
+	f->refs = 1;
+	f->flags = flags;
+	f->id = call->attr.id;
+	f->size = call->attr.size;
+	f->chunk_size = call->chunk_size;
+	f->lease_id = call->lease_id;
+	f->lease_ms = call->lease_ms ? call->lease_ms : FILE_LEASE_MS;
+	f->w.known = call->attr.nchunks;
+	f->w.acked_size = call->attr.size;
+	TAILQ_INIT(&f->w.pieces);
+	TAILQ_INIT(&f->r.window);
+	return f;
+}
 
 int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_file_t **out)
 {
 	*out = NULL;
-	if (!path || path[0] != '/' || (flags & ~FILE_FLAGS) ||
-	    (flags & FILE_ACCMODE) == FILE_ACCMODE)
+	int write = (flags & FILE_ACCMODE) != CAIRN_O_RDONLY;
+	if ((flags & ~FILE_FLAGS) || (flags & FILE_ACCMODE) == FILE_ACCMODE ||
+	    ((flags & CAIRN_O_EXCL) && !(flags & CAIRN_O_CREAT)) ||
+	    ((flags & CAIRN_O_TRUNC) && !write))
 		return -EINVAL;
-	return -ENOTSUP;
+	char *p;
+	int err = client_path_norm(path, &p);
+	if (err)
+		return err;
+	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_OPEN);
+	if (!call) {
+		free(p);
+		return -ENOMEM;
+	}
+	call->owned[0] = p;
+	call->body.open.path = p;
+	call->body.open.write = write;
+	call->body.open.create = (flags & CAIRN_O_CREAT) != 0;
+	call->body.open.exclusive = (flags & CAIRN_O_EXCL) != 0;
+	call->body.open.truncate = (flags & CAIRN_O_TRUNC) != 0;
+	call->body.open.mode = mode & 07777 ? mode & 07777 : 0644;
+	call->body.open.replication = c->replication;
+	err = call_run(call);
+	if (err == 0)
+		err = check_opened(c, call, write);
+	struct cairn_file *f = NULL;
+	if (err == 0 && !(f = file_new(c, call, flags)))
+		err = -ENOMEM;
+	if (err == 0 && write && (err = lease_start(f)) != 0) {
+		lease_stop(f);
+		file_unref(f);
+	}
+	if (err && call->lease_id)
+		lease_call(c, call->attr.id, call->lease_id, call->attr.size, 1);
+	call_free(call);
+	if (err == 0)
+		*out = f;
+	return err;
 }
 
 int cairn_close(cairn_file_t *f)
 {
-	return f ? -ENOTSUP : 0;
-}
-
-ssize_t cairn_read(cairn_file_t *f, void *buf, size_t n)
-{
-	return -ENOTSUP;
-}
-
-ssize_t cairn_pread(cairn_file_t *f, void *buf, size_t n, uint64_t off)
-{
-	return -ENOTSUP;
-}
-
-ssize_t cairn_write(cairn_file_t *f, const void *buf, size_t n)
-{
-	return -ENOTSUP;
-}
-
-ssize_t cairn_pwrite(cairn_file_t *f, const void *buf, size_t n, uint64_t off)
-{
-	return -ENOTSUP;
+	if (!f)
+		return 0;
+	int err = 0;
+	char why[CLIENT_WHY_MAX] = "";
+	if (file_writable(f)) {
+		err = write_flush(f);
+		lease_stop(f);
+		pthread_mutex_lock(&f->lock);
+		uint64_t size = err ? f->w.acked_size : f->size;
+		snprintf(why, sizeof(why), "%s", err ? f->w.why : "");
+		pthread_mutex_unlock(&f->lock);
+		int lerr = lease_call(f->c, f->id, f->lease_id, size, 1);
+		if (!err && lerr) {
+			err = lerr;
+			snprintf(why, sizeof(why), "%s", cairn_last_error(f->c));
+		}
+	}
+	pthread_mutex_lock(&f->lock);
+	f->closed = 1;
+	pthread_mutex_unlock(&f->lock);
+	read_free(f);
+	write_free(f);
+	call_set_last_error(f->c, err ? why : NULL);
+	file_unref(f);
+	return err;
 }
 
 int64_t cairn_seek(cairn_file_t *f, int64_t off, int whence)
 {
-	return -ENOTSUP;
+	uint64_t base;
+	switch (whence) {
+	case SEEK_SET:
+		base = 0;
+		break;
+	case SEEK_CUR:
+		base = f->pos;
+		break;
+	case SEEK_END:
+		base = f->size;
+		break;
+	default:
+		return -EINVAL;
+	}
+	uint64_t mag = off < 0 ? (uint64_t)0 - (uint64_t)off : (uint64_t)off;
+	if (off < 0 ? mag > base : mag > FILE_SIZE_MAX - base)
+		return -EINVAL;
+	f->pos = off < 0 ? base - mag : base + mag;
+	return (int64_t)f->pos;
 }
 
 int cairn_fsync(cairn_file_t *f)
 {
-	return -ENOTSUP;
+	if (!file_writable(f))
+		return 0;
+	int err = write_sync(f);
+	if (err) {
+		file_set_last_error(f);
+		return err;
+	}
+	return lease_call(f->c, f->id, f->lease_id, f->size, 0);
+}
+
+/* ---- chunk locations ---- */
+
+/* Appends the chunks of locs that overlap [off, end) of a file of size bytes to *out. */
+static int add_locs(struct loc **locs, size_t nlocs, uint64_t chunk_size, uint64_t size,
+		    uint64_t off, uint64_t end, struct cairn_chunk_loc **out, size_t *n,
+		    size_t *cap)
+{
+	for (size_t i = 0; i < nlocs; i++) {
+		const struct loc *l = locs[i];
+		if (l->index > (end - 1) / chunk_size || l->index < off / chunk_size)
+			continue;
+		if (*n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 16;
+			struct cairn_chunk_loc *a = realloc(*out, ncap * sizeof(*a));
+			if (!a)
+				return -ENOMEM;
+			*out = a;
+			*cap = ncap;
+		}
+		struct cairn_chunk_loc *cl = &(*out)[*n];
+		memset(cl, 0, sizeof(*cl));
+		cl->index = l->index;
+		cl->offset = l->index * chunk_size;
+		cl->length = size - cl->offset < chunk_size ? size - cl->offset : chunk_size;
+		cl->chunk_id = l->id;
+		cl->version = l->version;
+		(*n)++;
+		if (!(cl->replicas = calloc(l->n ? l->n : 1, sizeof(*cl->replicas))))
+			return -ENOMEM;
+		for (; cl->nreplicas < l->n; cl->nreplicas++)
+			if (!(cl->replicas[cl->nreplicas] = strdup(l->replicas[cl->nreplicas])))
+				return -ENOMEM;
+	}
+	return 0;
 }
 
 int cairn_chunk_locations(cairn_t *c, const char *path, uint64_t off, uint64_t len,
@@ -63,7 +421,43 @@ int cairn_chunk_locations(cairn_t *c, const char *path, uint64_t off, uint64_t l
 {
 	*out = NULL;
 	*n = 0;
-	return -ENOTSUP;
+	cairn_file_t *f;
+	int err = cairn_open(c, path, CAIRN_O_RDONLY, 0, &f);
+	if (err)
+		return err;
+	uint64_t id = f->id, size = f->size, chunk_size = f->chunk_size;
+	cairn_close(f);
+	uint64_t end = len && len < size - (off < size ? off : size) ? off + len : size;
+	size_t cap = 0;
+	for (uint64_t first = off / chunk_size; err == 0 && off < end;) {
+		uint64_t last = (end - 1) / chunk_size;
+		if (first > last)
+			break;
+		uint64_t count =
+		    last - first + 1 < FILE_LOCS_LISTED ? last - first + 1 : FILE_LOCS_LISTED;
+		struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_CHUNKS);
+		if (!call) {
+			err = -ENOMEM;
+			break;
+		}
+		call->body.chunks.file_id = id;
+		call->body.chunks.first = first;
+		call->body.chunks.count = (uint32_t)count;
+		err = call_run(call);
+		if (err == 0 && !call->has_locs)
+			err = -CAIRN_EPROTO;
+		if (err == 0)
+			err = add_locs(call->locs, call->nlocs, chunk_size, size, off, end, out, n,
+				       &cap);
+		call_free(call);
+		first += count;
+	}
+	if (err) {
+		cairn_chunk_locations_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return err;
 }
 
 void cairn_chunk_locations_free(struct cairn_chunk_loc *locs, size_t n)

@@ -22,12 +22,7 @@ struct cairn_dir {
 	char *after; /* the last name returned, to resume after */
 };
 
-/*
- * Copies path with repeated and trailing slashes dropped. Returns 0 and a
- * new *out (free with free()), or -EINVAL (not absolute, or a "." or ".."
- * component), -ENAMETOOLONG or -ENOMEM.
- */
-static int path_norm(const char *path, char **out)
+int client_path_norm(const char *path, char **out)
 {
 	*out = NULL;
 	if (!path || path[0] != '/')
@@ -70,9 +65,9 @@ static struct call *start(struct cairn *c, Cairn__Envelope__BodyCase kind, const
 			  const char *path2, int *err)
 {
 	char *p = NULL, *p2 = NULL;
-	*err = path_norm(path, &p);
+	*err = client_path_norm(path, &p);
 	if (*err == 0 && path2)
-		*err = path_norm(path2, &p2);
+		*err = client_path_norm(path2, &p2);
 	struct call *call = *err ? NULL : call_new(c, kind);
 	if (!call) {
 		if (*err == 0)
@@ -260,7 +255,7 @@ int cairn_opendir(cairn_t *c, const char *path, cairn_dir_t **out)
 	if (!d)
 		return -ENOMEM;
 	d->c = c;
-	int err = path_norm(path, &d->path);
+	int err = client_path_norm(path, &d->path);
 	if (err == 0)
 		err = dir_fetch(d);
 	if (err) {

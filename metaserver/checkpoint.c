@@ -11,8 +11,8 @@
  * decompression buffer that only needs to hold the largest record, so
  * neither side's memory grows with the namespace (beyond the namespace).
  *
- * Checks when loading, in order: header length, magic, header CRC,
- * version, seq against the file name; then per record the length limit,
+ * Checks when loading, in order: header length, magic, version (1 or 2),
+ * header CRC, seq against the file name; then per record the length limit,
  * the Attr parsing and ns_restore(); then the zstd frame being whole with
  * nothing after it, and the body's length, CRC and inode count against
  * the header.
@@ -44,12 +44,16 @@
 #define CKPT_IN_BUF   (128u << 10)
 #define CKPT_OUT_MIN  (64u << 10)
 
+#define CKPT_V1_HEADER_SIZE 52u
+
 struct ckpt_header {
 	uint64_t seq;
 	uint64_t count;
 	uint64_t ulen;
 	uint64_t next_id;
+	uint64_t next_chunk_id; /* 0 in a version 1 header */
 	uint32_t body_crc;
+	uint32_t size; /* of the header, by its version */
 };
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -82,8 +86,9 @@ static void header_encode(uint8_t *p, const struct ckpt_header *h)
 	put_be64(p + 20, h->count);
 	put_be64(p + 28, h->ulen);
 	put_be64(p + 36, h->next_id);
-	put_be32(p + 44, h->body_crc);
-	put_be32(p + 48, crc32c(0, p, 48));
+	put_be64(p + 44, h->next_chunk_id);
+	put_be32(p + 52, h->body_crc);
+	put_be32(p + 56, crc32c(0, p, 56));
 }
 
 /* Returns NULL, or what is wrong with the header. */
@@ -91,15 +96,18 @@ static const char *header_decode(const uint8_t *p, struct ckpt_header *h)
 {
 	if (memcmp(p, CHECKPOINT_MAGIC, 8) != 0)
 		return "bad magic";
-	if (crc32c(0, p, 48) != get_be32(p + 48))
-		return "header CRC mismatch";
-	if (get_be32(p + 8) != CHECKPOINT_VERSION)
+	uint32_t version = get_be32(p + 8);
+	if (version != 1 && version != CHECKPOINT_VERSION)
 		return "unknown format version";
+	h->size = version == 1 ? CKPT_V1_HEADER_SIZE : CHECKPOINT_HEADER_SIZE;
+	if (crc32c(0, p, h->size - 4) != get_be32(p + h->size - 4))
+		return "header CRC mismatch";
 	h->seq = get_be64(p + 12);
 	h->count = get_be64(p + 20);
 	h->ulen = get_be64(p + 28);
 	h->next_id = get_be64(p + 36);
-	h->body_crc = get_be32(p + 44);
+	h->next_chunk_id = version == 1 ? 0 : get_be64(p + 44);
+	h->body_crc = get_be32(p + h->size - 8);
 	if (h->count == 0)
 		return "no inodes";
 	return NULL;
@@ -204,6 +212,9 @@ struct ckpt_writer {
 	uint32_t crc;
 	uint64_t ulen;
 	uint64_t count;
+	Cairn__ChunkRef *refs; /* a file's chunks, refs_cap of them */
+	Cairn__ChunkRef **ref_ptrs;
+	size_t refs_cap;
 	const char *why; /* set with err */
 	int err;
 };
@@ -229,11 +240,38 @@ static int w_compress(struct ckpt_writer *w, ZSTD_EndDirective mode)
 	return 0;
 }
 
+/* Points attr->chunks at ino's chunks, in w's reused arrays. */
+static int w_chunks(struct ckpt_writer *w, const struct ns_inode *ino, Cairn__Attr *attr)
+{
+	size_t n;
+	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
+	if (n > w->refs_cap) {
+		free(w->refs);
+		free(w->ref_ptrs);
+		w->refs = malloc(n * sizeof(*w->refs));
+		w->ref_ptrs = malloc(n * sizeof(*w->ref_ptrs));
+		w->refs_cap = w->refs && w->ref_ptrs ? n : 0;
+		if (!w->refs_cap)
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		cairn__chunk_ref__init(&w->refs[i]);
+		w->refs[i].id = k[i].id;
+		w->refs[i].version = k[i].version;
+		w->ref_ptrs[i] = &w->refs[i];
+	}
+	attr->chunks = w->ref_ptrs;
+	attr->n_chunks = n;
+	return 0;
+}
+
 static int w_put(void *arg, const struct ns_inode *ino)
 {
 	struct ckpt_writer *w = arg;
 	Cairn__Attr attr = CAIRN__ATTR__INIT;
 	ns_fill_attr(ino, &attr);
+	if (w_chunks(w, ino, &attr) < 0)
+		return w->err = -ENOMEM;
 	size_t len = cairn__attr__get_packed_size(&attr);
 	if (len > CHECKPOINT_MAX_RECORD) {
 		w->why = "an inode's attributes are over the record limit";
@@ -279,7 +317,13 @@ static int w_body(struct ckpt_writer *w, const struct ns *ns, uint64_t seq)
 	err = w_compress(w, ZSTD_e_end);
 	if (err)
 		return err;
-	struct ckpt_header h = {seq, w->count, w->ulen, ns_next_id(ns), w->crc};
+	struct ckpt_header h = {.seq = seq,
+				.count = w->count,
+				.ulen = w->ulen,
+				.next_id = ns_next_id(ns),
+				.next_chunk_id = ns_next_chunk_id(ns),
+				.body_crc = w->crc,
+				.size = CHECKPOINT_HEADER_SIZE};
 	header_encode(hdr, &h);
 	if (pwrite(w->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
 		return errno ? -errno : -EIO;
@@ -335,6 +379,8 @@ int checkpoint_write(const char *dir, const struct ns *ns, uint64_t seq, char **
 	ZSTD_freeCCtx(w.cctx);
 	free(w.in);
 	free(w.out);
+	free(w.refs);
+	free(w.ref_ptrs);
 	if (err) {
 		asprintf(cause, "checkpoint %s: %s", path, w.why ? w.why : strerror(-err));
 		unlink(tmp);
@@ -491,6 +537,8 @@ static const char *load_one(int dir_fd, uint64_t seq, struct ns **out, char *why
 		bad = got < 0 ? strerror(errno) : "short header";
 	else if (!(bad = header_decode(hdr, &h)) && h.seq != seq)
 		bad = "the header's seq does not match the file name";
+	else if (!bad && lseek(r.fd, h.size, SEEK_SET) < 0)
+		bad = strerror(errno);
 	if (bad)
 		goto out;
 	ns = ns_new();
@@ -506,8 +554,10 @@ static const char *load_one(int dir_fd, uint64_t seq, struct ns **out, char *why
 			break;
 	if (!bad)
 		bad = r_finish(&r, ns, &h);
-	if (!bad)
+	if (!bad) {
 		ns_set_next_id(ns, h.next_id);
+		ns_set_next_chunk_id(ns, h.next_chunk_id);
+	}
 out:
 	if (r.fd >= 0)
 		close(r.fd);

@@ -7,10 +7,16 @@
  *   header, CHECKPOINT_HEADER_SIZE bytes, big-endian:
  *     "CAIRNCKP" | u32 version | u64 seq | u64 inode count |
  *     u64 uncompressed body length | u64 next inode id |
- *     u32 crc32c(uncompressed body) | u32 crc32c(the 48 bytes before it)
+ *     u64 next chunk id |
+ *     u32 crc32c(uncompressed body) | u32 crc32c(the 56 bytes before it)
  *   body: one zstd frame holding, for every inode from ns_walk() (parents
  *     first, the root first), u32 len | a packed Cairn__Attr of len bytes
- *     (len at most CHECKPOINT_MAX_RECORD).
+ *     (len at most CHECKPOINT_MAX_RECORD); a file's Attr carries its size
+ *     and its chunks (Attr.chunks).
+ *
+ * Version 1 (still loaded) had no next chunk id: a 52-byte header with the
+ * body CRC at 44 and the header CRC, of the 48 bytes before, at 48; the
+ * next chunk id then comes from the chunks restored.
  *
  * The body is compressed and decompressed as a stream: neither side holds
  * it whole. A checkpoint is written to "<name>.tmp", synced, renamed into
@@ -29,8 +35,8 @@
 #include "ns.h"
 
 #define CHECKPOINT_MAGIC       "CAIRNCKP"
-#define CHECKPOINT_VERSION     1u
-#define CHECKPOINT_HEADER_SIZE 52u
+#define CHECKPOINT_VERSION     2u
+#define CHECKPOINT_HEADER_SIZE 60u
 #define CHECKPOINT_MAX_RECORD  (16u << 20) /* bytes of one packed Attr */
 
 /*

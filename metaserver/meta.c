@@ -4,10 +4,12 @@
  *
  * Start-up: lock the data dir, load the newest valid checkpoint, replay
  * the op log after it (cutting a torn tail), open the log for appending,
- * listen. Invariant: every reply to a mutating call is sent only once
+ * build the chunk map from the namespace (meta_chunk.c), listen.
+ * Invariant: every reply to a mutating call is sent only once
  * oplog_durable_seq() covers the last record applied before it was
  * answered; waiters are queued in seq order, so one pass from the head
- * releases them.
+ * releases them. A waiter holds a packed copy of its reply, never
+ * pointers into the namespace, which may change before it is sent.
  */
 #include "meta.h"
 
@@ -48,23 +50,25 @@ const struct config_opt meta_config[] = {
 	CONFIG_END,
 };
 
-static void send_reply(struct rpc_conn *c, uint64_t call_id, int err, const Cairn__Attr *attr)
-{
-	Cairn__AttrResp resp = CAIRN__ATTR_RESP__INIT;
-	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
-	if (attr && !err) {
-		resp.attr = (Cairn__Attr *)attr;
-		body.body_case = CAIRN__ENVELOPE__BODY_ATTR;
-		body.attr = &resp;
-	}
-	rpc_reply(c, call_id, err, NULL, attr && !err ? &body : NULL, NULL);
-}
-
 static void waiter_free(struct meta_waiter *w)
 {
 	rpc_conn_unref(w->conn);
-	free(w->attr.name);
+	free(w->why);
+	free(w->body);
 	free(w);
+}
+
+/* Sends w's held reply, or err instead when non-zero. */
+static void waiter_send(struct meta_waiter *w, int err)
+{
+	Cairn__Envelope *body = NULL;
+	const char *why = err ? NULL : w->why;
+	if (!err)
+		err = w->err;
+	if (!err && w->body && !(body = cairn__envelope__unpack(NULL, w->body_len, w->body)))
+		err = -CAIRN_EINTERNAL;
+	rpc_reply(w->conn, w->call_id, err, why, body, NULL);
+	cairn__envelope__free_unpacked(body, NULL);
 }
 
 /* Sends every held reply the op log now covers; err fails them all instead. */
@@ -73,7 +77,7 @@ static void release_waiters(struct meta_server *ms, uint64_t durable, int err)
 	struct meta_waiter *w;
 	while ((w = STAILQ_FIRST(&ms->waiters)) && (err || w->seq <= durable)) {
 		STAILQ_REMOVE_HEAD(&ms->waiters, link);
-		send_reply(w->conn, w->call_id, err ? err : w->err, w->has_attr ? &w->attr : NULL);
+		waiter_send(w, err);
 		waiter_free(w);
 	}
 }
@@ -81,19 +85,46 @@ static void release_waiters(struct meta_server *ms, uint64_t durable, int err)
 void meta_answer(struct meta_server *ms, struct meta_call *call, int err, Cairn__Envelope *body,
 		 const struct ns_inode *ino)
 {
+	meta_answer_why(ms, call, err, NULL, body, ino);
+}
+
+void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, const char *why,
+		     Cairn__Envelope *body, const struct ns_inode *ino)
+{
 	Cairn__Attr attr = CAIRN__ATTR__INIT;
-	if (ino)
+	Cairn__AttrResp resp = CAIRN__ATTR_RESP__INIT;
+	Cairn__Envelope attr_body = CAIRN__ENVELOPE__INIT;
+	if (ino && !err) {
 		ns_fill_attr(ino, &attr);
+		resp.attr = &attr;
+		attr_body.body_case = CAIRN__ENVELOPE__BODY_ATTR;
+		attr_body.attr = &resp;
+		body = &attr_body;
+	}
+	if (err)
+		body = NULL;
 	uint64_t seq = oplog_last_seq(ms->log);
 	if (!(call->flags & META_MUTATES) || oplog_durable_seq(ms->log) >= seq) {
-		if (ino)
-			send_reply(call->conn, call->call_id, err, &attr);
-		else
-			rpc_reply(call->conn, call->call_id, err, NULL, body, NULL);
+		rpc_reply(call->conn, call->call_id, err, why, body, NULL);
 		return;
 	}
 	struct meta_waiter *w = calloc(1, sizeof(*w));
-	if (!w) {
+	int nomem = !w;
+	if (w && body) {
+		w->body_len = cairn__envelope__get_packed_size(body);
+		w->body = malloc(w->body_len ? w->body_len : 1);
+		nomem = !w->body;
+		if (w->body)
+			cairn__envelope__pack(body, w->body);
+	}
+	if (w && why)
+		nomem |= !(w->why = strdup(why));
+	if (nomem) {
+		if (w) {
+			free(w->body);
+			free(w->why);
+			free(w);
+		}
 		rpc_reply(call->conn, call->call_id, -ENOMEM, NULL, NULL, NULL);
 		return;
 	}
@@ -102,11 +133,6 @@ void meta_answer(struct meta_server *ms, struct meta_call *call, int err, Cairn_
 	w->call_id = call->call_id;
 	w->seq = seq;
 	w->err = err;
-	if (ino) {
-		w->has_attr = 1;
-		w->attr = attr;
-		w->attr.name = strdup(attr.name);
-	}
 	STAILQ_INSERT_TAIL(&ms->waiters, w, link);
 }
 
@@ -195,6 +221,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	struct meta_server *ms = arg;
 	reap_checkpoint(ms, 0);
 	start_checkpoint(ms);
+	meta_chunk_tick(ms);
 }
 
 static int replay_apply(void *arg, const Cairn__LogRecord *rec)
@@ -231,6 +258,7 @@ static int load_namespace(struct meta_server *ms, char **cause)
 	if (checkpoint_load(dir, &ms->ns, &seq, cause) < 0)
 		return -1;
 	ns_set_default_replication(ms->ns, (uint32_t)ms->opts->replication);
+	ns_set_chunk_size(ms->ns, ms->opts->chunk_size);
 	if (oplog_replay(dir, seq, replay_apply, ms->ns, &last, cause) < 0)
 		return -1;
 	if (last < seq)
@@ -257,7 +285,8 @@ struct meta_server *meta_new(struct event_base *base, const struct meta_options 
 	ms->base = base;
 	ms->lock_fd = -1;
 	STAILQ_INIT(&ms->waiters);
-	if (lock_data_dir(ms, cause) < 0 || load_namespace(ms, cause) < 0)
+	if (lock_data_dir(ms, cause) < 0 || load_namespace(ms, cause) < 0 ||
+	    meta_chunk_start(ms, cause) < 0)
 		goto fail;
 	ms->durable_ev = event_new(base, oplog_notify_fd(ms->log), EV_READ | EV_PERSIST,
 				   on_durable, ms);
@@ -309,6 +338,11 @@ int meta_failed(const struct meta_server *ms)
 	return ms->failed;
 }
 
+int meta_port(const struct meta_server *ms)
+{
+	return rpc_server_port(ms->rpc);
+}
+
 void meta_free(struct meta_server *ms)
 {
 	if (!ms)
@@ -326,6 +360,7 @@ void meta_free(struct meta_server *ms)
 	meta_http_stop(ms);
 	if (ms->rpc)
 		rpc_server_free(ms->rpc);
+	meta_chunk_stop(ms);
 	if (ms->log)
 		oplog_close(ms->log);
 	ns_free(ms->ns);

@@ -56,6 +56,9 @@ void meta_shutdown(struct meta_server *ms);
 /* Non-zero when the server stopped because its op log failed. */
 int meta_failed(const struct meta_server *ms);
 
+/* The port it serves calls on (the one the kernel picked for --listen HOST:0). */
+int meta_port(const struct meta_server *ms);
+
 void meta_free(struct meta_server *ms);
 
 #endif

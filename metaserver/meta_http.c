@@ -1,7 +1,8 @@
 /*
  * meta_http: the metaserver's status page (--http): GET / or /status
- * answers one JSON object with the namespace size, log positions and
- * connection count.
+ * answers one JSON object with the namespace size, log positions,
+ * connection count, chunkservers (known and live), chunks, replicas and
+ * write leases.
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -9,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunkmap.h"
+#include "lease.h"
 #include "meta_int.h"
+#include "nodes.h"
 #include "ns.h"
 #include "oplog.h"
 #include "util.h"
@@ -26,13 +30,16 @@ static void on_status(struct evhttp_request *req, void *arg)
 			    "{\"service\": \"cairn-meta\", \"listen\": \"%s\", \"inodes\": %zu, "
 			    "\"log_seq\": %llu, \"durable_seq\": %llu, \"checkpoint_seq\": %llu, "
 			    "\"connections\": %u, \"calls\": %llu, \"chunk_size\": %llu, "
-			    "\"replication\": %lld}\n",
+			    "\"replication\": %lld, \"nodes\": %zu, \"nodes_live\": %zu, "
+			    "\"chunks\": %zu, \"replicas\": %zu, \"leases\": %zu}\n",
 			    ms->opts->listen, ns_count(ms->ns),
 			    (unsigned long long)(ms->log ? oplog_last_seq(ms->log) : 0),
 			    (unsigned long long)(ms->log ? oplog_durable_seq(ms->log) : 0),
 			    (unsigned long long)ms->ckpt_seq, rpc_server_nconns(ms->rpc),
 			    (unsigned long long)ms->calls, (unsigned long long)ms->opts->chunk_size,
-			    (long long)ms->opts->replication);
+			    (long long)ms->opts->replication, nodes_count(ms->nodes),
+			    nodes_nlive(ms->nodes, time_mono_ms()), chunkmap_count(ms->cmap),
+			    chunkmap_nreplicas(ms->cmap), lease_count(ms->leases));
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/json");
 	evhttp_send_reply(req, HTTP_OK, "OK", out);

@@ -14,16 +14,20 @@ struct ns;
 struct ns_inode;
 struct oplog;
 struct evhttp;
+struct nodes;
+struct chunkmap;
+struct lease_table;
 
-/* A reply held until the op log is durable up to seq. */
+/* A reply held until the op log is durable up to seq: a copy, never pointers into ns. */
 struct meta_waiter {
 	STAILQ_ENTRY(meta_waiter) link;
 	struct rpc_conn *conn; /* one reference held */
 	uint64_t call_id;
 	uint64_t seq;
 	int err;
-	int has_attr;
-	Cairn__Attr attr; /* attr.name owned here */
+	char *why;     /* owned, or NULL */
+	uint8_t *body; /* an Envelope holding the reply body, packed; NULL: none */
+	size_t body_len;
 };
 
 struct meta_server {
@@ -43,6 +47,11 @@ struct meta_server {
 	uint64_t calls;
 	int failed;
 	int stopping;
+	/* the data path (meta_chunk.c) */
+	struct nodes *nodes;   /* chunkservers */
+	struct chunkmap *cmap; /* chunk -> replicas, rebuilt from reports */
+	struct lease_table *leases;
+	uint64_t rng; /* placement's random state */
 };
 
 /* One call being answered. */
@@ -70,6 +79,29 @@ extern const struct meta_handler meta_handlers[META_NHANDLERS];
  */
 void meta_answer(struct meta_server *ms, struct meta_call *call, int err, Cairn__Envelope *body,
 		 const struct ns_inode *ino);
+/* As meta_answer(), with why (may be NULL; copied) as the error's text. */
+void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, const char *why,
+		     Cairn__Envelope *body, const struct ns_inode *ino);
+
+/*
+ * The data path (meta_chunk.c). meta_chunk_start() sets up the registry,
+ * the chunk map (from the loaded namespace) and the lease table: 0 or -1
+ * with a new *cause. meta_chunk_stop() frees them (no-op when not
+ * started). meta_chunk_tick() declares silent chunkservers dead and
+ * sweeps expired leases; the loop calls it every second.
+ */
+int meta_chunk_start(struct meta_server *ms, char **cause);
+void meta_chunk_stop(struct meta_server *ms);
+void meta_chunk_tick(struct meta_server *ms);
+
+/* The data-path handlers (meta_chunk.c), for the dispatch table. */
+void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_allocate(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_lease(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_report_bad(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_heartbeat(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 
 /* The status page on --http. Returns 0 or -1 with a new *cause. */
 int meta_http_start(struct meta_server *ms, char **cause);

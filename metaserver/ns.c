@@ -1,5 +1,7 @@
 /*
- * ns: the metaserver's namespace in memory (the contract is in ns.h).
+ * ns: the metaserver's namespace in memory (the contract is in ns.h): the
+ * tree, paths and directory operations. Files' chunk lists and sizes are
+ * in ns_file.c; both share ns_int.h.
  *
  * Layout. An inode is one allocation with its name at the end. A rename to
  * a name that does not fit the block moves the inode to a bigger one and
@@ -36,45 +38,14 @@
 #include <string.h>
 #include <bsd/sys/tree.h>
 
+#include "ns_int.h"
+
 #define NS_SETATTR_ALL                                                                             \
 	(CAIRN__SETATTR_BIT__SETATTR_MODE | CAIRN__SETATTR_BIT__SETATTR_UID |                      \
 	 CAIRN__SETATTR_BIT__SETATTR_GID | CAIRN__SETATTR_BIT__SETATTR_ATIME |                     \
 	 CAIRN__SETATTR_BIT__SETATTR_MTIME | CAIRN__SETATTR_BIT__SETATTR_REPLICATION)
 #define NS_DEFAULT_REPLICATION 3
 #define NS_ID_MIN_BITS	       6
-
-RB_HEAD(ns_children, ns_inode);
-
-struct ns_inode {
-	RB_ENTRY(ns_inode) link;     /* in parent->children */
-	struct ns_inode *parent;     /* NULL for the root */
-	struct ns_children children; /* directories only */
-	uint64_t id;
-	uint64_t nentries;
-	uint64_t size;
-	uint64_t nchunks;
-	int64_t atime_us;
-	int64_t mtime_us;
-	int64_t ctime_us;
-	uint32_t mode;
-	uint32_t uid;
-	uint32_t gid;
-	uint32_t replication;
-	uint16_t namelen;
-	uint8_t type; /* a Cairn__FileType */
-	char name[];  /* namelen bytes and a NUL; "" for the root */
-};
-
-struct ns {
-	struct ns_inode *root;
-	struct ns_inode **ids; /* hash table by id, 1 << id_bits slots */
-	unsigned id_bits;
-	size_t count;
-	uint64_t next_id;
-	uint32_t def_replication;
-	ns_emit_fn emit;
-	void *emit_arg;
-};
 
 static int child_cmp(const struct ns_inode *a, const struct ns_inode *b)
 {
@@ -308,6 +279,7 @@ static struct ns_inode *inode_new(const char *name, size_t len)
 
 static void inode_free(struct ns *ns, struct ns_inode *ino)
 {
+	ns_file_release(ns, ino);
 	id_del(ns, ino);
 	ns->count--;
 	free(ino);
@@ -357,6 +329,8 @@ struct ns *ns_new(void)
 	id_put(ns, ns->root);
 	ns->count = 1;
 	ns->next_id = NS_ROOT_ID + 1;
+	ns->next_chunk_id = 1;
+	ns->chunk_size = NS_CHUNK_SIZE_DEFAULT;
 	ns->def_replication = NS_DEFAULT_REPLICATION;
 	return ns;
 }
@@ -365,6 +339,7 @@ void ns_free(struct ns *ns)
 {
 	if (!ns)
 		return;
+	ns->drop = NULL; /* going away is not dropping chunks */
 	subtree_free(ns, ns->root);
 	assert(ns->count == 0);
 	free(ns->ids);
@@ -375,6 +350,12 @@ void ns_set_emit(struct ns *ns, ns_emit_fn fn, void *arg)
 {
 	ns->emit = fn;
 	ns->emit_arg = arg;
+}
+
+void ns_set_drop(struct ns *ns, ns_drop_fn fn, void *arg)
+{
+	ns->drop = fn;
+	ns->drop_arg = arg;
 }
 
 void ns_set_default_replication(struct ns *ns, uint32_t replication)
@@ -600,13 +581,16 @@ int ns_apply(struct ns *ns, const Cairn__LogRecord *rec)
 		return rec->remove ? apply_remove(ns, rec->time_us, rec->remove) : -EINVAL;
 	case CAIRN__LOG_RECORD__OP_SETATTR:
 		return rec->setattr ? apply_setattr(ns, rec->time_us, rec->setattr) : -EINVAL;
+	case CAIRN__LOG_RECORD__OP_CHUNK:
+		return rec->chunk ? ns_apply_chunk(ns, rec->chunk) : -EINVAL;
+	case CAIRN__LOG_RECORD__OP_SET_SIZE:
+		return rec->set_size ? ns_apply_set_size(ns, rec->time_us, rec->set_size) : -EINVAL;
 	default:
 		return -EINVAL;
 	}
 }
 
-/* Applies a record an operation built and hands it to the emit hook. */
-static int commit(struct ns *ns, Cairn__LogRecord *rec)
+int ns_commit(struct ns *ns, Cairn__LogRecord *rec)
 {
 	int err = ns_apply(ns, rec);
 	if (err)
@@ -649,7 +633,7 @@ static int make_node(struct ns *ns, struct ns_inode *parent, const char *name, s
 	rec.time_us = now_us;
 	rec.op_case = CAIRN__LOG_RECORD__OP_MKNOD;
 	rec.mknod = &m;
-	int err = commit(ns, &rec);
+	int err = ns_commit(ns, &rec);
 	if (err)
 		return err;
 	*out = id_get(ns, m.id);
@@ -788,7 +772,7 @@ int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us)
 	rec.time_us = now_us;
 	rec.op_case = CAIRN__LOG_RECORD__OP_RENAME;
 	rec.rename = &r;
-	return commit(ns, &rec);
+	return ns_commit(ns, &rec);
 }
 
 int ns_remove(struct ns *ns, const char *path, int recursive, int64_t now_us)
@@ -814,7 +798,7 @@ int ns_remove(struct ns *ns, const char *path, int recursive, int64_t now_us)
 	rec.time_us = now_us;
 	rec.op_case = CAIRN__LOG_RECORD__OP_REMOVE;
 	rec.remove = &r;
-	return commit(ns, &rec);
+	return ns_commit(ns, &rec);
 }
 
 int ns_setattr(struct ns *ns, const char *path, uint32_t mask, uint32_t mode, uint32_t uid,
@@ -847,7 +831,7 @@ int ns_setattr(struct ns *ns, const char *path, uint32_t mask, uint32_t mode, ui
 		rec.time_us = now_us;
 		rec.op_case = CAIRN__LOG_RECORD__OP_SETATTR;
 		rec.setattr = &s;
-		err = commit(ns, &rec);
+		err = ns_commit(ns, &rec);
 		if (err)
 			return err;
 	}
@@ -901,6 +885,11 @@ void ns_fill_attr(const struct ns_inode *ino, Cairn__Attr *attr)
 	attr->chunks = NULL;
 }
 
+struct ns_inode *ns_get(const struct ns *ns, uint64_t id)
+{
+	return id_get(ns, id);
+}
+
 uint64_t ns_inode_id(const struct ns_inode *ino)
 {
 	return ino->id;
@@ -940,15 +929,13 @@ static void restore_attrs(struct ns_inode *ino, const Cairn__Attr *a)
 	ino->mtime_us = a->mtime_us;
 	ino->ctime_us = a->ctime_us;
 	ino->replication = a->replication;
-	if (!is_dir(ino)) {
-		ino->size = a->size;
-		ino->nchunks = a->nchunks;
-	}
 }
 
 int ns_restore(struct ns *ns, const Cairn__Attr *attr)
 {
 	if (attr->replication > NS_REPLICATION_MAX)
+		return -EINVAL;
+	if (attr->type == CAIRN__FILE_TYPE__FILE_TYPE_DIR && (attr->n_chunks || attr->nchunks))
 		return -EINVAL;
 	if (attr->id == NS_ROOT_ID) {
 		if (attr->type != CAIRN__FILE_TYPE__FILE_TYPE_DIR || attr->parent != 0)
@@ -976,6 +963,11 @@ int ns_restore(struct ns *ns, const Cairn__Attr *attr)
 	ino->id = attr->id;
 	ino->type = attr->type;
 	restore_attrs(ino, attr);
+	if (attr->type == CAIRN__FILE_TYPE__FILE_TYPE_FILE &&
+	    (err = ns_file_restore(ns, ino, attr)) < 0) {
+		free(ino);
+		return err;
+	}
 	inode_link(ns, parent, ino);
 	return 0;
 }

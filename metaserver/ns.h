@@ -13,6 +13,13 @@
  * records, so the state after replay equals the state before the crash.
  * A failed operation changes nothing and emits nothing.
  *
+ * Files hold an ordered list of chunks (id, version) and a size. Chunk
+ * ids come from one counter and are never reused, not even after a
+ * restart (checkpoints store the counter; replay raises it). Whenever
+ * chunks leave the namespace (a shrinking LogSetSize, a removed or
+ * replaced file) the drop hook hears of them, live and during replay, so
+ * the chunk map can forget them.
+ *
  * Not thread-safe: one thread (the metaserver's event loop, or a test)
  * owns an ns. A fork()ed child may read it (checkpoints).
  */
@@ -24,14 +31,21 @@
 
 #include "cairn.pb-c.h"
 
-#define NS_ROOT_ID	   1
-#define NS_NAME_MAX	   255
-#define NS_PATH_MAX	   4096
-#define NS_READDIR_MAX	   1000 /* entries per page at most */
-#define NS_REPLICATION_MAX 16
+#define NS_ROOT_ID	      1
+#define NS_NAME_MAX	      255
+#define NS_PATH_MAX	      4096
+#define NS_READDIR_MAX	      1000 /* entries per page at most */
+#define NS_REPLICATION_MAX    16
+#define NS_CHUNK_SIZE_DEFAULT (64ull << 20)
 
 struct ns;
 struct ns_inode;
+
+/* One chunk of a file. */
+struct ns_chunk {
+	uint64_t id;
+	uint64_t version;
+};
 
 /*
  * Called for every record an operation applies, in order. rec is borrowed
@@ -39,12 +53,29 @@ struct ns_inode;
  */
 typedef void (*ns_emit_fn)(void *arg, Cairn__LogRecord *rec);
 
+/*
+ * Called with the chunks of file file_id that leave the namespace, before
+ * they are gone; chunks is borrowed for the call, which must not mutate ns.
+ */
+typedef void (*ns_drop_fn)(void *arg, uint64_t file_id, const struct ns_chunk *chunks, size_t n);
+
 /* Returns a new namespace holding only the root (free with ns_free()). */
 struct ns *ns_new(void);
 void ns_free(struct ns *ns);
 
 /* Sets the hook that receives each applied record (NULL: none). */
 void ns_set_emit(struct ns *ns, ns_emit_fn fn, void *arg);
+
+/* Sets the hook that hears of dropped chunks (NULL: none). ns_free() calls none. */
+void ns_set_drop(struct ns *ns, ns_drop_fn fn, void *arg);
+
+/*
+ * The chunk size, which maps file offsets to chunk indexes (a shrinking
+ * size drops the chunks past it). Set it before replay, and keep it for
+ * the life of the data dir. Default NS_CHUNK_SIZE_DEFAULT; 0 is ignored.
+ */
+void ns_set_chunk_size(struct ns *ns, uint64_t chunk_size);
+uint64_t ns_chunk_size(const struct ns *ns);
 
 /* Default replication for files created with replication 0. */
 void ns_set_default_replication(struct ns *ns, uint32_t replication);
@@ -96,12 +127,40 @@ int ns_readdir(struct ns *ns, const char *dir, const char *after, uint32_t limit
 /*
  * Fills attr from ino (attr must have been initialised with
  * CAIRN__ATTR__INIT). attr->name points into ino: borrowed until the next
- * mutation. attr->chunks is left empty.
+ * mutation. attr->chunks is left empty (see ns_inode_chunks()).
  */
 void ns_fill_attr(const struct ns_inode *ino, Cairn__Attr *attr);
 
+/* The inode with that id, or NULL. Borrowed until the next mutation. */
+struct ns_inode *ns_get(const struct ns *ns, uint64_t id);
+
 uint64_t ns_inode_id(const struct ns_inode *ino);
 int ns_inode_is_dir(const struct ns_inode *ino);
+uint64_t ns_inode_size(const struct ns_inode *ino);
+/* 0 for directories that never had one set. */
+uint32_t ns_inode_replication(const struct ns_inode *ino);
+/* A file's chunks in index order (*n of them). Borrowed until the next mutation. */
+const struct ns_chunk *ns_inode_chunks(const struct ns_inode *ino, size_t *n);
+
+/*
+ * File operations, on a file by id (one LogChunk or LogSetSize each).
+ * Errors: -ENOENT (no such inode), -EISDIR, -EINVAL.
+ *
+ * ns_chunk_alloc: index == the file's chunk count appends a new chunk
+ * (a fresh id, version 1); a smaller index gives that chunk the next
+ * version; a larger one is -EINVAL. *out gets the chunk as it now is.
+ */
+int ns_chunk_alloc(struct ns *ns, uint64_t file_id, uint64_t index, int64_t now_us,
+		   struct ns_chunk *out);
+/* Raises chunk index's version to version (> its current one, else -EINVAL). */
+int ns_chunk_set_version(struct ns *ns, uint64_t file_id, uint64_t index, uint64_t version,
+			 int64_t now_us);
+/*
+ * Sets the file's size and mtime. A size that does not grow the file drops
+ * every chunk wholly past it (index >= ceil(size / chunk size)); a growing
+ * one drops nothing.
+ */
+int ns_set_size(struct ns *ns, uint64_t file_id, uint64_t size, int64_t now_us);
 
 /* Number of inodes, the root included. */
 size_t ns_count(const struct ns *ns);
@@ -114,6 +173,10 @@ size_t ns_count(const struct ns *ns);
 uint64_t ns_next_id(const struct ns *ns);
 void ns_set_next_id(struct ns *ns, uint64_t next_id);
 
+/* The same for chunk ids. */
+uint64_t ns_next_chunk_id(const struct ns *ns);
+void ns_set_next_chunk_id(struct ns *ns, uint64_t next_chunk_id);
+
 /*
  * Visits every inode, each parent before its children (the root first),
  * for checkpoints. Stops and returns the first non-zero value fn returns.
@@ -123,8 +186,10 @@ int ns_walk(const struct ns *ns, ns_walk_fn fn, void *arg);
 
 /*
  * Re-creates one inode from a checkpoint Attr (its parent must already be
- * there; the root's attributes replace the root's). Returns 0 or a
- * negative error for an Attr that does not fit.
+ * there; the root's attributes replace the root's), a file with its size
+ * and chunks (attr->chunks, as many as attr->nchunks; this raises the
+ * next chunk id above them). Returns 0 or a negative error for an Attr
+ * that does not fit.
  */
 int ns_restore(struct ns *ns, const Cairn__Attr *attr);
 

@@ -1,10 +1,12 @@
 /*
  * cairn.h: the public C API of libcairn, the cairn client library.
  *
- * A client handle (cairn_t) holds one connection to the metaserver, run by
- * one background thread that the library owns; every call made from any
- * thread is handed to that thread and waited for. A handle is thread-safe:
- * many threads may share one and their calls are in flight together.
+ * A client handle (cairn_t) holds one connection to the metaserver and
+ * one to each chunkserver it has talked to, run by one background thread
+ * that the library owns; every call made from any thread is handed to
+ * that thread and waited for. A handle is thread-safe: many threads may
+ * share one and their calls are in flight together. An open file
+ * (cairn_file_t) is used by one thread at a time.
  *
  * Errors: every call returns 0 (or a count) on success and a negative
  * error on failure: a negative errno (-ENOENT, -EEXIST, -ENOTDIR, ...) or a
@@ -29,9 +31,13 @@
  * Paths are absolute ("/a/b"); repeated and trailing slashes are ignored;
  * "." and ".." components are refused (-EINVAL).
  *
- * Data path: cairn_open() and the calls on cairn_file_t, and
- * cairn_chunk_locations(), are declared here with their final contracts
- * but this version of the library returns -ENOTSUP from them.
+ * Data path: the library talks to the chunkservers itself, over one
+ * connection per chunkserver per handle, on the handle's thread. Payload
+ * bytes are copied once on the way in (from the caller's buffer) and once
+ * on the way out (into it). Chunkserver failures are handled inside: a
+ * read moves to another replica, a write asks for a new chain (see
+ * cairn_write()); what reaches the caller is correct bytes or an error,
+ * with the chunkserver's words in cairn_last_error().
  *
  * Logging: silent unless $CAIRN_LOG is "debug", "info", "warn" or "error"
  * when the first handle is made; then the library logs to stderr.
@@ -226,56 +232,93 @@ CAIRN_API int cairn_readdir_next(cairn_dir_t *d, struct cairn_dirent *ent);
 /* Ends a listing. cairn_closedir(NULL) is a no-op. */
 CAIRN_API void cairn_closedir(cairn_dir_t *d);
 
-/* ---- data path (this version: -ENOTSUP) ------------------------------ */
+/* ---- data path ------------------------------------------------------ */
 
 #define CAIRN_O_RDONLY 0x0000
 #define CAIRN_O_WRONLY 0x0001
 #define CAIRN_O_RDWR   0x0002
 #define CAIRN_O_CREAT  0x0100 /* create the file if missing */
 #define CAIRN_O_EXCL   0x0200 /* with CREAT: fail with -EEXIST if it exists */
-#define CAIRN_O_TRUNC  0x0400 /* cut to length 0 */
+#define CAIRN_O_TRUNC  0x0400 /* cut to length 0 (a writer only) */
 #define CAIRN_O_APPEND 0x0800 /* every write goes to the end */
 
 /*
  * Opens path. flags: one of CAIRN_O_RDONLY, _WRONLY, _RDWR, or'ed with
- * _CREAT, _EXCL, _TRUNC, _APPEND; mode applies when the file is made
- * (0: 0644). A writer holds the file's write lease until close (one
- * writer per file: another gets -CAIRN_ELEASE). Close-to-open
- * consistency: an open sees all data of every close that returned before
- * it. Returns 0 and a new *out (free with cairn_close()) or a negative error.
+ * _CREAT, _EXCL (only with _CREAT), _TRUNC (only for writing), _APPEND;
+ * anything else is -EINVAL. mode applies when the file is made (0: 0644);
+ * a file made here gets the handle's cairn_options.replication (0: the
+ * metaserver's default). A directory is -EISDIR.
+ *
+ * A writer holds the file's write lease until close (one writer per file:
+ * another gets -CAIRN_ELEASE, readers are not affected); the library
+ * renews it in the background every third of its length. Close-to-open
+ * consistency: an open sees the data and size of every close that
+ * returned before it, and reads stop at the size the file had at open
+ * (for a writer: its own size, including its unflushed writes). As with
+ * other retried mutations, an open for writing whose reply was lost may
+ * be retried and then meet its own lease: -CAIRN_ELEASE until the lease
+ * expires. Returns 0 and a new *out (free with cairn_close()) or a
+ * negative error. Any thread; the file is then used by one thread at a
+ * time.
  */
 CAIRN_API int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode,
 			 cairn_file_t **out);
 
 /*
- * Writes out what is buffered, releases the lease and frees f. Returns 0
- * or the first error of a write not yet reported (f is freed either way).
- * cairn_close(NULL) returns 0.
+ * Writes out what is buffered, waits until every replica acknowledged it,
+ * then releases the lease, committing the file's size (after a failed
+ * write: the size acknowledged so far), and frees f. Returns 0 or the
+ * first error of a write not yet reported (f is freed either way; the
+ * lease is released either way). cairn_close(NULL) returns 0.
  */
 CAIRN_API int cairn_close(cairn_file_t *f);
 
 /*
  * Reads up to n bytes at the file position (cairn_read) or at off
- * (cairn_pread, position unchanged). Returns the number read (0 at end of
- * file) or a negative error. Replica failures and checksum mismatches are
- * handled inside: the caller sees correct bytes or an error.
+ * (cairn_pread, position unchanged). Returns the number read (short only
+ * at the end of the file; 0 there) or a negative error. Ranges never
+ * written read as zeros. Replica failures and checksum mismatches are
+ * handled inside: the caller sees correct bytes, or an error once every
+ * replica of a chunk failed (then the bytes before it are returned
+ * first). A sequential reader (each read starting where the last ended)
+ * gets read-ahead: several reads of up to 1 MiB in flight. On a file open
+ * for writing, a read first waits for the file's writes to be
+ * acknowledged, and sees them. -EBADF on a file open write-only.
  */
 CAIRN_API ssize_t cairn_read(cairn_file_t *f, void *buf, size_t n);
 CAIRN_API ssize_t cairn_pread(cairn_file_t *f, void *buf, size_t n, uint64_t off);
 
 /*
  * Writes n bytes at the file position (cairn_write; at the end with
- * CAIRN_O_APPEND) or at off (cairn_pwrite). Buffered: an error may be
- * reported by a later write, cairn_fsync() or cairn_close(). Returns n or
- * a negative error.
+ * CAIRN_O_APPEND) or at off (cairn_pwrite, position unchanged). The bytes
+ * are copied into the file's buffers and sent down each chunk's chain of
+ * replicas in pieces of up to 1 MiB, several in flight; the call returns
+ * once they are buffered, waiting only while the file has its maximum in
+ * flight. A write that starts past the end of the file first writes zeros
+ * up to its start (holes take space). If a chunkserver in a chain fails,
+ * the library asks the metaserver for a new chain of the chunk's live
+ * replicas (a new version) and resends what was not acknowledged; an
+ * error that persists is reported by this or a later write, by
+ * cairn_fsync() or by cairn_close(), and every later call on f returns it.
+ * Returns n or a negative error (-EBADF on a file open read-only, -EFBIG
+ * past 2^62 bytes).
  */
 CAIRN_API ssize_t cairn_write(cairn_file_t *f, const void *buf, size_t n);
 CAIRN_API ssize_t cairn_pwrite(cairn_file_t *f, const void *buf, size_t n, uint64_t off);
 
-/* Moves the file position (SEEK_SET, SEEK_CUR, SEEK_END). Returns it or a negative error. */
+/*
+ * Moves the file position (SEEK_SET, SEEK_CUR, SEEK_END: from the size as
+ * this open sees it). Past the end is allowed. Returns the new position,
+ * or -EINVAL for a bad whence or a position below 0.
+ */
 CAIRN_API int64_t cairn_seek(cairn_file_t *f, int64_t off, int whence);
 
-/* Returns once everything written so far is durable on every replica. */
+/*
+ * Returns once everything written so far is acknowledged by every replica
+ * and durable there (SyncReq down each chunk's chain), and the file's
+ * size is committed at the metaserver, so that opens from now on see it.
+ * 0 on a file open read-only.
+ */
 CAIRN_API int cairn_fsync(cairn_file_t *f);
 
 /* Where one chunk of a file lives. */
@@ -291,9 +334,11 @@ struct cairn_chunk_loc {
 
 /*
  * Lists the chunks of path that overlap [off, off + len) (len 0: to the
- * end), for scheduling work near the data. Returns 0 with a new array in
- * *out of *n entries (free with cairn_chunk_locations_free()), or a
- * negative error.
+ * end), for scheduling work near the data, in index order, within the
+ * size of the file's last close. Replicas come best first (least loaded).
+ * Returns 0 with a new array in *out of *n entries (free with
+ * cairn_chunk_locations_free()), or a negative error (-EISDIR for a
+ * directory).
  */
 CAIRN_API int cairn_chunk_locations(cairn_t *c, const char *path, uint64_t off, uint64_t len,
 				    struct cairn_chunk_loc **out, size_t *n);

@@ -1,6 +1,7 @@
 /*
  * test_checkpoint: checkpoints through real files: write then load gives
- * the same tree and the same next id; only two are kept; a corrupt or
+ * the same tree (files' sizes and chunk lists included) and the same next
+ * inode and chunk ids; a version 1 checkpoint still loads; only two are kept; a corrupt or
  * truncated newest one falls back to the older one with a warning; only
  * corrupt ones is an error; checkpoint + op-log replay gives the final
  * state; checkpoint_fork() while the parent keeps mutating; and the time
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "crc32c.h"
 #include "errors.h"
 #include "ns.h"
 #include "oplog.h"
@@ -137,6 +139,17 @@ static int dump_one(void *arg, const struct ns_inode *ino)
 	struct bytes *b = arg;
 	Cairn__Attr a = CAIRN__ATTR__INIT;
 	ns_fill_attr(ino, &a);
+	size_t n;
+	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
+	Cairn__ChunkRef refs[64], *ptrs[64];
+	for (size_t i = 0; i < n && i < 64; i++) {
+		cairn__chunk_ref__init(&refs[i]);
+		refs[i].id = k[i].id;
+		refs[i].version = k[i].version;
+		ptrs[i] = &refs[i];
+	}
+	a.chunks = ptrs;
+	a.n_chunks = n < 64 ? n : 64;
 	size_t len = cairn__attr__get_packed_size(&a);
 	if (b->cap - b->len < len + 4) {
 		while (b->cap - b->len < len + 4)
@@ -159,7 +172,8 @@ static int same(const struct ns *a, const struct ns *b)
 {
 	struct bytes x = dump(a), y = dump(b);
 	int eq = x.len == y.len && memcmp(x.data, y.data, x.len) == 0 &&
-		 ns_next_id(a) == ns_next_id(b) && ns_count(a) == ns_count(b);
+		 ns_next_id(a) == ns_next_id(b) && ns_count(a) == ns_count(b) &&
+		 ns_next_chunk_id(a) == ns_next_chunk_id(b);
 	free(x.data);
 	free(y.data);
 	return eq;
@@ -184,14 +198,31 @@ static void rand_path(char *buf, size_t cap)
 		len += (size_t)snprintf(buf + len, cap - len, "/%s", names[rnd_n(NAMES_N)]);
 }
 
-/* Random mutations: mkdir -p, create, setattr, rename, remove. */
+/* A chunk operation on the file at p, if it is one: allocate or set the size. */
+static void mutate_file(struct ns *ns, const char *p, int64_t t)
+{
+	struct ns_inode *ino;
+	struct ns_chunk k;
+	if (ns_lookup(ns, p, &ino) < 0 || ns_inode_is_dir(ino))
+		return;
+	size_t n;
+	ns_inode_chunks(ino, &n);
+	uint64_t id = ns_inode_id(ino), cs = ns_chunk_size(ns);
+	if (rnd_n(4))
+		ns_chunk_alloc(ns, id, n < 40 && rnd_n(2) ? n : rnd_n((uint32_t)n + 1), t, &k);
+	else
+		ns_set_size(ns, id, rnd_n((uint32_t)(n * cs + 1)), t);
+}
+
+/* Random mutations: mkdir -p, create, setattr, rename, remove, chunks and sizes. */
 static void mutate(struct ns *ns, size_t ops, int64_t *now)
 {
 	char p[256], q[256];
+	ns_set_chunk_size(ns, 1000);
 	for (size_t i = 0; i < ops; i++) {
 		rand_path(p, sizeof(p));
 		int64_t t = ++*now;
-		switch (rnd_n(12)) {
+		switch (rnd_n(14)) {
 		case 0:
 		case 1:
 			ns_mkdir(ns, p, 0755, 1, 2, 1, t, NULL);
@@ -213,6 +244,10 @@ static void mutate(struct ns *ns, size_t ops, int64_t *now)
 		case 8:
 			ns_remove(ns, p, rnd_n(20) == 0, t);
 			break;
+		case 12:
+		case 13:
+			mutate_file(ns, p, t);
+			break;
 		default:
 			ns_create(ns, p, 0600, 3, 4, 2, 1, t, NULL);
 			break;
@@ -221,6 +256,16 @@ static void mutate(struct ns *ns, size_t ops, int64_t *now)
 }
 
 /* ---- tests --------------------------------------------------------------------------- */
+
+/* Creates a file with a chunk and removes it: the next chunk id is above every id left. */
+static void drop_newest_chunk(struct ns *ns, int64_t *now)
+{
+	struct ns_inode *ino;
+	struct ns_chunk k;
+	CHECK(ns_create(ns, "/zz-chunk", 0644, 0, 0, 0, 1, ++*now, &ino) == 0);
+	CHECK(ns_chunk_alloc(ns, ns_inode_id(ino), 0, ++*now, &k) == 0);
+	CHECK(ns_remove(ns, "/zz-chunk", 0, ++*now) == 0);
+}
 
 static void test_roundtrip(void)
 {
@@ -236,6 +281,7 @@ static void test_roundtrip(void)
 	/* The newest inode goes, so next id is above every id left. */
 	CHECK(ns_create(ns, "/zz-last", 0644, 0, 0, 0, 1, ++now, NULL) == 0);
 	CHECK(ns_remove(ns, "/zz-last", 0, ++now) == 0);
+	drop_newest_chunk(ns, &now);
 	uint64_t next = ns_next_id(ns);
 	CHECK(checkpoint_write(dir, ns, 10, &cause) == 0);
 	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0);
@@ -257,6 +303,57 @@ static void test_roundtrip(void)
 	file_write(path, (const uint8_t *)"junk", 4);
 	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 30 && same(ns, got));
 	CHECK(!exists(path));
+	ns_free(got);
+	ns_free(ns);
+	tmpdir_free(dir);
+}
+
+/*
+ * A version 1 checkpoint (52-byte header, no next chunk id) still loads;
+ * the next chunk id then comes from the chunks restored.
+ */
+static void test_v1(void)
+{
+	char *dir = tmpdir_new(), *cause = NULL, path[512];
+	struct ns *ns = ns_new(), *got = NULL;
+	int64_t now = 1;
+	mutate(ns, 3000, &now);
+	drop_newest_chunk(ns, &now);
+	CHECK(checkpoint_write(dir, ns, 5, &cause) == 0);
+	ckpt_path(path, sizeof(path), dir, 5);
+	size_t len;
+	uint8_t *v2 = file_read(path, &len);
+	uint8_t *v1 = malloc(len);
+	memcpy(v1, v2, 44);	     /* magic .. next inode id */
+	v1[11] = 1;		     /* version 1 (big-endian) */
+	memcpy(v1 + 44, v2 + 52, 4); /* body CRC */
+	uint32_t crc = crc32c(0, v1, 48);
+	for (int i = 0; i < 4; i++)
+		v1[48 + i] = (uint8_t)(crc >> (24 - 8 * i));
+	memcpy(v1 + 52, v2 + 60, len - 60); /* the same body */
+	file_write(path, v1, len - 8);
+	uint64_t seq = 0, max = 0;
+	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 5);
+	struct bytes d = dump(ns);
+	CHECK(got && same_as_dump(got, &d));
+	free(d.data);
+	/* The highest chunk id left in the tree, found by walking it. */
+	struct ns_inode *ino;
+	for (uint64_t id = 1; id < ns_next_id(ns); id++) {
+		size_t n;
+		const struct ns_chunk *k;
+		if (!(ino = ns_get(ns, id)))
+			continue;
+		k = ns_inode_chunks(ino, &n);
+		for (size_t i = 0; i < n; i++)
+			max = k[i].id > max ? k[i].id : max;
+	}
+	CHECK(max > 0 && got && ns_next_chunk_id(got) == max + 1);
+	CHECK(ns_next_chunk_id(ns) > max + 1);
+	printf("version 1: loads, next chunk id %" PRIu64 " (written with %" PRIu64 ")\n",
+	       got ? ns_next_chunk_id(got) : 0, ns_next_chunk_id(ns));
+	free(v1);
+	free(v2);
 	ns_free(got);
 	ns_free(ns);
 	tmpdir_free(dir);
@@ -395,7 +492,11 @@ static void test_with_oplog(void)
 	oplog_set_segment_size(log, 16 << 10);
 	ns_set_emit(ns, emit_to_log, log);
 	int64_t now = 1;
-	mutate(ns, 5000, &now);
+	/* In small durable steps: a segment ends only between batches. */
+	for (int i = 0; i < 50; i++) {
+		mutate(ns, 100, &now);
+		CHECK(wait_durable(log, oplog_last_seq(log)) == 0);
+	}
 	uint64_t ck = oplog_last_seq(log);
 	struct bytes at_fork = dump(ns);
 	pid_t pid = checkpoint_fork(dir, ns, ck);
@@ -461,6 +562,7 @@ static void bench(void)
 int main(void)
 {
 	test_roundtrip();
+	test_v1();
 	test_corrupt();
 	test_with_oplog();
 	bench();

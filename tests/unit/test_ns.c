@@ -1,7 +1,9 @@
 /*
  * test_ns: the namespace against a reference model, a flat array of full
  * paths searched linearly, over a long seeded random sequence of
- * operations; replay of every emitted record into a fresh namespace; a
+ * operations (files' chunk lists and sizes included, and the chunks each
+ * operation drops); replay of every emitted record into a fresh namespace
+ * (dropping the same chunks); chunk records that do not fit; a
  * 100,000-entry directory listed by pages; a 100,000-deep tree walked and
  * removed without recursion; bad paths; and a rough speed measurement.
  *
@@ -26,6 +28,7 @@
 #define FULL_CHECK_EVERY 2000
 #define BIG_DIR		 100000
 #define DEEP		 100000
+#define CHUNK		 1000 /* the chunk size of the random test */
 
 static int failures;
 
@@ -109,11 +112,45 @@ static void on_emit(void *arg, Cairn__LogRecord *rec)
 	put_msg(arg, &rec->base);
 }
 
+/* Drop-hook tallies: how many chunks, and a hash of their ids and versions. */
+struct drops {
+	uint64_t n;
+	uint64_t hash;
+};
+
+static uint64_t drop_hash(uint64_t file_id, const struct ns_chunk *k)
+{
+	return (k->id * 0x9E3779B97F4A7C15ull) ^ (k->version << 17) ^ file_id;
+}
+
+static void on_drop(void *arg, uint64_t file_id, const struct ns_chunk *chunks, size_t n)
+{
+	struct drops *d = arg;
+	for (size_t i = 0; i < n; i++) {
+		d->n++;
+		d->hash += drop_hash(file_id, &chunks[i]);
+	}
+}
+
 static int dump_one(void *arg, const struct ns_inode *ino)
 {
 	Cairn__Attr a = CAIRN__ATTR__INIT;
 	ns_fill_attr(ino, &a);
+	size_t n;
+	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
+	Cairn__ChunkRef *refs = calloc(n + 1, sizeof(*refs));
+	Cairn__ChunkRef **ptrs = calloc(n + 1, sizeof(*ptrs));
+	for (size_t i = 0; i < n; i++) {
+		cairn__chunk_ref__init(&refs[i]);
+		refs[i].id = k[i].id;
+		refs[i].version = k[i].version;
+		ptrs[i] = &refs[i];
+	}
+	a.chunks = ptrs;
+	a.n_chunks = n;
 	put_msg(arg, &a.base);
+	free(refs);
+	free(ptrs);
 	return 0;
 }
 
@@ -161,13 +198,17 @@ struct m_ent {
 	uint64_t id;
 	uint32_t mode, uid, gid, repl;
 	int64_t atime, mtime, ctime;
+	uint64_t size, nchunks;
+	struct ns_chunk *chunks; /* files: nchunks of them */
 };
 
 struct model {
 	struct m_ent *v;
 	size_t n, cap;
 	uint64_t next_id;
+	uint64_t next_chunk_id;
 	uint32_t def_repl;
+	struct drops dropped; /* what the model expects the drop hook to have heard */
 };
 
 static struct model M;
@@ -274,18 +315,32 @@ static struct m_ent *m_add(const char *p, int dir, uint32_t mode, uint32_t repl,
 	return e;
 }
 
+static void m_drop(const struct m_ent *e, uint64_t from)
+{
+	for (uint64_t k = from; k < e->nchunks; k++) {
+		M.dropped.n++;
+		M.dropped.hash += drop_hash(e->id, &e->chunks[k]);
+	}
+}
+
 static void m_del(size_t i)
 {
+	m_drop(&M.v[i], 0);
 	free(M.v[i].path);
+	free(M.v[i].chunks);
 	M.v[i] = M.v[--M.n];
 }
 
 static void m_init(void)
 {
-	for (size_t i = 0; i < M.n; i++)
+	for (size_t i = 0; i < M.n; i++) {
 		free(M.v[i].path);
+		free(M.v[i].chunks);
+	}
 	M.n = 0;
 	M.next_id = NS_ROOT_ID;
+	M.next_chunk_id = 1;
+	M.dropped = (struct drops){0, 0};
 	M.def_repl = 3;
 	if (M.cap == 0) {
 		M.cap = 256;
@@ -469,6 +524,52 @@ static int m_setattr(const char *p, uint32_t mask, uint32_t mode, uint32_t uid, 
 	return 0;
 }
 
+/* The file with that id, as ns_chunk_alloc() and ns_set_size() look it up. */
+static int m_file(uint64_t id, struct m_ent **out)
+{
+	for (size_t i = 0; i < M.n; i++) {
+		if (M.v[i].id != id)
+			continue;
+		*out = &M.v[i];
+		return M.v[i].dir ? -EISDIR : 0;
+	}
+	return -ENOENT;
+}
+
+static int m_alloc(uint64_t id, uint64_t index, struct ns_chunk *out)
+{
+	struct m_ent *e;
+	int err = m_file(id, &e);
+	if (err)
+		return err;
+	if (index > e->nchunks)
+		return -EINVAL;
+	if (index == e->nchunks) {
+		e->chunks = realloc(e->chunks, (e->nchunks + 1) * sizeof(*e->chunks));
+		e->chunks[e->nchunks++] = (struct ns_chunk){M.next_chunk_id++, 1};
+	} else {
+		e->chunks[index].version++;
+	}
+	*out = e->chunks[index];
+	return 0;
+}
+
+static int m_set_size(uint64_t id, uint64_t size, int64_t now)
+{
+	struct m_ent *e;
+	int err = m_file(id, &e);
+	if (err)
+		return err;
+	uint64_t keep = (size + CHUNK - 1) / CHUNK;
+	if (size <= e->size && keep < e->nchunks) {
+		m_drop(e, keep);
+		e->nchunks = keep;
+	}
+	e->size = size;
+	e->mtime = e->ctime = now;
+	return 0;
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -498,10 +599,15 @@ static int attr_matches(const struct ns_inode *ino, const struct m_ent *e)
 	Cairn__Attr a = CAIRN__ATTR__INIT;
 	ns_fill_attr(ino, &a);
 	int dir = a.type == CAIRN__FILE_TYPE__FILE_TYPE_DIR;
+	size_t n;
+	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
+	if (n != e->nchunks || (n && memcmp(k, e->chunks, n * sizeof(*k)) != 0))
+		return 0;
 	return a.id == e->id && dir == e->dir && a.mode == e->mode && a.uid == e->uid &&
 	       a.gid == e->gid && a.replication == e->repl && a.mtime_us == e->mtime &&
 	       a.ctime_us == e->ctime && a.atime_us == e->atime &&
-	       a.nentries == (dir ? m_nchildren(e->path) : 0) && a.size == 0 && a.nchunks == 0;
+	       a.nentries == (dir ? m_nchildren(e->path) : 0) && a.size == e->size &&
+	       a.nchunks == e->nchunks && ns_inode_size(ino) == e->size;
 }
 
 struct walk_paths {
@@ -550,6 +656,7 @@ static void full_check(struct ns *ns)
 	CHECK(w.bad == 0);
 	CHECK(ns_count(ns) == M.n);
 	CHECK(ns_next_id(ns) == M.next_id);
+	CHECK(ns_next_chunk_id(ns) == M.next_chunk_id);
 	for (size_t i = 0; i < w.n; i++)
 		free(w.by_id[i]);
 	free(w.by_id);
@@ -660,6 +767,45 @@ static void rand_path(char *buf, size_t cap)
 		snprintf(buf, cap, "/");
 }
 
+/* A file id for a chunk operation: mostly a file of the model, sometimes not. */
+static uint64_t rand_file_id(void)
+{
+	if (rnd_n(10) == 0)
+		return rnd_n(10) == 0 ? NS_ROOT_ID : M.next_id + rnd_n(3);
+	for (int tries = 0; tries < 8; tries++) {
+		const struct m_ent *e = &M.v[rnd_n((uint32_t)M.n)];
+		if (!e->dir)
+			return e->id;
+	}
+	return M.v[rnd_n((uint32_t)M.n)].id;
+}
+
+/* One random chunk operation: allocate (new or bump) or set a size. */
+static void random_chunk_op(struct ns *ns, struct bytes *recs, int64_t now)
+{
+	uint64_t id = rand_file_id();
+	size_t before = recs->n;
+	struct m_ent *e = NULL;
+	uint64_t n = m_file(id, &e) == 0 ? e->nchunks : 0;
+	char what[32];
+	snprintf(what, sizeof(what), "file %" PRIu64, id);
+	int err, want;
+	if (rnd_n(3)) {
+		uint64_t index = rnd_n(4) ? n : rnd_n((uint32_t)n + 2);
+		struct ns_chunk got = {0, 0}, exp = {0, 0};
+		want = m_alloc(id, index, &exp);
+		err = ns_chunk_alloc(ns, id, index, now, &got);
+		CHECK_ERR("chunk_alloc", err, want, what);
+		CHECK(err || (got.id == exp.id && got.version == exp.version));
+	} else {
+		uint64_t size = rnd_n(2) ? rnd_n((uint32_t)(n + 1) * CHUNK + 1) : n * CHUNK;
+		want = m_set_size(id, size, now);
+		err = ns_set_size(ns, id, size, now);
+		CHECK_ERR("set_size", err, want, what);
+	}
+	CHECK(recs->n - before == (err == 0));
+}
+
 /* One random operation on ns and the model; compares results and records emitted. */
 static void random_op(struct ns *ns, struct bytes *recs, int64_t now)
 {
@@ -669,7 +815,11 @@ static void random_op(struct ns *ns, struct bytes *recs, int64_t now)
 	struct ns_inode *ino = NULL;
 	uint64_t id = 0;
 	long i;
-	int err, want, r = (int)rnd_n(100);
+	int err, want, r = (int)rnd_n(115);
+	if (r >= 100) {
+		random_chunk_op(ns, recs, now);
+		return;
+	}
 	if (r < 14) {
 		uint32_t mode = rnd_n(010000);
 		size_t n0 = M.n;
@@ -742,8 +892,11 @@ static void random_op(struct ns *ns, struct bytes *recs, int64_t now)
 static void test_random(uint64_t seed)
 {
 	struct bytes recs = {0};
+	struct drops live = {0, 0}, replayed = {0, 0};
 	struct ns *ns = ns_new();
 	ns_set_emit(ns, on_emit, &recs);
+	ns_set_chunk_size(ns, CHUNK);
+	ns_set_drop(ns, on_drop, &live);
 	m_init();
 	size_t ops = SLOW_BUILD ? RANDOM_OPS / 2 : RANDOM_OPS, max_n = 0;
 	int64_t now = 1000000;
@@ -751,6 +904,13 @@ static void test_random(uint64_t seed)
 	for (op_no = 1; op_no <= ops && failures < 20; op_no++) {
 		now += 10;
 		random_op(ns, &recs, now);
+		if (live.n != M.dropped.n || live.hash != M.dropped.hash) {
+			fprintf(stderr,
+				"op %" PRIu64 ": dropped %" PRIu64 " chunks, model %" PRIu64 "\n",
+				op_no, live.n, M.dropped.n);
+			failures++;
+			live = M.dropped;
+		}
 		if (M.n > max_n)
 			max_n = M.n;
 		if (op_no % FULL_CHECK_EVERY == 0) {
@@ -762,17 +922,27 @@ static void test_random(uint64_t seed)
 		}
 	}
 	full_check(ns);
-	printf("random: %" PRIu64 " ops (seed %" PRIu64
-	       "), %zu records, up to %zu inodes, %.2f s\n",
-	       op_no - 1, seed, recs.n, max_n, now_s() - t0);
+	printf("random: %" PRIu64 " ops (seed %" PRIu64 "), %zu records, up to %zu inodes, %" PRIu64
+	       " chunks made, %" PRIu64 " dropped, %.2f s\n",
+	       op_no - 1, seed, recs.n, max_n, M.next_chunk_id - 1, M.dropped.n, now_s() - t0);
+	CHECK(M.dropped.n > 1000 && M.next_chunk_id > 2000);
 
-	/* Every emitted record, replayed into a fresh namespace, gives the same tree. */
+	/*
+	 * Every emitted record, replayed into a fresh namespace, gives the same
+	 * tree and drops the same chunks.
+	 */
 	struct ns *again = ns_new();
+	ns_set_chunk_size(again, CHUNK);
+	ns_set_drop(again, on_drop, &replayed);
 	CHECK(replay_into(again, &recs) == 0);
 	CHECK(same_dump(ns, again));
 	CHECK(ns_next_id(again) == ns_next_id(ns));
+	CHECK(ns_next_chunk_id(again) == ns_next_chunk_id(ns));
+	CHECK(replayed.n == live.n && replayed.hash == live.hash);
+	/* Freeing a namespace is not dropping its chunks. */
 	ns_free(again);
 	ns_free(ns);
+	CHECK(replayed.n == live.n && live.n == M.dropped.n);
 	free(recs.data);
 }
 
@@ -984,6 +1154,86 @@ static void test_apply_refuses(void)
 	ns_free(ref);
 }
 
+/* Chunk records that do not fit; restoring files with chunks; drops on truncate. */
+static void test_chunk_records(void)
+{
+	struct ns *ns = ns_new();
+	struct drops d = {0, 0};
+	struct ns_inode *f, *g;
+	struct ns_chunk k;
+	ns_set_chunk_size(ns, 100);
+	ns_set_drop(ns, on_drop, &d);
+	CHECK(ns_mkdir(ns, "/d", 0755, 0, 0, 0, 1, NULL) == 0);
+	CHECK(ns_create(ns, "/d/f", 0644, 0, 0, 2, 1, 1, &f) == 0);
+	uint64_t fid = ns_inode_id(f);
+	CHECK(ns_chunk_alloc(ns, fid, 0, 2, &k) == 0 && k.id == 1 && k.version == 1);
+	CHECK(ns_chunk_alloc(ns, fid, 1, 2, &k) == 0 && k.id == 2 && k.version == 1);
+	CHECK(ns_chunk_alloc(ns, fid, 0, 3, &k) == 0 && k.id == 1 && k.version == 2);
+	CHECK(ns_chunk_alloc(ns, fid, 3, 3, &k) == -EINVAL);
+	CHECK(ns_chunk_alloc(ns, 2, 0, 3, &k) == -EISDIR);
+	CHECK(ns_chunk_set_version(ns, fid, 1, 5, 4) == 0);
+	CHECK(ns_chunk_set_version(ns, fid, 1, 5, 4) == -EINVAL);
+	CHECK(ns_chunk_set_version(ns, fid, 2, 9, 4) == -EINVAL);
+	Cairn__LogRecord rec = CAIRN__LOG_RECORD__INIT;
+	Cairn__LogChunk c = CAIRN__LOG_CHUNK__INIT;
+	rec.op_case = CAIRN__LOG_RECORD__OP_CHUNK;
+	rec.chunk = &c;
+	c.file_id = fid, c.index = 2, c.chunk_id = 2, c.version = 1;
+	CHECK(ns_apply(ns, &rec) == -EEXIST); /* a new chunk with a used id */
+	c.chunk_id = 0;
+	CHECK(ns_apply(ns, &rec) == -EINVAL);
+	c.chunk_id = 50, c.version = 0;
+	CHECK(ns_apply(ns, &rec) == -EINVAL);
+	c.index = 1, c.chunk_id = 2, c.version = 4; /* not above the current 5 */
+	CHECK(ns_apply(ns, &rec) == -EINVAL);
+	c.chunk_id = 3, c.version = 6; /* not that index's chunk */
+	CHECK(ns_apply(ns, &rec) == -EINVAL);
+	c.file_id = 999;
+	CHECK(ns_apply(ns, &rec) == -ENOENT);
+	rec.chunk = NULL;
+	CHECK(ns_apply(ns, &rec) == -EINVAL);
+	rec.op_case = CAIRN__LOG_RECORD__OP_SET_SIZE;
+	CHECK(ns_apply(ns, &rec) == -EINVAL);
+	CHECK(ns_set_size(ns, 2, 0, 5) == -EISDIR && ns_set_size(ns, 999, 0, 5) == -ENOENT);
+	size_t n;
+	ns_inode_chunks(ns_get(ns, fid), &n);
+	CHECK(n == 2 && ns_next_chunk_id(ns) == 3 && d.n == 0);
+
+	/* Restoring: chunks and size come back, the next chunk id goes above them. */
+	struct ns *copy = ns_new();
+	Cairn__Attr a = CAIRN__ATTR__INIT;
+	Cairn__ChunkRef r[2] = {CAIRN__CHUNK_REF__INIT, CAIRN__CHUNK_REF__INIT},
+			*rp[2] = {&r[0], &r[1]};
+	r[0].id = 40, r[0].version = 3, r[1].id = 41, r[1].version = 1;
+	a.id = 5, a.parent = NS_ROOT_ID, a.name = "x", a.type = CAIRN__FILE_TYPE__FILE_TYPE_FILE;
+	a.size = 150, a.chunks = rp, a.n_chunks = 2, a.nchunks = 1;
+	CHECK(ns_restore(copy, &a) == -EINVAL); /* nchunks disagrees */
+	r[1].version = 0, a.nchunks = 2;
+	CHECK(ns_restore(copy, &a) == -EINVAL); /* a zero version */
+	a.type = CAIRN__FILE_TYPE__FILE_TYPE_DIR, r[1].version = 1;
+	CHECK(ns_restore(copy, &a) == -EINVAL); /* a directory with chunks */
+	a.type = CAIRN__FILE_TYPE__FILE_TYPE_FILE;
+	CHECK(ns_restore(copy, &a) == 0 && ns_count(copy) == 2);
+	g = ns_get(copy, 5);
+	const struct ns_chunk *gk = ns_inode_chunks(g, &n);
+	CHECK(n == 2 && gk[0].id == 40 && gk[0].version == 3 && ns_inode_size(g) == 150);
+	CHECK(ns_next_chunk_id(copy) == 42);
+	ns_set_next_chunk_id(copy, 10); /* only ever raised */
+	CHECK(ns_next_chunk_id(copy) == 42);
+	ns_free(copy);
+
+	/* Truncating to 0 drops every chunk, even uncommitted ones past the size. */
+	CHECK(ns_set_size(ns, fid, 150, 6) == 0 && d.n == 0);
+	CHECK(ns_set_size(ns, fid, 0, 7) == 0 && d.n == 2);
+	ns_inode_chunks(ns_get(ns, fid), &n);
+	CHECK(n == 0 && ns_inode_size(ns_get(ns, fid)) == 0);
+	/* A new chunk after that gets a fresh id. */
+	CHECK(ns_chunk_alloc(ns, fid, 0, 8, &k) == 0 && k.id == 3);
+	/* Removing the directory drops the file's chunks. */
+	CHECK(ns_remove(ns, "/d", 1, 9) == 0 && d.n == 3);
+	ns_free(ns);
+}
+
 /* ns_restore rebuilds a tree from its walk, with ids and attributes. */
 static int restore_one(void *arg, const struct ns_inode *ino)
 {
@@ -1052,12 +1302,15 @@ int main(int argc, char **argv)
 	test_bad_paths();
 	test_apply_refuses();
 	test_restore();
+	test_chunk_records();
 	test_random(seed);
 	test_big_dir();
 	test_deep_tree();
 	bench();
-	for (size_t i = 0; i < M.n; i++)
+	for (size_t i = 0; i < M.n; i++) {
 		free(M.v[i].path);
+		free(M.v[i].chunks);
+	}
 	free(M.v);
 	if (failures) {
 		printf("test_ns: %d failures (seed %" PRIu64 ")\n", failures, seed);

@@ -1,7 +1,8 @@
 /*
  * cli: the helpers every command of the cairn CLI uses: option parsing
  * with the global flags accepted anywhere, connecting, one-line errors,
- * paths, and the small formatters shared by ls and stat.
+ * paths, the small formatters shared by ls and stat, the progress meter
+ * of put and get, and the tree walk of du and df.
  */
 #include "cli.h"
 
@@ -9,6 +10,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -117,6 +120,7 @@ int cli_connect(struct cli *cli)
 		return CLI_OK;
 	struct cairn_options opt = {0};
 	opt.timeout_ms = cli->timeout_ms;
+	opt.replication = cli->replication;
 	int err = cairn_connect(cli->meta, &opt, &cli->fs);
 	if (err == -EINVAL)
 		return cli_usage(cli, "--meta %s: not HOST:PORT", cli->meta);
@@ -155,17 +159,17 @@ int cli_fail(struct cli *cli, int err, const char *what, ...)
 	vsnprintf(subject, sizeof(subject), what, ap);
 	va_end(ap);
 	fmt_duration(when, sizeof(when), cli->timeout_ms);
-	if (err == -CAIRN_EUNAVAIL) {
+	char why[256];
+	one_line(why, sizeof(why), cli->fs ? cairn_last_error(cli->fs) : "");
+	if (err == -CAIRN_EUNAVAIL && !why[0]) {
 		snprintf(cause, sizeof(cause), "metaserver %s unavailable (gave up after %s)",
 			 cli->meta, when);
 		cli->unreachable = 1;
-	} else if (err == -ETIMEDOUT) {
+	} else if (err == -ETIMEDOUT && !why[0]) {
 		snprintf(cause, sizeof(cause), "metaserver %s did not answer (gave up after %s)",
 			 cli->meta, when);
 		cli->unreachable = 1;
 	} else {
-		char why[256];
-		one_line(why, sizeof(why), cli->fs ? cairn_last_error(cli->fs) : "");
 		const char *text = cairn_strerror(err);
 		if (why[0] && strcmp(why, text) != 0)
 			snprintf(cause, sizeof(cause), "%s (%s)", text, why);
@@ -239,4 +243,112 @@ void cli_mode_str(const struct cairn_stat *st, char buf[11])
 	if (m & 01000)
 		buf[9] = m & 0001 ? 't' : 'T';
 	buf[10] = 0;
+}
+
+/* ---- progress ---- */
+
+#define CLI_PROGRESS_MS 200
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void progress_draw(struct cli_progress *p, const char *end)
+{
+	uint64_t ms = now_ms() - p->start_ms;
+	double mb = (double)p->bytes / 1e6;
+	fprintf(stderr, "\r%s: %.1f MB, %.1f MB/s\033[K%s", p->what, mb,
+		ms ? mb * 1000.0 / (double)ms : 0.0, end);
+	fflush(stderr);
+}
+
+void cli_progress_start(struct cli_progress *p, const char *what)
+{
+	memset(p, 0, sizeof(*p));
+	p->on = isatty(2);
+	p->what = what;
+	p->start_ms = p->last_ms = now_ms();
+}
+
+void cli_progress_add(struct cli_progress *p, uint64_t n)
+{
+	p->bytes += n;
+	if (!p->on)
+		return;
+	uint64_t now = now_ms();
+	if (now - p->last_ms >= CLI_PROGRESS_MS) {
+		p->last_ms = now;
+		progress_draw(p, "");
+	}
+}
+
+void cli_progress_end(struct cli_progress *p, int ok)
+{
+	if (!p->on)
+		return;
+	if (ok)
+		progress_draw(p, "\n");
+	else
+		fprintf(stderr, "\r\033[K");
+}
+
+/* ---- usage ---- */
+
+int cli_usage_walk(struct cli *cli, const char *path, const struct cairn_stat *st,
+		   struct cli_usage *u)
+{
+	if (st->type != CAIRN_DIR) {
+		u->files++;
+		u->bytes += st->size;
+		return CLI_OK;
+	}
+	u->dirs++;
+	cairn_dir_t *d;
+	int err = cairn_opendir(cli->fs, path, &d);
+	if (err) {
+		u->rc = cli_fail(cli, err, "%s", path);
+		return cli->unreachable ? CLI_FAIL : CLI_OK;
+	}
+	struct cairn_dirent ent;
+	while ((err = cairn_readdir_next(d, &ent)) == 1) {
+		if (ent.st.type != CAIRN_DIR) {
+			u->files++;
+			u->bytes += ent.st.size;
+			continue;
+		}
+		char *sub = cli_join(path, ent.name);
+		if (!sub) {
+			err = -ENOMEM;
+			break;
+		}
+		/* The iterator holds one page; the recursion its own. */
+		int rc = cli_usage_walk(cli, sub, &ent.st, u);
+		free(sub);
+		if (rc != CLI_OK) {
+			cairn_closedir(d);
+			return rc;
+		}
+	}
+	cairn_closedir(d);
+	if (err < 0) {
+		u->rc = cli_fail(cli, err, "%s", path);
+		return cli->unreachable ? CLI_FAIL : CLI_OK;
+	}
+	return CLI_OK;
+}
+
+char *cli_base_name(const char *path)
+{
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	const char *s = path + len;
+	while (s > path && s[-1] != '/')
+		s--;
+	if (s == path + len || (len == 1 && path[0] == '-'))
+		return NULL;
+	return strndup(s, (size_t)(path + len - s));
 }

@@ -39,7 +39,24 @@ struct cli {
 	int rc;			   /* exit status after cli_getopt() returned '?' */
 	int unreachable;	   /* a call failed for want of the metaserver */
 	const struct cli_cmd *cmd; /* the command being run */
+	uint32_t replication;	   /* for files the command makes (0: the metaserver's default) */
 	cairn_t *fs;		   /* made by cli_connect() */
+};
+
+/* A one-line progress meter on stderr, shown only when stderr is a terminal. */
+struct cli_progress {
+	int on;
+	const char *what; /* borrowed: what is being copied, e.g. "put a.txt" */
+	uint64_t start_ms, last_ms;
+	uint64_t bytes;
+};
+
+/* Totals of a tree, as du and df count them. */
+struct cli_usage {
+	uint64_t bytes; /* sum of file sizes (one replica's worth) */
+	uint64_t files;
+	uint64_t dirs;
+	int rc; /* CLI_FAIL once a part of the tree could not be read */
 };
 
 /*
@@ -67,14 +84,19 @@ int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(print
 /* Prints the command's usage and summary to out. */
 void cli_cmd_help(const struct cli_cmd *cmd, FILE *out);
 
-/* Makes cli->fs. Returns CLI_OK, or an exit status after printing why. */
+/*
+ * Makes cli->fs, with cli->replication for the files it makes. Returns
+ * CLI_OK, or an exit status after printing why.
+ */
 int cli_connect(struct cli *cli);
 
 /*
  * Prints "cairn: <what>: <cause>" for a failed call and returns CLI_FAIL;
- * what is printf-style (for example "mkdir %s"). The cause of
- * -CAIRN_EUNAVAIL and -ETIMEDOUT names the metaserver and the time given;
- * those also set cli->unreachable, after which commands stop.
+ * what is printf-style (for example "mkdir %s"). The cause is the error's
+ * text and the server's words (which name the chunkserver for a data
+ * call). A -CAIRN_EUNAVAIL or -ETIMEDOUT without words is the
+ * metaserver's: the cause names it and the time given, and sets
+ * cli->unreachable, after which commands stop.
  */
 int cli_fail(struct cli *cli, int err, const char *what, ...) __attribute__((format(printf, 3, 4)));
 
@@ -97,6 +119,31 @@ void cli_print_secs(FILE *out, int64_t us);
 /* Fills buf (11 bytes) with the ls-style mode string ("drwxr-xr-x"). */
 void cli_mode_str(const struct cairn_stat *st, char buf[11]);
 
+/* Starts a progress meter for what (borrowed until cli_progress_end()). */
+void cli_progress_start(struct cli_progress *p, const char *what);
+
+/* Counts n more bytes; redraws the line at most every 200 ms. */
+void cli_progress_add(struct cli_progress *p, uint64_t n);
+
+/* Draws the final line and ends it with a newline (a failed copy: clears it). */
+void cli_progress_end(struct cli_progress *p, int ok);
+
+/*
+ * Adds the sizes of path (a file, or a directory and everything under it)
+ * to *u; st is path's attributes. Failures inside the tree are reported
+ * (one line each) and set u->rc. Returns CLI_OK, or CLI_FAIL when the
+ * metaserver became unreachable.
+ */
+int cli_usage_walk(struct cli *cli, const char *path, const struct cairn_stat *st,
+		   struct cli_usage *u);
+
+/*
+ * The last component of a local or remote path ("a/b/" → "b"), to name a
+ * copy in a target directory. Returns a new string (free with free()), or
+ * NULL for "-", "/" or out of memory.
+ */
+char *cli_base_name(const char *path);
+
 /* The commands. */
 int cmd_ls(struct cli *cli, int argc, char **argv);
 int cmd_mkdir(struct cli *cli, int argc, char **argv);
@@ -104,5 +151,11 @@ int cmd_rm(struct cli *cli, int argc, char **argv);
 int cmd_mv(struct cli *cli, int argc, char **argv);
 int cmd_stat(struct cli *cli, int argc, char **argv);
 int cmd_setrep(struct cli *cli, int argc, char **argv);
+int cmd_put(struct cli *cli, int argc, char **argv);
+int cmd_get(struct cli *cli, int argc, char **argv);
+int cmd_cat(struct cli *cli, int argc, char **argv);
+int cmd_du(struct cli *cli, int argc, char **argv);
+int cmd_df(struct cli *cli, int argc, char **argv);
+int cmd_locations(struct cli *cli, int argc, char **argv);
 
 #endif

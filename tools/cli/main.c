@@ -20,6 +20,15 @@ static const struct cli_cmd cli_cmds[] = {
     {"mv", cmd_mv, "SRC DST", "Rename SRC to DST (into DST when DST is a directory)."},
     {"stat", cmd_stat, "[--json] PATH", "Show a file's or directory's attributes."},
     {"setrep", cmd_setrep, "N PATH", "Set a file's target number of replicas."},
+    {"put", cmd_put, "[-r N] LOCAL REMOTE",
+     "Copy a local file ('-': stdin) in; -r N makes it with N replicas."},
+    {"get", cmd_get, "REMOTE LOCAL",
+     "Copy a file out ('-': stdout); no partial file is left on failure."},
+    {"cat", cmd_cat, "PATH...", "Write files to standard output."},
+    {"du", cmd_du, "[--json] PATH", "Bytes under PATH: each entry, then the total."},
+    {"df", cmd_df, "[--json]", "Files, directories and bytes stored (capacity: not yet known)."},
+    {"locations", cmd_locations, "[--json] PATH",
+     "Each chunk of a file: offset, length, id, version, replicas."},
 };
 
 #define N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

@@ -1,0 +1,142 @@
+/*
+ * chunk_int: what the chunkserver's own files share; not for other modules.
+ *
+ *   chunk.c        life cycle, call dispatch, the lost-chunk list
+ *   chunk_io.c     the client calls: write (with its chain), sync, read
+ *   chunk_peer.c   connections to the next members of write chains
+ *   chunk_meta.c   the metaserver link: register, heartbeats, commands
+ *   chunk_scrub.c  the background scrubber
+ *
+ * Everything here runs on the loop thread.
+ */
+#ifndef CAIRN_CHUNK_INT_H
+#define CAIRN_CHUNK_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chunk.h"
+#include "rpc.h"
+
+struct store;
+struct chunk_peer;
+struct chunk_vpend;
+struct chunk_client;
+
+/* Buckets of the small hash tables of chunk_io.c (powers of 2). */
+#define CHUNK_VPEND_BUCKETS  256u
+#define CHUNK_CLIENT_BUCKETS 1024u
+
+/* Most data dirs in --data. */
+#define CHUNK_MAX_DIRS 64
+
+/* How long a shutdown waits for calls in progress (ms). */
+#define CHUNK_DRAIN_MS 3000u
+
+/* Heartbeat interval until the metaserver names one (ms). */
+#define CHUNK_HEARTBEAT_MS 2000u
+
+struct chunk_server {
+	const struct chunk_options *opts;
+	struct event_base *base;
+	char **dirs; /* the --data list */
+	int ndirs;
+	struct store *store;
+	struct rpc_server *rpc;
+	struct event *drain_ev; /* shutdown: polls for calls in progress */
+	uint64_t drain_deadline_ms;
+	int stopping;
+	unsigned ncalls; /* calls in progress: the heartbeat's load */
+
+	/* Chunks lost or found corrupt and not yet reported (chunk.c). */
+	uint64_t *lost;
+	size_t nlost, lost_cap;
+
+	/* The metaserver link (chunk_meta.c). */
+	struct rpc_client *meta;
+	struct event *hb_ev;
+	uint64_t heartbeat_ms;
+	int registered;	   /* the metaserver acknowledged our RegisterReq on this connection */
+	int meta_busy;	   /* a register or heartbeat is in flight */
+	int meta_down;	   /* the last call failed: logged once per outage */
+	int meta_notsup;   /* the metaserver refused register: logged once */
+	int report_big;	   /* the chunk report is over the frame limit: logged once */
+	size_t sent_nlost; /* lost ids at the front of lost carried by the call in flight */
+
+	/* Write path (chunk_io.c). */
+	struct chunk_vpend *vpend[CHUNK_VPEND_BUCKETS];
+	struct chunk_client *clients[CHUNK_CLIENT_BUCKETS];
+
+	/* Chain peers (chunk_peer.c). */
+	struct chunk_peer *peers;
+
+	/* The scrubber (chunk_scrub.c). */
+	struct event *scrub_ev;
+	uint64_t *scrub_ids;
+	size_t scrub_n, scrub_at;
+	uint64_t scrub_pass_ms; /* when the current pass started */
+	uint64_t scrub_cur;	/* the chunk being scrubbed */
+	int scrub_busy;		/* a store_scrub() is in flight */
+	int scrub_in_pass;	/* scrub_ids holds the current pass */
+	uint64_t scrub_found;	/* corrupt replicas found, for the log */
+};
+
+/* One row of the dispatch table, indexed by the envelope's body case. */
+struct chunk_handler {
+	void (*fn)(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope *req,
+		   struct evbuffer *payload);
+	const char *name;
+	unsigned flags;
+};
+
+#define CHUNK_PAYLOAD 1u /* the call carries a payload; others must not */
+
+#define CHUNK_NHANDLERS (CAIRN__ENVELOPE__BODY_READ + 1)
+extern const struct chunk_handler chunk_handlers[CHUNK_NHANDLERS];
+
+/* chunk.c: serves one request from a client, a chain peer or the metaserver. */
+void chunk_on_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
+		      void *arg);
+
+/*
+ * chunk.c: queues chunk id for the next heartbeat's lost list (a replica
+ * lost with its disk, vanished, or found corrupt). Duplicates are fine.
+ */
+void chunk_report_lost(struct chunk_server *cs, uint64_t id);
+
+/* chunk_io.c: a client connection closed; forget its accounting. */
+void chunk_io_conn_closed(struct chunk_server *cs, struct rpc_conn *c);
+/* chunk_io.c: frees the write path's tables (no calls in progress). */
+void chunk_io_free(struct chunk_server *cs);
+
+/*
+ * chunk_peer.c: a forwarded call completed. err is 0 or a negative
+ * error; why (borrowed for the call, NULL on success) names the chain
+ * member that failed: "chain ADDR: what happened".
+ */
+typedef void (*chunk_fwd_fn)(int err, const char *why, void *arg);
+
+/*
+ * chunk_peer.c: sends req (with payload, moved; may be NULL) to the
+ * chunkserver at addr over the pooled connection to it, connecting first
+ * if needed. cb runs exactly once, maybe before this returns. req is
+ * borrowed for the call.
+ */
+void chunk_peer_call(struct chunk_server *cs, const char *addr, Cairn__Envelope *req,
+		     struct evbuffer *payload, uint64_t timeout_ms, chunk_fwd_fn cb, void *arg);
+
+/* chunk_peer.c: closes peer connections idle for long. Heartbeat tick. */
+void chunk_peer_expire(struct chunk_server *cs);
+
+/* chunk_peer.c: fails what is waiting and closes every peer connection. */
+void chunk_peer_free_all(struct chunk_server *cs);
+
+/* chunk_meta.c: starts the metaserver link. Returns 0 or -ENOMEM. */
+int chunk_meta_start(struct chunk_server *cs);
+void chunk_meta_stop(struct chunk_server *cs);
+
+/* chunk_scrub.c: starts the scrubber (a no-op for --scrub-interval 0). */
+int chunk_scrub_start(struct chunk_server *cs);
+void chunk_scrub_stop(struct chunk_server *cs);
+
+#endif

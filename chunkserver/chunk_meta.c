@@ -1,0 +1,335 @@
+/*
+ * chunk_meta: the chunkserver's link to the metaserver (DESIGN §5).
+ *
+ * One rpc_client to --meta, which reconnects by itself with back-off. A
+ * timer ticks every heartbeat interval (CHUNK_HEARTBEAT_MS until a NodeResp
+ * names another): it checks the data dirs, closes idle chain connections,
+ * and sends one call to the metaserver unless one is still in flight:
+ *
+ *  - RegisterReq while not registered on the current connection: our
+ *    address, rack, space and the full chunk report (every replica in
+ *    service; corrupt ones are left out). A connection that closes
+ *    (rpc_conn_ops.on_close) un-registers, so the first call on the next
+ *    connection is a RegisterReq again. The report travels in one frame,
+ *    so it is limited by FRAME_MAX_ENVELOPE (4 MiB): about 100,000
+ *    replicas at ~40 bytes each; a larger report is logged and not sent.
+ *  - HeartbeatReq otherwise: space, load (calls in progress), replica
+ *    count, and the chunks lost or found corrupt since the last
+ *    acknowledged report.
+ *
+ * The NodeResp answer sets the interval, names replicas to delete
+ * (store_remove), and may ask us to register again. Nothing here ever
+ * blocks or delays client I/O: every call is asynchronous and at most
+ * one is in flight. A metaserver that refuses RegisterReq (not written
+ * yet: ENOTSUP) is logged once and asked again every interval.
+ *
+ * Invariants: meta_busy is set exactly while a call of ours is in
+ * flight; sent_nlost lost ids at the front of cs->lost are in that call.
+ */
+#include "chunk_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "frame.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define CHUNK_REGISTER_TIMEOUT_MS 10000u
+#define CHUNK_HEARTBEAT_MIN_MS	  10u
+#define CHUNK_HEARTBEAT_MAX_MS	  3600000u
+
+static void arm(struct chunk_server *cs, uint64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(cs->hb_ev, &tv);
+}
+
+/* Total capacity (used + free of every dir in service) and used bytes. */
+static void space(const struct chunk_server *cs, uint64_t *capacity, uint64_t *used)
+{
+	*capacity = *used = 0;
+	for (int i = 0; i < store_ndirs(cs->store); i++) {
+		struct store_dir_stats st;
+		store_dir_stats(cs->store, i, &st);
+		if (st.failed)
+			continue;
+		*capacity += st.used + st.free;
+		*used += st.used;
+	}
+}
+
+struct report {
+	Cairn__ChunkReport *reps;
+	Cairn__ChunkReport **ptrs;
+	size_t n, cap;
+};
+
+static void count_chunk(const struct store_chunk_info *info, void *arg)
+{
+	size_t *n = arg;
+	*n += !info->corrupt;
+}
+
+static void add_chunk(const struct store_chunk_info *info, void *arg)
+{
+	struct report *r = arg;
+	if (info->corrupt || r->n == r->cap)
+		return;
+	Cairn__ChunkReport *c = &r->reps[r->n];
+	cairn__chunk_report__init(c);
+	c->id = info->chunk_id;
+	c->version = info->version;
+	c->length = info->length;
+	c->file_id = info->file_id;
+	r->ptrs[r->n++] = c;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts the lost list and drops duplicates. */
+static void lost_compact(struct chunk_server *cs)
+{
+	if (cs->nlost < 2)
+		return;
+	qsort(cs->lost, cs->nlost, sizeof(*cs->lost), cmp_u64);
+	size_t n = 1;
+	for (size_t i = 1; i < cs->nlost; i++)
+		if (cs->lost[i] != cs->lost[n - 1])
+			cs->lost[n++] = cs->lost[i];
+	cs->nlost = n;
+}
+
+/* Drops the lost ids the acknowledged call carried. */
+static void lost_acked(struct chunk_server *cs)
+{
+	size_t k = cs->sent_nlost;
+	cs->sent_nlost = 0;
+	if (k == 0)
+		return;
+	memmove(cs->lost, cs->lost + k, (cs->nlost - k) * sizeof(*cs->lost));
+	cs->nlost -= k;
+}
+
+static void on_removed(int err, struct evbuffer *data, void *arg)
+{
+	uint64_t *id = arg;
+	if (err && err != -ENOENT)
+		log_warn("chunk %016llx: removing the replica: %s", (unsigned long long)*id,
+			 err_str(err));
+	free(id);
+}
+
+/* Carries out what the metaserver answered. */
+static void apply_node(struct chunk_server *cs, const Cairn__NodeResp *n, int heartbeat)
+{
+	uint64_t ms = n->heartbeat_ms;
+	if (ms) {
+		ms = ms < CHUNK_HEARTBEAT_MIN_MS   ? CHUNK_HEARTBEAT_MIN_MS
+		     : ms > CHUNK_HEARTBEAT_MAX_MS ? CHUNK_HEARTBEAT_MAX_MS
+						   : ms;
+		if (ms != cs->heartbeat_ms) {
+			log_info("heartbeat interval now %llu ms", (unsigned long long)ms);
+			cs->heartbeat_ms = ms;
+			arm(cs, ms);
+		}
+	}
+	for (size_t i = 0; i < n->n_delete_; i++) {
+		uint64_t *id = malloc(sizeof(*id));
+		if (!id)
+			break;
+		*id = n->delete_[i];
+		log_info("chunk %016llx: removing the replica (metaserver)",
+			 (unsigned long long)*id);
+		store_remove(cs->store, *id, on_removed, id);
+	}
+	if (heartbeat && n->reregister) {
+		log_info("the metaserver asks us to register again");
+		cs->registered = 0;
+		arm(cs, 0);
+	}
+}
+
+/* A register or heartbeat failed. */
+static void meta_failed(struct chunk_server *cs, int err, const Cairn__Envelope *reply,
+			const char *what)
+{
+	const char *why = reply && reply->error && *reply->error ? reply->error : err_str(err);
+	if (err == -ENOTSUP) {
+		if (!cs->meta_notsup)
+			log_warn("metaserver %s does not take %s calls (%s); asking again every "
+				 "heartbeat",
+				 cs->opts->meta, what, why);
+		cs->meta_notsup = 1;
+	} else if (!cs->meta_down) {
+		log_warn("metaserver %s: %s failed: %s; retrying", cs->opts->meta, what, why);
+		cs->meta_down = 1;
+	}
+	if (err != -ETIMEDOUT)
+		cs->registered = 0;
+}
+
+static void meta_ok(struct chunk_server *cs)
+{
+	if (cs->meta_down || cs->meta_notsup)
+		log_info("metaserver %s answers again", cs->opts->meta);
+	cs->meta_down = 0;
+	cs->meta_notsup = 0;
+}
+
+static void on_register(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+	struct chunk_server *cs = arg;
+	cs->meta_busy = 0;
+	if (cs->stopping)
+		return;
+	if (err == 0 && reply->body_case != CAIRN__ENVELOPE__BODY_NODE)
+		err = -CAIRN_EPROTO;
+	if (err) {
+		cs->sent_nlost = 0;
+		meta_failed(cs, err, reply, "register");
+		return;
+	}
+	meta_ok(cs);
+	cs->registered = 1;
+	lost_acked(cs); /* the full report supersedes them */
+	log_info("registered with metaserver %s", cs->opts->meta);
+	apply_node(cs, reply->node, 0);
+}
+
+static void send_register(struct chunk_server *cs)
+{
+	struct report r = {0};
+	store_foreach(cs->store, count_chunk, &r.cap);
+	r.reps = calloc(r.cap ? r.cap : 1, sizeof(*r.reps));
+	r.ptrs = calloc(r.cap ? r.cap : 1, sizeof(*r.ptrs));
+	if (!r.reps || !r.ptrs) {
+		log_warn("no memory for the chunk report of %zu replicas", r.cap);
+		goto out;
+	}
+	store_foreach(cs->store, add_chunk, &r);
+	Cairn__RegisterReq reg = CAIRN__REGISTER_REQ__INIT;
+	Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+	reg.addr = cs->opts->listen;
+	reg.rack = cs->opts->rack ? cs->opts->rack : "";
+	space(cs, &reg.capacity, &reg.used);
+	reg.chunks = r.ptrs;
+	reg.n_chunks = r.n;
+	env.body_case = CAIRN__ENVELOPE__BODY_REGISTER;
+	env.register_ = &reg;
+	int rc = rpc_client_call(cs->meta, &env, NULL, CHUNK_REGISTER_TIMEOUT_MS, on_register, cs);
+	if (rc == 0) {
+		cs->meta_busy = 1;
+		cs->sent_nlost = cs->nlost;
+		cs->report_big = 0;
+	} else if (rc == -E2BIG) {
+		if (!cs->report_big)
+			log_error("the chunk report of %zu replicas is over the frame limit of %u "
+				  "bytes: cannot register",
+				  r.n, FRAME_MAX_ENVELOPE);
+		cs->report_big = 1;
+	} else {
+		log_warn("register: %s", err_str(rc));
+	}
+out:
+	free(r.reps);
+	free(r.ptrs);
+}
+
+static void on_heartbeat(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+	struct chunk_server *cs = arg;
+	cs->meta_busy = 0;
+	if (cs->stopping)
+		return;
+	if (err == 0 && reply->body_case != CAIRN__ENVELOPE__BODY_NODE)
+		err = -CAIRN_EPROTO;
+	if (err) {
+		cs->sent_nlost = 0;
+		meta_failed(cs, err, reply, "heartbeat");
+		if (!cs->registered)
+			arm(cs, 0);
+		return;
+	}
+	meta_ok(cs);
+	lost_acked(cs);
+	apply_node(cs, reply->node, 1);
+}
+
+static void send_heartbeat(struct chunk_server *cs)
+{
+	Cairn__HeartbeatReq hb = CAIRN__HEARTBEAT_REQ__INIT;
+	Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+	size_t nchunks = 0;
+	store_foreach(cs->store, count_chunk, &nchunks);
+	lost_compact(cs);
+	hb.addr = cs->opts->listen;
+	space(cs, &hb.capacity, &hb.used);
+	hb.load = cs->ncalls;
+	hb.nchunks = nchunks;
+	hb.lost = cs->lost;
+	hb.n_lost = cs->nlost;
+	env.body_case = CAIRN__ENVELOPE__BODY_HEARTBEAT;
+	env.heartbeat = &hb;
+	uint64_t timeout = cs->heartbeat_ms * 2 < 2000 ? 2000 : cs->heartbeat_ms * 2;
+	int rc = rpc_client_call(cs->meta, &env, NULL, timeout, on_heartbeat, cs);
+	if (rc < 0) {
+		log_warn("heartbeat: %s", err_str(rc));
+		return;
+	}
+	cs->meta_busy = 1;
+	cs->sent_nlost = cs->nlost;
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct chunk_server *cs = arg;
+	arm(cs, cs->heartbeat_ms);
+	store_check_dirs(cs->store);
+	chunk_peer_expire(cs);
+	if (cs->meta_busy)
+		return;
+	if (cs->registered)
+		send_heartbeat(cs);
+	else
+		send_register(cs);
+}
+
+static void on_meta_close(struct rpc_conn *c, void *arg)
+{
+	struct chunk_server *cs = arg;
+	if (cs->registered)
+		log_info("lost the connection to metaserver %s", cs->opts->meta);
+	cs->registered = 0;
+	chunk_io_conn_closed(cs, c);
+}
+
+static const struct rpc_conn_ops meta_ops = {chunk_on_request, on_meta_close};
+
+int chunk_meta_start(struct chunk_server *cs)
+{
+	cs->heartbeat_ms = CHUNK_HEARTBEAT_MS;
+	cs->hb_ev = evtimer_new(cs->base, on_tick, cs);
+	cs->meta = rpc_client_new(cs->base, cs->opts->meta, &meta_ops, cs);
+	if (!cs->hb_ev || !cs->meta)
+		return -ENOMEM;
+	arm(cs, 0);
+	return 0;
+}
+
+void chunk_meta_stop(struct chunk_server *cs)
+{
+	if (cs->hb_ev)
+		event_free(cs->hb_ev);
+	cs->hb_ev = NULL;
+	cs->registered = 0;	   /* no "lost the connection" line for our own close */
+	rpc_client_free(cs->meta); /* an in-flight call completes here, seeing stopping */
+	cs->meta = NULL;
+}

@@ -1,0 +1,59 @@
+/*
+ * cairn-chunk: the chunkserver process. A thin main over cairn_chunksrv:
+ * flags, signals, the event loop.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "chunk.h"
+#include "config.h"
+#include "log.h"
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	chunk_shutdown(arg);
+}
+
+int main(int argc, char **argv)
+{
+	struct chunk_options opts = {0};
+	char *cause = NULL;
+	int rc =
+	    config_parse(chunk_config, &opts, argc, argv, "cairn-chunk",
+			 "The cairn chunkserver: stores replicated, checksummed chunks.", &cause);
+	if (rc == 0)
+		rc = chunk_check_options(&opts, &cause);
+	if (rc != 0) {
+		if (rc < 0)
+			fprintf(stderr, "cairn-chunk: %s\n", cause ? cause : "bad arguments");
+		free(cause);
+		config_free(chunk_config, &opts);
+		return rc < 0 ? 2 : 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	struct event_base *base = event_base_new();
+	struct chunk_server *cs = base ? chunk_new(base, &opts, &cause) : NULL;
+	if (!cs) {
+		log_error("cairn-chunk: %s", cause ? cause : "cannot start");
+		free(cause);
+		config_free(chunk_config, &opts);
+		if (base)
+			event_base_free(base);
+		return 1;
+	}
+	struct event *term = evsignal_new(base, SIGTERM, on_signal, cs);
+	struct event *intr = evsignal_new(base, SIGINT, on_signal, cs);
+	event_add(term, NULL);
+	event_add(intr, NULL);
+	event_base_dispatch(base);
+	event_free(term);
+	event_free(intr);
+	chunk_free(cs);
+	event_base_free(base);
+	config_free(chunk_config, &opts);
+	log_info("cairn-chunk stopped");
+	return 0;
+}

@@ -1,0 +1,625 @@
+/*
+ * meta_chunk: the metaserver's side of the data path (DESIGN §4): opens
+ * and write leases, chunk allocation and placement, chunk locations, and
+ * the chunkservers' registrations and heartbeats.
+ *
+ * State: ms->nodes (chunkservers), ms->cmap (chunk -> replicas, mirrored
+ * from ns plus what chunkservers report) and ms->leases (one writer per
+ * file). The namespace is the truth for which chunks exist and at which
+ * version; every change to it goes through ns (logged) first and is then
+ * mirrored into the chunk map here: chunkmap_set() after each LogChunk
+ * this file makes, and ns's drop hook (on_drop) for chunks a truncate,
+ * shrink, remove or replacing rename takes away. The chunk map is built
+ * from the namespace at start-up (after replay) and replica locations
+ * from RegisterReq reports; neither is persisted.
+ *
+ * Replies: a call that logs (open that creates or truncates, allocate,
+ * lease with a new size, register adopting a newer version) is answered
+ * through meta_answer(), which holds the reply until the op log is
+ * durable; a client never writes a chunk whose allocation could be lost.
+ *
+ * Deletes reach chunkservers in NodeResp: at registration for the stale
+ * and orphaned replicas of the report, and on heartbeats from each node's
+ * queue (replicas of chunks the namespace dropped, or of versions passed
+ * over). A queued delete whose reply is lost is not resent; the orphan is
+ * found again at the node's next registration.
+ *
+ * Invariants: a chunk in the chunk map is in the namespace with the same
+ * id, file, index and version; replicas recorded are of that version.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunkmap.h"
+#include "errors.h"
+#include "lease.h"
+#include "log.h"
+#include "meta_int.h"
+#include "nodes.h"
+#include "ns.h"
+#include "placement.h"
+#include "util.h"
+
+#define META_CHUNKS_MAX	  4096u	 /* ChunkInfo per ChunksResp */
+#define META_DELETES_MAX  65536u /* chunk ids per NodeResp */
+#define META_REPLICAS_MAX NS_REPLICATION_MAX
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+/* The file with that id: 0, -ENOENT or -EISDIR. */
+static int file_get(struct meta_server *ms, uint64_t id, struct ns_inode **out)
+{
+	struct ns_inode *ino = ns_get(ms->ns, id);
+	if (!ino)
+		return -ENOENT;
+	if (ns_inode_is_dir(ino))
+		return -EISDIR;
+	*out = ino;
+	return 0;
+}
+
+/* The live nodes holding chunk id's current version, least loaded first (at most max). */
+static size_t live_replicas(struct meta_server *ms, uint64_t id, uint64_t now,
+			    struct nodes_node **out, size_t max)
+{
+	const struct chunkmap_chunk *c = chunkmap_get(ms->cmap, id);
+	size_t n = 0;
+	for (uint32_t i = 0; c && i < c->nreplicas && n < max; i++) {
+		struct nodes_node *node = nodes_get(ms->nodes, c->replicas[i].node);
+		if (!node || !nodes_live(ms->nodes, node, now))
+			continue;
+		size_t j = n++;
+		for (; j > 0 && out[j - 1]->load > node->load; j--)
+			out[j] = out[j - 1];
+		out[j] = node;
+	}
+	return n;
+}
+
+/* chunkmap_drop_fn: the node should delete the replica (dead ones re-register anyway). */
+static void queue_delete(void *arg, uint64_t chunk_id, uint32_t node_id)
+{
+	struct meta_server *ms = arg;
+	struct nodes_node *node = nodes_get(ms->nodes, node_id);
+	if (node && node->up && nodes_queue_delete(node, chunk_id) < 0)
+		log_warn("chunk %llu: out of memory queueing its delete on %s",
+			 (unsigned long long)chunk_id, node->addr);
+}
+
+/* ns_drop_fn: chunks left the namespace; forget them and have their replicas deleted. */
+static void on_drop(void *arg, uint64_t file_id, const struct ns_chunk *chunks, size_t n)
+{
+	struct meta_server *ms = arg;
+	for (size_t i = 0; i < n; i++)
+		chunkmap_forget(ms->cmap, chunks[i].id, queue_delete, ms);
+}
+
+/* Mirrors chunk k at (file_id, index) into the chunk map after a LogChunk. */
+static void mirror_chunk(struct meta_server *ms, uint64_t file_id, uint64_t index,
+			 const struct ns_chunk *k, chunkmap_drop_fn fn)
+{
+	int err = chunkmap_set(ms->cmap, k->id, file_id, index, k->version, fn, ms);
+	if (err)
+		log_error("chunk %llu of file %llu: the chunk map cannot follow (%s)",
+			  (unsigned long long)k->id, (unsigned long long)file_id, err_str(err));
+}
+
+/*
+ * Chooses up to want nodes for a new replica set. Returns how many (at
+ * least 1), or -ENOSPC with a new *why.
+ */
+static int place(struct meta_server *ms, size_t want, uint64_t now, struct nodes_node **chain,
+		 char **why)
+{
+	size_t nn = nodes_count(ms->nodes), nc = 0, nlive = 0, idx[META_REPLICAS_MAX];
+	struct placement_cand *cands = calloc(nn ? nn : 1, sizeof(*cands));
+	struct nodes_node **map = calloc(nn ? nn : 1, sizeof(*map));
+	if (!cands || !map) {
+		free(cands);
+		free(map);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nn; i++) {
+		struct nodes_node *node = nodes_get(ms->nodes, (uint32_t)i);
+		if (!nodes_live(ms->nodes, node, now))
+			continue;
+		nlive++;
+		if (nodes_free_bytes(node) < ms->opts->chunk_size)
+			continue;
+		cands[nc] = (struct placement_cand){node->rack, nodes_free_bytes(node), node->load};
+		map[nc++] = node;
+	}
+	if (want > META_REPLICAS_MAX)
+		want = META_REPLICAS_MAX;
+	size_t k = placement_choose(cands, nc, want, &ms->rng, idx);
+	for (size_t i = 0; i < k; i++)
+		chain[i] = map[idx[i]];
+	free(cands);
+	free(map);
+	if (k == 0) {
+		*why = strdup(nlive ? "no chunkserver has room for a chunk" : "no chunkservers");
+		return -ENOSPC;
+	}
+	return (int)k;
+}
+
+/* ---- open ------------------------------------------------------------------------------ */
+
+/* Replication for a file created under path: the parent directory's, if it has one. */
+static uint32_t inherited_replication(struct meta_server *ms, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path)
+		return 0;
+	char *parent = strndup(path, (size_t)(slash - path));
+	struct ns_inode *dir = NULL;
+	uint32_t r = 0;
+	if (parent && ns_lookup(ms->ns, parent, &dir) == 0 && ns_inode_is_dir(dir))
+		r = ns_inode_replication(dir);
+	free(parent);
+	return r;
+}
+
+/* Resolves or creates the file, takes the lease, truncates. */
+static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_inode **ino,
+		     uint64_t *lease_id, char **why)
+{
+	int64_t now_us = time_now_us();
+	if (m->truncate && !m->write) {
+		*why = strdup("truncate needs write");
+		return -EINVAL;
+	}
+	int err = ns_lookup(ms->ns, m->path, ino);
+	if (err == -ENOENT && m->create) {
+		uint32_t repl =
+		    m->replication ? m->replication : inherited_replication(ms, m->path);
+		err = ns_create(ms->ns, m->path, m->mode ? m->mode & 07777 : 0644, 0, 0, repl, 1,
+				now_us, ino);
+	} else if (!err && m->create && m->exclusive) {
+		err = -EEXIST;
+	} else if (!err && ns_inode_is_dir(*ino)) {
+		err = -EISDIR;
+	}
+	if (err || !m->write)
+		return err;
+	uint64_t id = ns_inode_id(*ino);
+	err = lease_acquire(ms->leases, id, time_mono_ms(), lease_id);
+	if (err == -CAIRN_ELEASE &&
+	    asprintf(why, "%s is open for writing by another client", m->path) < 0)
+		*why = NULL;
+	if (err)
+		return err;
+	size_t n;
+	ns_inode_chunks(*ino, &n);
+	if (m->truncate && (ns_inode_size(*ino) || n)) {
+		err = ns_set_size(ms->ns, id, 0, now_us);
+		if (err) {
+			lease_release(ms->leases, id, *lease_id, time_mono_ms());
+			return err;
+		}
+		*ino = ns_get(ms->ns, id);
+	}
+	return 0;
+}
+
+void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	struct ns_inode *ino = NULL;
+	uint64_t lease_id = 0;
+	char *why = NULL;
+	int err = open_file(ms, req->open, &ino, &lease_id, &why);
+	if (err) {
+		meta_answer_why(ms, call, err, why, NULL, NULL);
+		free(why);
+		return;
+	}
+	Cairn__Attr attr = CAIRN__ATTR__INIT;
+	Cairn__OpenResp r = CAIRN__OPEN_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	ns_fill_attr(ino, &attr);
+	r.attr = &attr;
+	r.lease_id = lease_id;
+	r.chunk_size = ms->opts->chunk_size;
+	r.lease_ms = ms->opts->lease_ms;
+	body.body_case = CAIRN__ENVELOPE__BODY_OPENED;
+	body.opened = &r;
+	meta_answer(ms, call, 0, &body, NULL);
+}
+
+/* ---- chunk locations --------------------------------------------------------------- */
+
+void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__ChunksReq *m = req->chunks;
+	struct ns_inode *ino;
+	int err = file_get(ms, m->file_id, &ino);
+	if (err) {
+		meta_answer(ms, call, err, NULL, NULL);
+		return;
+	}
+	size_t n, count = 0;
+	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
+	if (m->first < n) {
+		count = n - (size_t)m->first;
+		if (m->count && m->count < count)
+			count = m->count;
+		if (count > META_CHUNKS_MAX)
+			count = META_CHUNKS_MAX;
+	}
+	Cairn__ChunkInfo *infos = calloc(count ? count : 1, sizeof(*infos));
+	Cairn__ChunkInfo **ptrs = calloc(count ? count : 1, sizeof(*ptrs));
+	char **addrs = calloc(count ? count * META_REPLICAS_MAX : 1, sizeof(*addrs));
+	if (!infos || !ptrs || !addrs) {
+		meta_answer(ms, call, -ENOMEM, NULL, NULL);
+		free(infos);
+		free(ptrs);
+		free(addrs);
+		return;
+	}
+	uint64_t now = time_mono_ms();
+	for (size_t i = 0; i < count; i++) {
+		uint64_t index = m->first + i;
+		struct nodes_node *live[META_REPLICAS_MAX];
+		size_t nl = live_replicas(ms, k[index].id, now, live, META_REPLICAS_MAX);
+		cairn__chunk_info__init(&infos[i]);
+		infos[i].index = index;
+		infos[i].id = k[index].id;
+		infos[i].version = k[index].version;
+		infos[i].replicas = addrs + i * META_REPLICAS_MAX;
+		infos[i].n_replicas = nl;
+		for (size_t j = 0; j < nl; j++)
+			infos[i].replicas[j] = live[j]->addr;
+		ptrs[i] = &infos[i];
+	}
+	Cairn__ChunksResp resp = CAIRN__CHUNKS_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	resp.chunks = ptrs;
+	resp.n_chunks = count;
+	resp.size = ns_inode_size(ino);
+	body.body_case = CAIRN__ENVELOPE__BODY_CHUNK_LIST;
+	body.chunk_list = &resp;
+	meta_answer(ms, call, 0, &body, NULL);
+	free(infos);
+	free(ptrs);
+	free(addrs);
+}
+
+/* ---- allocate ------------------------------------------------------------------------ */
+
+static int lease_refused(const Cairn__AllocateReq *m, char **why)
+{
+	if (asprintf(why, "no write lease %llu on file %llu (expired, released or never granted)",
+		     (unsigned long long)m->lease_id, (unsigned long long)m->file_id) < 0)
+		*why = NULL;
+	return -CAIRN_ELEASE;
+}
+
+/*
+ * The write chain for chunk index of the file, and its logged new id or
+ * version in *k. Returns the chain's length, or a negative error with
+ * (maybe) a new *why.
+ */
+static int allocate(struct meta_server *ms, const Cairn__AllocateReq *m, struct nodes_node **chain,
+		    struct ns_chunk *k, char **why)
+{
+	uint64_t now = time_mono_ms();
+	struct ns_inode *ino;
+	if (lease_check(ms->leases, m->file_id, m->lease_id, now) < 0)
+		return lease_refused(m, why);
+	int err = file_get(ms, m->file_id, &ino);
+	if (err)
+		return err;
+	size_t n;
+	const struct ns_chunk *chunks = ns_inode_chunks(ino, &n);
+	if (m->index > n) {
+		if (asprintf(why, "chunk index %llu is past the file's %zu chunks",
+			     (unsigned long long)m->index, n) < 0)
+			*why = NULL;
+		return -EINVAL;
+	}
+	int nchain = 0;
+	if (m->index < n)
+		nchain = (int)live_replicas(ms, chunks[m->index].id, now, chain, META_REPLICAS_MAX);
+	if (nchain == 0) {
+		uint32_t repl = ns_inode_replication(ino);
+		nchain = place(ms, repl ? repl : (size_t)ms->opts->replication, now, chain, why);
+		if (nchain < 0)
+			return nchain;
+	}
+	err = ns_chunk_alloc(ms->ns, m->file_id, m->index, time_now_us(), k);
+	if (err)
+		return err;
+	/* Replicas not in the chain are on dead nodes: they re-register and are told then. */
+	mirror_chunk(ms, m->file_id, m->index, k, NULL);
+	for (int i = 0; i < nchain; i++) {
+		chunkmap_add_replica(ms->cmap, k->id, chain[i]->id, k->version, 0);
+		nodes_unqueue_delete(chain[i], k->id);
+	}
+	return nchain;
+}
+
+void meta_allocate(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__AllocateReq *m = req->allocate;
+	struct nodes_node *chain[META_REPLICAS_MAX];
+	struct ns_chunk k;
+	char *why = NULL, *addrs[META_REPLICAS_MAX];
+	int n = allocate(ms, m, chain, &k, &why);
+	if (n < 0) {
+		meta_answer_why(ms, call, n, why, NULL, NULL);
+		free(why);
+		return;
+	}
+	Cairn__ChunkInfo info = CAIRN__CHUNK_INFO__INIT;
+	Cairn__ChunkResp resp = CAIRN__CHUNK_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	for (int i = 0; i < n; i++)
+		addrs[i] = chain[i]->addr;
+	info.index = m->index;
+	info.id = k.id;
+	info.version = k.version;
+	info.replicas = addrs;
+	info.n_replicas = (size_t)n;
+	resp.chunk = &info;
+	body.body_case = CAIRN__ENVELOPE__BODY_CHUNK;
+	body.chunk = &resp;
+	log_debug("file %llu chunk %llu: id %llu version %llu on %d nodes, primary %s",
+		  (unsigned long long)m->file_id, (unsigned long long)m->index,
+		  (unsigned long long)k.id, (unsigned long long)k.version, n, addrs[0]);
+	meta_answer(ms, call, 0, &body, NULL);
+}
+
+/* ---- lease: renew, commit the size, release -------------------------------------------- */
+
+static int lease_call(struct meta_server *ms, const Cairn__LeaseReq *m, char **why)
+{
+	uint64_t now = time_mono_ms();
+	struct ns_inode *ino;
+	if (lease_check(ms->leases, m->file_id, m->lease_id, now) < 0) {
+		if (asprintf(why, "no write lease %llu on file %llu (expired or released)",
+			     (unsigned long long)m->lease_id, (unsigned long long)m->file_id) < 0)
+			*why = NULL;
+		return -CAIRN_ELEASE;
+	}
+	int err = file_get(ms, m->file_id, &ino);
+	if (err) {
+		lease_release(ms->leases, m->file_id, m->lease_id, now);
+		return err;
+	}
+	uint64_t size = ns_inode_size(ino);
+	if (m->release ? m->size != size : m->size > size) {
+		size_t n;
+		ns_inode_chunks(ino, &n);
+		if (m->size > (uint64_t)n * ms->opts->chunk_size) {
+			if (asprintf(why, "size %llu is past the file's %zu chunks",
+				     (unsigned long long)m->size, n) < 0)
+				*why = NULL;
+			return -EINVAL;
+		}
+		err = ns_set_size(ms->ns, m->file_id, m->size, time_now_us());
+		if (err)
+			return err;
+	}
+	if (m->release)
+		return lease_release(ms->leases, m->file_id, m->lease_id, now);
+	return lease_renew(ms->leases, m->file_id, m->lease_id, now);
+}
+
+void meta_lease(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	char *why = NULL;
+	int err = lease_call(ms, req->lease, &why);
+	meta_answer_why(ms, call, err, why, NULL, NULL);
+	free(why);
+}
+
+/* ---- report_bad ----------------------------------------------------------------------- */
+
+void meta_report_bad(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__ReportBadReq *m = req->report_bad;
+	struct nodes_node *node = m->replica ? nodes_find(ms->nodes, m->replica) : NULL;
+	if (node && chunkmap_drop_replica(ms->cmap, m->chunk_id, node->id) == 0)
+		log_warn("chunk %llu: a client found the replica on %s bad (%s); it is no longer "
+			 "served",
+			 (unsigned long long)m->chunk_id, node->addr,
+			 err_str(err_from_status(m->why)));
+	meta_answer(ms, call, 0, NULL, NULL);
+}
+
+/* ---- chunkservers ---------------------------------------------------------------------- */
+
+/*
+ * A reported replica newer than the namespace's version: the metaserver
+ * must have lost the record granting it; adopt it (logged). Older
+ * replicas elsewhere are then stale and queued for deletion.
+ */
+static int adopt_version(struct meta_server *ms, const struct nodes_node *node,
+			 const Cairn__ChunkReport *r)
+{
+	const struct chunkmap_chunk *c = chunkmap_get(ms->cmap, r->id);
+	uint64_t file_id = c->file_id, index = c->index;
+	log_warn("chunk %llu: %s holds version %llu, newer than the namespace's %llu; adopting it",
+		 (unsigned long long)r->id, node->addr, (unsigned long long)r->version,
+		 (unsigned long long)c->version);
+	int err = ns_chunk_set_version(ms->ns, file_id, index, r->version, time_now_us());
+	if (err)
+		return err;
+	struct ns_chunk k = {r->id, r->version};
+	mirror_chunk(ms, file_id, index, &k, queue_delete);
+	return chunkmap_add_replica(ms->cmap, r->id, node->id, r->version, r->length);
+}
+
+/* Records one reported replica. Returns 1 when the node should delete it. */
+static int take_report(struct meta_server *ms, struct nodes_node *node, const Cairn__ChunkReport *r,
+		       uint64_t now)
+{
+	int rc = chunkmap_add_replica(ms->cmap, r->id, node->id, r->version, r->length);
+	if (rc == 1)
+		rc = adopt_version(ms, node, r);
+	if (rc == -ENOENT)
+		return 1; /* an orphan */
+	if (rc == -CAIRN_ESTALE) {
+		/* During a write the chain may not have the new version yet: leave it. */
+		const struct chunkmap_chunk *c = chunkmap_get(ms->cmap, r->id);
+		return !lease_held(ms->leases, c->file_id, now);
+	}
+	return 0;
+}
+
+/* Sends NodeResp: ids (n of them) first, then what the node's queue holds, up to the cap. */
+static void answer_node(struct meta_server *ms, struct meta_call *call, struct nodes_node *node,
+			uint64_t *ids, size_t n, size_t cap, int reregister)
+{
+	if (node)
+		n += nodes_take_deletes(node, ids + n, cap - n);
+	Cairn__NodeResp resp = CAIRN__NODE_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	resp.heartbeat_ms = ms->opts->heartbeat_ms;
+	resp.delete_ = ids;
+	resp.n_delete_ = n;
+	resp.reregister = reregister;
+	body.body_case = CAIRN__ENVELOPE__BODY_NODE;
+	body.node = &resp;
+	meta_answer(ms, call, 0, &body, NULL);
+}
+
+void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__RegisterReq *m = req->register_;
+	uint64_t now = time_mono_ms();
+	struct nodes_node *node;
+	int known = nodes_register(ms->nodes, m->addr, m->rack, m->capacity, m->used, now, &node);
+	if (known < 0) {
+		meta_answer_why(ms, call, known,
+				known == -EINVAL ? "a chunkserver needs an address (and a rack "
+						   "name) of at most 255 bytes"
+						 : NULL,
+				NULL, NULL);
+		return;
+	}
+	size_t cap = m->n_chunks < META_DELETES_MAX ? m->n_chunks : META_DELETES_MAX;
+	uint64_t *del = malloc((cap ? cap : 1) * sizeof(*del));
+	if (!del) {
+		meta_answer(ms, call, -ENOMEM, NULL, NULL);
+		return;
+	}
+	size_t ndel = 0, dropped = known ? chunkmap_drop_node(ms->cmap, node->id) : 0;
+	node->nchunks = m->n_chunks;
+	for (size_t i = 0; i < m->n_chunks; i++) {
+		if (!take_report(ms, node, m->chunks[i], now))
+			continue;
+		if (ndel < cap)
+			del[ndel++] = m->chunks[i]->id;
+		else
+			nodes_queue_delete(node, m->chunks[i]->id);
+	}
+	log_info("chunkserver %s %s (rack '%s', %llu of %llu bytes used): %zu replicas, %zu to "
+		 "delete%s",
+		 node->addr, known ? "registered again" : "registered", node->rack,
+		 (unsigned long long)node->used, (unsigned long long)node->capacity, m->n_chunks,
+		 ndel + node->ndeletes, dropped ? " (its previous report replaced)" : "");
+	answer_node(ms, call, NULL, del, ndel, cap, 0);
+	free(del);
+}
+
+void meta_heartbeat(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__HeartbeatReq *m = req->heartbeat;
+	uint64_t now = time_mono_ms();
+	struct nodes_node *node;
+	if (nodes_heartbeat(ms->nodes, m->addr, m->capacity, m->used, m->load, m->nchunks, now,
+			    &node) < 0) {
+		answer_node(ms, call, NULL, NULL, 0, 0, 1);
+		return;
+	}
+	size_t lost = 0;
+	for (size_t i = 0; i < m->n_lost; i++)
+		lost += chunkmap_drop_replica(ms->cmap, m->lost[i], node->id) == 0;
+	if (lost)
+		log_warn("chunkserver %s lost %zu replicas", node->addr, lost);
+	size_t cap = node->ndeletes < META_DELETES_MAX ? node->ndeletes : META_DELETES_MAX;
+	uint64_t *del = malloc((cap ? cap : 1) * sizeof(*del));
+	if (!del) {
+		meta_answer(ms, call, -ENOMEM, NULL, NULL);
+		return;
+	}
+	answer_node(ms, call, node, del, 0, cap, 0);
+	free(del);
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static int mirror_file(void *arg, const struct ns_inode *ino)
+{
+	struct meta_server *ms = arg;
+	size_t n;
+	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (chunkmap_get(ms->cmap, k[i].id))
+			log_error("chunk %llu is in two places of the namespace (file %llu index "
+				  "%zu and file %llu)",
+				  (unsigned long long)k[i].id,
+				  (unsigned long long)chunkmap_get(ms->cmap, k[i].id)->file_id, i,
+				  (unsigned long long)ns_inode_id(ino));
+		if (chunkmap_set(ms->cmap, k[i].id, ns_inode_id(ino), i, k[i].version, NULL, NULL) <
+		    0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int meta_chunk_start(struct meta_server *ms, char **cause)
+{
+	ms->nodes = nodes_new(ms->opts->dead_after_ms);
+	ms->cmap = chunkmap_new();
+	ms->leases = lease_new(ms->opts->lease_ms, (uint64_t)time_now_us());
+	ms->rng = ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) | 1;
+	if (!ms->nodes || !ms->cmap || !ms->leases || ns_walk(ms->ns, mirror_file, ms) != 0) {
+		*cause = strdup("out of memory building the chunk map");
+		return -1;
+	}
+	ns_set_drop(ms->ns, on_drop, ms);
+	log_info("chunk map: %zu chunks; waiting for chunkservers to report",
+		 chunkmap_count(ms->cmap));
+	return 0;
+}
+
+void meta_chunk_stop(struct meta_server *ms)
+{
+	if (ms->ns)
+		ns_set_drop(ms->ns, NULL, NULL);
+	nodes_free(ms->nodes);
+	chunkmap_free(ms->cmap);
+	lease_free(ms->leases);
+	ms->nodes = NULL;
+	ms->cmap = NULL;
+	ms->leases = NULL;
+}
+
+static void on_dead(void *arg, struct nodes_node *node)
+{
+	struct meta_server *ms = arg;
+	log_warn("chunkserver %s is dead (silent for over %llu ms); its replicas are not served "
+		 "until it registers again",
+		 node->addr, (unsigned long long)ms->opts->dead_after_ms);
+}
+
+static void on_expired(void *arg, uint64_t file_id, uint64_t lease_id)
+{
+	struct meta_server *ms = arg;
+	struct ns_inode *ino = ns_get(ms->ns, file_id);
+	log_info("write lease %llu on file %llu expired; its size stays at the last committed %llu",
+		 (unsigned long long)lease_id, (unsigned long long)file_id,
+		 (unsigned long long)(ino ? ns_inode_size(ino) : 0));
+}
+
+void meta_chunk_tick(struct meta_server *ms)
+{
+	uint64_t now = time_mono_ms();
+	nodes_expire(ms->nodes, now, on_dead, ms);
+	lease_expire(ms->leases, now, on_expired, ms);
+}

@@ -1,0 +1,198 @@
+/*
+ * nodes: the chunkserver registry (contract in nodes.h).
+ *
+ * An array of node pointers indexed by id, grown by doubling; lookups by
+ * address scan it, which for the hundreds to low thousands of nodes of a
+ * cluster costs microseconds per call (a heartbeat every few seconds per
+ * node). Delete queues are plain arrays: appends at the end, takes from
+ * the front.
+ *
+ * Invariants: nodes[i]->id == i; addresses are unique; 0 < strlen(addr)
+ * <= NODES_ADDR_MAX; ndeletes <= deletes_cap.
+ */
+#include "nodes.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct nodes {
+	struct nodes_node **v;
+	size_t n;
+	size_t cap;
+	uint64_t dead_after_ms;
+};
+
+struct nodes *nodes_new(uint64_t dead_after_ms)
+{
+	struct nodes *n = calloc(1, sizeof(*n));
+	if (n)
+		n->dead_after_ms = dead_after_ms;
+	return n;
+}
+
+void nodes_free(struct nodes *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n; i++) {
+		free(n->v[i]->addr);
+		free(n->v[i]->rack);
+		free(n->v[i]->deletes);
+		free(n->v[i]);
+	}
+	free(n->v);
+	free(n);
+}
+
+struct nodes_node *nodes_find(const struct nodes *n, const char *addr)
+{
+	for (size_t i = 0; i < n->n; i++)
+		if (strcmp(n->v[i]->addr, addr) == 0)
+			return n->v[i];
+	return NULL;
+}
+
+struct nodes_node *nodes_get(const struct nodes *n, uint32_t id)
+{
+	return id < n->n ? n->v[id] : NULL;
+}
+
+size_t nodes_count(const struct nodes *n)
+{
+	return n->n;
+}
+
+static struct nodes_node *node_add(struct nodes *n, const char *addr)
+{
+	if (n->n == n->cap) {
+		size_t cap = n->cap ? n->cap * 2 : 16;
+		struct nodes_node **v = realloc(n->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		n->v = v;
+		n->cap = cap;
+	}
+	struct nodes_node *node = calloc(1, sizeof(*node));
+	if (!node || !(node->addr = strdup(addr)) || !(node->rack = strdup(""))) {
+		if (node)
+			free(node->addr);
+		free(node);
+		return NULL;
+	}
+	node->id = (uint32_t)n->n;
+	n->v[n->n++] = node;
+	return node;
+}
+
+int nodes_register(struct nodes *n, const char *addr, const char *rack, uint64_t capacity,
+		   uint64_t used, uint64_t now_ms, struct nodes_node **out)
+{
+	if (!rack)
+		rack = "";
+	if (!addr || !*addr || strnlen(addr, NODES_ADDR_MAX + 1) > NODES_ADDR_MAX ||
+	    strnlen(rack, NODES_ADDR_MAX + 1) > NODES_ADDR_MAX)
+		return -EINVAL;
+	struct nodes_node *node = nodes_find(n, addr);
+	int known = node != NULL;
+	if (!node && !(node = node_add(n, addr)))
+		return -ENOMEM;
+	if (strcmp(node->rack, rack) != 0) {
+		char *r = strdup(rack);
+		if (!r)
+			return -ENOMEM;
+		free(node->rack);
+		node->rack = r;
+	}
+	node->capacity = capacity;
+	node->used = used;
+	node->load = 0;
+	node->last_ms = node->joined_ms = now_ms;
+	node->up = 1;
+	node->ndeletes = 0;
+	*out = node;
+	return known;
+}
+
+int nodes_live(const struct nodes *n, const struct nodes_node *node, uint64_t now_ms)
+{
+	return node->up && now_ms - node->last_ms <= n->dead_after_ms;
+}
+
+int nodes_heartbeat(struct nodes *n, const char *addr, uint64_t capacity, uint64_t used,
+		    uint32_t load, uint64_t nchunks, uint64_t now_ms, struct nodes_node **out)
+{
+	struct nodes_node *node = addr ? nodes_find(n, addr) : NULL;
+	if (!node || !nodes_live(n, node, now_ms))
+		return -ENOENT;
+	node->capacity = capacity;
+	node->used = used;
+	node->load = load;
+	node->nchunks = nchunks;
+	node->last_ms = now_ms;
+	*out = node;
+	return 0;
+}
+
+size_t nodes_nlive(const struct nodes *n, uint64_t now_ms)
+{
+	size_t live = 0;
+	for (size_t i = 0; i < n->n; i++)
+		live += nodes_live(n, n->v[i], now_ms);
+	return live;
+}
+
+uint64_t nodes_free_bytes(const struct nodes_node *node)
+{
+	return node->capacity > node->used ? node->capacity - node->used : 0;
+}
+
+size_t nodes_expire(struct nodes *n, uint64_t now_ms, nodes_dead_fn fn, void *arg)
+{
+	size_t dead = 0;
+	for (size_t i = 0; i < n->n; i++) {
+		struct nodes_node *node = n->v[i];
+		if (!node->up || nodes_live(n, node, now_ms))
+			continue;
+		node->up = 0;
+		node->ndeletes = 0; /* it registers afresh when it comes back */
+		dead++;
+		if (fn)
+			fn(arg, node);
+	}
+	return dead;
+}
+
+int nodes_queue_delete(struct nodes_node *node, uint64_t chunk_id)
+{
+	if (node->ndeletes == node->deletes_cap) {
+		size_t cap = node->deletes_cap ? node->deletes_cap * 2 : 64;
+		uint64_t *v = realloc(node->deletes, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		node->deletes = v;
+		node->deletes_cap = cap;
+	}
+	node->deletes[node->ndeletes++] = chunk_id;
+	return 0;
+}
+
+void nodes_unqueue_delete(struct nodes_node *node, uint64_t chunk_id)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < node->ndeletes; i++)
+		if (node->deletes[i] != chunk_id)
+			node->deletes[j++] = node->deletes[i];
+	node->ndeletes = j;
+}
+
+size_t nodes_take_deletes(struct nodes_node *node, uint64_t *out, size_t max)
+{
+	size_t k = node->ndeletes < max ? node->ndeletes : max;
+	if (!k)
+		return 0;
+	memcpy(out, node->deletes, k * sizeof(*out));
+	memmove(node->deletes, node->deletes + k, (node->ndeletes - k) * sizeof(*out));
+	node->ndeletes -= k;
+	return k;
+}

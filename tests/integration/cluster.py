@@ -1,0 +1,135 @@
+"""A small real cluster on loopback for data-path tests: one cairn-meta
+and N cairn-chunk processes, each with its own temp dir and free port.
+
+Builds on conftest's Meta and Cli. The metaserver runs with test timings
+(--chunk-size 1M, --heartbeat 200ms); Cluster.start() returns once a tiny
+file can be written with one replica on every chunkserver, that is, once
+the metaserver knows them all.
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from conftest import BIN, Cli, Meta, free_port, wait_port
+
+
+class Chunk:
+    """One cairn-chunk process with its own data dir and port."""
+
+    def __init__(self, tmp, meta_addr, name, *extra):
+        self.name = name
+        self.dir = os.path.join(str(tmp), name)
+        self.port = free_port()
+        self.addr = "127.0.0.1:%d" % self.port
+        self.meta_addr = meta_addr
+        self.extra = list(extra)
+        self.log_path = os.path.join(str(tmp), name + ".log")
+        self.proc = None
+
+    def argv(self):
+        return [os.path.join(BIN, "cairn-chunk"), "--meta", self.meta_addr, "--listen",
+                self.addr, "--data", self.dir] + self.extra
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        if not wait_port(self.port, 30) or self.proc.poll() is not None:
+            raise RuntimeError("cairn-chunk %s did not start:\n%s" % (self.name, self.log()))
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError("cairn-chunk %s ignored SIGTERM" % self.name)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def replica_files(self):
+        """Paths of the replica files in the data dir, by chunk id."""
+        out = {}
+        for root, _, names in os.walk(self.dir):
+            for n in names:
+                if n.endswith(".chk"):
+                    try:
+                        out[int(n[:-4], 16)] = os.path.join(root, n)
+                    except ValueError:
+                        pass
+        return out
+
+
+class Cluster:
+    def __init__(self, tmp, nchunks=3, chunk_size="1M", meta_extra=(), chunk_extra=()):
+        self.tmp = str(tmp)
+        self.meta = Meta(tmp, "--chunk-size", chunk_size, "--heartbeat", "200ms",
+                         *meta_extra)
+        self.chunks = [Chunk(tmp, self.meta.addr, "chunk%d" % i, *chunk_extra)
+                       for i in range(nchunks)]
+        self.cli = Cli(self.meta.addr)
+
+    @property
+    def addrs(self):
+        return sorted(c.addr for c in self.chunks)
+
+    def start(self):
+        self.meta.start()
+        for c in self.chunks:
+            c.start()
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, seconds=30.0):
+        """Waits until a file put now gets a replica on every chunkserver."""
+        deadline = time.monotonic() + seconds
+        want = len(self.chunks)
+        last = ""
+        while time.monotonic() < deadline:
+            r = self.cli.run("put", "-", "/.cairn-ready", input="ready\n", timeout="2s",
+                             check=False)
+            if r.returncode == 0:
+                locs = self.cli.run("locations", "--json", "/.cairn-ready", timeout="2s",
+                                    check=False)
+                if locs.returncode == 0:
+                    got = json.loads(locs.stdout)
+                    if got and len(set(got[0]["replicas"])) == want:
+                        self.cli.run("rm", "/.cairn-ready", check=False)
+                        return
+                    last = locs.stdout
+            else:
+                last = r.stderr
+            time.sleep(0.1)
+        raise RuntimeError("the metaserver never saw %d chunkservers: %s\n%s" % (
+            want, last.strip(), self.meta.log()[-3000:]))
+
+    def stop(self):
+        for c in self.chunks:
+            c.stop()
+        self.meta.stop()
+
+    def kill(self):
+        for c in self.chunks:
+            c.kill()
+        self.meta.kill()
+
+    def restart(self):
+        self.stop()
+        self.meta.start()
+        for c in self.chunks:
+            c.start()
+        self.wait_ready()
