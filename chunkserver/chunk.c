@@ -196,6 +196,7 @@ static void teardown(struct chunk_server *cs)
 	chunk_scrub_stop(cs);
 	chunk_meta_stop(cs);
 	chunk_peer_free_all(cs);
+	chunk_repl_stop(cs);
 	store_close(cs->store); /* runs the callbacks of what was queued */
 	cs->store = NULL;
 }
@@ -233,7 +234,7 @@ struct chunk_server *chunk_new(struct event_base *base, const struct chunk_optio
 	cs->rpc = rpc_server_new(base, opts->listen, &client_ops, cs, cause);
 	if (!cs->rpc)
 		goto fail;
-	if (chunk_meta_start(cs) < 0 || chunk_scrub_start(cs) < 0) {
+	if (chunk_repl_start(cs) < 0 || chunk_meta_start(cs) < 0 || chunk_scrub_start(cs) < 0) {
 		*cause = strdup("cannot set up events");
 		goto fail;
 	}
@@ -263,6 +264,7 @@ void chunk_free(struct chunk_server *cs)
 		return;
 	cs->stopping = 1;
 	teardown(cs);
+	chunk_repl_free(cs);
 	if (cs->drain_ev)
 		event_free(cs->drain_ev);
 	chunk_io_free(cs);

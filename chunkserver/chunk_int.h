@@ -6,6 +6,7 @@
  *   chunk_peer.c   connections to the next members of write chains
  *   chunk_meta.c   the metaserver link: register, heartbeats, commands
  *   chunk_scrub.c  the background scrubber
+ *   chunk_repl.c   copies of chunks from other chunkservers (re-replication)
  *
  * Everything here runs on the loop thread.
  */
@@ -22,6 +23,7 @@ struct store;
 struct chunk_peer;
 struct chunk_vpend;
 struct chunk_client;
+struct chunk_repl;
 
 /* Buckets of the small hash tables of chunk_io.c (powers of 2). */
 #define CHUNK_VPEND_BUCKETS  256u
@@ -79,6 +81,9 @@ struct chunk_server {
 	int scrub_busy;		/* a store_scrub() is in flight */
 	int scrub_in_pass;	/* scrub_ids holds the current pass */
 	uint64_t scrub_found;	/* corrupt replicas found, for the log */
+
+	/* Copies for re-replication (chunk_repl.c). */
+	struct chunk_repl *repl;
 };
 
 /* One row of the dispatch table, indexed by the envelope's body case. */
@@ -134,6 +139,33 @@ void chunk_peer_free_all(struct chunk_server *cs);
 /* chunk_meta.c: starts the metaserver link. Returns 0 or -ENOMEM. */
 int chunk_meta_start(struct chunk_server *cs);
 void chunk_meta_stop(struct chunk_server *cs);
+
+/* chunk_meta.c: sends the next heartbeat soon (a copy ended: report it). */
+void chunk_meta_kick(struct chunk_server *cs);
+
+/*
+ * chunk_repl.c: copies asked for by the metaserver. chunk_repl_start()
+ * returns 0 or -ENOMEM; chunk_repl_stop() ends every copy (partial
+ * replicas are removed; call before the store closes); chunk_repl_free()
+ * frees what is left (after the store closed). No-ops when not started.
+ */
+int chunk_repl_start(struct chunk_server *cs);
+void chunk_repl_stop(struct chunk_server *cs);
+void chunk_repl_free(struct chunk_server *cs);
+/* Starts (or queues) the copy m asks for; a bad command is reported failed. */
+void chunk_repl_command(struct chunk_server *cs, const Cairn__ReplicateCmd *m);
+/* The metaserver deletes chunk id: a copy of it in progress stops (reported failed). */
+void chunk_repl_cancel(struct chunk_server *cs, uint64_t id);
+/* Whether a copy of chunk id is in progress or waiting (its replica is not complete). */
+int chunk_repl_busy(const struct chunk_server *cs, uint64_t id);
+/*
+ * A heartbeat (hb) or registration (hb NULL) is being sent: it carries
+ * the copies ended so far (hb's copied and copy_failed point into the
+ * lists, borrowed until chunk_repl_acked()). chunk_repl_acked(cs, ok)
+ * drops what it carried when ok, else keeps it for the next call.
+ */
+void chunk_repl_sending(struct chunk_server *cs, Cairn__HeartbeatReq *hb);
+void chunk_repl_acked(struct chunk_server *cs, int ok);
 
 /* chunk_scrub.c: starts the scrubber (a no-op for --scrub-interval 0). */
 int chunk_scrub_start(struct chunk_server *cs);

@@ -14,11 +14,14 @@
  *    so it is limited by FRAME_MAX_ENVELOPE (4 MiB): about 100,000
  *    replicas at ~40 bytes each; a larger report is logged and not sent.
  *  - HeartbeatReq otherwise: space, load (calls in progress), replica
- *    count, and the chunks lost or found corrupt since the last
- *    acknowledged report.
+ *    count, the chunks lost or found corrupt since the last acknowledged
+ *    report (the corrupt ones, by the store's mark, also in a list of
+ *    their own), and the copies ended (chunk_repl.c).
  *
  * The NodeResp answer sets the interval, names replicas to delete
- * (store_remove), and may ask us to register again. Nothing here ever
+ * (store_remove; a copy of one in progress is cancelled), copies to make
+ * (chunk_repl.c), and may ask us to register again. A copy that ends
+ * brings the next heartbeat forward (chunk_meta_kick()). Nothing here ever
  * blocks or delays client I/O: every call is asynchronous and at most
  * one is in flight. A metaserver that refuses RegisterReq (not written
  * yet: ENOTSUP) is logged once and asked again every interval.
@@ -63,6 +66,7 @@ static void space(const struct chunk_server *cs, uint64_t *capacity, uint64_t *u
 }
 
 struct report {
+	const struct chunk_server *cs;
 	Cairn__ChunkReport *reps;
 	Cairn__ChunkReport **ptrs;
 	size_t n, cap;
@@ -77,8 +81,8 @@ static void count_chunk(const struct store_chunk_info *info, void *arg)
 static void add_chunk(const struct store_chunk_info *info, void *arg)
 {
 	struct report *r = arg;
-	if (info->corrupt || r->n == r->cap)
-		return;
+	if (info->corrupt || r->n == r->cap || chunk_repl_busy(r->cs, info->chunk_id))
+		return; /* a copy in progress is not a replica yet */
 	Cairn__ChunkReport *c = &r->reps[r->n];
 	cairn__chunk_report__init(c);
 	c->id = info->chunk_id;
@@ -148,8 +152,12 @@ static void apply_node(struct chunk_server *cs, const Cairn__NodeResp *n, int he
 		*id = n->delete_[i];
 		log_info("chunk %016llx: removing the replica (metaserver)",
 			 (unsigned long long)*id);
+		chunk_repl_cancel(cs, *id);
 		store_remove(cs->store, *id, on_removed, id);
 	}
+	for (size_t i = 0; i < n->n_replicate; i++)
+		if (n->replicate[i])
+			chunk_repl_command(cs, n->replicate[i]);
 	if (heartbeat && n->reregister) {
 		log_info("the metaserver asks us to register again");
 		cs->registered = 0;
@@ -194,19 +202,21 @@ static void on_register(int err, Cairn__Envelope *reply, struct evbuffer *payloa
 		err = -CAIRN_EPROTO;
 	if (err) {
 		cs->sent_nlost = 0;
+		chunk_repl_acked(cs, 0);
 		meta_failed(cs, err, reply, "register");
 		return;
 	}
 	meta_ok(cs);
 	cs->registered = 1;
 	lost_acked(cs); /* the full report supersedes them */
+	chunk_repl_acked(cs, 1);
 	log_info("registered with metaserver %s", cs->opts->meta);
 	apply_node(cs, reply->node, 0);
 }
 
 static void send_register(struct chunk_server *cs)
 {
-	struct report r = {0};
+	struct report r = {cs};
 	store_foreach(cs->store, count_chunk, &r.cap);
 	r.reps = calloc(r.cap ? r.cap : 1, sizeof(*r.reps));
 	r.ptrs = calloc(r.cap ? r.cap : 1, sizeof(*r.ptrs));
@@ -229,6 +239,7 @@ static void send_register(struct chunk_server *cs)
 		cs->meta_busy = 1;
 		cs->sent_nlost = cs->nlost;
 		cs->report_big = 0;
+		chunk_repl_sending(cs, NULL);
 	} else if (rc == -E2BIG) {
 		if (!cs->report_big)
 			log_error("the chunk report of %zu replicas is over the frame limit of %u "
@@ -253,6 +264,7 @@ static void on_heartbeat(int err, Cairn__Envelope *reply, struct evbuffer *paylo
 		err = -CAIRN_EPROTO;
 	if (err) {
 		cs->sent_nlost = 0;
+		chunk_repl_acked(cs, 0);
 		meta_failed(cs, err, reply, "heartbeat");
 		if (!cs->registered)
 			arm(cs, 0);
@@ -260,6 +272,7 @@ static void on_heartbeat(int err, Cairn__Envelope *reply, struct evbuffer *paylo
 	}
 	meta_ok(cs);
 	lost_acked(cs);
+	chunk_repl_acked(cs, 1);
 	apply_node(cs, reply->node, 1);
 }
 
@@ -270,18 +283,32 @@ static void send_heartbeat(struct chunk_server *cs)
 	size_t nchunks = 0;
 	store_foreach(cs->store, count_chunk, &nchunks);
 	lost_compact(cs);
+	uint64_t *corrupt = malloc((cs->nlost ? cs->nlost : 1) * sizeof(*corrupt));
+	if (!corrupt) {
+		log_error("out of memory");
+		abort();
+	}
+	for (size_t i = 0; i < cs->nlost; i++) {
+		struct store_chunk_info info;
+		if (store_lookup(cs->store, cs->lost[i], &info) == 0 && info.corrupt)
+			corrupt[hb.n_corrupt++] = cs->lost[i];
+	}
 	hb.addr = cs->opts->listen;
 	space(cs, &hb.capacity, &hb.used);
 	hb.load = cs->ncalls;
 	hb.nchunks = nchunks;
 	hb.lost = cs->lost;
 	hb.n_lost = cs->nlost;
+	hb.corrupt = corrupt;
+	chunk_repl_sending(cs, &hb);
 	env.body_case = CAIRN__ENVELOPE__BODY_HEARTBEAT;
 	env.heartbeat = &hb;
 	uint64_t timeout = cs->heartbeat_ms * 2 < 2000 ? 2000 : cs->heartbeat_ms * 2;
 	int rc = rpc_client_call(cs->meta, &env, NULL, timeout, on_heartbeat, cs);
+	free(corrupt);
 	if (rc < 0) {
 		log_warn("heartbeat: %s", err_str(rc));
+		chunk_repl_acked(cs, 0);
 		return;
 	}
 	cs->meta_busy = 1;
@@ -300,6 +327,12 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		send_heartbeat(cs);
 	else
 		send_register(cs);
+}
+
+void chunk_meta_kick(struct chunk_server *cs)
+{
+	if (cs->hb_ev && cs->registered && !cs->meta_busy)
+		arm(cs, 0);
 }
 
 static void on_meta_close(struct rpc_conn *c, void *arg)

@@ -5,6 +5,9 @@
  * evthread_use_pthreads(), so other threads may make its wake event
  * active), one thread running that base, and an rpc_client to the
  * metaserver living on it. API calls from any thread go through call.c.
+ * The rpc_client keeps its connection up (reconnecting with back-off) so
+ * that losing it is seen at once, calls in flight or not: call.c then
+ * knows a call that times out afterwards never reached the metaserver.
  * The loop thread runs with every signal blocked, so the host's signal
  * handlers run on the host's threads and a write to a closed socket cannot
  * kill the host with SIGPIPE.
@@ -100,6 +103,26 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The metaserver connection closed (loop thread). */
+static void on_meta_close(struct rpc_conn *conn, void *arg)
+{
+	struct cairn *c = arg;
+	pthread_mutex_lock(&c->lock);
+	c->reachable = 0;
+	c->meta_epoch++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t client_meta_epoch(struct cairn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	uint64_t e = c->meta_epoch;
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+static const struct rpc_conn_ops meta_ops = {NULL, on_meta_close};
+
 static void *loop_main(void *arg)
 {
 	struct cairn *c = arg;
@@ -164,7 +187,7 @@ int cairn_connect(const char *meta_addr, const struct cairn_options *opt, cairn_
 	if (c->base)
 		c->wake = event_new(c->base, -1, 0, on_wake, c);
 	if (c->wake && c->addr)
-		c->rpc = rpc_client_new(c->base, c->addr, NULL, NULL);
+		c->rpc = rpc_client_new(c->base, c->addr, &meta_ops, c);
 	if (c->rpc)
 		c->pool = chunkconn_pool_new(c->base, c->timeout_ms);
 	if (!c->addr || !c->pool) {

@@ -17,6 +17,8 @@
  * in -ETIMEDOUT with no reply seen since the connection was last lost
  * means the metaserver was never reached: that is reported as
  * -CAIRN_EUNAVAIL, and -ETIMEDOUT only once the metaserver has answered.
+ * (A lost connection is seen even with no call in flight: cairn.c's
+ * on_meta_close() clears c->reachable.)
  *
  * The calling thread's last server error text is kept in a thread-local,
  * like errno; it is the one piece of mutable file-scope state here.
@@ -117,6 +119,14 @@ struct call *call_new(struct cairn *c, Cairn__Envelope__BodyCase kind)
 		cairn__report_bad_req__init(&call->body.report_bad);
 		call->req.report_bad = &call->body.report_bad;
 		break;
+	case CAIRN__ENVELOPE__BODY_ADMIN_NODES:
+		cairn__empty__init(&call->body.admin_nodes);
+		call->req.admin_nodes = &call->body.admin_nodes;
+		break;
+	case CAIRN__ENVELOPE__BODY_FSCK:
+		cairn__fsck_req__init(&call->body.fsck);
+		call->req.fsck = &call->body.fsck;
+		break;
 	default:
 		cairn__empty__init(&call->body.ping);
 		call->req.body_case = CAIRN__ENVELOPE__BODY_PING;
@@ -144,6 +154,7 @@ static void call_destroy(struct call *call)
 	pthread_cond_destroy(&call->cond);
 	call_page_clear(&call->page);
 	call_locs_clear(call);
+	free(call->raw);
 	free(call->owned[0]);
 	free(call->owned[1]);
 	free(call);
@@ -269,6 +280,15 @@ static int take_reply(struct call *call, const Cairn__Envelope *reply)
 		err = take_page(&call->page, reply->entries);
 		call->has_page = err == 0;
 		return err;
+	case CAIRN__ENVELOPE__BODY_NODE_LIST:
+	case CAIRN__ENVELOPE__BODY_FSCK_REPORT:
+		free(call->raw); /* admin.c unpacks it */
+		call->raw_len = cairn__envelope__get_packed_size(reply);
+		call->raw = malloc(call->raw_len ? call->raw_len : 1);
+		if (!call->raw)
+			return -ENOMEM;
+		cairn__envelope__pack(reply, call->raw);
+		return 0;
 	default:
 		return 0;
 	}
@@ -382,8 +402,13 @@ static void sleep_ms(uint64_t ms)
 
 int call_run(struct call *call)
 {
+	return call_run_for(call, call->c->timeout_ms);
+}
+
+int call_run_for(struct call *call, uint64_t timeout_ms)
+{
 	struct cairn *c = call->c;
-	uint64_t deadline = time_mono_ms() + c->timeout_ms;
+	uint64_t deadline = time_mono_ms() + timeout_ms;
 	uint64_t backoff = CLIENT_BACKOFF_MIN;
 	int err = -ETIMEDOUT, stop = 0;
 	for (;;) {

@@ -69,7 +69,8 @@ struct cairn {
 	TAILQ_HEAD(, call) queue; /* calls not yet handed to rpc */
 	TAILQ_HEAD(, cjob) jobs;  /* data-path work not yet run */
 	int stopping;
-	int reachable; /* a reply arrived since the connection was last lost */
+	int reachable;	     /* a reply arrived since the connection was last lost */
+	uint64_t meta_epoch; /* how many times the metaserver connection was lost */
 };
 
 /* One page of a directory listing: names point into the names block. */
@@ -99,6 +100,8 @@ struct call {
 		Cairn__AllocateReq allocate;
 		Cairn__LeaseReq lease;
 		Cairn__ReportBadReq report_bad;
+		Cairn__Empty admin_nodes;
+		Cairn__FsckReq fsck;
 	} body;
 	char *owned[2];	     /* strings the request points to, freed with the call */
 	uint64_t attempt_ms; /* the rpc deadline of the attempt being made */
@@ -118,6 +121,8 @@ struct call {
 	struct loc **locs; /* call_free() drops them */
 	size_t nlocs;
 	uint64_t size;
+	uint8_t *raw; /* an admin reply (NodesResp, FsckResp), packed; call_free() drops it */
+	size_t raw_len;
 	char why[CLIENT_WHY_MAX];
 };
 
@@ -136,6 +141,9 @@ struct call *call_new(struct cairn *c, Cairn__Envelope__BodyCase kind);
  */
 int call_run(struct call *call);
 
+/* As call_run(), retrying for timeout_ms instead of the handle's timeout. */
+int call_run_for(struct call *call, uint64_t timeout_ms);
+
 /* Drops the caller's reference. call_free(NULL) is a no-op. */
 void call_free(struct call *call);
 
@@ -150,6 +158,13 @@ void call_attr_to_stat(const Cairn__Attr *a, struct cairn_stat *st);
  * when the handle is stopping). Runs on the loop thread.
  */
 void call_dispatch(struct cairn *c);
+
+/*
+ * How many times c's metaserver connection was lost: what the metaserver
+ * was told before a change of it may have been forgotten (it restarted).
+ * Any thread.
+ */
+uint64_t client_meta_epoch(struct cairn *c);
 
 /* Records text (NULL: none) as the calling thread's last error on c. */
 void call_set_last_error(struct cairn *c, const char *text);

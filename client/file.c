@@ -12,7 +12,9 @@
  * metaserver refuses means the lease is lost, which becomes the file's
  * standing error. fsync() commits the writer's size once its chunks are
  * durable; close() flushes, waits, and releases the lease with the final
- * size (or, after a write failed, the size acknowledged).
+ * size (or, after a write failed, the size acknowledged, trying for at
+ * most FILE_RELEASE_MS, and not at all when the metaserver was just found
+ * unreachable for a whole timeout: an unreleased lease expires anyway).
  *
  * Replicas a reader or writer finds bad are reported to the metaserver in
  * the background (ReportBadReq), from any thread, through a loop job.
@@ -35,6 +37,7 @@
 #define FILE_LEASE_MS	 60000u /* assumed when the metaserver names no lease length */
 #define FILE_LEASE_MIN	 30u	/* shortest renewal interval (ms) */
 #define FILE_LOCS_LISTED 1024u	/* chunk locations per ChunksReq of cairn_chunk_locations() */
+#define FILE_RELEASE_MS	 1000u	/* longest release of a lease after a failed write */
 
 int file_readable(const struct cairn_file *f)
 {
@@ -206,8 +209,12 @@ static void lease_stop(struct cairn_file *f)
 	f->lease_ev = NULL;
 }
 
-/* LeaseReq from the user thread: commits size, and with release ends the lease. */
-static int lease_call(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t size, int release)
+/*
+ * LeaseReq from the user thread: commits size, and with release ends the
+ * lease; retries for timeout_ms.
+ */
+static int lease_call(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t size, int release,
+		      uint64_t timeout_ms)
 {
 	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_LEASE);
 	if (!call)
@@ -216,7 +223,7 @@ static int lease_call(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t 
 	call->body.lease.lease_id = lease_id;
 	call->body.lease.size = size;
 	call->body.lease.release = release != 0;
-	int err = call_run(call);
+	int err = call_run_for(call, timeout_ms);
 	call_free(call);
 	return err;
 }
@@ -309,7 +316,7 @@ int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_fil
 		file_unref(f);
 	}
 	if (err && call->lease_id)
-		lease_call(c, call->attr.id, call->lease_id, call->attr.size, 1);
+		lease_call(c, call->attr.id, call->lease_id, call->attr.size, 1, FILE_RELEASE_MS);
 	call_free(call);
 	if (err == 0)
 		*out = f;
@@ -329,7 +336,10 @@ int cairn_close(cairn_file_t *f)
 		uint64_t size = err ? f->w.acked_size : f->size;
 		snprintf(why, sizeof(why), "%s", err ? f->w.why : "");
 		pthread_mutex_unlock(&f->lock);
-		int lerr = lease_call(f->c, f->id, f->lease_id, size, 1);
+		uint64_t ms = f->c->timeout_ms;
+		if (err && ms > FILE_RELEASE_MS)
+			ms = FILE_RELEASE_MS;
+		int lerr = f->w.meta_gone ? 0 : lease_call(f->c, f->id, f->lease_id, size, 1, ms);
 		if (!err && lerr) {
 			err = lerr;
 			snprintf(why, sizeof(why), "%s", cairn_last_error(f->c));
@@ -377,7 +387,7 @@ int cairn_fsync(cairn_file_t *f)
 		file_set_last_error(f);
 		return err;
 	}
-	return lease_call(f->c, f->id, f->lease_id, f->size, 0);
+	return lease_call(f->c, f->id, f->lease_id, f->size, 0, f->c->timeout_ms);
 }
 
 /* ---- chunk locations ---- */

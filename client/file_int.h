@@ -64,6 +64,7 @@ struct file_write {
 	size_t nchunks, cap;
 	uint64_t known; /* chunks the file has: at open, plus those allocated since */
 	int streaming;	/* a full piece went out: give new pieces their full size at once */
+	int meta_gone;	/* an allocation gave up on an unreachable metaserver */
 	/* lock-protected: */
 	TAILQ_HEAD(, piece) pieces; /* posted and not acknowledged, in posting order */
 	unsigned inflight;	    /* posted and not completed */

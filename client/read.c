@@ -23,13 +23,25 @@
  * Failures. Replicas are tried in the metaserver's order (best first),
  * but one that recently refused connections or did not answer goes last.
  * On an error from a replica (refused or lost connection, no answer
- * within its share of the time left, a stale version, a checksum
+ * within its share of the time left, at most READ_TRY_MAX_MS while other
+ * replicas remain, a stale version, a checksum
  * mismatch, no such replica) the loop thread moves to the next replica at
  * once, and reports checksum and version failures to the metaserver. When
  * every replica failed, the reader asks the metaserver for the chunk's
  * location again, once per read and chunk, and tries again if it changed;
  * otherwise the read fails with the most telling error (not "unavailable"
- * when some replica said more) and the words of every replica.
+ * when some replica said more) and the words of every replica. But when
+ * no replica could be reached at all, or none is known (every holder is
+ * down, or a metaserver just restarted has not heard from them yet), the
+ * reader keeps asking again, with back-off, until the block's deadline:
+ * nodes that come back within the timeout cost a pause, not an error.
+ *
+ * Short replicas. Every replica covers the whole file (writers write
+ * holes out), so a replica that ends before the file's size at open is
+ * missing bytes (a copy still being made, a write it never got) unless
+ * the file shrank since; its answer is kept, but the next replica is
+ * asked too, and only when none has more do the missing bytes read as
+ * zeros.
  *
  * Sizes: reads stop at f->size: the size at open (close-to-open), or for
  * a writer its own size, after its buffered writes are acknowledged.
@@ -38,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 
@@ -48,6 +61,7 @@
 #include "util.h"
 
 #define READ_TRY_MIN_MS 1000u /* least time one replica gets while more remain */
+#define READ_TRY_MAX_MS 5000u /* most time one replica gets while more remain */
 
 struct rblock {
 	struct cjob job;
@@ -61,6 +75,7 @@ struct rblock {
 	size_t next;	/* replica being tried */
 	uint32_t tried; /* bit i: replica i was tried */
 	int kept;	/* the error to report if every replica fails */
+	int shortest;	/* data holds a short answer: the best if nothing longer comes */
 	char why[CLIENT_WHY_MAX];
 	/* lock-protected: */
 	int done;
@@ -123,10 +138,17 @@ static void rblock_done(int err, Cairn__Envelope *reply, struct evbuffer *payloa
 		    plen > rb->len) {
 			err = -CAIRN_EPROTO;
 			text = "a malformed read reply";
-		} else if (plen) {
-			if (!(rb->data = evbuffer_new()) ||
-			    evbuffer_add_buffer(rb->data, payload) < 0)
+		} else if (plen && (!rb->data || plen > evbuffer_get_length(rb->data))) {
+			if (!rb->data && !(rb->data = evbuffer_new()))
 				err = -ENOMEM;
+			else if (evbuffer_drain(rb->data, evbuffer_get_length(rb->data)) < 0 ||
+				 evbuffer_add_buffer(rb->data, payload) < 0)
+				err = -ENOMEM;
+		}
+		if (err == 0 && plen < rb->len) {
+			rb->shortest = 1; /* see "Short replicas" */
+			rblock_try(rb);
+			return;
 		}
 		if (err == 0) {
 			rblock_complete(rb, 0);
@@ -155,9 +177,12 @@ static void rblock_on_conn(struct rpc_conn *conn, int err, const char *why, void
 		rblock_done(-ETIMEDOUT, NULL, NULL, rb);
 		return;
 	}
-	/* Leave time for the replicas not tried yet. */
+	/* Leave time for the replicas not tried yet: a hung one costs a few seconds. */
 	uint64_t left = rb->deadline - now;
-	uint64_t timeout = left / (rb->loc->n - (size_t)__builtin_popcount(rb->tried) + 1);
+	size_t untried = rb->loc->n - (size_t)__builtin_popcount(rb->tried);
+	uint64_t timeout = left / (untried + 1);
+	if (untried && timeout > READ_TRY_MAX_MS)
+		timeout = READ_TRY_MAX_MS;
 	if (timeout < READ_TRY_MIN_MS)
 		timeout = left < READ_TRY_MIN_MS ? left : READ_TRY_MIN_MS;
 	Cairn__ReadReq r = CAIRN__READ_REQ__INIT;
@@ -191,6 +216,10 @@ static int pick_replica(struct rblock *rb)
 static void rblock_try(struct rblock *rb)
 {
 	int i = pick_replica(rb);
+	if (rb->shortest && (i < 0 || time_mono_ms() >= rb->deadline)) {
+		rblock_complete(rb, 0); /* the longest answer; zeros after it */
+		return;
+	}
 	if (i < 0) {
 		if (rb->loc->n == 0) {
 			snprintf(rb->why, sizeof(rb->why), "no replica is known");
@@ -457,6 +486,30 @@ static int rblock_error(struct cairn_file *f, struct rblock *rb)
 	return rb->err;
 }
 
+/* Did every replica of rb fail to answer at all, or is none known? */
+static int unreachable(const struct rblock *rb)
+{
+	return rb->loc->n == 0 || unavailable(rb->err);
+}
+
+/*
+ * Waits (back-off, doubled each time) and asks the metaserver where rb's
+ * chunk is now, for a block that found no replica. Returns 0 to try
+ * again, 1 when rb's deadline is too near to wait, or the metaserver's
+ * error.
+ */
+static int wait_for_replicas(struct cairn_file *f, struct rblock *rb, uint64_t *backoff)
+{
+	uint64_t now = time_mono_ms();
+	if (now + *backoff >= rb->deadline)
+		return 1;
+	struct timespec ts = {(time_t)(*backoff / 1000), (long)(*backoff % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+	*backoff = *backoff * 2 < CLIENT_BACKOFF_MAX ? *backoff * 2 : CLIENT_BACKOFF_MAX;
+	struct loc *l;
+	return loc_lookup(f, rb->start / f->chunk_size, 1, &l);
+}
+
 static ssize_t read_at(struct cairn_file *f, char *buf, size_t n, uint64_t off)
 {
 	if (!file_readable(f))
@@ -475,7 +528,8 @@ static ssize_t read_at(struct cairn_file *f, char *buf, size_t n, uint64_t off)
 	if (n > SSIZE_MAX)
 		n = SSIZE_MAX;
 	int seq = off == f->r.next, err = 0;
-	uint64_t refreshed = UINT64_MAX;
+	uint64_t refreshed = UINT64_MAX, waiting = UINT64_MAX, backoff = CLIENT_BACKOFF_MIN;
+	uint64_t waiting_until = 0;
 	window_trim(f, off, n, seq);
 	size_t got = 0;
 	while (got < n) {
@@ -496,6 +550,22 @@ static ssize_t read_at(struct cairn_file *f, char *buf, size_t n, uint64_t off)
 			/* Every replica failed: the chunk may have moved since we asked. */
 			uint64_t index = rb->start / f->chunk_size;
 			struct loc *now;
+			if (unreachable(rb)) {
+				/* Nobody answered: wait, within the first block's time. */
+				if (index != waiting) {
+					waiting = index;
+					waiting_until = rb->deadline;
+					backoff = CLIENT_BACKOFF_MIN;
+				}
+				rb->deadline = waiting_until;
+				int rc = wait_for_replicas(f, rb, &backoff);
+				if (rc == 0) {
+					window_drop_chunk(f, index);
+					continue;
+				}
+				if (rc < 0) /* the metaserver failed too: do not ask it again */
+					refreshed = index;
+			}
 			if (index != refreshed && loc_lookup(f, index, 1, &now) == 0) {
 				refreshed = index;
 				if (now && now->n && !loc_same(now, rb->loc)) {

@@ -19,6 +19,11 @@
  * Chunks. The first write into a chunk index in an open asks the
  * metaserver for it (AllocateReq): a new chunk at the end of the file, or
  * a new version of an existing one with the chain of its live replicas.
+ * A new chunk's replicas are made by its first write; if the metaserver
+ * connection was lost between the allocation and that write, the chunk is
+ * allocated again first: a metaserver that restarted meanwhile knows the
+ * chunk but not its chain (chunk locations are not logged, and its
+ * chunkservers reported no replica of it), and this way it learns one.
  * Holes are written out: a write that starts past the end of the file
  * first writes zeros from the end up to its start, so every replica
  * covers the whole file (a chunkserver takes no write that starts past
@@ -67,6 +72,7 @@ struct wchunk {
 	uint64_t index;
 	struct loc *loc; /* its current version and chain */
 	int fresh;	 /* made by this open, nothing sent to it yet */
+	uint64_t epoch;	 /* client_meta_epoch() before its allocation */
 	int dirty;	 /* written since the last sync */
 };
 
@@ -91,6 +97,7 @@ struct piece {
 
 static void piece_send(struct piece *p);
 static int check(struct cairn_file *f);
+static int chunk_reannounce(struct cairn_file *f, struct wchunk *wc);
 
 /* ---- pieces ---- */
 
@@ -300,11 +307,16 @@ static int piece_post(struct cairn_file *f, struct piece *p)
 	struct wchunk *wc = p->wc;
 	if (f->w.cur == p)
 		f->w.cur = NULL;
+	int err = wc->fresh ? chunk_reannounce(f, wc) : 0;
+	if (err) {
+		piece_free(p);
+		return err;
+	}
 	if (p->kind == PIECE_WRITE && wc->fresh && p->off != 0) {
 		/* The chunk's replicas must exist before a write into their middle. */
 		struct piece *create = piece_new(f, wc, PIECE_WRITE, 0);
 		wc->fresh = 0;
-		int err = create ? piece_post(f, create) : -ENOMEM;
+		err = create ? piece_post(f, create) : -ENOMEM;
 		if (err) {
 			piece_free(p);
 			return err;
@@ -317,7 +329,7 @@ static int piece_post(struct cairn_file *f, struct piece *p)
 		f->w.streaming = 1;
 
 	for (;;) {
-		int err = check(f);
+		err = check(f);
 		if (err) {
 			piece_free(p);
 			return err;
@@ -421,11 +433,15 @@ static int allocate(struct cairn_file *f, uint64_t index, struct loc **out)
 	if (err == 0) {
 		*out = call->loc;
 		call->loc = NULL;
-	} else {
+	} else if (*cairn_last_error(f->c) || (err != -CAIRN_EUNAVAIL && err != -ETIMEDOUT)) {
 		char why[CLIENT_WHY_MAX];
 		snprintf(why, sizeof(why), "allocating chunk %llu: %s", (unsigned long long)index,
 			 *cairn_last_error(f->c) ? cairn_last_error(f->c) : err_str(err));
 		write_fail(f, err, why);
+	} else {
+		/* The metaserver did not answer: no words, as for any call to it (cairn.h). */
+		f->w.meta_gone = 1;
+		write_fail(f, err, "");
 	}
 	call_free(call);
 	return err;
@@ -556,6 +572,28 @@ static struct wchunk *chunk_find(const struct cairn_file *f, uint64_t index)
 	return i < f->w.nchunks && f->w.chunks[i]->index == index ? f->w.chunks[i] : NULL;
 }
 
+/*
+ * Allocates the fresh chunk wc again when the metaserver connection was
+ * lost since its allocation (see the top). Returns 0 or an error.
+ */
+static int chunk_reannounce(struct cairn_file *f, struct wchunk *wc)
+{
+	uint64_t epoch;
+	while (wc->epoch != (epoch = client_meta_epoch(f->c))) {
+		struct loc *nl;
+		log_info("libcairn: %s: chunk %llu: the metaserver connection was lost since it "
+			 "was allocated; allocating it again",
+			 f->path, (unsigned long long)wc->index);
+		int err = allocate(f, wc->index, &nl);
+		if (err)
+			return err;
+		loc_unref(wc->loc);
+		wc->loc = nl;
+		wc->epoch = epoch;
+	}
+	return 0;
+}
+
 /* Allocates chunk index and records it. Returns 0 and *out, or an error. */
 static int chunk_add(struct cairn_file *f, uint64_t index, struct wchunk **out)
 {
@@ -570,6 +608,7 @@ static int chunk_add(struct cairn_file *f, uint64_t index, struct wchunk **out)
 	struct wchunk *wc = calloc(1, sizeof(*wc));
 	if (!wc)
 		return write_fail(f, -ENOMEM, NULL);
+	wc->epoch = client_meta_epoch(f->c);
 	int err = allocate(f, index, &wc->loc);
 	if (err) {
 		free(wc);

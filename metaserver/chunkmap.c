@@ -16,7 +16,8 @@
  * Invariants: chunk ids and versions are non-zero (0 ends a list); a node
  * appears at most once in a chunk's replicas; node n's list, from
  * heads[n], holds exactly the chunks with a replica on n, and prev/next
- * agree; nreplicas_total is the sum of every chunk's nreplicas.
+ * agree, and counts[n] is its length; nreplicas_total is the sum of every
+ * chunk's nreplicas.
  */
 #include "chunkmap.h"
 
@@ -32,6 +33,7 @@ struct chunkmap {
 	struct idmap *by_id;
 	size_t nreplicas_total;
 	uint64_t *heads; /* per node: the first chunk of its list, or 0 */
+	size_t *counts;	 /* per node: the length of its list */
 	size_t nheads;
 };
 
@@ -60,6 +62,7 @@ void chunkmap_free(struct chunkmap *cm)
 	}
 	idmap_free(cm->by_id);
 	free(cm->heads);
+	free(cm->counts);
 	free(cm);
 }
 
@@ -84,6 +87,21 @@ static int find_node(const struct chunkmap_chunk *c, uint32_t node)
 		if (c->replicas[i].node == node)
 			return (int)i;
 	return -1;
+}
+
+int chunkmap_has(const struct chunkmap_chunk *c, uint32_t node)
+{
+	return find_node(c, node) >= 0;
+}
+
+size_t chunkmap_node_count(const struct chunkmap *cm, uint32_t node)
+{
+	return node < cm->nheads ? cm->counts[node] : 0;
+}
+
+const struct chunkmap_chunk *chunkmap_next(const struct chunkmap *cm, size_t *pos)
+{
+	return idmap_next(cm->by_id, pos, NULL);
 }
 
 /* node's replica entry in chunk id, which the lists say exists. */
@@ -122,6 +140,7 @@ static void unlink_replica(struct chunkmap *cm, struct chunkmap_chunk *c, uint32
 /* Removes c->replicas[i] (already out of its list, or its list is going). */
 static void remove_at(struct chunkmap *cm, struct chunkmap_chunk *c, uint32_t i)
 {
+	cm->counts[c->replicas[i].node]--;
 	c->replicas[i] = c->replicas[--c->nreplicas];
 	cm->nreplicas_total--;
 }
@@ -185,8 +204,13 @@ static int heads_reserve(struct chunkmap *cm, uint32_t node)
 	uint64_t *v = realloc(cm->heads, n * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	memset(v + cm->nheads, 0, (n - cm->nheads) * sizeof(*v));
 	cm->heads = v;
+	size_t *k = realloc(cm->counts, n * sizeof(*k));
+	if (!k)
+		return -ENOMEM; /* heads grew, nheads did not: the next call retries */
+	cm->counts = k;
+	memset(v + cm->nheads, 0, (n - cm->nheads) * sizeof(*v));
+	memset(k + cm->nheads, 0, (n - cm->nheads) * sizeof(*k));
 	cm->nheads = n;
 	return 0;
 }
@@ -219,6 +243,7 @@ int chunkmap_add_replica(struct chunkmap *cm, uint64_t id, uint32_t node, uint64
 	c->replicas[c->nreplicas].node = node;
 	c->replicas[c->nreplicas].length = length;
 	link_replica(cm, c, c->nreplicas);
+	cm->counts[node]++;
 	c->nreplicas++;
 	cm->nreplicas_total++;
 	return 0;
@@ -248,7 +273,9 @@ size_t chunkmap_drop_node(struct chunkmap *cm, uint32_t node)
 		remove_at(cm, c, (uint32_t)i);
 		n++;
 	}
-	if (node < cm->nheads)
+	if (node < cm->nheads) {
 		cm->heads[node] = 0;
+		assert(cm->counts[node] == 0);
+	}
 	return n;
 }

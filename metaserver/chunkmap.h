@@ -94,4 +94,17 @@ int chunkmap_drop_replica(struct chunkmap *cm, uint64_t id, uint32_t node);
  */
 size_t chunkmap_drop_node(struct chunkmap *cm, uint32_t node);
 
+/* Replicas recorded on node. O(1). */
+size_t chunkmap_node_count(const struct chunkmap *cm, uint32_t node);
+
+/*
+ * Iterates over the chunks: start with *pos = 0; each call returns the
+ * next chunk, or NULL at the end. The map must not gain or lose chunks
+ * during an iteration (replicas may change).
+ */
+const struct chunkmap_chunk *chunkmap_next(const struct chunkmap *cm, size_t *pos);
+
+/* Whether node holds a recorded replica of c. */
+int chunkmap_has(const struct chunkmap_chunk *c, uint32_t node);
+
 #endif

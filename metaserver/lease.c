@@ -6,8 +6,29 @@
  * Sweeping collects the dead keys first and deletes them after, since an
  * idmap must not change its keys while being iterated.
  *
- * Invariants: at most one lease per file; ids are unique within a table
- * (next_id only grows).
+ * Leases across a metaserver restart: a grace period, as NFSv4 recovers
+ * its locks, rather than a record of every grant and release in the op
+ * log (two more fdatasyncs per write-open, for state that lives a minute).
+ * At start the metaserver puts the new table in grace for lease_ms and
+ * names the files that existed (ids below ns_next_id()). During the grace:
+ *  - a writer presenting a lease id from before the restart (below
+ *    first_id: ids are wall-clock microseconds at start, counting up) for
+ *    a file no live lease holds gets that lease again, same id, on its
+ *    next allocate, renewal or release (lease_reclaim()); it goes on
+ *    writing as if nothing happened;
+ *  - a new writer of a file that existed is refused with -EAGAIN, which
+ *    clients retry with back-off, since its old writer may be on its way
+ *    back; files created after the restart are not affected.
+ * Why it is sound: a lease granted before the restart was last renewed
+ * before it and so has expired by the end of the grace, exactly as it
+ * would have without a restart; until then no one but its holder can get
+ * the file. A lease reclaimed and then released or expired cannot be
+ * reclaimed again (its id stays in reclaimed). What it costs: writers of
+ * existing files wait up to lease_ms after a metaserver restart.
+ *
+ * Invariants: at most one lease per file; ids granted by a table are unique
+ * and at least first_id (next_id only grows), so a reclaimed id (below
+ * first_id) never collides with one granted here.
  */
 #include "lease.h"
 
@@ -25,8 +46,12 @@ struct lease {
 
 struct lease_table {
 	struct idmap *by_file;
+	struct idmap *reclaimed; /* lease ids reclaimed during the grace (values: the table) */
 	uint64_t lease_ms;
+	uint64_t first_id;
 	uint64_t next_id;
+	uint64_t grace_until; /* monotonic ms; 0: no grace */
+	uint64_t files_below; /* files in grace: id < files_below */
 };
 
 struct lease_table *lease_new(uint64_t lease_ms, uint64_t first_id)
@@ -35,12 +60,15 @@ struct lease_table *lease_new(uint64_t lease_ms, uint64_t first_id)
 	if (!t)
 		return NULL;
 	t->by_file = idmap_new();
-	if (!t->by_file) {
+	t->reclaimed = idmap_new();
+	if (!t->by_file || !t->reclaimed) {
+		idmap_free(t->by_file);
+		idmap_free(t->reclaimed);
 		free(t);
 		return NULL;
 	}
 	t->lease_ms = lease_ms;
-	t->next_id = first_id ? first_id : 1;
+	t->first_id = t->next_id = first_id ? first_id : 1;
 	return t;
 }
 
@@ -53,6 +81,7 @@ void lease_free(struct lease_table *t)
 	while ((l = idmap_next(t->by_file, &pos, NULL)))
 		free(l);
 	idmap_free(t->by_file);
+	idmap_free(t->reclaimed);
 	free(t);
 }
 
@@ -62,11 +91,15 @@ static struct lease *live(const struct lease_table *t, uint64_t file_id, uint64_
 	return l && now_ms < l->expires_ms ? l : NULL;
 }
 
-int lease_acquire(struct lease_table *t, uint64_t file_id, uint64_t now_ms, uint64_t *lease_id)
+static int in_grace(const struct lease_table *t, uint64_t file_id, uint64_t now_ms)
+{
+	return now_ms < t->grace_until && file_id < t->files_below;
+}
+
+/* Makes id file_id's lease, over a dead one if there is one. */
+static int grant(struct lease_table *t, uint64_t file_id, uint64_t id, uint64_t now_ms)
 {
 	struct lease *l = idmap_get(t->by_file, file_id);
-	if (l && now_ms < l->expires_ms)
-		return -CAIRN_ELEASE;
 	if (!l) {
 		l = malloc(sizeof(*l));
 		if (!l)
@@ -77,12 +110,51 @@ int lease_acquire(struct lease_table *t, uint64_t file_id, uint64_t now_ms, uint
 		}
 	}
 	l->file_id = file_id;
-	l->id = t->next_id++;
+	l->id = id;
+	l->expires_ms = now_ms + t->lease_ms;
+	return 0;
+}
+
+int lease_acquire(struct lease_table *t, uint64_t file_id, uint64_t now_ms, uint64_t *lease_id)
+{
+	if (live(t, file_id, now_ms))
+		return -CAIRN_ELEASE;
+	if (in_grace(t, file_id, now_ms))
+		return -EAGAIN;
+	int err = grant(t, file_id, t->next_id, now_ms);
+	if (err)
+		return err;
+	*lease_id = t->next_id++;
 	if (!t->next_id)
 		t->next_id = 1;
-	l->expires_ms = now_ms + t->lease_ms;
-	*lease_id = l->id;
 	return 0;
+}
+
+void lease_grace(struct lease_table *t, uint64_t until_ms, uint64_t files_below)
+{
+	t->grace_until = until_ms;
+	t->files_below = files_below;
+}
+
+int lease_in_grace(const struct lease_table *t, uint64_t now_ms)
+{
+	return now_ms < t->grace_until;
+}
+
+int lease_reclaim(struct lease_table *t, uint64_t file_id, uint64_t lease_id, uint64_t now_ms)
+{
+	struct lease *l = live(t, file_id, now_ms);
+	if (l)
+		return l->id == lease_id ? 0 : -CAIRN_ELEASE;
+	if (!in_grace(t, file_id, now_ms) || lease_id == 0 || lease_id >= t->first_id ||
+	    idmap_get(t->reclaimed, lease_id))
+		return -CAIRN_ELEASE;
+	if (idmap_put(t->reclaimed, lease_id, t) < 0)
+		return -ENOMEM;
+	int err = grant(t, file_id, lease_id, now_ms);
+	if (err)
+		idmap_del(t->reclaimed, lease_id);
+	return err ? err : 1;
 }
 
 int lease_check(const struct lease_table *t, uint64_t file_id, uint64_t lease_id, uint64_t now_ms)

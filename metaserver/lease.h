@@ -4,11 +4,17 @@
  * A lease names a file and has an id and an expiry, lease_ms after it was
  * granted or last renewed. A lease past its expiry is dead wherever it is
  * looked at: it no longer blocks another writer and can no longer be used
- * or renewed, even before lease_expire() sweeps it away. Leases are not
- * persisted: after a metaserver restart every writer has lost its lease
- * (its next call gets -CAIRN_ELEASE) and must open again. Lease ids count
- * up from a caller-chosen start (the metaserver uses the wall clock), so
- * an id from before a restart does not name a new lease.
+ * or renewed, even before lease_expire() sweeps it away. Lease ids count
+ * up from a caller-chosen start (the metaserver uses the wall clock in
+ * microseconds), so an id below a table's first id was granted by an
+ * earlier run of the metaserver, and an id never names two leases.
+ *
+ * Restarts. Leases are not persisted; they survive a metaserver restart
+ * through a grace period of lease_ms (lease_grace(); the design and why
+ * it is sound are in lease.c): the holder of a lease from before the
+ * restart reclaims it, same id, where it presents it (lease_reclaim():
+ * allocate, renew, release), and new writers of files that existed at the
+ * restart are refused with -EAGAIN until the grace ends.
  *
  * Pure: the caller passes the (monotonic) time in milliseconds; tests
  * inject it. Not thread-safe: one thread owns a table.
@@ -27,7 +33,8 @@ void lease_free(struct lease_table *t);
 
 /*
  * Grants file_id's write lease to a new writer: *lease_id gets its id.
- * Returns 0, -CAIRN_ELEASE when a live lease holds the file, or -ENOMEM.
+ * Returns 0, -CAIRN_ELEASE when a live lease holds the file, -EAGAIN while
+ * the file is in grace (see above), or -ENOMEM.
  */
 int lease_acquire(struct lease_table *t, uint64_t file_id, uint64_t now_ms, uint64_t *lease_id);
 
@@ -39,6 +46,23 @@ int lease_renew(struct lease_table *t, uint64_t file_id, uint64_t lease_id, uint
 
 /* As lease_check(), and on success ends the lease. */
 int lease_release(struct lease_table *t, uint64_t file_id, uint64_t lease_id, uint64_t now_ms);
+
+/*
+ * Puts the table in grace until until_ms for the files with an id below
+ * files_below (those that existed at the restart). Call once, at start.
+ */
+void lease_grace(struct lease_table *t, uint64_t until_ms, uint64_t files_below);
+
+/* Whether the table is in grace at now_ms. */
+int lease_in_grace(const struct lease_table *t, uint64_t now_ms);
+
+/*
+ * As lease_check(), but during the grace period a lease_id from before the
+ * restart for a file in grace that no live lease holds is granted again
+ * (same id, expiring lease_ms from now). Returns 0 (lease_id is file_id's
+ * live lease), 1 (it is, reclaimed just now), -CAIRN_ELEASE or -ENOMEM.
+ */
+int lease_reclaim(struct lease_table *t, uint64_t file_id, uint64_t lease_id, uint64_t now_ms);
 
 /* Whether a live lease holds file_id. */
 int lease_held(const struct lease_table *t, uint64_t file_id, uint64_t now_ms);

@@ -138,8 +138,10 @@ void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, co
 
 static void start_checkpoint(struct meta_server *ms)
 {
+	if (ms->stopping) /* the op log is closed */
+		return;
 	uint64_t seq = oplog_last_seq(ms->log);
-	if (ms->ckpt_pid || ms->stopping || seq - ms->ckpt_seq < (uint64_t)ms->opts->checkpoint_records)
+	if (ms->ckpt_pid || seq - ms->ckpt_seq < (uint64_t)ms->opts->checkpoint_records)
 		return;
 	pid_t pid = checkpoint_fork(ms->opts->data, ms->ns, seq);
 	if (pid < 0) {
@@ -286,7 +288,7 @@ struct meta_server *meta_new(struct event_base *base, const struct meta_options 
 	ms->lock_fd = -1;
 	STAILQ_INIT(&ms->waiters);
 	if (lock_data_dir(ms, cause) < 0 || load_namespace(ms, cause) < 0 ||
-	    meta_chunk_start(ms, cause) < 0)
+	    meta_chunk_start(ms, cause) < 0 || meta_repl_start(ms, cause) < 0)
 		goto fail;
 	ms->durable_ev = event_new(base, oplog_notify_fd(ms->log), EV_READ | EV_PERSIST,
 				   on_durable, ms);
@@ -360,6 +362,7 @@ void meta_free(struct meta_server *ms)
 	meta_http_stop(ms);
 	if (ms->rpc)
 		rpc_server_free(ms->rpc);
+	meta_repl_stop(ms);
 	meta_chunk_stop(ms);
 	if (ms->log)
 		oplog_close(ms->log);

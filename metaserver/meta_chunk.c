@@ -22,7 +22,9 @@
  * and orphaned replicas of the report, and on heartbeats from each node's
  * queue (replicas of chunks the namespace dropped, or of versions passed
  * over). A queued delete whose reply is lost is not resent; the orphan is
- * found again at the node's next registration.
+ * found again at the node's next registration. Copies to make, and the
+ * heartbeat's lists of copied and corrupt replicas, belong to the
+ * replication monitor (repl_meta.c).
  *
  * Invariants: a chunk in the chunk map is in the namespace with the same
  * id, file, index and version; replicas recorded are of that version.
@@ -190,6 +192,10 @@ static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_
 	if (err == -CAIRN_ELEASE &&
 	    asprintf(why, "%s is open for writing by another client", m->path) < 0)
 		*why = NULL;
+	if (err == -EAGAIN &&
+	    asprintf(why, "%s: write leases are being reclaimed after a metaserver restart",
+		     m->path) < 0)
+		*why = NULL;
 	if (err)
 		return err;
 	size_t n;
@@ -289,6 +295,20 @@ void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope
 
 /* ---- allocate ------------------------------------------------------------------------ */
 
+/*
+ * Checks that lease_id is file_id's live lease, reclaiming it when the
+ * metaserver restarted since it was granted (lease.h). Returns 0 or
+ * -CAIRN_ELEASE.
+ */
+static int lease_valid(struct meta_server *ms, uint64_t file_id, uint64_t lease_id, uint64_t now)
+{
+	int rc = lease_reclaim(ms->leases, file_id, lease_id, now);
+	if (rc == 1)
+		log_info("write lease %llu on file %llu reclaimed by its holder after a restart",
+			 (unsigned long long)lease_id, (unsigned long long)file_id);
+	return rc < 0 ? -CAIRN_ELEASE : 0;
+}
+
 static int lease_refused(const Cairn__AllocateReq *m, char **why)
 {
 	if (asprintf(why, "no write lease %llu on file %llu (expired, released or never granted)",
@@ -307,7 +327,7 @@ static int allocate(struct meta_server *ms, const Cairn__AllocateReq *m, struct 
 {
 	uint64_t now = time_mono_ms();
 	struct ns_inode *ino;
-	if (lease_check(ms->leases, m->file_id, m->lease_id, now) < 0)
+	if (lease_valid(ms, m->file_id, m->lease_id, now) < 0)
 		return lease_refused(m, why);
 	int err = file_get(ms, m->file_id, &ino);
 	if (err)
@@ -326,6 +346,13 @@ static int allocate(struct meta_server *ms, const Cairn__AllocateReq *m, struct 
 	if (nchain == 0) {
 		uint32_t repl = ns_inode_replication(ino);
 		nchain = place(ms, repl ? repl : (size_t)ms->opts->replication, now, chain, why);
+		if (nchain == -ENOSPC && nodes_count(ms->nodes) == 0 &&
+		    lease_in_grace(ms->leases, now)) {
+			/* Just restarted: the chunkservers have not registered yet. */
+			free(*why);
+			*why = strdup("waiting for chunkservers to register after a restart");
+			return -EAGAIN;
+		}
 		if (nchain < 0)
 			return nchain;
 	}
@@ -378,7 +405,7 @@ static int lease_call(struct meta_server *ms, const Cairn__LeaseReq *m, char **w
 {
 	uint64_t now = time_mono_ms();
 	struct ns_inode *ino;
-	if (lease_check(ms->leases, m->file_id, m->lease_id, now) < 0) {
+	if (lease_valid(ms, m->file_id, m->lease_id, now) < 0) {
 		if (asprintf(why, "no write lease %llu on file %llu (expired or released)",
 			     (unsigned long long)m->lease_id, (unsigned long long)m->file_id) < 0)
 			*why = NULL;
@@ -422,11 +449,13 @@ void meta_report_bad(struct meta_server *ms, struct meta_call *call, Cairn__Enve
 {
 	Cairn__ReportBadReq *m = req->report_bad;
 	struct nodes_node *node = m->replica ? nodes_find(ms->nodes, m->replica) : NULL;
-	if (node && chunkmap_drop_replica(ms->cmap, m->chunk_id, node->id) == 0)
+	if (node && chunkmap_drop_replica(ms->cmap, m->chunk_id, node->id) == 0) {
 		log_warn("chunk %llu: a client found the replica on %s bad (%s); it is no longer "
 			 "served",
 			 (unsigned long long)m->chunk_id, node->addr,
 			 err_str(err_from_status(m->why)));
+		meta_repl_bad(ms, m->chunk_id, node, m->why);
+	}
 	meta_answer(ms, call, 0, NULL, NULL);
 }
 
@@ -463,9 +492,12 @@ static int take_report(struct meta_server *ms, struct nodes_node *node, const Ca
 	if (rc == -ENOENT)
 		return 1; /* an orphan */
 	if (rc == -CAIRN_ESTALE) {
-		/* During a write the chain may not have the new version yet: leave it. */
+		/*
+		 * During a write the chain may not have the new version yet: leave
+		 * it; so too during the lease grace, when its writer may be back.
+		 */
 		const struct chunkmap_chunk *c = chunkmap_get(ms->cmap, r->id);
-		return !lease_held(ms->leases, c->file_id, now);
+		return !lease_held(ms->leases, c->file_id, now) && !lease_in_grace(ms->leases, now);
 	}
 	return 0;
 }
@@ -478,6 +510,9 @@ static void answer_node(struct meta_server *ms, struct meta_call *call, struct n
 		n += nodes_take_deletes(node, ids + n, cap - n);
 	Cairn__NodeResp resp = CAIRN__NODE_RESP__INIT;
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	struct meta_repl_cmds copies;
+	if (node)
+		meta_repl_fill(ms, node, &resp, &copies);
 	resp.heartbeat_ms = ms->opts->heartbeat_ms;
 	resp.delete_ = ids;
 	resp.n_delete_ = n;
@@ -509,9 +544,15 @@ void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelo
 	}
 	size_t ndel = 0, dropped = known ? chunkmap_drop_node(ms->cmap, node->id) : 0;
 	node->nchunks = m->n_chunks;
+	if (known)
+		meta_repl_node_gone(ms, node);
 	for (size_t i = 0; i < m->n_chunks; i++) {
-		if (!take_report(ms, node, m->chunks[i], now))
+		if (!take_report(ms, node, m->chunks[i], now)) {
+			meta_repl_short(ms, node, m->chunks[i]->id, m->chunks[i]->length);
 			continue;
+		}
+		if (chunkmap_get(ms->cmap, m->chunks[i]->id)) /* stale, not an orphan */
+			meta_repl_bad(ms, m->chunks[i]->id, node, CAIRN__STATUS__STATUS_STALE);
 		if (ndel < cap)
 			del[ndel++] = m->chunks[i]->id;
 		else
@@ -541,6 +582,7 @@ void meta_heartbeat(struct meta_server *ms, struct meta_call *call, Cairn__Envel
 		lost += chunkmap_drop_replica(ms->cmap, m->lost[i], node->id) == 0;
 	if (lost)
 		log_warn("chunkserver %s lost %zu replicas", node->addr, lost);
+	meta_repl_heartbeat(ms, node, m);
 	size_t cap = node->ndeletes < META_DELETES_MAX ? node->ndeletes : META_DELETES_MAX;
 	uint64_t *del = malloc((cap ? cap : 1) * sizeof(*del));
 	if (!del) {
@@ -577,6 +619,8 @@ int meta_chunk_start(struct meta_server *ms, char **cause)
 	ms->nodes = nodes_new(ms->opts->dead_after_ms);
 	ms->cmap = chunkmap_new();
 	ms->leases = lease_new(ms->opts->lease_ms, (uint64_t)time_now_us());
+	if (ms->leases)
+		lease_grace(ms->leases, time_mono_ms() + ms->opts->lease_ms, ns_next_id(ms->ns));
 	ms->rng = ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) | 1;
 	if (!ms->nodes || !ms->cmap || !ms->leases || ns_walk(ms->ns, mirror_file, ms) != 0) {
 		*cause = strdup("out of memory building the chunk map");
@@ -606,6 +650,7 @@ static void on_dead(void *arg, struct nodes_node *node)
 	log_warn("chunkserver %s is dead (silent for over %llu ms); its replicas are not served "
 		 "until it registers again",
 		 node->addr, (unsigned long long)ms->opts->dead_after_ms);
+	meta_repl_node_gone(ms, node);
 }
 
 static void on_expired(void *arg, uint64_t file_id, uint64_t lease_id)

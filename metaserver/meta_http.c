@@ -1,8 +1,9 @@
 /*
  * meta_http: the metaserver's status page (--http): GET / or /status
  * answers one JSON object with the namespace size, log positions,
- * connection count, chunkservers (known and live), chunks, replicas and
- * write leases.
+ * connection count, chunkservers (known and live), chunks, replicas,
+ * write leases, and the replication monitor's view (meta_admin.c): what
+ * the last scan found and each chunkserver's state and replica count.
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -31,7 +32,7 @@ static void on_status(struct evhttp_request *req, void *arg)
 			    "\"log_seq\": %llu, \"durable_seq\": %llu, \"checkpoint_seq\": %llu, "
 			    "\"connections\": %u, \"calls\": %llu, \"chunk_size\": %llu, "
 			    "\"replication\": %lld, \"nodes\": %zu, \"nodes_live\": %zu, "
-			    "\"chunks\": %zu, \"replicas\": %zu, \"leases\": %zu}\n",
+			    "\"chunks\": %zu, \"replicas\": %zu, \"leases\": %zu",
 			    ms->opts->listen, ns_count(ms->ns),
 			    (unsigned long long)(ms->log ? oplog_last_seq(ms->log) : 0),
 			    (unsigned long long)(ms->log ? oplog_durable_seq(ms->log) : 0),
@@ -40,6 +41,8 @@ static void on_status(struct evhttp_request *req, void *arg)
 			    (long long)ms->opts->replication, nodes_count(ms->nodes),
 			    nodes_nlive(ms->nodes, time_mono_ms()), chunkmap_count(ms->cmap),
 			    chunkmap_nreplicas(ms->cmap), lease_count(ms->leases));
+	meta_admin_status(ms, out);
+	evbuffer_add_printf(out, "}\n");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/json");
 	evhttp_send_reply(req, HTTP_OK, "OK", out);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "meta.h"
+#include "repl.h"
 #include "rpc.h"
 
 struct ns;
@@ -17,6 +18,7 @@ struct evhttp;
 struct nodes;
 struct chunkmap;
 struct lease_table;
+struct nodes_node;
 
 /* A reply held until the op log is durable up to seq: a copy, never pointers into ns. */
 struct meta_waiter {
@@ -52,6 +54,15 @@ struct meta_server {
 	struct chunkmap *cmap; /* chunk -> replicas, rebuilt from reports */
 	struct lease_table *leases;
 	uint64_t rng; /* placement's random state */
+	/* the replication monitor (repl_meta.c) */
+	struct repl *repl;
+	struct event *scan_ev;
+	uint64_t scan_last_ms;	      /* when the last scan ran */
+	uint64_t scan_next_ms;	      /* when the next one is due */
+	uint64_t scan_log_ms;	      /* when a scan was last logged at info */
+	uint64_t scan_cost_ms;	      /* how long the last scan took */
+	uint64_t repl_from_ms;	      /* no planning before (chunkservers still reporting) */
+	struct repl_stats scan_stats; /* what the last scan saw */
 };
 
 /* One call being answered. */
@@ -102,6 +113,49 @@ void meta_lease(struct meta_server *ms, struct meta_call *call, Cairn__Envelope 
 void meta_report_bad(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_heartbeat(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+
+/*
+ * The replication monitor (repl_meta.c): a repl planner run every
+ * --scan-interval, and its part of the chunkservers' calls.
+ * meta_repl_start() returns 0 or -1 with a new *cause; meta_repl_stop()
+ * is a no-op when not started.
+ */
+int meta_repl_start(struct meta_server *ms, char **cause);
+void meta_repl_stop(struct meta_server *ms);
+/* A heartbeat's corrupt, copied and copy_failed lists (after its lost list). */
+void meta_repl_heartbeat(struct meta_server *ms, struct nodes_node *node,
+			 const Cairn__HeartbeatReq *m);
+/* A replica found bad by a client (why: its Status) or stale in a report. */
+void meta_repl_bad(struct meta_server *ms, uint64_t chunk_id, struct nodes_node *node, int why);
+/*
+ * A replica just recorded from node's report: if it holds fewer bytes
+ * than its file committed in that chunk (unsynced writes cut back when
+ * the chunkserver restarted after a crash) and no writer holds the file,
+ * it is dropped again and treated as corrupt: it must not count, nor
+ * outlive a good copy at trimming. Returns 1 then, else 0.
+ */
+int meta_repl_short(struct meta_server *ms, struct nodes_node *node, uint64_t chunk_id,
+		    uint64_t length);
+/* node died or registered again: its copies in flight are forgotten. */
+void meta_repl_node_gone(struct meta_server *ms, struct nodes_node *node);
+
+/* Copies handed to a node in one NodeResp, and the memory they point to. */
+#define META_REPL_CMDS_MAX 8
+struct meta_repl_cmds {
+	Cairn__ReplicateCmd cmd[META_REPL_CMDS_MAX];
+	Cairn__ReplicateCmd *ptr[META_REPL_CMDS_MAX];
+	char *src[META_REPL_CMDS_MAX][REPL_SOURCES_MAX];
+};
+/* Puts node's new copies in resp->replicate, pointing into buf (borrowed until answered). */
+void meta_repl_fill(struct meta_server *ms, struct nodes_node *node, Cairn__NodeResp *resp,
+		    struct meta_repl_cmds *buf);
+
+/* The admin calls (meta_admin.c), for the dispatch table. */
+void meta_admin_nodes(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+/* Appends the status page's replication and chunkserver fields (", ..." JSON members). */
+struct evbuffer;
+void meta_admin_status(struct meta_server *ms, struct evbuffer *out);
 
 /* The status page on --http. Returns 0 or -1 with a new *cause. */
 int meta_http_start(struct meta_server *ms, char **cause);

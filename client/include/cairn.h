@@ -257,9 +257,12 @@ CAIRN_API void cairn_closedir(cairn_dir_t *d);
  * (for a writer: its own size, including its unflushed writes). As with
  * other retried mutations, an open for writing whose reply was lost may
  * be retried and then meet its own lease: -CAIRN_ELEASE until the lease
- * expires. Returns 0 and a new *out (free with cairn_close()) or a
- * negative error. Any thread; the file is then used by one thread at a
- * time.
+ * expires. A metaserver restart costs a writer nothing: its lease is
+ * reclaimed (a grace period as long as a lease), while new writers of
+ * files that existed before the restart wait for the grace to end, within
+ * the handle's timeout (then -EAGAIN). Returns 0 and a new *out (free with
+ * cairn_close()) or a negative error. Any thread; the file is then used by
+ * one thread at a time.
  */
 CAIRN_API int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode,
 			 cairn_file_t **out);
@@ -343,6 +346,87 @@ struct cairn_chunk_loc {
 CAIRN_API int cairn_chunk_locations(cairn_t *c, const char *path, uint64_t off, uint64_t len,
 				    struct cairn_chunk_loc **out, size_t *n);
 CAIRN_API void cairn_chunk_locations_free(struct cairn_chunk_loc *locs, size_t n);
+
+/* ---- admin: chunkservers and fsck (client/admin.c) ------------------- */
+
+enum cairn_node_state {
+	CAIRN_NODE_UP = 0,
+	CAIRN_NODE_DEAD = 1, /* silent past the metaserver's --dead-after */
+	CAIRN_NODE_DECOMMISSIONING = 2,
+	CAIRN_NODE_DECOMMISSIONED = 3,
+};
+
+/* One chunkserver as the metaserver sees it. */
+struct cairn_node {
+	char *addr; /* "HOST:PORT" */
+	char *rack; /* "" when unknown */
+	int state;  /* enum cairn_node_state */
+	uint64_t used;
+	uint64_t capacity;
+	uint64_t chunks;	/* replicas the metaserver records on it */
+	uint64_t last_heard_ms; /* since its last heartbeat or registration */
+	uint32_t load;		/* calls in progress, as last reported */
+};
+
+/*
+ * Lists every chunkserver the metaserver has known since it started, in
+ * the order they first registered. Returns 0 with a new array in *out of
+ * *n entries (free with cairn_admin_nodes_free()), or a negative error.
+ */
+CAIRN_API int cairn_admin_nodes(cairn_t *c, struct cairn_node **out, size_t *n);
+CAIRN_API void cairn_admin_nodes_free(struct cairn_node *nodes, size_t n);
+
+/* "up", "dead", "decommissioning", "decommissioned" (or "?"). Borrowed, static. */
+CAIRN_API const char *cairn_node_state_name(int state);
+
+enum cairn_fsck_status {
+	CAIRN_FSCK_HEALTHY = 0,
+	CAIRN_FSCK_DEGRADED = 1, /* every chunk readable, some below target */
+	CAIRN_FSCK_CORRUPT = 2,	 /* some chunk has no good replica */
+};
+
+enum cairn_fsck_kind {
+	CAIRN_FSCK_UNDER_REPLICATED = 0, /* fewer live replicas than the file's replication */
+	CAIRN_FSCK_MISSING = 1,		 /* no live replica */
+	CAIRN_FSCK_BAD_REPLICA = 2,	 /* a replica found corrupt, not yet re-made */
+	CAIRN_FSCK_STALE = 3,		 /* a stale-version replica not yet deleted */
+};
+
+/* One chunk with a problem. */
+struct cairn_fsck_problem {
+	char *path;
+	uint64_t chunk_id;
+	uint64_t index; /* the chunk's number in the file */
+	int kind;	/* enum cairn_fsck_kind */
+};
+
+/* What fsck found under a path: totals over every chunk, and the problems. */
+struct cairn_fsck {
+	int status; /* enum cairn_fsck_status */
+	uint64_t files;
+	uint64_t chunks;
+	uint64_t under_replicated;
+	uint64_t missing;
+	uint64_t corrupt;
+	uint64_t stale;
+	size_t nproblems;
+	struct cairn_fsck_problem *problems;
+	int more; /* more problems than the metaserver sends in one reply were left out */
+};
+
+/*
+ * Checks every chunk of the files under path (a file or a directory;
+ * NULL: "/") as the metaserver knows them now. Returns 0 with a new
+ * *out (free with cairn_admin_fsck_free()), or a negative error
+ * (-ENOENT for a missing path).
+ */
+CAIRN_API int cairn_admin_fsck(cairn_t *c, const char *path, struct cairn_fsck **out);
+CAIRN_API void cairn_admin_fsck_free(struct cairn_fsck *report);
+
+/* "HEALTHY", "DEGRADED", "CORRUPT" (or "?"). Borrowed, static. */
+CAIRN_API const char *cairn_fsck_status_name(int status);
+/* "under_replicated", "missing", "corrupt", "stale" (or "?"). Borrowed, static. */
+CAIRN_API const char *cairn_fsck_kind_name(int kind);
 
 #ifdef __cplusplus
 }

@@ -133,3 +133,65 @@ class Cluster:
         for c in self.chunks:
             c.start()
         self.wait_ready()
+
+
+def pause(chunk):
+    """SIGSTOP: the chunkserver hangs (its sockets stay open, nothing answers)."""
+    chunk.proc.send_signal(signal.SIGSTOP)
+
+
+def resume(chunk):
+    chunk.proc.send_signal(signal.SIGCONT)
+
+
+def by_addr(cluster, addr):
+    """The Chunk of cluster listening on addr."""
+    return next(c for c in cluster.chunks if c.addr == addr)
+
+
+def locations(cluster, path, timeout="20s"):
+    """`cairn locations --json PATH` as a list of dicts."""
+    return json.loads(cluster.cli.run("locations", "--json", path, timeout=timeout).stdout)
+
+
+def wait_for(what, pred, seconds=30.0, every=0.1):
+    """Polls pred() until it returns something true; returns it, or fails naming what."""
+    deadline = time.monotonic() + seconds
+    while True:
+        got = pred()
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(every)
+
+
+def put_bytes(cluster, tmp_path, remote, data, *opts):
+    """Writes data to a local file under tmp_path and `cairn put`s it to remote."""
+    local = tmp_path / ("local-" + remote.strip("/").replace("/", "-"))
+    local.write_bytes(data)
+    cluster.cli("put", *opts, local, remote)
+
+
+def fsck(cluster, *args, timeout="20s"):
+    """`cairn admin fsck --json [PATH]`: (exit status, the report or None)."""
+    r = cluster.cli.run("admin", "fsck", "--json", *args, timeout=timeout, check=False)
+    return r.returncode, (json.loads(r.stdout) if r.stdout.strip() else None)
+
+
+def fsck_is(cluster, status, *path):
+    """fsck's (exit status, report) when its status is status, else None."""
+    rc, report = fsck(cluster, *path)
+    return (rc, report) if report and report["status"] == status else None
+
+
+def flip_replica(chunk, chunk_id, offset=1000, n=4):
+    """Inverts n data bytes of chunk's replica of chunk_id (past the 64 KiB
+    header); returns the file's path and the bytes it held there."""
+    path = chunk.replica_files()[chunk_id]
+    with open(path, "r+b") as f:
+        f.seek(65536 + offset)
+        good = f.read(n)
+        f.seek(65536 + offset)
+        f.write(bytes(x ^ 0xFF for x in good))
+    return path, good

@@ -2,7 +2,9 @@
  * test_lease: write leases with an injected clock: one writer per file,
  * renewals push the expiry, an expired lease stops blocking, renewing or
  * being used at once (before any sweep), release frees the file, sweeping
- * reports exactly the dead leases, and ids are never handed out twice.
+ * reports exactly the dead leases, and ids are never handed out twice;
+ * after a restart, the grace period: old holders reclaim their leases
+ * (same id, once), new writers of old files wait, new files do not.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -94,10 +96,45 @@ static void test_sweep(void)
 	lease_free(t);
 }
 
+/*
+ * A restarted table (ids from 1000 on; files 1..9 existed) in grace until
+ * 500 with leases of 300 ms.
+ */
+static void test_grace(void)
+{
+	struct lease_table *t = lease_new(300, 1000);
+	uint64_t id = 0;
+	lease_grace(t, 500, 10);
+	CHECK(lease_in_grace(t, 0) && lease_in_grace(t, 499) && !lease_in_grace(t, 500));
+	/* new writers: AGAIN for old files, granted for new ones */
+	CHECK(lease_acquire(t, 3, 10, &id) == -EAGAIN);
+	CHECK(lease_acquire(t, 10, 10, &id) == 0 && id == 1000);
+	/* the old holder of file 3 reclaims its lease 77, same id; then it is ordinary */
+	CHECK(lease_reclaim(t, 3, 77, 20) == 1);
+	CHECK(lease_reclaim(t, 3, 77, 30) == 0 && lease_check(t, 3, 77, 30) == 0);
+	CHECK(lease_held(t, 3, 30) && lease_acquire(t, 3, 30, &id) == -CAIRN_ELEASE);
+	CHECK(lease_renew(t, 3, 77, 300) == 0 && lease_check(t, 3, 77, 599) == 0);
+	/* nobody else gets a held file; no id of this run, no 0, no new file reclaims */
+	CHECK(lease_reclaim(t, 3, 78, 40) == -CAIRN_ELEASE);
+	CHECK(lease_reclaim(t, 4, 1000, 40) == -CAIRN_ELEASE);
+	CHECK(lease_reclaim(t, 4, 0, 40) == -CAIRN_ELEASE);
+	CHECK(lease_reclaim(t, 11, 50, 40) == -CAIRN_ELEASE);
+	/* a released reclaimed lease cannot come back */
+	CHECK(lease_reclaim(t, 5, 60, 40) == 1 && lease_release(t, 5, 60, 50) == 0);
+	CHECK(lease_reclaim(t, 5, 60, 60) == -CAIRN_ELEASE);
+	/* after the grace: no reclaims, old files take new writers, leases held go on */
+	CHECK(lease_reclaim(t, 6, 61, 500) == -CAIRN_ELEASE);
+	CHECK(lease_acquire(t, 6, 500, &id) == 0 && id == 1001);
+	CHECK(lease_check(t, 3, 77, 500) == 0);
+	CHECK(lease_reclaim(t, 3, 77, 500) == 0); /* still its live lease */
+	lease_free(t);
+}
+
 int main(void)
 {
 	test_one_writer();
 	test_sweep();
+	test_grace();
 	if (failures) {
 		printf("test_lease: %d failures\n", failures);
 		return 1;

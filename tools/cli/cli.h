@@ -157,5 +157,6 @@ int cmd_cat(struct cli *cli, int argc, char **argv);
 int cmd_du(struct cli *cli, int argc, char **argv);
 int cmd_df(struct cli *cli, int argc, char **argv);
 int cmd_locations(struct cli *cli, int argc, char **argv);
+int cmd_admin(struct cli *cli, int argc, char **argv);
 
 #endif

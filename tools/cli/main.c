@@ -29,6 +29,8 @@ static const struct cli_cmd cli_cmds[] = {
     {"df", cmd_df, "[--json]", "Files, directories and bytes stored (capacity: not yet known)."},
     {"locations", cmd_locations, "[--json] PATH",
      "Each chunk of a file: offset, length, id, version, replicas."},
+    {"admin", cmd_admin, "nodes|fsck [PATH]",
+     "Chunkservers and their state; fsck under PATH (exit 1 unless HEALTHY)."},
 };
 
 #define N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

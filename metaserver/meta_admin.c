@@ -1,0 +1,287 @@
+/*
+ * meta_admin: the metaserver's admin calls (DESIGN §7): the chunkserver
+ * list (`cairn admin nodes`) and fsck (`cairn admin fsck [PATH]`), and
+ * the replication part of the status page.
+ *
+ * fsck looks at every chunk of every file under PATH as the metaserver
+ * knows it now: live replicas against the file's replication, and the
+ * bad replicas the replication monitor remembers (repl_health()). Each
+ * chunk with a problem is one entry (path, chunk, index, kind), in
+ * namespace order, with its worst kind: missing (no live replica) or
+ * corrupt, then under_replicated, then stale. The status is CORRUPT when
+ * some chunk has no live replica,
+ * DEGRADED when another problem exists, HEALTHY otherwise. The reply
+ * carries at most FSCK_PROBLEMS_MAX problems (and FSCK_PATH_BYTES of
+ * paths) so it fits in a frame; the totals always count them all.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunkmap.h"
+#include "meta_int.h"
+#include "nodes.h"
+#include "ns.h"
+#include "util.h"
+
+#define FSCK_PROBLEMS_MAX 10000u
+#define FSCK_PATH_BYTES	  (2u << 20)
+
+/* ---- nodes ----------------------------------------------------------------------------- */
+
+static Cairn__NodeState node_state(const struct meta_server *ms, const struct nodes_node *node,
+				   uint64_t now)
+{
+	return nodes_live(ms->nodes, node, now) ? CAIRN__NODE_STATE__NODE_UP
+						: CAIRN__NODE_STATE__NODE_DEAD;
+}
+
+void meta_admin_nodes(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	size_t n = nodes_count(ms->nodes);
+	Cairn__NodeInfo *infos = calloc(n ? n : 1, sizeof(*infos));
+	Cairn__NodeInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	if (!infos || !ptrs) {
+		free(infos);
+		free(ptrs);
+		meta_answer(ms, call, -ENOMEM, NULL, NULL);
+		return;
+	}
+	uint64_t now = time_mono_ms();
+	for (size_t i = 0; i < n; i++) {
+		const struct nodes_node *node = nodes_get(ms->nodes, (uint32_t)i);
+		Cairn__NodeInfo *ni = &infos[i];
+		cairn__node_info__init(ni);
+		ni->addr = node->addr;
+		ni->rack = node->rack;
+		ni->state = node_state(ms, node, now);
+		ni->used = node->used;
+		ni->capacity = node->capacity;
+		ni->chunks = chunkmap_node_count(ms->cmap, node->id);
+		ni->last_heard_ms = now - node->last_ms;
+		ni->load = node->load;
+		ptrs[i] = ni;
+	}
+	Cairn__NodesResp resp = CAIRN__NODES_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	resp.nodes = ptrs;
+	resp.n_nodes = n;
+	body.body_case = CAIRN__ENVELOPE__BODY_NODE_LIST;
+	body.node_list = &resp;
+	meta_answer(ms, call, 0, &body, NULL);
+	free(infos);
+	free(ptrs);
+}
+
+/* ---- fsck ------------------------------------------------------------------------------- */
+
+struct fsck {
+	struct meta_server *ms;
+	uint64_t root; /* the inode fsck was asked about */
+	uint64_t now;
+	Cairn__FsckResp resp;
+	size_t cap;
+	size_t path_bytes;
+	int err;
+};
+
+/* Whether ino is root or below it. */
+static int under(const struct meta_server *ms, const struct ns_inode *ino, uint64_t root)
+{
+	while (ino) {
+		if (ns_inode_id(ino) == root)
+			return 1;
+		Cairn__Attr a = CAIRN__ATTR__INIT;
+		ns_fill_attr(ino, &a);
+		ino = a.parent ? ns_get(ms->ns, a.parent) : NULL;
+	}
+	return 0;
+}
+
+/* ino's absolute path, as a new string (NULL when out of memory). */
+static char *path_of(const struct meta_server *ms, const struct ns_inode *ino)
+{
+	char buf[NS_PATH_MAX + 2];
+	size_t at = sizeof(buf) - 1;
+	buf[at] = '\0';
+	while (ino) {
+		Cairn__Attr a = CAIRN__ATTR__INIT;
+		ns_fill_attr(ino, &a);
+		if (!a.parent)
+			break;
+		size_t len = strlen(a.name);
+		if (len + 1 > at)
+			break; /* deeper than a path may be: keep the tail */
+		at -= len;
+		memcpy(buf + at, a.name, len);
+		buf[--at] = '/';
+		ino = ns_get(ms->ns, a.parent);
+	}
+	return strdup(at == sizeof(buf) - 1 ? "/" : buf + at);
+}
+
+static int add_problem(struct fsck *f, const struct ns_inode *ino, uint64_t chunk, uint64_t index,
+		       Cairn__FsckKind kind)
+{
+	Cairn__FsckResp *r = &f->resp;
+	if (r->n_problems >= FSCK_PROBLEMS_MAX || f->path_bytes > FSCK_PATH_BYTES) {
+		r->more = 1;
+		return 0;
+	}
+	if (r->n_problems == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		Cairn__FsckProblem **v = realloc(r->problems, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->problems = v;
+		f->cap = cap;
+	}
+	Cairn__FsckProblem *p = malloc(sizeof(*p));
+	char *path = path_of(f->ms, ino);
+	if (!p || !path) {
+		free(p);
+		free(path);
+		return -ENOMEM;
+	}
+	cairn__fsck_problem__init(p);
+	p->path = path;
+	p->chunk = chunk;
+	p->index = index;
+	p->kind = kind;
+	f->path_bytes += strlen(path) + 32;
+	r->problems[r->n_problems++] = p;
+	return 0;
+}
+
+/* Checks one file's chunks. */
+static int check_file(struct fsck *f, const struct ns_inode *ino)
+{
+	struct meta_server *ms = f->ms;
+	uint32_t target = ns_inode_replication(ino);
+	if (!target)
+		target = (uint32_t)ms->opts->replication;
+	size_t n;
+	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
+	f->resp.files++;
+	for (size_t i = 0; i < n; i++) {
+		const struct chunkmap_chunk *c = chunkmap_get(ms->cmap, k[i].id);
+		uint32_t live;
+		enum repl_health h =
+		    repl_health(ms->repl, ms->nodes, c, k[i].id, target, f->now, &live);
+		Cairn__FsckKind kind;
+		f->resp.chunks++;
+		if (live == 0)
+			f->resp.status = CAIRN__FSCK_STATUS__FSCK_STATUS_CORRUPT;
+		switch (h) {
+		case REPL_HEALTHY:
+			continue;
+		case REPL_MISSING:
+			f->resp.missing++;
+			kind = CAIRN__FSCK_KIND__FSCK_KIND_MISSING;
+			break;
+		case REPL_CORRUPT:
+			f->resp.corrupt++;
+			kind = CAIRN__FSCK_KIND__FSCK_KIND_CORRUPT;
+			break;
+		case REPL_UNDER:
+			f->resp.under_replicated++;
+			kind = CAIRN__FSCK_KIND__FSCK_KIND_UNDER_REPLICATED;
+			break;
+		default:
+			f->resp.stale++;
+			kind = CAIRN__FSCK_KIND__FSCK_KIND_STALE;
+			break;
+		}
+		if (f->resp.status == CAIRN__FSCK_STATUS__FSCK_STATUS_HEALTHY)
+			f->resp.status = CAIRN__FSCK_STATUS__FSCK_STATUS_DEGRADED;
+		if (add_problem(f, ino, k[i].id, i, kind) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ns_walk_fn: the files under f->root. */
+static int visit(void *arg, const struct ns_inode *ino)
+{
+	struct fsck *f = arg;
+	if (ns_inode_is_dir(ino) || (f->root != NS_ROOT_ID && !under(f->ms, ino, f->root)))
+		return 0;
+	return check_file(f, ino);
+}
+
+static void fsck_free(struct fsck *f)
+{
+	for (size_t i = 0; i < f->resp.n_problems; i++) {
+		free(f->resp.problems[i]->path);
+		free(f->resp.problems[i]);
+	}
+	free(f->resp.problems);
+}
+
+void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	const char *path = req->fsck->path && *req->fsck->path ? req->fsck->path : "/";
+	struct ns_inode *ino;
+	int err = ns_lookup(ms->ns, path, &ino);
+	if (err) {
+		meta_answer(ms, call, err, NULL, NULL);
+		return;
+	}
+	struct fsck f = {ms, ns_inode_id(ino), time_mono_ms(), CAIRN__FSCK_RESP__INIT, 0, 0, 0};
+	if (ns_inode_is_dir(ino))
+		err = ns_walk(ms->ns, visit, &f);
+	else
+		err = check_file(&f, ino);
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	body.body_case = CAIRN__ENVELOPE__BODY_FSCK_REPORT;
+	body.fsck_report = &f.resp;
+	meta_answer(ms, call, err, &body, NULL);
+	fsck_free(&f);
+}
+
+/* ---- status page -------------------------------------------------------------------------- */
+
+/* Appends s as a JSON string. */
+static void json_str(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			evbuffer_add_printf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			evbuffer_add_printf(out, "\\u%04x", ch);
+		else
+			evbuffer_add(out, s, 1);
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
+void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
+{
+	const struct repl_stats *st = &ms->scan_stats;
+	uint64_t now = time_mono_ms();
+	evbuffer_add_printf(out,
+			    ", \"healing\": {\"under_replicated\": %zu, \"missing\": %zu, "
+			    "\"over_replicated\": %zu, \"held\": %zu, \"copies_in_flight\": %zu, "
+			    "\"copies_waiting\": %zu, \"bad_replicas\": %zu}, \"chunkservers\": [",
+			    st->under, st->missing, st->over, st->held, repl_inflight(ms->repl),
+			    st->waiting, repl_nbad(ms->repl));
+	size_t n = nodes_count(ms->nodes);
+	for (size_t i = 0; i < n; i++) {
+		const struct nodes_node *node = nodes_get(ms->nodes, (uint32_t)i);
+		evbuffer_add_printf(out, "%s{\"addr\": ", i ? ", " : "");
+		json_str(out, node->addr);
+		evbuffer_add_printf(
+		    out,
+		    ", \"state\": \"%s\", \"replicas\": %zu, \"used\": %llu, "
+		    "\"capacity\": %llu, \"load\": %u, \"last_heard_ms\": %llu}",
+		    node_state(ms, node, now) == CAIRN__NODE_STATE__NODE_UP ? "up" : "dead",
+		    chunkmap_node_count(ms->cmap, node->id), (unsigned long long)node->used,
+		    (unsigned long long)node->capacity, node->load,
+		    (unsigned long long)(now - node->last_ms));
+	}
+	evbuffer_add_printf(out, "]");
+}
