@@ -1,0 +1,402 @@
+"""client: FileSystem, one libcairn client handle (cairn_t) and the calls on it.
+
+A FileSystem is thread-safe, as the handle is: threads share one and their
+calls run at once (each releases the GIL inside libcairn). Every call is
+bounded by the handle's timeout; failures raise the exceptions of
+cairn.errors. Paths are absolute cairn paths, str (UTF-8) or bytes.
+
+connect() does not contact the metaserver; the first call does (ping()
+checks early). After os.fork() the child makes its own handle on its
+first call (the parent's belongs to the parent's threads); files opened
+before the fork cannot be used in the child.
+"""
+import ctypes
+import errno
+import os
+import posixpath
+import tempfile
+import threading
+import time
+import weakref
+
+from . import errors, fileio
+from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Options, Stat, lib, last_error,
+                   strerror)
+
+DEFAULT_META = "127.0.0.1:20000"
+COPY_BUFFER = 4 << 20
+
+
+def connect(addr=None, timeout=60.0, replication=None):
+    """A FileSystem for the metaserver at addr ("HOST:PORT").
+
+    addr defaults to $CAIRN_META, else 127.0.0.1:20000. timeout (seconds)
+    bounds every call, retries included. replication is given to files
+    this handle creates (None: the metaserver's default).
+    """
+    return FileSystem(addr, timeout, replication)
+
+
+def copy(src, dst):
+    """Copies src (with readinto) to dst (with write) through one buffer; returns the count."""
+    buf = bytearray(COPY_BUFFER)
+    total = 0
+    with memoryview(buf) as view:
+        while True:
+            n = src.readinto(buf)
+            if not n:
+                return total
+            part = view[:n]
+            while part:
+                part = part[dst.write(part):]
+            total += n
+
+
+def text(path):
+    """path (str, bytes or os.PathLike) as a str."""
+    path = os.fspath(path)
+    return path.decode("utf-8", "surrogateescape") if isinstance(path, bytes) else path
+
+
+def encode(path):
+    """path as the bytes libcairn takes."""
+    return text(path).encode("utf-8", "surrogateescape")
+
+
+def decode(raw):
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def info(path, st):
+    """The dict describing one file or directory (as ls(detail=True) and stat() give)."""
+    is_dir = st.type == CAIRN_DIR
+    return {
+        "name": path,
+        "type": "directory" if is_dir else "file",
+        "size": 0 if is_dir else st.size,
+        "replication": st.replication,
+        "chunks": st.nchunks,
+        "entries": st.nentries,
+        "mode": st.mode,
+        "uid": st.uid,
+        "gid": st.gid,
+        "atime": st.atime_us / 1e6,
+        "mtime": st.mtime_us / 1e6,
+        "ctime": st.ctime_us / 1e6,
+        "id": st.id,
+    }
+
+
+class FileSystem:
+    """A connection to one cairn cluster (see connect())."""
+
+    def __init__(self, addr=None, timeout=60.0, replication=None):
+        if addr is None:
+            addr = os.environ.get("CAIRN_META") or DEFAULT_META
+        self.addr = addr
+        self.timeout = float(timeout)
+        self.replication = replication
+        self._lock = threading.Lock()
+        self._files = weakref.WeakSet()
+        self._h = None
+        self._pid = None
+        self._closed = False
+        self._handle()  # a malformed address fails here
+
+    def __repr__(self):
+        return "<cairn.FileSystem %s>" % self.addr
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_h", None) is not None and self._pid == os.getpid():
+            lib.cairn_disconnect(self._h)
+            self._h = None
+
+    def _handle(self):
+        h = self._h
+        if h is not None and self._pid == os.getpid():
+            return h
+        with self._lock:
+            if self._closed:
+                raise ValueError("cairn.FileSystem %s is closed" % self.addr)
+            if self._h is None or self._pid != os.getpid():
+                opt = Options()
+                opt.timeout_ms = max(1, int(self.timeout * 1000))
+                opt.replication = self.replication or 0
+                out = ctypes.c_void_p()
+                rc = lib.cairn_connect(self.addr.encode(), ctypes.byref(opt), ctypes.byref(out))
+                if rc < 0:
+                    raise errors.exception(rc, strerror(rc), "", self.addr)
+                self._h, self._pid = out.value, os.getpid()
+                self._files = weakref.WeakSet()
+            return self._h
+
+    def close(self):
+        """Closes (flushing them) the files still open on this handle, then the handle."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        first = None
+        for f in list(self._files):
+            try:
+                f.close()
+            except OSError as e:
+                first = first or e
+        h, self._h = self._h, None
+        if h is not None and self._pid == os.getpid():
+            lib.cairn_disconnect(h)
+        if first:
+            raise first
+
+    def _error(self, code, path=None, path2=None):
+        """The exception for code, with this thread's last error text on the handle."""
+        cause = last_error(self._h) if self._h is not None else ""
+        if not cause and code in (-errno.ETIMEDOUT, -errors.EUNAVAIL):
+            cause = "metaserver %s %s, gave up after %gs" % (
+                self.addr, "did not answer" if code == -errno.ETIMEDOUT else "unreachable",
+                self.timeout)
+        shown = [None if p is None else text(p) for p in (path, path2)]
+        return errors.exception(code, strerror(code), cause, *shown)
+
+    def _check(self, rc, path=None, path2=None):
+        if rc < 0:
+            raise self._error(rc, path, path2)
+        return rc
+
+    # ---- namespace ----
+
+    def ping(self):
+        """One round trip to the metaserver."""
+        self._check(lib.cairn_ping(self._handle()))
+
+    def stat(self, path):
+        """A dict describing path: name, type ("file"/"directory"), size, replication, ..."""
+        st = Stat()
+        self._check(lib.cairn_stat(self._handle(), encode(path), ctypes.byref(st)), path)
+        return info(text(path), st)
+
+    info = stat
+
+    def exists(self, path):
+        try:
+            self.stat(path)
+            return True
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def isdir(self, path):
+        try:
+            return self.stat(path)["type"] == "directory"
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def isfile(self, path):
+        try:
+            return self.stat(path)["type"] == "file"
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def _listdir(self, path):
+        """[(name, Stat)] of directory path, in name order."""
+        h = self._handle()
+        d = ctypes.c_void_p()
+        self._check(lib.cairn_opendir(h, encode(path), ctypes.byref(d)), path)
+        out = []
+        try:
+            ent = Dirent()
+            while True:
+                rc = lib.cairn_readdir_next(d, ctypes.byref(ent))
+                if rc == 0:
+                    return out
+                self._check(rc, path)
+                st = Stat()
+                ctypes.pointer(st)[0] = ent.st
+                out.append((decode(ent.name), st))
+        finally:
+            lib.cairn_closedir(d)
+
+    def ls(self, path, detail=False):
+        """The entries of directory path as full paths (detail: dicts, as stat()).
+
+        A file lists as itself.
+        """
+        path = text(path)
+        try:
+            entries = self._listdir(path)
+        except NotADirectoryError:
+            if not self.isfile(path):
+                raise
+            return [self.stat(path) if detail else path]
+        base = path.rstrip("/")
+        full = [(base + "/" + name, st) for name, st in entries]
+        return [info(p, st) for p, st in full] if detail else [p for p, _ in full]
+
+    def walk(self, top):
+        """Yields (dirpath, dirnames, filenames) for top and every directory under it,
+        top-down, as os.walk()."""
+        stack = [text(top).rstrip("/") or "/"]
+        while stack:
+            d = stack.pop()
+            try:
+                entries = self._listdir(d)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # not a directory, or removed meanwhile (as os.walk)
+            dirs = [n for n, st in entries if st.type == CAIRN_DIR]
+            files = [n for n, st in entries if st.type != CAIRN_DIR]
+            yield d, dirs, files
+            base = d.rstrip("/")
+            stack.extend(base + "/" + n for n in reversed(dirs))
+
+    def mkdir(self, path, parents=False, exist_ok=False, mode=0o755):
+        """Makes directory path (parents: and missing ancestors), as pathlib.Path.mkdir."""
+        h = self._handle()
+        rc = lib.cairn_mkdir(h, encode(path), mode)
+        if rc == -errno.ENOENT and parents:
+            parent = posixpath.dirname(text(path).rstrip("/"))
+            self._check(lib.cairn_mkdirs(h, encode(parent), mode), parent)
+            rc = lib.cairn_mkdir(h, encode(path), mode)
+        if rc == -errno.EEXIST and exist_ok and self.isdir(path):
+            return
+        self._check(rc, path)
+
+    def rm(self, path, recursive=False):
+        """Removes a file or an empty directory (recursive: any directory)."""
+        self._check(lib.cairn_remove(self._handle(), encode(path), int(bool(recursive))), path)
+
+    def mv(self, src, dst):
+        """Renames src to dst atomically; an existing file at dst is replaced."""
+        self._check(lib.cairn_rename(self._handle(), encode(src), encode(dst)), src, dst)
+
+    def setrep(self, path, replication):
+        """Sets a file's target replication (1..16)."""
+        self._check(lib.cairn_set_replication(self._handle(), encode(path), replication), path)
+
+    def chmod(self, path, mode):
+        self._check(lib.cairn_chmod(self._handle(), encode(path), mode & 0o7777), path)
+
+    def touch(self, path, mtime=None):
+        """Makes an empty file if path is missing, else sets its times (now, or mtime)."""
+        h = self._handle()
+        self._check(lib.cairn_create(h, encode(path), 0, self.replication or 0, 0), path)
+        us = int((time.time() if mtime is None else mtime) * 1e6)
+        self._check(lib.cairn_utimes(h, encode(path), us, us), path)
+
+    def locations(self, path, offset=0, length=0):
+        """Where the chunks of path overlapping [offset, offset + length) live (length 0:
+        to the end): a list of dicts index, offset, length, chunk, version, replicas
+        (["HOST:PORT", ...], best first)."""
+        h = self._handle()
+        arr = ctypes.POINTER(ChunkLoc)()
+        n = ctypes.c_size_t()
+        self._check(lib.cairn_chunk_locations(h, encode(path), offset, length, ctypes.byref(arr),
+                                              ctypes.byref(n)), path)
+        try:
+            out = []
+            for i in range(n.value):
+                c = arr[i]
+                out.append({"index": c.index, "offset": c.offset, "length": c.length,
+                            "chunk": c.chunk_id, "version": c.version,
+                            "replicas": [decode(c.replicas[j]) for j in range(c.nreplicas)]})
+            return out
+        finally:
+            lib.cairn_chunk_locations_free(arr, n.value)
+
+    # ---- data ----
+
+    def open(self, path, mode="rb", buffering=-1, encoding=None, errors=None, newline=None,
+             replication=None, permissions=0o644):
+        """Opens path as the built-in open() opens a local file.
+
+        mode: "rb" (the default, as in fsspec), "wb", "ab", "xb", with "+"
+        (read and write), or the same without "b" for text (encoding default
+        UTF-8). buffering 0 gives the RawFile itself (binary only), else the
+        buffer size (default DEFAULT_BUFFER_SIZE). For modes that create (w,
+        a, x): replication is the file's target replication, set before it is
+        opened; permissions are a new file's mode bits.
+        """
+        flags, to_end, binary, bmode = fileio.parse_mode(mode)
+        path = text(path)
+        h = self._handle()
+        if replication and flags & O_CREAT:
+            excl = flags & O_EXCL
+            self._check(lib.cairn_create(h, encode(path), permissions, replication,
+                                         int(bool(excl))), path)
+            flags &= ~O_EXCL
+            if not excl:
+                self.setrep(path, replication)
+        out = ctypes.c_void_p()
+        self._check(lib.cairn_open(h, encode(path), flags, permissions, ctypes.byref(out)), path)
+        raw = fileio.RawFile(self, path, out.value, flags, bmode)
+        try:
+            if to_end:
+                raw.seek(0, os.SEEK_END)
+            f = fileio.wrap(raw, binary, buffering, encoding, errors, newline, mode)
+        except BaseException:
+            raw.close()
+            raise
+        self._files.add(f)
+        return f
+
+    def cat(self, path):
+        """The whole file as bytes."""
+        with self.open(path, "rb", buffering=0) as f:
+            return f.readall()
+
+    def write_bytes(self, path, data):
+        """Writes data as the whole content of path (made if missing)."""
+        with self.open(path, "wb", buffering=0) as f:
+            view = memoryview(data)
+            while view:
+                view = view[f.write(view):]
+
+    def put(self, local, remote, replication=None):
+        """Copies the local file to remote (into it, under the local name, when remote is a
+        directory). A failed copy removes the file if put made it."""
+        local = os.fspath(local)
+        remote = text(remote)
+        if self.isdir(remote):
+            remote = remote.rstrip("/") + "/" + os.path.basename(local)
+        made = not self.exists(remote)
+        try:
+            with open(local, "rb", buffering=0) as src, \
+                    self.open(remote, "wb", buffering=0, replication=replication,
+                              permissions=os.fstat(src.fileno()).st_mode & 0o777) as dst:
+                copy(src, dst)
+        except BaseException:
+            if made:
+                try:
+                    self.rm(remote)
+                except OSError:
+                    pass
+            raise
+        return remote
+
+    def get(self, remote, local):
+        """Copies remote to the local file (into it, under the remote name, when local is a
+        directory). The bytes go to a temporary file renamed over local at the end."""
+        remote = text(remote)
+        local = os.fspath(local)
+        if os.path.isdir(local):
+            local = os.path.join(local, posixpath.basename(remote.rstrip("/")))
+        mode = self.stat(remote)["mode"] & 0o777
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(local) + ".cairn-get.",
+                                   dir=os.path.dirname(local) or ".")
+        try:
+            with open(fd, "wb") as dst, self.open(remote, "rb", buffering=0) as src:
+                copy(src, dst)
+                os.fchmod(dst.fileno(), mode)
+            os.replace(tmp, local)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return local
+
