@@ -38,10 +38,13 @@ class Client(threading.Thread):
         self.acked = set()    # names present after every acknowledged call
         self.maybe = set()    # the name of the call in flight when the server died
         self.stop = threading.Event()
+        self.calls = 0  # mutations acknowledged
         self.cli("mkdir", self.dir)
 
     def call(self, *args):
-        return self.cli.run(*args, timeout="2s", check=False).returncode == 0
+        ok = self.cli.run(*args, timeout="2s", check=False).returncode == 0
+        self.calls += ok
+        return ok
 
     def run(self):
         i = 0
@@ -84,12 +87,15 @@ def test_kill9_during_mutations_loses_nothing_acknowledged(tmp_path):
         clients = [Client(cli, k) for k in range(4)]
         for c in clients:
             c.start()
-        time.sleep(4)
+        # enough acknowledged mutations for a checkpoint (150 records) and more
+        deadline = time.monotonic() + 60
+        while sum(c.calls for c in clients) < 300 and time.monotonic() < deadline:
+            time.sleep(0.1)
         meta.kill()  # SIGKILL while every client is mid-stream
         for c in clients:
             c.join(30)
             assert not c.is_alive()
-        assert sum(len(c.acked) for c in clients) > 100
+        assert sum(c.calls for c in clients) >= 300
         assert any(n.startswith("checkpoint.") for n in os.listdir(meta.dir))
         meta.start()
         for c in clients:

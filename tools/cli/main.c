@@ -26,7 +26,7 @@ static const struct cli_cmd cli_cmds[] = {
      "Copy a file out ('-': stdout); no partial file is left on failure."},
     {"cat", cmd_cat, "PATH...", "Write files to standard output."},
     {"du", cmd_du, "[--json] PATH", "Bytes under PATH: each entry, then the total."},
-    {"df", cmd_df, "[--json]", "Files, directories and bytes stored (capacity: not yet known)."},
+    {"df", cmd_df, "[--json]", "Files, directories and bytes stored; capacity and use of the chunkservers."},
     {"locations", cmd_locations, "[--json] PATH",
      "Each chunk of a file: offset, length, id, version, replicas."},
     {"admin", cmd_admin, "nodes|fsck [PATH]",
