@@ -185,6 +185,38 @@ def fsck_is(cluster, status, *path):
     return (rc, report) if report and report["status"] == status else None
 
 
+class FirstReplicaFlip:
+    """Keeps n bytes flipped in the replica of path's first chunk that
+    readers try first. Readers take the least loaded replica first and
+    loads change with heartbeats, so follow() moves the flip (putting the
+    old replica's bytes back) whenever another replica is listed first.
+    path and good are the flipped file and its good bytes."""
+
+    def __init__(self, cluster, remote, offset=1000, n=4):
+        self.cluster, self.remote, self.offset, self.n = cluster, remote, offset, n
+        self.path = self.good = self.chunk = None
+
+    def follow(self):
+        first = locations(self.cluster, self.remote)[0]
+        holder = by_addr(self.cluster, first["replicas"][0])
+        path = holder.replica_files()[first["chunk"]]
+        if path != self.path:
+            if self.path and os.path.exists(self.path):
+                with open(self.path, "r+b") as f:
+                    f.seek(65536 + self.offset)
+                    f.write(self.good)
+            self.path, self.good = flip_replica(holder, first["chunk"], self.offset, self.n)
+            self.chunk, self.holder = first["chunk"], holder
+
+    def repaired(self):
+        """Whether the flipped replica file is gone or holds good bytes again."""
+        if not os.path.exists(self.path):
+            return True
+        with open(self.path, "rb") as f:
+            f.seek(65536 + self.offset)
+            return f.read(self.n) == self.good
+
+
 def flip_replica(chunk, chunk_id, offset=1000, n=4):
     """Inverts n data bytes of chunk's replica of chunk_id (past the 64 KiB
     header); returns the file's path and the bytes it held there."""

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from cluster import Cluster, by_addr, locations, wait_for
+from cluster import Cluster, FirstReplicaFlip, locations, wait_for
 from conftest import BIN
 
 MIB = 1 << 20
@@ -71,24 +71,21 @@ def test_rotten_replica_fails_only_its_reads_and_is_reported(tmp_path):
     c = Cluster(tmp_path).start()
     try:
         local = put(c, tmp_path, "/rot", 3 * MIB)
-        first = locations(c, "/rot")[0]
-        bad = by_addr(c, first["replicas"][0])
-        with open(bad.replica_files()[first["chunk"]], "r+b") as f:
-            f.seek(65536 + 4096)  # data starts after the 64 KiB header
-            b = f.read(8)
-            f.seek(65536 + 4096)
-            f.write(bytes(x ^ 0x5A for x in b))
+        rot = FirstReplicaFlip(c, "/rot", offset=4096, n=8)
 
         def dropped():
-            # Each read tries the first replica listed: the rotten one until it goes.
+            # reads try the first replica listed: keep the rot there until it goes
+            if rot.path and not listed_on(c, "/rot", rot.holder.addr)[rot.chunk]:
+                return True
+            rot.follow()
             assert cat(c, "/rot") == local.read_bytes()
-            return not listed_on(c, "/rot", bad.addr)[first["chunk"]]
+            return not listed_on(c, "/rot", rot.holder.addr)[rot.chunk]
         wait_for("the rotten replica to be no longer listed", dropped, seconds=60)
         assert same_bytes(c, tmp_path, "/rot", local)
         # Only that replica: the node's replicas of the other chunks still serve.
-        on_bad = listed_on(c, "/rot", bad.addr)
+        on_bad = listed_on(c, "/rot", rot.holder.addr)
         assert sum(on_bad.values()) == 2, on_bad
-        assert "fails its CRC" in bad.log()
+        assert "fails its CRC" in rot.holder.log()
         meta = c.meta.log()
         assert "checksum mismatch" in meta or "lost 1 replicas" in meta
     finally:

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from cluster import Cluster, flip_replica, fsck, fsck_is, locations, put_bytes, wait_for
+from cluster import Cluster, FirstReplicaFlip, flip_replica, fsck, fsck_is, locations, put_bytes, wait_for
 
 MIB = 1024 * 1024
 TIMINGS = ("--dead-after", "2s", "--scan-interval", "500ms")
@@ -57,12 +57,20 @@ def test_corrupt_replica_is_read_around_and_remade(tmp_path):
     try:
         data = os.urandom(3 * MIB + 11)
         put_bytes(cluster, tmp_path, "/f", data, "-r", "3")
-        first = locations(cluster, "/f")[0]
-        bad_path, good = flip_replica(node(cluster, first["replicas"][0]), first["chunk"])
         got = tmp_path / "got"
-        cluster.cli("get", "/f", got)
-        assert got.read_bytes() == data
-        wait_for("the bad replica re-made", lambda: repaired(bad_path, good) and
+        bad = FirstReplicaFlip(cluster, "/f")
+
+        def read_and_noticed():
+            if bad.path and bad.repaired():
+                return True  # met, reported and re-made already
+            bad.follow()
+            cluster.cli("get", "/f", got)
+            assert got.read_bytes() == data
+            rc, report = fsck(cluster, "/f")
+            return report and report["corrupt"] > 0
+
+        wait_for("a reader to meet the bad replica", read_and_noticed)
+        wait_for("the bad replica re-made", lambda: bad.repaired() and
                  healthy_with(cluster, "/f", 3))
         cluster.cli("get", "/f", got)
         assert got.read_bytes() == data
