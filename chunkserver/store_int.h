@@ -87,6 +87,7 @@ struct store_handle {
 	struct store_handle *prev, *next; /* LRU, most recent first */
 	int fd;
 	int dirty; /* h differs from the newest header on disk */
+	int fresh; /* created OPEN by this worker, never synced: file and name not durable */
 	struct chunkfile_header h;
 };
 

@@ -11,6 +11,14 @@
  * shutdown, still OPEN). A read of an OPEN replica is verified against
  * those in-memory CRCs.
  *
+ * A new replica is created OPEN and "fresh", with nothing made durable:
+ * none of its bytes were promised durable before its first sync, which
+ * makes the file, its directory entry and then a CLEAN header durable
+ * (a handle reloaded in the OPEN state counts as fresh, to be sure). A
+ * crash before then leaves no replica, one without a valid header (moved
+ * aside by the scan, never served) or an OPEN one (verified and cut back
+ * by the scan), so small files cost no disk flush until they are synced.
+ *
  * Block CRCs of a write are computed from the new bytes; a block that
  * also keeps old bytes is read back and verified against its old CRC
  * first, except for an append that starts exactly at the old length,
@@ -315,6 +323,7 @@ static int handle_load(struct store_dir *d, struct store_op *op, int fd, struct 
 	}
 	h->fd = fd;
 	h->dirty = 0;
+	h->fresh = h->h.state == CHUNKFILE_OPEN; /* it may have been: sync its name too */
 	handle_insert(d, h);
 	*out = h;
 	return 0;
@@ -409,18 +418,15 @@ static int op_create(struct store_dir *d, struct store_op *op)
 		return io_err(d, "create", op->chunk_id, err == ENOENT ? EIO : err);
 	}
 	h->fd = fd;
-	h->h.seq = 2;
+	h->fresh = 1;
+	h->h.seq = 3; /* slot 1: the first sync's CLEAN header lands in slot 0, as it always did */
 	h->h.chunk_id = op->chunk_id;
 	h->h.version = op->version;
 	h->h.file_id = op->file_id;
-	h->h.state = CHUNKFILE_CLEAN;
+	h->h.state = CHUNKFILE_OPEN;
 	rc = store_write_header(d, fd, &h->h);
 	if (rc == 0 && ftruncate(fd, (off_t)HDR) < 0)
 		rc = -errno;
-	if (rc == 0 && fdatasync(fd) < 0)
-		rc = -errno;
-	if (rc == 0)
-		rc = sync_subdir(d, rel);
 	if (rc < 0) {
 		close(fd);
 		unlinkat(d->root_fd, rel, 0);
@@ -621,6 +627,13 @@ static int op_sync(struct store_dir *d, struct store_op *op)
 		return dir_check(d) < 0 ? -EIO : check_linked(d, h, op);
 	if (fdatasync(h->fd) < 0)
 		return io_err(d, "fdatasync", op->chunk_id, errno);
+	if (h->fresh) {
+		char rel[CHUNKFILE_RELPATH_MAX];
+		chunkfile_relpath(rel, op->chunk_id);
+		if ((rc = sync_subdir(d, rel)) < 0)
+			return io_err(d, "sync directory", op->chunk_id, -rc);
+		h->fresh = 0;
+	}
 	if (dir_check(d) < 0)
 		return -EIO;
 	if ((rc = check_linked(d, h, op)) < 0)

@@ -1,6 +1,7 @@
 /*
- * admin: libcairn's admin calls (cairn.h, "admin"): the chunkserver list
- * and fsck, as `cairn admin nodes` and `cairn admin fsck` print them.
+ * admin: libcairn's admin calls (cairn.h, "admin"): the chunkserver list,
+ * fsck, rebalance and decommission, as `cairn admin nodes`, `fsck`,
+ * `rebalance` and `decommission` use them.
  *
  * Each is one metaserver call through call.c, which keeps the reply
  * packed (call->raw); here it is unpacked on the caller's thread and
@@ -169,6 +170,49 @@ int cairn_admin_fsck(cairn_t *c, const char *path, struct cairn_fsck **out)
 	if (!err)
 		err = copy_fsck(env->fsck_report, out);
 	cairn__envelope__free_unpacked(env, NULL);
+	call_free(call);
+	return err;
+}
+
+/* ---- rebalance and decommission ---- */
+
+int cairn_admin_rebalance(cairn_t *c, uint32_t threshold, int query, struct cairn_rebalance *out)
+{
+	if (threshold > 100)
+		return -EINVAL;
+	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_REBALANCE);
+	if (!call)
+		return -ENOMEM;
+	call->body.rebalance.threshold = threshold;
+	call->body.rebalance.query = !!query;
+	Cairn__Envelope *env = NULL;
+	int err = run_unpack(call, CAIRN__ENVELOPE__BODY_REBALANCE_REPORT, &env);
+	if (!err) {
+		const Cairn__RebalanceResp *r = env->rebalance_report;
+		*out = (struct cairn_rebalance){r->threshold,	 r->mean,	 r->spread,
+						r->chunks_moved, r->bytes_moved, r->moves_in_flight,
+						r->scan,	 r->first_scan,	 r->balanced,
+						r->blocked,	 r->nodes};
+	}
+	cairn__envelope__free_unpacked(env, NULL);
+	call_free(call);
+	return err;
+}
+
+int cairn_admin_decommission(cairn_t *c, const char *addr, int cancel)
+{
+	if (!addr || !*addr)
+		return -EINVAL;
+	char *copy = strdup(addr);
+	struct call *call = copy ? call_new(c, CAIRN__ENVELOPE__BODY_DECOMMISSION) : NULL;
+	if (!call) {
+		free(copy);
+		return -ENOMEM;
+	}
+	call->owned[0] = copy;
+	call->body.decommission.addr = copy;
+	call->body.decommission.cancel = !!cancel;
+	int err = call_run(call);
 	call_free(call);
 	return err;
 }

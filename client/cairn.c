@@ -4,7 +4,9 @@
  * Each handle owns an event_base (made thread-safe with
  * evthread_use_pthreads(), so other threads may make its wake event
  * active), one thread running that base, and an rpc_client to the
- * metaserver living on it. API calls from any thread go through call.c.
+ * metaserver living on it. API calls from any thread go through call.c,
+ * which makes them on the caller's thread over one of the handle's
+ * rpc_sync connections when one is free, else through the loop.
  * The rpc_client keeps its connection up (reconnecting with back-off) so
  * that losing it is seen at once, calls in flight or not: call.c then
  * knows a call that times out afterwards never reached the metaserver.
@@ -33,6 +35,7 @@
 #include "client_int.h"
 #include "log.h"
 #include "rpc.h"
+#include "rpc_sync.h"
 #include "util.h"
 
 static pthread_once_t client_once = PTHREAD_ONCE_INIT;
@@ -146,6 +149,10 @@ static void handle_free(struct cairn *c)
 {
 	if (c->rpc)
 		rpc_client_free(c->rpc);
+	for (int i = 0; i < CLIENT_SYNC_CONNS; i++) {
+		rpc_sync_free(c->sync[i]);
+		pthread_mutex_destroy(&c->sync_lock[i]);
+	}
 	chunkconn_pool_free(c->pool);
 	if (c->wake)
 		event_free(c->wake);
@@ -176,6 +183,8 @@ int cairn_connect(const char *meta_addr, const struct cairn_options *opt, cairn_
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
+	for (int i = 0; i < CLIENT_SYNC_CONNS; i++)
+		pthread_mutex_init(&c->sync_lock[i], NULL);
 	TAILQ_INIT(&c->queue);
 	TAILQ_INIT(&c->jobs);
 	c->timeout_ms = opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT;
@@ -190,7 +199,9 @@ int cairn_connect(const char *meta_addr, const struct cairn_options *opt, cairn_
 		c->rpc = rpc_client_new(c->base, c->addr, &meta_ops, c);
 	if (c->rpc)
 		c->pool = chunkconn_pool_new(c->base, c->timeout_ms);
-	if (!c->addr || !c->pool) {
+	for (int i = 0; i < CLIENT_SYNC_CONNS && c->addr; i++)
+		c->sync[i] = rpc_sync_new(c->addr); /* connects on its first call */
+	if (!c->addr || !c->pool || !c->sync[CLIENT_SYNC_CONNS - 1]) {
 		handle_free(c);
 		return -ENOMEM;
 	}

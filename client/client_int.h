@@ -3,10 +3,12 @@
  *
  * The handle (struct cairn) owns an event_base, one thread running it, and
  * an rpc_client to the metaserver that lives on that thread. A call
- * (struct call) is built by the API function on the caller's thread, put on
- * the handle's queue, and handed to the rpc_client by the loop thread; the
- * reply is copied into the call on the loop thread and the caller, waiting
- * on the call's condition variable, takes it from there.
+ * (struct call) is built by the API function on the caller's thread and
+ * made there, blocking, over one of the handle's rpc_sync connections when
+ * one is free; else it is put on the handle's queue and handed to the
+ * rpc_client by the loop thread; the reply is copied into the call on the
+ * loop thread and the caller, waiting on the call's condition variable,
+ * takes it from there.
  *
  * The data path (file.c, write.c, read.c) hands its chunkserver calls to
  * the loop thread as jobs (struct cjob) on a second queue; they run there,
@@ -37,8 +39,10 @@
 #define CLIENT_BACKOFF_MIN     50	    /* ms, first pause before a retry */
 #define CLIENT_BACKOFF_MAX     1000	    /* ms */
 #define CLIENT_WHY_MAX	       256	    /* bytes kept of a server's error text */
+#define CLIENT_SYNC_CONNS      4	    /* caller-thread metaserver connections per handle */
 
 struct rpc_client;
+struct rpc_sync;
 struct event_base;
 struct event;
 struct call;
@@ -62,6 +66,9 @@ struct cairn {
 	struct event_base *base;
 	struct event *wake; /* made active to hand queued calls to the loop */
 	struct rpc_client *rpc;
+	/* Metaserver connections for calls made on the caller's thread, each used under its lock. */
+	struct rpc_sync *sync[CLIENT_SYNC_CONNS];
+	pthread_mutex_t sync_lock[CLIENT_SYNC_CONNS];
 	struct chunkconn_pool *pool; /* connections to chunkservers */
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -102,6 +109,8 @@ struct call {
 		Cairn__ReportBadReq report_bad;
 		Cairn__Empty admin_nodes;
 		Cairn__FsckReq fsck;
+		Cairn__RebalanceReq rebalance;
+		Cairn__DecommissionReq decommission;
 	} body;
 	char *owned[2];	     /* strings the request points to, freed with the call */
 	uint64_t attempt_ms; /* the rpc deadline of the attempt being made */
@@ -116,12 +125,12 @@ struct call {
 	struct call_page page;
 	int has_open; /* an OpenResp: attr, lease_id, chunk_size, lease_ms */
 	uint64_t lease_id, chunk_size, lease_ms;
-	struct loc *loc;   /* a ChunkResp's chunk (call_free() drops it) */
-	int has_locs;	   /* a ChunksResp: locs, nlocs, size */
+	struct loc *loc;   /* a ChunkResp's or OpenResp's chunk (call_free() drops it) */
+	int has_locs;	   /* a ChunksResp (locs, nlocs, size) or OpenResp's chunks (locs, nlocs) */
 	struct loc **locs; /* call_free() drops them */
 	size_t nlocs;
 	uint64_t size;
-	uint8_t *raw; /* an admin reply (NodesResp, FsckResp), packed; call_free() drops it */
+	uint8_t *raw; /* an admin reply (NodesResp, FsckResp, RebalanceResp), packed; call_free() drops it */
 	size_t raw_len;
 	char why[CLIENT_WHY_MAX];
 };

@@ -4,7 +4,9 @@
  * in write.c, reads in read.c; what the three share is in file_int.h.
  *
  * Opening asks the metaserver (OpenReq), which creates, truncates and, for
- * a writer, grants the file's write lease (one writer per file). The
+ * a writer, grants the file's write lease (one writer per file) and, when
+ * the file has no chunk yet, allocates chunk 0 for it in the same durable
+ * step; a reader gets the locations of the first chunks with it. The
  * answer fixes what the open sees: the file's id, its size (reads stop
  * there: close-to-open consistency) and the chunk size. A writer's lease
  * is renewed by a timer on the loop thread every lease_ms / 3 with a
@@ -211,10 +213,10 @@ static void lease_stop(struct cairn_file *f)
 
 /*
  * LeaseReq from the user thread: commits size, and with release ends the
- * lease; retries for timeout_ms.
+ * lease (with trim, dropping chunks past size); retries for timeout_ms.
  */
-static int lease_call(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t size, int release,
-		      uint64_t timeout_ms)
+static int lease_call_trim(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t size,
+			   int release, int trim, uint64_t timeout_ms)
 {
 	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_LEASE);
 	if (!call)
@@ -223,9 +225,16 @@ static int lease_call(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t 
 	call->body.lease.lease_id = lease_id;
 	call->body.lease.size = size;
 	call->body.lease.release = release != 0;
+	call->body.lease.trim = trim != 0;
 	int err = call_run_for(call, timeout_ms);
 	call_free(call);
 	return err;
+}
+
+static int lease_call(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t size, int release,
+		      uint64_t timeout_ms)
+{
+	return lease_call_trim(c, id, lease_id, size, release, 0, timeout_ms);
 }
 
 /* ---- open and close ---- */
@@ -280,6 +289,31 @@ static struct cairn_file *file_new(struct cairn *c, const struct call *call, int
 	return f;
 }
 
+/*
+ * Keeps what the open answered beyond the attributes: a writer's chunk 0
+ * (allocated with the open), a reader's first chunk locations. On error
+ * the file is closed.
+ */
+static int open_adopt(struct cairn_file *f, struct call *call, uint64_t epoch)
+{
+	int err = 0;
+	struct loc *l = call->loc;
+	if (l && file_writable(f) && l->index == 0 && l->n && f->w.known == 1) {
+		call->loc = NULL;
+		err = write_adopt(f, l, epoch);
+	}
+	if (!err && call->has_locs && !file_writable(f))
+		err = read_adopt(f, call->locs, call->nlocs);
+	if (err) {
+		if (file_writable(f))
+			lease_stop(f);
+		read_free(f);
+		write_free(f);
+		file_unref(f);
+	}
+	return err;
+}
+
 int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_file_t **out)
 {
 	*out = NULL;
@@ -305,7 +339,11 @@ int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_fil
 	call->body.open.truncate = (flags & CAIRN_O_TRUNC) != 0;
 	call->body.open.mode = mode & 07777 ? mode & 07777 : 0644;
 	call->body.open.replication = c->replication;
+	call->body.open.allocate = write;
+	call->body.open.locations = write ? 0 : FILE_LOC_BATCH;
+	uint64_t epoch = client_meta_epoch(c);
 	err = call_run(call);
+	int allocated = err == 0 && call->loc; /* chunk 0 came with the open */
 	if (err == 0)
 		err = check_opened(c, call, write);
 	struct cairn_file *f = NULL;
@@ -315,8 +353,11 @@ int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_fil
 		lease_stop(f);
 		file_unref(f);
 	}
+	if (err == 0)
+		err = open_adopt(f, call, epoch);
 	if (err && call->lease_id)
-		lease_call(c, call->attr.id, call->lease_id, call->attr.size, 1, FILE_RELEASE_MS);
+		lease_call_trim(c, call->attr.id, call->lease_id, call->attr.size, 1, allocated,
+				FILE_RELEASE_MS);
 	call_free(call);
 	if (err == 0)
 		*out = f;
@@ -339,7 +380,9 @@ int cairn_close(cairn_file_t *f)
 		uint64_t ms = f->c->timeout_ms;
 		if (err && ms > FILE_RELEASE_MS)
 			ms = FILE_RELEASE_MS;
-		int lerr = f->w.meta_gone ? 0 : lease_call(f->c, f->id, f->lease_id, size, 1, ms);
+		int lerr = f->w.meta_gone ? 0
+					  : lease_call_trim(f->c, f->id, f->lease_id, size, 1,
+							    f->w.adopted, ms);
 		if (!err && lerr) {
 			err = lerr;
 			snprintf(why, sizeof(why), "%s", cairn_last_error(f->c));

@@ -65,6 +65,7 @@ struct file_write {
 	uint64_t known; /* chunks the file has: at open, plus those allocated since */
 	int streaming;	/* a full piece went out: give new pieces their full size at once */
 	int meta_gone;	/* an allocation gave up on an unreachable metaserver */
+	int adopted;	/* chunk 0 came with the open: the release trims past the size */
 	/* lock-protected: */
 	TAILQ_HEAD(, piece) pieces; /* posted and not acknowledged, in posting order */
 	unsigned inflight;	    /* posted and not completed */
@@ -152,10 +153,23 @@ int write_sync(struct cairn_file *f);
  */
 struct loc *write_loc(struct cairn_file *f, uint64_t index);
 
+/*
+ * Records chunk 0, which open allocated (loc: taken over), as this open's
+ * first chunk, fresh; epoch is client_meta_epoch() from before the open.
+ * Returns 0 or -ENOMEM (loc dropped). User thread.
+ */
+int write_adopt(struct cairn_file *f, struct loc *loc, uint64_t epoch);
+
 /* Frees the write state at close (after f->closed is set). User thread. */
 void write_free(struct cairn_file *f);
 
 /* ---- read.c ---- */
+
+/*
+ * Caches the locations of the file's first chunks that open answered
+ * (locs, n: borrowed; references taken). Returns 0 or -ENOMEM. User thread.
+ */
+int read_adopt(struct cairn_file *f, struct loc **locs, size_t n);
 
 /* Drops the read-ahead window: a write changed the file. User thread. */
 void read_forget(struct cairn_file *f);

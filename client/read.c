@@ -250,18 +250,43 @@ static void rblock_run(struct cjob *job, int stopping)
 
 /* ---- locations ---- */
 
+/* Caches chunks [index, index + count) as known: those of locs (n) listed, holes the rest. */
+static int loc_cache(struct cairn_file *f, uint64_t index, uint64_t count, struct loc **locs,
+		     size_t n)
+{
+	if (index + count > f->r.nlocs) {
+		size_t want = index + count;
+		struct file_rloc *a = realloc(f->r.locs, want * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		memset(a + f->r.nlocs, 0, (want - f->r.nlocs) * sizeof(*a));
+		f->r.locs = a;
+		f->r.nlocs = want;
+	}
+	for (uint64_t i = index; i < index + count; i++) {
+		loc_unref(f->r.locs[i].loc);
+		f->r.locs[i].loc = NULL; /* a hole unless listed */
+		f->r.locs[i].known = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct loc *l = locs[i];
+		if (l->index < index || l->index >= index + count)
+			continue;
+		loc_unref(f->r.locs[l->index].loc);
+		f->r.locs[l->index].loc = loc_ref(l);
+	}
+	return 0;
+}
+
+int read_adopt(struct cairn_file *f, struct loc **locs, size_t n)
+{
+	uint64_t nchunks = (f->size + f->chunk_size - 1) / f->chunk_size;
+	return loc_cache(f, 0, n < nchunks ? n : nchunks, locs, n);
+}
+
 /* Asks the metaserver where chunks [index, index + count) are, and caches it. */
 static int loc_fetch(struct cairn_file *f, uint64_t index, uint32_t count)
 {
-	if (index + count > f->r.nlocs) {
-		size_t n = index + count;
-		struct file_rloc *a = realloc(f->r.locs, n * sizeof(*a));
-		if (!a)
-			return -ENOMEM;
-		memset(a + f->r.nlocs, 0, (n - f->r.nlocs) * sizeof(*a));
-		f->r.locs = a;
-		f->r.nlocs = n;
-	}
 	struct call *call = call_new(f->c, CAIRN__ENVELOPE__BODY_CHUNKS);
 	if (!call)
 		return -ENOMEM;
@@ -271,20 +296,8 @@ static int loc_fetch(struct cairn_file *f, uint64_t index, uint32_t count)
 	int err = call_run(call);
 	if (err == 0 && !call->has_locs)
 		err = -CAIRN_EPROTO;
-	if (err == 0) {
-		for (uint64_t i = index; i < index + count; i++) {
-			loc_unref(f->r.locs[i].loc);
-			f->r.locs[i].loc = NULL; /* a hole unless listed */
-			f->r.locs[i].known = 1;
-		}
-		for (size_t i = 0; i < call->nlocs; i++) {
-			struct loc *l = call->locs[i];
-			if (l->index < index || l->index >= index + count)
-				continue;
-			loc_unref(f->r.locs[l->index].loc);
-			f->r.locs[l->index].loc = loc_ref(l);
-		}
-	}
+	if (err == 0)
+		err = loc_cache(f, index, count, call->locs, call->nlocs);
 	call_free(call);
 	return err;
 }

@@ -594,26 +594,23 @@ static int chunk_reannounce(struct cairn_file *f, struct wchunk *wc)
 	return 0;
 }
 
-/* Allocates chunk index and records it. Returns 0 and *out, or an error. */
-static int chunk_add(struct cairn_file *f, uint64_t index, struct wchunk **out)
+/* Records chunk index at loc (taken over). Returns 0 and *out, or an error (loc dropped). */
+static int chunk_insert(struct cairn_file *f, uint64_t index, struct loc *loc, uint64_t epoch,
+			struct wchunk **out)
 {
+	struct wchunk *wc = NULL;
 	if (f->w.nchunks == f->w.cap) {
 		size_t cap = f->w.cap ? f->w.cap * 2 : 16;
 		struct wchunk **a = realloc(f->w.chunks, cap * sizeof(*a));
 		if (!a)
-			return write_fail(f, -ENOMEM, NULL);
+			goto nomem;
 		f->w.chunks = a;
 		f->w.cap = cap;
 	}
-	struct wchunk *wc = calloc(1, sizeof(*wc));
-	if (!wc)
-		return write_fail(f, -ENOMEM, NULL);
-	wc->epoch = client_meta_epoch(f->c);
-	int err = allocate(f, index, &wc->loc);
-	if (err) {
-		free(wc);
-		return err;
-	}
+	if (!(wc = calloc(1, sizeof(*wc))))
+		goto nomem;
+	wc->loc = loc;
+	wc->epoch = epoch;
 	wc->index = index;
 	wc->fresh = index >= f->w.known;
 	if (index >= f->w.known)
@@ -622,8 +619,28 @@ static int chunk_add(struct cairn_file *f, uint64_t index, struct wchunk **out)
 	memmove(&f->w.chunks[i + 1], &f->w.chunks[i], (f->w.nchunks - i) * sizeof(*f->w.chunks));
 	f->w.chunks[i] = wc;
 	f->w.nchunks++;
-	*out = wc;
+	if (out)
+		*out = wc;
 	return 0;
+nomem:
+	loc_unref(loc);
+	return write_fail(f, -ENOMEM, NULL);
+}
+
+/* Allocates chunk index and records it. Returns 0 and *out, or an error. */
+static int chunk_add(struct cairn_file *f, uint64_t index, struct wchunk **out)
+{
+	uint64_t epoch = client_meta_epoch(f->c);
+	struct loc *loc;
+	int err = allocate(f, index, &loc);
+	return err ? err : chunk_insert(f, index, loc, epoch, out);
+}
+
+int write_adopt(struct cairn_file *f, struct loc *loc, uint64_t epoch)
+{
+	f->w.known = 0; /* the chunk is new: open found the file without one */
+	f->w.adopted = 1;
+	return chunk_insert(f, 0, loc, epoch, NULL);
 }
 
 /*

@@ -31,11 +31,26 @@
 
 /* ---- nodes ----------------------------------------------------------------------------- */
 
+/*
+ * up or dead; a node being decommissioned is decommissioning while it
+ * holds replicas the chunk map records and decommissioned once it holds
+ * none (then also when it is stopped).
+ */
 static Cairn__NodeState node_state(const struct meta_server *ms, const struct nodes_node *node,
 				   uint64_t now)
 {
-	return nodes_live(ms->nodes, node, now) ? CAIRN__NODE_STATE__NODE_UP
-						: CAIRN__NODE_STATE__NODE_DEAD;
+	int drained = chunkmap_node_count(ms->cmap, node->id) == 0;
+	if (node->decom && drained)
+		return CAIRN__NODE_STATE__NODE_DECOMMISSIONED;
+	if (!nodes_live(ms->nodes, node, now))
+		return CAIRN__NODE_STATE__NODE_DEAD;
+	return node->decom ? CAIRN__NODE_STATE__NODE_DECOMMISSIONING : CAIRN__NODE_STATE__NODE_UP;
+}
+
+static const char *state_name(Cairn__NodeState s)
+{
+	static const char *const names[] = {"up", "dead", "decommissioning", "decommissioned"};
+	return (unsigned)s < 4 ? names[s] : "?";
 }
 
 void meta_admin_nodes(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
@@ -266,9 +281,18 @@ void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
 	evbuffer_add_printf(out,
 			    ", \"healing\": {\"under_replicated\": %zu, \"missing\": %zu, "
 			    "\"over_replicated\": %zu, \"held\": %zu, \"copies_in_flight\": %zu, "
-			    "\"copies_waiting\": %zu, \"bad_replicas\": %zu}, \"chunkservers\": [",
+			    "\"copies_waiting\": %zu, \"bad_replicas\": %zu}",
 			    st->under, st->missing, st->over, st->held, repl_inflight(ms->repl),
 			    st->waiting, repl_nbad(ms->repl));
+	struct repl_balance b;
+	repl_balance(ms->repl, &b);
+	evbuffer_add_printf(out,
+			    ", \"rebalance\": {\"threshold\": %u, \"mean\": %.2f, \"spread\": %.2f, "
+			    "\"moves_in_flight\": %zu, \"chunks_moved\": %llu, \"bytes_moved\": %llu, "
+			    "\"balanced\": %s, \"blocked\": %s, \"misplaced\": %zu}, \"chunkservers\": [",
+			    repl_threshold(ms->repl), b.mean * 100, b.spread * 100, b.inflight,
+			    (unsigned long long)b.moved, (unsigned long long)b.bytes,
+			    b.balanced ? "true" : "false", b.blocked ? "true" : "false", st->misplaced);
 	size_t n = nodes_count(ms->nodes);
 	for (size_t i = 0; i < n; i++) {
 		const struct nodes_node *node = nodes_get(ms->nodes, (uint32_t)i);
@@ -278,7 +302,7 @@ void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
 		    out,
 		    ", \"state\": \"%s\", \"replicas\": %zu, \"used\": %llu, "
 		    "\"capacity\": %llu, \"load\": %u, \"last_heard_ms\": %llu}",
-		    node_state(ms, node, now) == CAIRN__NODE_STATE__NODE_UP ? "up" : "dead",
+		    state_name(node_state(ms, node, now)),
 		    chunkmap_node_count(ms->cmap, node->id), (unsigned long long)node->used,
 		    (unsigned long long)node->capacity, node->load,
 		    (unsigned long long)(now - node->last_ms));

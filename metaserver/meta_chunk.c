@@ -13,8 +13,9 @@
  * from the namespace at start-up (after replay) and replica locations
  * from RegisterReq reports; neither is persisted.
  *
- * Replies: a call that logs (open that creates or truncates, allocate,
- * lease with a new size, register adopting a newer version) is answered
+ * Replies: a call that logs (open that creates, truncates or allocates
+ * chunk 0 for its writer, allocate, lease with a new size or a trimming
+ * release, register adopting a newer version) is answered
  * through meta_answer(), which holds the reply until the op log is
  * durable; a client never writes a chunk whose allocation could be lost.
  *
@@ -129,8 +130,8 @@ static int place(struct meta_server *ms, size_t want, uint64_t now, struct nodes
 		if (!nodes_live(ms->nodes, node, now))
 			continue;
 		nlive++;
-		if (nodes_free_bytes(node) < ms->opts->chunk_size)
-			continue;
+		if (nodes_free_bytes(node) < ms->opts->chunk_size || node->decom)
+			continue; /* full, or being decommissioned: no new chunks */
 		cands[nc] = (struct placement_cand){node->rack, nodes_free_bytes(node), node->load};
 		map[nc++] = node;
 	}
@@ -146,6 +147,62 @@ static int place(struct meta_server *ms, size_t want, uint64_t now, struct nodes
 		return -ENOSPC;
 	}
 	return (int)k;
+}
+
+/* ChunkInfos of chunks [first, first + n) of a file, with their live replicas. */
+struct chunk_infos {
+	Cairn__ChunkInfo *infos;
+	Cairn__ChunkInfo **ptrs;
+	char **addrs;
+	size_t n;
+};
+
+static void infos_free(struct chunk_infos *ci)
+{
+	free(ci->infos);
+	free(ci->ptrs);
+	free(ci->addrs);
+}
+
+/*
+ * Fills ci with up to count (0: all, at most META_CHUNKS_MAX) chunks of ino
+ * from first. Returns 0 or -ENOMEM; free with infos_free() either way. The
+ * addresses are borrowed from the nodes until the reply is framed.
+ */
+static int infos_make(struct meta_server *ms, struct ns_inode *ino, uint64_t first, size_t count,
+		      struct chunk_infos *ci)
+{
+	size_t n;
+	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
+	memset(ci, 0, sizeof(*ci));
+	if (first >= n)
+		count = 0;
+	else if (!count || count > n - (size_t)first)
+		count = n - (size_t)first;
+	if (count > META_CHUNKS_MAX)
+		count = META_CHUNKS_MAX;
+	ci->infos = calloc(count ? count : 1, sizeof(*ci->infos));
+	ci->ptrs = calloc(count ? count : 1, sizeof(*ci->ptrs));
+	ci->addrs = calloc(count ? count * META_REPLICAS_MAX : 1, sizeof(*ci->addrs));
+	if (!ci->infos || !ci->ptrs || !ci->addrs)
+		return -ENOMEM;
+	uint64_t now = time_mono_ms();
+	for (size_t i = 0; i < count; i++) {
+		uint64_t index = first + i;
+		struct nodes_node *live[META_REPLICAS_MAX];
+		size_t nl = live_replicas(ms, k[index].id, now, live, META_REPLICAS_MAX);
+		cairn__chunk_info__init(&ci->infos[i]);
+		ci->infos[i].index = index;
+		ci->infos[i].id = k[index].id;
+		ci->infos[i].version = k[index].version;
+		ci->infos[i].replicas = ci->addrs + i * META_REPLICAS_MAX;
+		ci->infos[i].n_replicas = nl;
+		for (size_t j = 0; j < nl; j++)
+			ci->infos[i].replicas[j] = live[j]->addr;
+		ci->ptrs[i] = &ci->infos[i];
+	}
+	ci->n = count;
+	return 0;
 }
 
 /* ---- open ------------------------------------------------------------------------------ */
@@ -211,12 +268,49 @@ static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_
 	return 0;
 }
 
+static int allocate(struct meta_server *ms, const Cairn__AllocateReq *m, struct nodes_node **chain,
+		    struct ns_chunk *k, char **why);
+
+/*
+ * OpenReq.allocate: chunk 0 of a writer's file that has none, placed and
+ * logged with the open, into info (pointing into addrs). Returns 1 when
+ * allocated, else 0: the writer asks again with its first write, and
+ * hears then why it cannot have one.
+ */
+static int open_allocate(struct meta_server *ms, struct ns_inode *ino, uint64_t lease_id,
+			 Cairn__ChunkInfo *info, char **addrs)
+{
+	size_t n;
+	ns_inode_chunks(ino, &n);
+	if (n)
+		return 0;
+	Cairn__AllocateReq a = CAIRN__ALLOCATE_REQ__INIT;
+	struct nodes_node *chain[META_REPLICAS_MAX];
+	struct ns_chunk k;
+	char *why = NULL;
+	a.file_id = ns_inode_id(ino);
+	a.lease_id = lease_id;
+	int nchain = allocate(ms, &a, chain, &k, &why);
+	free(why);
+	if (nchain <= 0)
+		return 0;
+	for (int i = 0; i < nchain; i++)
+		addrs[i] = chain[i]->addr;
+	info->index = 0;
+	info->id = k.id;
+	info->version = k.version;
+	info->replicas = addrs;
+	info->n_replicas = (size_t)nchain;
+	return 1;
+}
+
 void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
 {
+	Cairn__OpenReq *m = req->open;
 	struct ns_inode *ino = NULL;
 	uint64_t lease_id = 0;
 	char *why = NULL;
-	int err = open_file(ms, req->open, &ino, &lease_id, &why);
+	int err = open_file(ms, m, &ino, &lease_id, &why);
 	if (err) {
 		meta_answer_why(ms, call, err, why, NULL, NULL);
 		free(why);
@@ -225,6 +319,20 @@ void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *
 	Cairn__Attr attr = CAIRN__ATTR__INIT;
 	Cairn__OpenResp r = CAIRN__OPEN_RESP__INIT;
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	Cairn__ChunkInfo first = CAIRN__CHUNK_INFO__INIT;
+	char *addrs[META_REPLICAS_MAX];
+	struct chunk_infos ci = {0};
+	uint64_t id = ns_inode_id(ino);
+	if (m->write && m->allocate && open_allocate(ms, ino, lease_id, &first, addrs))
+		r.chunk = &first;
+	if (!(ino = ns_get(ms->ns, id))) { /* allocate() changed the inode */
+		meta_answer(ms, call, -CAIRN_EINTERNAL, NULL, NULL);
+		return;
+	}
+	if (m->locations && infos_make(ms, ino, 0, m->locations, &ci) == 0) {
+		r.chunks = ci.ptrs;
+		r.n_chunks = ci.n;
+	}
 	ns_fill_attr(ino, &attr);
 	r.attr = &attr;
 	r.lease_id = lease_id;
@@ -233,6 +341,7 @@ void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *
 	body.body_case = CAIRN__ENVELOPE__BODY_OPENED;
 	body.opened = &r;
 	meta_answer(ms, call, 0, &body, NULL);
+	infos_free(&ci);
 }
 
 /* ---- chunk locations --------------------------------------------------------------- */
@@ -241,56 +350,25 @@ void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope
 {
 	Cairn__ChunksReq *m = req->chunks;
 	struct ns_inode *ino;
+	struct chunk_infos ci;
 	int err = file_get(ms, m->file_id, &ino);
+	if (!err)
+		err = infos_make(ms, ino, m->first, m->count, &ci);
 	if (err) {
+		if (err == -ENOMEM)
+			infos_free(&ci);
 		meta_answer(ms, call, err, NULL, NULL);
 		return;
 	}
-	size_t n, count = 0;
-	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
-	if (m->first < n) {
-		count = n - (size_t)m->first;
-		if (m->count && m->count < count)
-			count = m->count;
-		if (count > META_CHUNKS_MAX)
-			count = META_CHUNKS_MAX;
-	}
-	Cairn__ChunkInfo *infos = calloc(count ? count : 1, sizeof(*infos));
-	Cairn__ChunkInfo **ptrs = calloc(count ? count : 1, sizeof(*ptrs));
-	char **addrs = calloc(count ? count * META_REPLICAS_MAX : 1, sizeof(*addrs));
-	if (!infos || !ptrs || !addrs) {
-		meta_answer(ms, call, -ENOMEM, NULL, NULL);
-		free(infos);
-		free(ptrs);
-		free(addrs);
-		return;
-	}
-	uint64_t now = time_mono_ms();
-	for (size_t i = 0; i < count; i++) {
-		uint64_t index = m->first + i;
-		struct nodes_node *live[META_REPLICAS_MAX];
-		size_t nl = live_replicas(ms, k[index].id, now, live, META_REPLICAS_MAX);
-		cairn__chunk_info__init(&infos[i]);
-		infos[i].index = index;
-		infos[i].id = k[index].id;
-		infos[i].version = k[index].version;
-		infos[i].replicas = addrs + i * META_REPLICAS_MAX;
-		infos[i].n_replicas = nl;
-		for (size_t j = 0; j < nl; j++)
-			infos[i].replicas[j] = live[j]->addr;
-		ptrs[i] = &infos[i];
-	}
 	Cairn__ChunksResp resp = CAIRN__CHUNKS_RESP__INIT;
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
-	resp.chunks = ptrs;
-	resp.n_chunks = count;
+	resp.chunks = ci.ptrs;
+	resp.n_chunks = ci.n;
 	resp.size = ns_inode_size(ino);
 	body.body_case = CAIRN__ENVELOPE__BODY_CHUNK_LIST;
 	body.chunk_list = &resp;
 	meta_answer(ms, call, 0, &body, NULL);
-	free(infos);
-	free(ptrs);
-	free(addrs);
+	infos_free(&ci);
 }
 
 /* ---- allocate ------------------------------------------------------------------------ */
@@ -416,11 +494,13 @@ static int lease_call(struct meta_server *ms, const Cairn__LeaseReq *m, char **w
 		lease_release(ms->leases, m->file_id, m->lease_id, now);
 		return err;
 	}
-	uint64_t size = ns_inode_size(ino);
-	if (m->release ? m->size != size : m->size > size) {
-		size_t n;
-		ns_inode_chunks(ino, &n);
-		if (m->size > (uint64_t)n * ms->opts->chunk_size) {
+	uint64_t size = ns_inode_size(ino), cs = ms->opts->chunk_size;
+	size_t n;
+	ns_inode_chunks(ino, &n);
+	/* A trimming release drops chunks past the final size (allocated, never written). */
+	int trim = m->release && m->trim && n > m->size / cs + (m->size % cs != 0);
+	if (m->release ? m->size != size || trim : m->size > size) {
+		if (m->size > (uint64_t)n * cs) {
 			if (asprintf(why, "size %llu is past the file's %zu chunks",
 				     (unsigned long long)m->size, n) < 0)
 				*why = NULL;

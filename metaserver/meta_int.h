@@ -63,6 +63,9 @@ struct meta_server {
 	uint64_t scan_cost_ms;	      /* how long the last scan took */
 	uint64_t repl_from_ms;	      /* no planning before (chunkservers still reporting) */
 	struct repl_stats scan_stats; /* what the last scan saw */
+	uint64_t scans;		      /* scans done */
+	int scan_last_moving;	      /* moves were in flight after the last scan */
+	uint32_t rebalance_pct;	      /* an operator's rebalance threshold until reached; 0: none */
 };
 
 /* One call being answered. */
@@ -138,6 +141,8 @@ int meta_repl_short(struct meta_server *ms, struct nodes_node *node, uint64_t ch
 		    uint64_t length);
 /* node died or registered again: its copies in flight are forgotten. */
 void meta_repl_node_gone(struct meta_server *ms, struct nodes_node *node);
+/* Runs the next scan now (on the loop's next turn). */
+void meta_repl_scan_now(struct meta_server *ms);
 
 /* Copies handed to a node in one NodeResp, and the memory they point to. */
 #define META_REPL_CMDS_MAX 8
@@ -153,6 +158,17 @@ void meta_repl_fill(struct meta_server *ms, struct nodes_node *node, Cairn__Node
 /* The admin calls (meta_admin.c), for the dispatch table. */
 void meta_admin_nodes(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+
+/*
+ * Rebalance and decommission (repl_admin.c): the admin calls, and the
+ * decommission set kept in <data>/decommission across restarts.
+ * meta_decom_load() reads it into ms->nodes at start-up: 0, or -1 with a
+ * new *cause.
+ */
+void meta_admin_rebalance(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_admin_decommission(struct meta_server *ms, struct meta_call *call,
+			     Cairn__Envelope *req);
+int meta_decom_load(struct meta_server *ms, char **cause);
 /* Appends the status page's replication and chunkserver fields (", ..." JSON members). */
 struct evbuffer;
 void meta_admin_status(struct meta_server *ms, struct evbuffer *out);

@@ -7,8 +7,12 @@
  * node). Delete queues are plain arrays: appends at the end, takes from
  * the front.
  *
+ * The decommission set is a plain array of addresses (a handful).
+ *
  * Invariants: nodes[i]->id == i; addresses are unique; 0 < strlen(addr)
- * <= NODES_ADDR_MAX; ndeletes <= deletes_cap.
+ * <= NODES_ADDR_MAX; ndeletes <= deletes_cap; a node's decom flag is set
+ * exactly when its address is in the decommission set, which holds no
+ * address twice.
  */
 #include "nodes.h"
 
@@ -21,6 +25,8 @@ struct nodes {
 	size_t n;
 	size_t cap;
 	uint64_t dead_after_ms;
+	char **decom; /* addresses being decommissioned */
+	size_t ndecom;
 };
 
 struct nodes *nodes_new(uint64_t dead_after_ms)
@@ -41,8 +47,51 @@ void nodes_free(struct nodes *n)
 		free(n->v[i]->deletes);
 		free(n->v[i]);
 	}
+	for (size_t i = 0; i < n->ndecom; i++)
+		free(n->decom[i]);
+	free(n->decom);
 	free(n->v);
 	free(n);
+}
+
+/* The index of addr in the decommission set, or -1. */
+static long decom_find(const struct nodes *n, const char *addr)
+{
+	for (size_t i = 0; i < n->ndecom; i++)
+		if (strcmp(n->decom[i], addr) == 0)
+			return (long)i;
+	return -1;
+}
+
+int nodes_decommission(struct nodes *n, const char *addr, int on)
+{
+	if (!addr || !*addr || strnlen(addr, NODES_ADDR_MAX + 1) > NODES_ADDR_MAX)
+		return -EINVAL;
+	long at = decom_find(n, addr);
+	struct nodes_node *node = nodes_find(n, addr);
+	if ((at >= 0) == !!on)
+		return 0;
+	if (on) {
+		char **v = realloc(n->decom, (n->ndecom + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		n->decom = v;
+		if (!(v[n->ndecom] = strdup(addr)))
+			return -ENOMEM;
+		n->ndecom++;
+	} else {
+		free(n->decom[at]);
+		n->decom[at] = n->decom[--n->ndecom];
+	}
+	if (node)
+		node->decom = !!on;
+	return 1;
+}
+
+size_t nodes_decommission_list(const struct nodes *n, char *const **out)
+{
+	*out = n->decom;
+	return n->ndecom;
 }
 
 struct nodes_node *nodes_find(const struct nodes *n, const char *addr)
@@ -81,6 +130,7 @@ static struct nodes_node *node_add(struct nodes *n, const char *addr)
 		return NULL;
 	}
 	node->id = (uint32_t)n->n;
+	node->decom = decom_find(n, addr) >= 0;
 	n->v[n->n++] = node;
 	return node;
 }

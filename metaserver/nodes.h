@@ -42,6 +42,7 @@ struct nodes_node {
 	uint64_t last_ms;   /* last registration or heartbeat */
 	uint64_t joined_ms; /* last registration */
 	int up;		    /* registered and not declared dead */
+	int decom;	    /* being decommissioned (its address is in the set) */
 	uint64_t *deletes;  /* queued chunk ids */
 	size_t ndeletes;
 	size_t deletes_cap;
@@ -89,6 +90,17 @@ uint64_t nodes_free_bytes(const struct nodes_node *node);
  */
 typedef void (*nodes_dead_fn)(void *arg, struct nodes_node *node);
 size_t nodes_expire(struct nodes *n, uint64_t now_ms, nodes_dead_fn fn, void *arg);
+
+/*
+ * Adds addr to the decommission set (on) or takes it out (off), and sets
+ * the flag of the node with that address, if any. Returns 1 when the set
+ * changed, 0 when it already was so, -EINVAL for an empty or overlong
+ * addr, or -ENOMEM.
+ */
+int nodes_decommission(struct nodes *n, const char *addr, int on);
+
+/* The decommission set: *out borrowed until it next changes. Returns its size. */
+size_t nodes_decommission_list(const struct nodes *n, char *const **out);
 
 /* Queues chunk_id for node to delete. Returns 0 or -ENOMEM. */
 int nodes_queue_delete(struct nodes_node *node, uint64_t chunk_id);

@@ -36,11 +36,19 @@ static double weight(const struct placement_cand *c)
 	return (double)((c->free >> 20) + 1) / (1.0 + (double)c->load);
 }
 
-/* How many of the k picks so far are on cand's rack. */
+/* The replicas the chunk already has, on their racks. */
+struct held {
+	const char *const *racks;
+	size_t n;
+};
+
+/* How many of the held replicas and the k picks so far are on cand's rack. */
 static size_t rack_count(const struct placement_cand *cands, const size_t *out, size_t k,
-			 const struct placement_cand *cand)
+			 const struct held *h, const struct placement_cand *cand)
 {
 	size_t n = 0;
+	for (size_t i = 0; i < h->n; i++)
+		n += same_rack(h->racks[i], cand->rack);
 	for (size_t i = 0; i < k; i++)
 		n += same_rack(cands[out[i]].rack, cand->rack);
 	return n;
@@ -59,37 +67,37 @@ static int chosen(const size_t *out, size_t k, size_t i)
  * unless all open ones are (calm == 0), and on a least-used rack
  * (rack_min; SIZE_MAX: any rack).
  */
-static int eligible(const struct placement_cand *cands, const size_t *out, size_t k, size_t i,
-		    int calm, uint64_t busy_above, size_t rack_min)
+static int eligible(const struct placement_cand *cands, const size_t *out, size_t k,
+		    const struct held *h, size_t i, int calm, uint64_t busy_above, size_t rack_min)
 {
 	if (chosen(out, k, i) || (calm && cands[i].load > busy_above))
 		return 0;
-	return rack_min == SIZE_MAX || rack_count(cands, out, k, &cands[i]) == rack_min;
+	return rack_min == SIZE_MAX || rack_count(cands, out, k, h, &cands[i]) == rack_min;
 }
 
 /* The next pick after out[0..k). */
 static size_t pick(const struct placement_cand *cands, size_t n, const size_t *out, size_t k,
-		   uint64_t busy_above, uint64_t *rng)
+		   const struct held *h, uint64_t busy_above, uint64_t *rng)
 {
 	int calm = 0;
 	for (size_t i = 0; i < n; i++)
 		calm |= !chosen(out, k, i) && cands[i].load <= busy_above;
 	size_t rack_min = SIZE_MAX;
 	for (size_t i = 0; i < n; i++) {
-		if (!eligible(cands, out, k, i, calm, busy_above, SIZE_MAX))
+		if (!eligible(cands, out, k, h, i, calm, busy_above, SIZE_MAX))
 			continue;
-		size_t r = rack_count(cands, out, k, &cands[i]);
+		size_t r = rack_count(cands, out, k, h, &cands[i]);
 		if (r < rack_min)
 			rack_min = r;
 	}
 	double total = 0;
 	for (size_t i = 0; i < n; i++)
-		if (eligible(cands, out, k, i, calm, busy_above, rack_min))
+		if (eligible(cands, out, k, h, i, calm, busy_above, rack_min))
 			total += weight(&cands[i]);
 	double x = (double)(placement_rand(rng) >> 11) / 9007199254740992.0 * total;
 	size_t last = SIZE_MAX;
 	for (size_t i = 0; i < n; i++) {
-		if (!eligible(cands, out, k, i, calm, busy_above, rack_min))
+		if (!eligible(cands, out, k, h, i, calm, busy_above, rack_min))
 			continue;
 		last = i;
 		x -= weight(&cands[i]);
@@ -103,6 +111,13 @@ static size_t pick(const struct placement_cand *cands, size_t n, const size_t *o
 size_t placement_choose(const struct placement_cand *cands, size_t n, size_t want, uint64_t *rng,
 			size_t *out)
 {
+	return placement_choose_more(cands, n, NULL, 0, want, rng, out);
+}
+
+size_t placement_choose_more(const struct placement_cand *cands, size_t n, const char *const *held,
+			     size_t nheld, size_t want, uint64_t *rng, size_t *out)
+{
+	const struct held h = {held, nheld};
 	if (want > n)
 		want = n;
 	if (!want)
@@ -112,6 +127,6 @@ size_t placement_choose(const struct placement_cand *cands, size_t n, size_t wan
 		sum += cands[i].load;
 	uint64_t busy_above = 2 * (sum / n) + PLACEMENT_BUSY_SLACK;
 	for (size_t k = 0; k < want; k++)
-		out[k] = pick(cands, n, out, k, busy_above, rng);
+		out[k] = pick(cands, n, out, k, &h, busy_above, rng);
 	return want;
 }

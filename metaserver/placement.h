@@ -9,9 +9,11 @@
  *  1. nodes whose load is over twice the mean plus PLACEMENT_BUSY_SLACK
  *     are busy: they are taken only when no other candidate is left;
  *  2. racks: the pick comes from the racks holding the fewest replicas
- *     chosen so far (an empty rack name is one rack of its own), so two
- *     racks with room always both get a replica, and replicas spread
- *     evenly over racks when there are more;
+ *     so far, counting those the chunk already has (held, for copies of
+ *     an existing chunk) and those chosen in this call (an empty rack
+ *     name is one rack of its own), so two racks with room always both
+ *     get a replica, and replicas spread evenly over racks when there
+ *     are more;
  *  3. within those, a weighted random choice: weight free space (MiB + 1)
  *     divided by (1 + load).
  *
@@ -40,6 +42,13 @@ struct placement_cand {
  */
 size_t placement_choose(const struct placement_cand *cands, size_t n, size_t want, uint64_t *rng,
 			size_t *out);
+
+/*
+ * As placement_choose(), for more replicas of a chunk that has nheld
+ * already, on the racks held[0..nheld) (borrowed; "" or NULL: unknown).
+ */
+size_t placement_choose_more(const struct placement_cand *cands, size_t n, const char *const *held,
+			     size_t nheld, size_t want, uint64_t *rng, size_t *out);
 
 /* The next number of a xorshift64* stream; *state must be non-zero. */
 uint64_t placement_rand(uint64_t *state);

@@ -6,11 +6,13 @@
  * that chunk, so a scan over millions of chunks asks in O(1). Bad
  * replicas are an idmap from chunk id to a small array of (node, kind).
  *
- * A scan is three passes: expire copies; walk the chunk map (count live
- * replicas, trim surplus, settle bad replicas, collect candidates); sort
- * the candidates and plan copies until the throttle is reached. Per-node
- * counts of copies received and served are rebuilt from the array at the
- * start of each scan, so they never drift.
+ * A scan is four passes: expire copies; walk the chunk map (count live
+ * replicas, trim surplus, settle bad replicas, collect candidates, add up
+ * each node's bytes and sample chunks it could move); sort the candidates
+ * and plan copies until the throttle is reached; plan moves (repl_move.c).
+ * Per-node counts of copies received and served are rebuilt from the
+ * array at the start of each scan, so they never drift. Racks are
+ * numbered per scan (rack_of), so rack tests on a chunk compare integers.
  *
  * Invariants: pend holds, for every chunk with copies in the array, their
  * number (and nothing else); no two copies share a (chunk, target); a
@@ -28,15 +30,9 @@
 #include "idmap.h"
 #include "nodes.h"
 #include "placement.h"
+#include "repl_int.h"
 
-#define REPL_PICKS_MAX 16 /* copies of one chunk planned in one scan */
-
-struct copy {
-	struct repl_cmd cmd;
-	uint32_t target;
-	int sent;
-	uint64_t deadline_ms;
-};
+#define REPL_BLOCK 65536u /* a chunk file's header, and its block (chunkfile.h) */
 
 struct bad_entry {
 	uint32_t node;
@@ -48,46 +44,34 @@ struct bad_set {
 	uint32_t n, cap;
 };
 
-struct repl {
-	struct repl_limits lim;
-	struct copy *copies;
-	size_t ncopies, cap;
-	struct idmap *pend; /* chunk id -> copies in flight, as a uintptr_t */
-	struct idmap *bad;  /* chunk id -> struct bad_set */
-	size_t nbad;
-};
-
 /* A chunk that wants copies. */
 struct cand {
 	uint64_t id;
 	uint64_t length;
-	uint32_t live;
-	uint32_t need;
+	uint32_t live;	 /* counting replicas */
+	uint32_t need;	 /* copies */
+	uint32_t spread; /* misplaced: the copy goes to another rack */
 };
 
-/* What a scan's planning pass works with. */
-struct plan {
-	struct repl *r;
-	struct nodes *n;
-	struct chunkmap *cm;
-	uint64_t now;
-	uint64_t *rng;
-	uint32_t *received; /* per node: copies it is receiving */
-	uint32_t *served;   /* per node: copies it is the first source of */
-	struct placement_cand *pc;
-	uint32_t *pc_node; /* pc[i] is node pc_node[i] */
+/* A chunk's replicas, as one scan sees them. */
+struct tally {
+	uint32_t count; /* on nodes that count */
+	uint32_t decom; /* on live decommissioning nodes */
+	uint32_t nracks;
+	uint32_t racks[REPL_PICKS_MAX]; /* of those that count, distinct */
 };
 
 struct repl *repl_new(const struct repl_limits *lim)
 {
-	static const struct repl_limits def = {2, 2, 64, 120000};
+	static const struct repl_limits def = {2, 2, 64, 120000, 16};
 	struct repl *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
 	r->lim = lim ? *lim : def;
 	r->pend = idmap_new();
 	r->bad = idmap_new();
-	if (!r->pend || !r->bad) {
+	r->moved = idmap_new();
+	if (!r->pend || !r->bad || !r->moved) {
 		repl_free(r);
 		return NULL;
 	}
@@ -108,6 +92,7 @@ void repl_free(struct repl *r)
 	}
 	idmap_free(r->bad);
 	idmap_free(r->pend);
+	idmap_free(r->moved);
 	free(r->copies);
 	free(r);
 }
@@ -127,6 +112,29 @@ size_t repl_nbad(const struct repl *r)
 	return r->nbad;
 }
 
+void repl_set_threshold(struct repl *r, uint32_t pct)
+{
+	if (pct != r->threshold)
+		r->balancing = 0; /* judged afresh at the next scan */
+	r->threshold = pct;
+}
+
+uint32_t repl_threshold(const struct repl *r)
+{
+	return r->threshold;
+}
+
+void repl_balance(const struct repl *r, struct repl_balance *out)
+{
+	*out = r->bal;
+	out->inflight = r->nmoves;
+}
+
+uint64_t repl_replica_bytes(uint64_t length)
+{
+	return REPL_BLOCK + (length + REPL_BLOCK - 1) / REPL_BLOCK * REPL_BLOCK;
+}
+
 /* ---- copies in flight ---------------------------------------------------------------- */
 
 static int pend_add(struct repl *r, uint64_t chunk_id, long delta)
@@ -139,7 +147,8 @@ static int pend_add(struct repl *r, uint64_t chunk_id, long delta)
 	return idmap_put(r->pend, chunk_id, (void *)k);
 }
 
-static int copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, uint64_t now)
+int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, uint32_t from,
+		  uint64_t now)
 {
 	if (r->ncopies == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
@@ -154,18 +163,21 @@ static int copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target,
 	struct copy *k = &r->copies[r->ncopies++];
 	k->cmd = *cmd;
 	k->target = target;
+	k->from = from;
 	k->sent = 0;
 	k->deadline_ms = now + r->lim.timeout_ms;
+	r->nmoves += from != REPL_NONE;
 	return 0;
 }
 
 static void copy_remove(struct repl *r, size_t i)
 {
 	pend_add(r, r->copies[i].cmd.chunk_id, -1); /* shrinking never allocates */
+	r->nmoves -= r->copies[i].from != REPL_NONE;
 	r->copies[i] = r->copies[--r->ncopies];
 }
 
-static int copy_going(const struct repl *r, uint64_t chunk_id, uint32_t node)
+int repl_copy_going(const struct repl *r, uint64_t chunk_id, uint32_t node)
 {
 	for (size_t i = 0; i < r->ncopies; i++)
 		if (r->copies[i].cmd.chunk_id == chunk_id && r->copies[i].target == node)
@@ -185,15 +197,33 @@ size_t repl_take(struct repl *r, uint32_t node, struct repl_cmd *out, size_t max
 	return k;
 }
 
-int repl_done(struct repl *r, uint64_t chunk_id, uint32_t node)
+/* Ends the copy of chunk_id to node (ok: done). Returns 0 or -ENOENT. */
+static int copy_end(struct repl *r, uint64_t chunk_id, uint32_t node, int ok)
 {
 	for (size_t i = 0; i < r->ncopies; i++) {
-		if (r->copies[i].cmd.chunk_id == chunk_id && r->copies[i].target == node) {
-			copy_remove(r, i);
-			return 0;
+		const struct copy *k = &r->copies[i];
+		if (k->cmd.chunk_id != chunk_id || k->target != node)
+			continue;
+		if (ok && k->from != REPL_NONE) {
+			r->bal.moved++;
+			r->bal.bytes += k->cmd.length;
+			/* on failure the trim falls back to the fullest node */
+			idmap_put(r->moved, chunk_id, (void *)(uintptr_t)(k->from + 1ull));
 		}
+		copy_remove(r, i);
+		return 0;
 	}
 	return -ENOENT;
+}
+
+int repl_done(struct repl *r, uint64_t chunk_id, uint32_t node)
+{
+	return copy_end(r, chunk_id, node, 1);
+}
+
+int repl_failed(struct repl *r, uint64_t chunk_id, uint32_t node)
+{
+	return copy_end(r, chunk_id, node, 0);
 }
 
 size_t repl_node_reset(struct repl *r, uint32_t node)
@@ -328,35 +358,125 @@ enum repl_health repl_health(const struct repl *r, const struct nodes *n,
 	return stale ? REPL_STALE : REPL_HEALTHY;
 }
 
+/* ---- racks and counting ------------------------------------------------------------------ */
+
+int repl_counts(const struct plan *p, const struct nodes_node *node)
+{
+	return node && !node->decom && nodes_live(p->n, node, p->now);
+}
+
+/* Adds rack to the distinct set v[0..*n). */
+static void rack_add(uint32_t *v, uint32_t *n, uint32_t rack)
+{
+	for (uint32_t i = 0; i < *n; i++)
+		if (v[i] == rack)
+			return;
+	if (*n < REPL_PICKS_MAX)
+		v[(*n)++] = rack;
+}
+
+uint32_t repl_racks(const struct plan *p, const struct chunkmap_chunk *c, uint32_t drop,
+		    uint32_t add)
+{
+	uint32_t v[REPL_PICKS_MAX], n = 0;
+	for (uint32_t i = 0; i < c->nreplicas; i++) {
+		uint32_t id = c->replicas[i].node;
+		if (id != drop && repl_counts(p, nodes_get(p->n, id)))
+			rack_add(v, &n, p->rack_of[id]);
+	}
+	if (add != REPL_NONE)
+		rack_add(v, &n, p->rack_of[add]);
+	return n;
+}
+
+static void tally(const struct plan *p, const struct chunkmap_chunk *c, struct tally *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (uint32_t i = 0; i < c->nreplicas; i++) {
+		const struct nodes_node *node = nodes_get(p->n, c->replicas[i].node);
+		if (!node || !nodes_live(p->n, node, p->now))
+			continue;
+		if (node->decom) {
+			t->decom++;
+			continue;
+		}
+		t->count++;
+		rack_add(t->racks, &t->nracks, p->rack_of[node->id]);
+	}
+}
+
+/*
+ * Numbers the racks of the nodes (p->rack_of) and notes, per rack, the
+ * most bytes free on one of its nodes that count (p->rack_room).
+ */
+static void number_racks(struct plan *p)
+{
+	p->nracks = 0;
+	for (size_t i = 0; i < p->nn; i++) {
+		const struct nodes_node *node = nodes_get(p->n, (uint32_t)i);
+		size_t r = 0;
+		for (; r < i; r++)
+			if (strcmp(nodes_get(p->n, (uint32_t)r)->rack, node->rack) == 0)
+				break;
+		p->rack_of[i] = r < i ? p->rack_of[r] : (uint32_t)p->nracks++;
+		uint64_t room = repl_counts(p, node) ? nodes_free_bytes(node) : 0;
+		if (room > p->rack_room[p->rack_of[i]])
+			p->rack_room[p->rack_of[i]] = room;
+	}
+}
+
+/*
+ * Whether a chunk wanting target replicas, whose counting ones are all on
+ * one rack, could have one on another: some other rack has a node with
+ * room for length bytes.
+ */
+static int misplaced(const struct plan *p, const struct tally *t, uint32_t target, uint64_t length)
+{
+	if (target < 2 || t->count == 0 || t->nracks != 1)
+		return 0;
+	for (size_t r = 0; r < p->nracks; r++)
+		if (r != t->racks[0] && p->rack_room[r] >= length && p->rack_room[r] > 0)
+			return 1;
+	return 0;
+}
+
 /* ---- trimming ------------------------------------------------------------------------------ */
 
 /*
  * How much a replica should go first: recorded shorter than the file's
- * bytes in the chunk (it may lack some), then by its node's used /
- * capacity (1 for a node that reports no capacity).
+ * bytes in the chunk (it may lack some), then on a decommissioning node,
+ * then on the node a finished move copied it from, then by its node's
+ * used / capacity (1 for a node that reports no capacity).
  */
 static double trim_rank(const struct nodes_node *node, const struct chunkmap_replica *rep,
-			uint64_t length)
+			uint64_t length, uint32_t moved_from)
 {
 	double full = node->capacity ? (double)node->used / (double)node->capacity : 1.0;
-	return full + (rep->length < length ? 2.0 : 0.0);
+	if (full > 1.0)
+		full = 1.0;
+	return full + (rep->length < length ? 8.0 : 0.0) + (node->decom ? 4.0 : 0.0) +
+	       (node->id == moved_from ? 2.0 : 0.0);
 }
 
 /*
  * Drops the surplus of c's live replicas over target (length: the chunk's
- * bytes), short ones first, then those on the fullest nodes. Returns how many.
+ * bytes) in trim_rank() order, skipping one whose loss would leave the
+ * counting replicas on fewer than min(2, target, racks now) racks.
+ * Returns how many.
  */
-static size_t trim(struct nodes *n, struct chunkmap *cm, const struct chunkmap_chunk *c,
-		   uint32_t live, uint32_t target, uint64_t length, uint64_t now)
+static size_t trim(struct plan *p, const struct chunkmap_chunk *c, uint32_t live, uint32_t target,
+		   uint64_t length)
 {
 	struct nodes_node *v[REPL_PICKS_MAX];
 	double rank[REPL_PICKS_MAX];
 	size_t k = 0;
+	uintptr_t hint = (uintptr_t)idmap_del(p->r->moved, c->id);
+	uint32_t from = hint ? (uint32_t)(hint - 1) : REPL_NONE;
 	for (uint32_t i = 0; i < c->nreplicas && k < REPL_PICKS_MAX; i++) {
-		struct nodes_node *node = nodes_get(n, c->replicas[i].node);
-		if (!node || !nodes_live(n, node, now))
+		struct nodes_node *node = nodes_get(p->n, c->replicas[i].node);
+		if (!node || !nodes_live(p->n, node, p->now))
 			continue;
-		double r = trim_rank(node, &c->replicas[i], length);
+		double r = trim_rank(node, &c->replicas[i], length, from);
 		size_t j = k++;
 		for (; j > 0 && rank[j - 1] < r; j--) {
 			v[j] = v[j - 1];
@@ -366,12 +486,21 @@ static size_t trim(struct nodes *n, struct chunkmap *cm, const struct chunkmap_c
 		rank[j] = r;
 	}
 	uint64_t id = c->id; /* c changes as replicas go */
-	size_t drop = live - target < k ? live - target : k;
-	for (size_t i = 0; i < drop; i++) {
-		chunkmap_drop_replica(cm, id, v[i]->id);
+	uint32_t need = repl_racks(p, c, REPL_NONE, REPL_NONE);
+	if (need > 2)
+		need = 2;
+	if (need > target)
+		need = target;
+	size_t drop = live - target < k ? live - target : k, done = 0;
+	for (size_t i = 0; i < k && done < drop; i++) {
+		c = chunkmap_get(p->cm, id);
+		if (!v[i]->decom && repl_racks(p, c, v[i]->id, REPL_NONE) < need)
+			continue;
+		chunkmap_drop_replica(p->cm, id, v[i]->id);
 		nodes_queue_delete(v[i], id); /* on failure: found at registration */
+		done++;
 	}
-	return drop;
+	return done;
 }
 
 /* ---- planning ------------------------------------------------------------------------------- */
@@ -408,20 +537,42 @@ static void pick_sources(const struct plan *p, const struct chunkmap_chunk *c, s
 		cmd->sources[cmd->nsources++] = v[i]->id;
 }
 
-/* Fills p->pc with the nodes that may receive a copy of c now. Returns how many. */
-static size_t targets(const struct plan *p, const struct chunkmap_chunk *c, uint64_t length)
+/*
+ * Fills p->pc with the nodes that may receive a copy of c now (for a
+ * misplaced chunk, only those on racks it is not on). Returns how many.
+ */
+static size_t targets(const struct plan *p, const struct chunkmap_chunk *c, const struct cand *k)
 {
-	size_t nc = 0, nn = nodes_count(p->n);
-	for (size_t i = 0; i < nn; i++) {
+	size_t nc = 0;
+	struct tally t;
+	tally(p, c, &t);
+	for (size_t i = 0; i < p->nn; i++) {
 		const struct nodes_node *node = nodes_get(p->n, (uint32_t)i);
-		if (!nodes_live(p->n, node, p->now) || p->received[i] >= p->r->lim.node_copies ||
-		    nodes_free_bytes(node) < length || chunkmap_has(c, node->id) ||
-		    copy_going(p->r, c->id, node->id))
+		if (!repl_counts(p, node) || p->received[i] >= p->r->lim.node_copies ||
+		    nodes_free_bytes(node) < k->length || chunkmap_has(c, node->id) ||
+		    repl_copy_going(p->r, c->id, node->id))
+			continue;
+		int same = 0;
+		for (uint32_t j = 0; k->spread && j < t.nracks; j++)
+			same |= t.racks[j] == p->rack_of[i];
+		if (same)
 			continue;
 		p->pc[nc] = (struct placement_cand){node->rack, nodes_free_bytes(node), node->load};
 		p->pc_node[nc++] = node->id;
 	}
 	return nc;
+}
+
+/* The racks of c's counting replicas into held (REPL_PICKS_MAX). Returns how many. */
+static size_t held_racks(const struct plan *p, const struct chunkmap_chunk *c, const char **held)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < c->nreplicas && n < REPL_PICKS_MAX; i++) {
+		const struct nodes_node *node = nodes_get(p->n, c->replicas[i].node);
+		if (repl_counts(p, node))
+			held[n++] = node->rack;
+	}
+	return n;
 }
 
 /* Plans copies of one candidate. Returns how many, or -ENOMEM. */
@@ -433,7 +584,8 @@ static int plan_one(struct plan *p, const struct cand *k)
 	pick_sources(p, c, &cmd);
 	if (cmd.nsources == 0 || p->served[cmd.sources[0]] >= r->lim.source_copies)
 		return 0;
-	size_t nc = targets(p, c, k->length), idx[REPL_PICKS_MAX];
+	const char *held[REPL_PICKS_MAX];
+	size_t nc = targets(p, c, k), idx[REPL_PICKS_MAX], nheld = held_racks(p, c, held);
 	size_t want = k->need;
 	if (want > REPL_PICKS_MAX)
 		want = REPL_PICKS_MAX;
@@ -441,10 +593,10 @@ static int plan_one(struct plan *p, const struct cand *k)
 		want = r->lim.total_copies - r->ncopies;
 	if (want > r->lim.source_copies - p->served[cmd.sources[0]])
 		want = r->lim.source_copies - p->served[cmd.sources[0]];
-	size_t got = placement_choose(p->pc, nc, want, p->rng, idx);
+	size_t got = placement_choose_more(p->pc, nc, held, nheld, want, p->rng, idx);
 	for (size_t i = 0; i < got; i++) {
 		uint32_t t = p->pc_node[idx[i]];
-		if (copy_add(r, &cmd, t, p->now) < 0)
+		if (repl_copy_add(r, &cmd, t, REPL_NONE, p->now) < 0)
 			return -ENOMEM;
 		p->received[t]++;
 		p->served[cmd.sources[0]]++;
@@ -452,13 +604,12 @@ static int plan_one(struct plan *p, const struct cand *k)
 	return (int)got;
 }
 
-/* Whether some live node may still receive a copy. */
+/* Whether some node that counts may still receive a copy. */
 static int room_left(const struct plan *p)
 {
-	size_t nn = nodes_count(p->n);
-	for (size_t i = 0; i < nn; i++)
+	for (size_t i = 0; i < p->nn; i++)
 		if (p->received[i] < p->r->lim.node_copies &&
-		    nodes_live(p->n, nodes_get(p->n, (uint32_t)i), p->now))
+		    repl_counts(p, nodes_get(p->n, (uint32_t)i)))
 			return 1;
 	return 0;
 }
@@ -497,44 +648,115 @@ static int cand_push(struct cand **v, size_t *n, size_t *cap, struct cand k)
 	return 0;
 }
 
-/* Walks the chunk map: trims, settles, collects candidates. */
-static int walk(struct repl *r, struct nodes *n, struct chunkmap *cm, uint64_t now,
-		repl_want_fn want, void *arg, struct cand **cands, size_t *nc,
+/* Adds c's bytes to its nodes and, when it may move, samples it for each (reservoir). */
+static void account(struct plan *p, const struct chunkmap_chunk *c, const struct repl_want *w,
+		    int may_move)
+{
+	uint64_t bytes = repl_replica_bytes(w->length);
+	for (uint32_t i = 0; i < c->nreplicas; i++) {
+		uint32_t node = c->replicas[i].node;
+		if (node >= p->nn)
+			continue;
+		p->bytes[node] += bytes;
+		if (!may_move)
+			continue;
+		uint64_t seen = ++p->seen[node], slot = p->nmv[node];
+		if (slot >= REPL_MOVABLE && (slot = placement_rand(p->rng) % seen) >= REPL_MOVABLE)
+			continue;
+		p->mv[(size_t)node * REPL_MOVABLE + slot] =
+		    (struct movable){c->id, w->length, w->target};
+		if (p->nmv[node] < REPL_MOVABLE)
+			p->nmv[node]++;
+	}
+}
+
+/* Walks the chunk map: trims, settles, collects candidates, accounts bytes. */
+static int walk(struct plan *p, repl_want_fn want, void *arg, struct cand **cands, size_t *nc,
 		struct repl_stats *st)
 {
+	struct repl *r = p->r;
 	size_t pos = 0, cap = 0;
 	const struct chunkmap_chunk *c;
-	while ((c = chunkmap_next(cm, &pos))) {
+	while ((c = chunkmap_next(p->cm, &pos))) {
 		struct repl_want w = {0};
+		struct tally t;
 		st->chunks++;
 		if (want(arg, c, &w) != 0)
 			continue;
 		if (w.hold) {
 			st->held++;
+			account(p, c, &w, 0);
 			continue;
 		}
-		uint32_t live = count_live(n, c, now);
+		tally(p, c, &t);
+		uint32_t live = t.count + t.decom;
 		uint32_t going = (uint32_t)repl_inflight_chunk(r, c->id);
+		int bad = idmap_get(r->bad, c->id) != NULL, moved = 0;
 		if (live == 0) {
 			st->missing++;
+			account(p, c, &w, 0);
 			continue;
 		}
 		if (live < w.target)
 			st->under++;
-		if (live + going < w.target) {
-			struct cand k = {c->id, w.length, live, w.target - live - going};
+		if (t.count + going < w.target) {
+			struct cand k = {c->id, w.length, t.count, w.target - t.count - going, 0};
+			if (cand_push(cands, nc, &cap, k) < 0)
+				return -ENOMEM;
+		} else if (going == 0 && misplaced(p, &t, w.target, w.length)) {
+			struct cand k = {c->id, w.length, t.count, 1, 1};
+			st->misplaced++;
 			if (cand_push(cands, nc, &cap, k) < 0)
 				return -ENOMEM;
 		} else if (live > w.target && going == 0) {
 			uint64_t id = c->id;
-			st->over++;
-			st->trimmed += trim(n, cm, c, live, w.target, w.length, now);
-			c = chunkmap_get(cm, id);
-			live = w.target;
+			st->over += t.count > w.target;
+			st->trimmed += trim(p, c, live, w.target, w.length);
+			c = chunkmap_get(p->cm, id);
+			tally(p, c, &t);
+			moved = 1;
 		}
-		if (live >= w.target && going == 0 && idmap_get(r->bad, c->id))
-			st->cleared += settle(r, n, c->id, c);
+		if (t.count >= w.target && going == 0 && bad)
+			st->cleared += settle(r, p->n, c->id, c);
+		if (!moved && idmap_count(r->moved))
+			idmap_del(r->moved, c->id); /* a hint no trim used */
+		account(p, c, &w,
+			r->threshold && going == 0 && !bad && t.decom == 0 && t.count == w.target &&
+			    c->nreplicas == w.target && w.length > 0);
 	}
+	return 0;
+}
+
+static void plan_free(struct plan *p)
+{
+	free(p->received);
+	free(p->served);
+	free(p->pc);
+	free(p->pc_node);
+	free(p->rack_of);
+	free(p->rack_room);
+	free(p->bytes);
+	free(p->mv);
+	free(p->nmv);
+	free(p->seen);
+}
+
+static int plan_alloc(struct plan *p)
+{
+	size_t nn = p->nn + 1, nmv = p->r->threshold ? nn * REPL_MOVABLE : 1;
+	p->received = calloc(nn, sizeof(*p->received));
+	p->served = calloc(nn, sizeof(*p->served));
+	p->pc = calloc(nn, sizeof(*p->pc));
+	p->pc_node = calloc(nn, sizeof(*p->pc_node));
+	p->rack_of = calloc(nn, sizeof(*p->rack_of));
+	p->rack_room = calloc(nn, sizeof(*p->rack_room));
+	p->bytes = calloc(nn, sizeof(*p->bytes));
+	p->mv = calloc(nmv, sizeof(*p->mv));
+	p->nmv = calloc(nn, sizeof(*p->nmv));
+	p->seen = calloc(nn, sizeof(*p->seen));
+	if (!p->received || !p->served || !p->pc || !p->pc_node || !p->rack_of || !p->rack_room ||
+	    !p->bytes || !p->mv || !p->nmv || !p->seen)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -542,32 +764,28 @@ int repl_scan(struct repl *r, struct nodes *n, struct chunkmap *cm, uint64_t now
 	      repl_want_fn want, void *arg, uint64_t *rng, struct repl_stats *st)
 {
 	struct repl_stats s = {0};
-	size_t nn = nodes_count(n), nc = 0;
+	size_t nc = 0;
 	struct cand *cands = NULL;
-	struct plan p = {r, n, cm, now_ms, rng, NULL, NULL, NULL, NULL};
-	int err = -ENOMEM;
+	struct plan p = {.r = r, .n = n, .cm = cm, .now = now_ms, .rng = rng, .nn = nodes_count(n)};
 	s.expired = expire(r, n, now_ms);
-	p.received = calloc(nn + 1, sizeof(*p.received));
-	p.served = calloc(nn + 1, sizeof(*p.served));
-	p.pc = calloc(nn + 1, sizeof(*p.pc));
-	p.pc_node = calloc(nn + 1, sizeof(*p.pc_node));
-	if (!p.received || !p.served || !p.pc || !p.pc_node)
+	int err = plan_alloc(&p);
+	if (err)
 		goto out;
 	for (size_t i = 0; i < r->ncopies; i++) {
 		p.received[r->copies[i].target]++;
 		if (r->copies[i].cmd.nsources)
 			p.served[r->copies[i].cmd.sources[0]]++;
 	}
-	err = walk(r, n, cm, now_ms, want, arg, &cands, &nc, &s);
+	number_racks(&p);
+	err = walk(&p, want, arg, &cands, &nc, &s);
 	s.cleared += settle_gone(r, n, cm);
 	if (!err)
 		err = plan_all(&p, cands, nc, &s);
+	if (!err)
+		err = repl_plan_moves(&p, &s);
 out:
 	free(cands);
-	free(p.received);
-	free(p.served);
-	free(p.pc);
-	free(p.pc_node);
+	plan_free(&p);
 	if (st)
 		*st = s;
 	return err;

@@ -17,6 +17,35 @@
  *    dropped from the map and queued for deletion on their nodes, fullest
  *    node (used / capacity) first.
  *
+ * Decommissioning nodes (nodes.h) keep serving reads, so their replicas
+ * are sources and count for fsck (repl_health()), but not toward the
+ * target: a chunk with one there is short until a copy elsewhere is done,
+ * and then the replica there is trimmed first. So a decommissioning node
+ * drains to no replicas without a chunk ever below its target.
+ *
+ * Racks: a copy goes to the racks holding the fewest of the chunk's
+ * replicas (placement_choose_more()). A chunk whose counting replicas
+ * sit on one rack while another rack has a node with room (and it wants
+ * two or more) is misplaced: it gets one copy on another rack, and the
+ * surplus is trimmed after. Trimming never leaves the replicas that stay
+ * on fewer than min(2, target, racks before) racks.
+ *
+ * Rebalancing (repl_set_threshold(), DESIGN §4): utilisation is a node's
+ * estimated replica bytes (repl_replica_bytes() of each chunk it holds)
+ * over its capacity, among nodes that count (live, not decommissioning,
+ * with a capacity); the mean is their total bytes over total capacity.
+ * Once a node is more than the threshold from the mean, moves go on
+ * until every node is within half of it (so a rebalance does not stop
+ * at the edge, nor start again at the next small drift). A move is a
+ * copy of a healthy chunk from a fuller node (the fullest first) to the
+ * emptiest node that may take it (without the chunk, with room, not
+ * pushed past the band, racks kept: the same rule as trimming); when it
+ * is done the chunk has one replica over target and the next scan trims
+ * the one on the node it came from. So a chunk is never below target;
+ * a move cut short (target died, metaserver restarted) leaves at worst a
+ * surplus replica that trimming removes. Moves take the copy throttle's
+ * slots after repairs have taken theirs, at most move_copies at once.
+ *
  * Throttling, so that client I/O keeps priority: a node receives at most
  * node_copies copies at once and serves at most source_copies (as the
  * first source named), and at most total_copies are in flight in all. A
@@ -54,12 +83,13 @@ struct chunkmap_chunk;
 
 #define REPL_SOURCES_MAX 4 /* sources named in one copy */
 
-/* The throttle; repl_new(NULL) takes 2, 2, 64 and 120 s. */
+/* The throttle; repl_new(NULL) takes 2, 2, 64, 120 s and 16. */
 struct repl_limits {
 	uint32_t node_copies;	/* copies a node receives at once */
 	uint32_t source_copies; /* copies a node serves at once (as first source) */
 	uint32_t total_copies;	/* copies in flight in the cluster */
 	uint64_t timeout_ms;	/* a copy not done by then is forgotten */
+	uint32_t move_copies;	/* of them, rebalancing moves (0: none) */
 };
 
 /* What one chunk wants, as the caller's repl_want_fn says. */
@@ -84,16 +114,31 @@ struct repl_cmd {
 
 /* What one scan saw and did. */
 struct repl_stats {
-	size_t chunks;	/* chunks looked at */
-	size_t under;	/* under-replicated (copies in flight not counted) */
-	size_t missing; /* no live replica */
-	size_t over;	/* over-replicated */
-	size_t held;	/* under a write lease */
-	size_t started; /* copies planned */
-	size_t waiting; /* candidates left for a later scan (throttled) */
-	size_t trimmed; /* surplus replicas dropped */
-	size_t expired; /* copies forgotten: timed out or their target died */
-	size_t cleared; /* bad replicas settled (deleted, or replaced) */
+	size_t chunks;	   /* chunks looked at */
+	size_t under;	   /* under-replicated (copies in flight not counted) */
+	size_t missing;	   /* no live replica */
+	size_t over;	   /* over-replicated */
+	size_t held;	   /* under a write lease */
+	size_t started;	   /* copies planned */
+	size_t waiting;	   /* candidates left for a later scan (throttled) */
+	size_t trimmed;	   /* surplus replicas dropped */
+	size_t expired;	   /* copies forgotten: timed out or their target died */
+	size_t cleared;	   /* bad replicas settled (deleted, or replaced) */
+	size_t misplaced;  /* chunks on one rack given a copy on another */
+	size_t moves;	   /* rebalancing moves planned */
+	int moves_waiting; /* the rebalancer wanted more moves than the throttle let it plan */
+};
+
+/* The rebalancer at the last scan (repl_balance()). */
+struct repl_balance {
+	double mean;	 /* mean utilisation of the nodes that count, 0..1 */
+	double spread;	 /* largest |utilisation - mean| of one of them */
+	size_t nodes;	 /* nodes that count */
+	size_t inflight; /* moves in flight */
+	uint64_t moved;	 /* moves done since the planner started */
+	uint64_t bytes;	 /* and their bytes */
+	int balanced;	 /* spread within the threshold, no move in flight */
+	int blocked;	 /* out of balance, yet no chunk may move */
 };
 
 /* Kinds of bad replicas (repl_mark_bad()). */
@@ -132,11 +177,26 @@ int repl_scan(struct repl *r, struct nodes *n, struct chunkmap *cm, uint64_t now
 size_t repl_take(struct repl *r, uint32_t node, struct repl_cmd *out, size_t max);
 
 /*
- * The copy of chunk_id to node ended (done: the caller recorded the new
- * replica first; or failed). Returns 0, or -ENOENT when no such copy was
+ * The copy of chunk_id to node is done (the caller recorded the new
+ * replica first) or failed. Returns 0, or -ENOENT when no such copy was
  * in flight (a late report, or one from before a metaserver restart).
  */
 int repl_done(struct repl *r, uint64_t chunk_id, uint32_t node);
+int repl_failed(struct repl *r, uint64_t chunk_id, uint32_t node);
+
+/* Rebalances to within pct percentage points of the mean (0: not at all). */
+void repl_set_threshold(struct repl *r, uint32_t pct);
+uint32_t repl_threshold(const struct repl *r);
+
+/* The rebalancer's state at the last scan, into *out. */
+void repl_balance(const struct repl *r, struct repl_balance *out);
+
+/*
+ * Bytes a replica of length bytes takes on a chunkserver's disk: the
+ * chunk file's 64 KiB header plus its data in whole 64 KiB blocks (as
+ * chunkfile.h lays it out), so utilisation here matches what nodes report.
+ */
+uint64_t repl_replica_bytes(uint64_t length);
 
 /* Forgets every copy going to node (it died or registered again). Returns how many. */
 size_t repl_node_reset(struct repl *r, uint32_t node);

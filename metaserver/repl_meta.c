@@ -22,6 +22,11 @@
  * list) or a client reported bad leaves the chunk map at once (no reader
  * is sent there again) and is remembered by the planner, which deletes it
  * once the chunk has a full set of good replicas again.
+ *
+ * Rebalancing is part of every scan (repl.h) at --rebalance-threshold, so
+ * it starts by itself when a node joins or utilisation drifts; `cairn
+ * admin rebalance --threshold PCT` (repl_admin.c) sets another threshold
+ * until the cluster is within it, then the flag's applies again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -50,7 +55,7 @@ static void arm_scan(struct meta_server *ms, uint64_t at_ms)
 /* Brings the next scan forward when the last one left copies waiting. */
 static void rescan_soon(struct meta_server *ms)
 {
-	if (!ms->scan_stats.waiting)
+	if (!ms->scan_stats.waiting && !ms->scan_stats.moves_waiting)
 		return;
 	uint64_t gap =
 	    10 * ms->scan_cost_ms > REPL_RESCAN_MS ? 10 * ms->scan_cost_ms : REPL_RESCAN_MS;
@@ -76,6 +81,38 @@ static int want(void *arg, const struct chunkmap_chunk *c, struct repl_want *w)
 	return 0;
 }
 
+/* Logs the rebalancer's news; an operator's threshold ends once reached. */
+static void log_balance(struct meta_server *ms, const struct repl_stats *st, uint64_t now)
+{
+	struct repl_balance b;
+	repl_balance(ms->repl, &b);
+	if (st->moves)
+		log_debug("rebalance: %zu moves started (%zu in flight); spread %.1f points around "
+			  "%.1f%%",
+			  st->moves, b.inflight, b.spread * 100, b.mean * 100);
+	int was = ms->scan_stats.moves || ms->scan_last_moving;
+	ms->scan_last_moving = b.inflight > 0;
+	if (was && b.balanced)
+		log_info("rebalance: within %u points of the mean utilisation %.1f%% (spread %.1f); "
+			 "%llu chunks, %llu bytes moved in all",
+			 repl_threshold(ms->repl), b.mean * 100, b.spread * 100,
+			 (unsigned long long)b.moved, (unsigned long long)b.bytes);
+	if (b.blocked && now - ms->scan_log_ms >= REPL_LOG_MS)
+		log_warn("rebalance: spread %.1f points is over the threshold of %u, but no chunk "
+			 "can move",
+			 b.spread * 100, repl_threshold(ms->repl));
+	if (ms->rebalance_pct && b.balanced) {
+		ms->rebalance_pct = 0;
+		repl_set_threshold(ms->repl, (uint32_t)ms->opts->rebalance_threshold);
+	}
+}
+
+void meta_repl_scan_now(struct meta_server *ms)
+{
+	if (ms->scan_ev && time_mono_ms() >= ms->repl_from_ms)
+		arm_scan(ms, time_mono_ms());
+}
+
 static void on_scan(evutil_socket_t fd, short what, void *arg)
 {
 	struct meta_server *ms = arg;
@@ -89,8 +126,10 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
 	if (err)
 		log_warn("replication scan: %s", err_str(err));
 	ms->scan_cost_ms = time_mono_ms() - now;
+	ms->scans++;
+	log_balance(ms, &st, now);
 	const struct repl_stats *old = &ms->scan_stats;
-	int acted = st.started || st.trimmed || st.expired || st.cleared;
+	int acted = st.started || st.trimmed || st.expired || st.cleared || st.misplaced;
 	int news = (st.under || st.missing) != (old->under || old->missing);
 	if (news || ((acted || st.under != old->under || st.missing != old->missing) &&
 		     now - ms->scan_log_ms >= REPL_LOG_MS)) {
@@ -117,6 +156,9 @@ int meta_repl_start(struct meta_server *ms, char **cause)
 		*cause = strdup("out of memory starting the replication monitor");
 		return -1;
 	}
+	repl_set_threshold(ms->repl, (uint32_t)ms->opts->rebalance_threshold);
+	if (meta_decom_load(ms, cause) < 0)
+		return -1;
 	ms->scan_last_ms = time_mono_ms();
 	ms->repl_from_ms = ms->scan_last_ms + ms->opts->dead_after_ms;
 	arm_scan(ms, ms->scan_last_ms + ms->opts->scan_interval_ms);
@@ -206,7 +248,7 @@ void meta_repl_heartbeat(struct meta_server *ms, struct nodes_node *node,
 		if (m->copied[i])
 			take_copied(ms, node, m->copied[i]);
 	for (size_t i = 0; i < m->n_copy_failed; i++) {
-		if (repl_done(ms->repl, m->copy_failed[i], node->id) == 0)
+		if (repl_failed(ms->repl, m->copy_failed[i], node->id) == 0)
 			log_info("chunk %llu: the copy to %s failed; it will be tried again",
 				 (unsigned long long)m->copy_failed[i], node->addr);
 	}

@@ -428,6 +428,42 @@ CAIRN_API const char *cairn_fsck_status_name(int status);
 /* "under_replicated", "missing", "corrupt", "stale" (or "?"). Borrowed, static. */
 CAIRN_API const char *cairn_fsck_kind_name(int kind);
 
+/* ---- admin: rebalance and decommission (client/admin.c) ------------- */
+
+/* The rebalancer as the metaserver saw it at its last planner scan. */
+struct cairn_rebalance {
+	uint32_t threshold;	  /* percentage points, in effect */
+	double mean;		  /* mean utilisation of the nodes that count, percent */
+	double spread;		  /* largest distance of one from the mean, points */
+	uint64_t chunks_moved;	  /* moves completed since the metaserver started */
+	uint64_t bytes_moved;
+	uint64_t moves_in_flight;
+	uint64_t scan;		  /* scans done so far */
+	uint64_t first_scan;	  /* the first scan that sees this request */
+	int balanced;		  /* within threshold and nothing moving (trust once scan >= */
+				  /* the first request's first_scan) */
+	int blocked;		  /* out of balance, yet no chunk can move */
+	uint32_t nodes;		  /* nodes that count: live, not decommissioning */
+};
+
+/*
+ * Starts a rebalance (or keeps one going) to within threshold percentage
+ * points of the mean utilisation (1..100; 0: the metaserver's
+ * --rebalance-threshold), or with query only reports. Fills *out.
+ * Returns 0 or a negative error (-EINVAL for a threshold out of range).
+ */
+CAIRN_API int cairn_admin_rebalance(cairn_t *c, uint32_t threshold, int query,
+				    struct cairn_rebalance *out);
+
+/*
+ * Decommissions the chunkserver at addr ("HOST:PORT"): its replicas are
+ * copied elsewhere while it keeps serving reads, and it gets no new ones;
+ * cairn_admin_nodes() shows it decommissioning, then decommissioned.
+ * cancel: takes it back into service. Returns 0, -ENOENT for an address
+ * the metaserver does not know, or another negative error.
+ */
+CAIRN_API int cairn_admin_decommission(cairn_t *c, const char *addr, int cancel);
+
 #ifdef __cplusplus
 }
 #endif

@@ -82,10 +82,32 @@ static void test_deletes(void)
 	nodes_free(n);
 }
 
+static void test_decommission(void)
+{
+	struct nodes *n = nodes_new(1000);
+	struct nodes_node *a, *b;
+	char *const *list;
+	CHECK(nodes_register(n, "h:1", "", 1, 0, 0, &a) == 0 && !a->decom);
+	CHECK(nodes_decommission(n, "h:1", 1) == 1 && a->decom);
+	CHECK(nodes_decommission(n, "h:1", 1) == 0 && a->decom);
+	CHECK(nodes_decommission(n, "", 1) == -EINVAL);
+	/* an address not registered yet (a restart): flagged when it registers */
+	CHECK(nodes_decommission(n, "h:2", 1) == 1);
+	CHECK(nodes_decommission_list(n, &list) == 2);
+	CHECK(nodes_register(n, "h:2", "", 1, 0, 0, &b) == 0 && b->decom);
+	/* registering again keeps the flag; cancelling clears it */
+	CHECK(nodes_register(n, "h:1", "", 1, 0, 5, &a) == 1 && a->decom);
+	CHECK(nodes_decommission(n, "h:1", 0) == 1 && !a->decom && b->decom);
+	CHECK(nodes_decommission(n, "h:1", 0) == 0);
+	CHECK(nodes_decommission_list(n, &list) == 1 && strcmp(list[0], "h:2") == 0);
+	nodes_free(n);
+}
+
 int main(void)
 {
 	test_life();
 	test_deletes();
+	test_decommission();
 	if (failures) {
 		printf("test_nodes: %d failures\n", failures);
 		return 1;

@@ -147,6 +147,28 @@ static void test_racks(void)
 	CHECK(x_first > 800 && x_first < 1200); /* the first pick: 1 in 3 */
 }
 
+/* Copies of an existing chunk go to the racks it is not on yet. */
+static void test_held(void)
+{
+	struct placement_cand c[4] = {{"a", 100ull << 30, 0},
+				      {"a", 100ull << 30, 0},
+				      {"b", 1ull << 20, 0},
+				      {"c", 1ull << 20, 0}};
+	const char *held_a[] = {"a"}, *held_ab[] = {"a", "b", "a"};
+	uint64_t rng = 5;
+	size_t out[4];
+	int ok = 1;
+	for (int i = 0; i < 500; i++) {
+		/* rack a is far emptier, but the chunk is there already */
+		ok &= placement_choose_more(c, 4, held_a, 1, 1, &rng, out) == 1 && out[0] >= 2;
+		ok &= placement_choose_more(c, 4, held_ab, 3, 1, &rng, out) == 1 && out[0] == 3;
+		/* two more: b and c first, one each */
+		ok &= placement_choose_more(c, 4, held_a, 1, 2, &rng, out) == 2 &&
+		      out[0] + out[1] == 5 && out[0] != out[1];
+	}
+	CHECK(ok);
+}
+
 static void test_seeded(void)
 {
 	struct placement_cand c[5];
@@ -168,6 +190,7 @@ int main(void)
 	test_distinct();
 	test_weights();
 	test_racks();
+	test_held();
 	test_seeded();
 	if (failures) {
 		printf("test_placement: %d failures\n", failures);

@@ -9,6 +9,10 @@
  * a corrupt replica is reported by repl_health() and deleted only once
  * the chunk is whole again; a random run against a simple model heals
  * every chunk to its target within a bounded number of scans.
+ * Decommissioning drains a node without a chunk below target; racks:
+ * copies and trims keep a chunk on two racks; rebalancing brings two
+ * empty nodes within the threshold by copy-then-trim moves, and reports
+ * itself blocked when no chunk can move.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -43,6 +47,7 @@ struct world {
 	uint64_t held_file; /* 0: none */
 	uint64_t now;
 	uint64_t rng;
+	uint64_t cap; /* every node's capacity */
 };
 
 static int want(void *arg, const struct chunkmap_chunk *c, struct repl_want *w)
@@ -61,6 +66,7 @@ static void world_init(struct world *w, int nnodes, uint32_t target)
 	w->cm = chunkmap_new();
 	w->target = target;
 	w->rng = 42;
+	w->cap = 10 * GIB;
 	for (int i = 0; i < nnodes; i++) {
 		char addr[32];
 		snprintf(addr, sizeof(addr), "10.0.0.%d:7000", i + 1);
@@ -93,8 +99,8 @@ static void tick(struct world *w, uint64_t now, unsigned dead_mask)
 		for (size_t i = 0; i < nodes_count(w->n); i++) {
 			struct nodes_node *x;
 			if (!(dead_mask & (1u << i)))
-				nodes_heartbeat(w->n, w->node[i]->addr, 10 * GIB, w->node[i]->used,
-						0, 0, w->now, &x);
+				nodes_heartbeat(w->n, w->node[i]->addr, w->cap, w->node[i]->used, 0,
+						0, w->now, &x);
 		}
 	}
 }
@@ -335,6 +341,166 @@ static void test_random_heal(void)
 	}
 }
 
+/* Puts node i on rack (registering it again, now). */
+static void set_rack(struct world *w, int i, const char *rack)
+{
+	nodes_register(w->n, w->node[i]->addr, rack, w->cap, w->node[i]->used, w->now, &w->node[i]);
+}
+
+/* Distinct racks of id's live replicas. */
+static int racks_of(struct world *w, uint64_t id)
+{
+	const struct chunkmap_chunk *c = chunkmap_get(w->cm, id);
+	const char *seen[8];
+	int n = 0;
+	for (uint32_t i = 0; c && i < c->nreplicas; i++) {
+		const struct nodes_node *node = nodes_get(w->n, c->replicas[i].node);
+		if (!nodes_live(w->n, node, w->now))
+			continue;
+		int dup = 0;
+		for (int j = 0; j < n; j++)
+			dup |= strcmp(seen[j], node->rack) == 0;
+		if (!dup && n < 8)
+			seen[n++] = node->rack;
+	}
+	return n;
+}
+
+static void test_decommission(void)
+{
+	struct world w;
+	struct repl *r = repl_new(NULL);
+	struct repl_stats st;
+	world_init(&w, 4, 2);
+	for (uint64_t id = 1; id <= 6; id++)
+		chunk(&w, id, id, 0, 1, -1);
+	tick(&w, 10, 0);
+	CHECK(nodes_decommission(w.n, w.node[0]->addr, 1) == 1);
+	for (int s = 0; s < 20; s++) {
+		CHECK(scan(r, &w, &st) == 0);
+		/* never a copy onto it; every chunk stays healthy (its replicas still serve) */
+		struct repl_cmd cmds[8];
+		CHECK(repl_take(r, 0, cmds, 8) == 0);
+		for (uint64_t id = 1; id <= 6; id++)
+			CHECK(repl_health(r, w.n, chunkmap_get(w.cm, id), id, 2, w.now, NULL) ==
+			      REPL_HEALTHY);
+		complete_all(r, &w);
+	}
+	CHECK(chunkmap_node_count(w.cm, 0) == 0);
+	for (uint64_t id = 1; id <= 6; id++)
+		CHECK(live(&w, id) == 2 && !chunkmap_has(chunkmap_get(w.cm, id), 0));
+	uint64_t ids[16];
+	CHECK(nodes_take_deletes(w.node[0], ids, 16) == 6);
+	repl_free(r);
+	world_free(&w);
+}
+
+static void test_racks(void)
+{
+	struct world w;
+	struct repl *r = repl_new(NULL);
+	struct repl_stats st;
+	uint64_t ids[8];
+	world_init(&w, 4, 2);
+	tick(&w, 10, 0);
+	set_rack(&w, 0, "A");
+	set_rack(&w, 1, "A");
+	set_rack(&w, 2, "B");
+	set_rack(&w, 3, "B");
+	chunk(&w, 1, 1, 0, 1, -1);    /* both on rack A: misplaced */
+	chunk(&w, 2, 2, 0, 1, 2, -1); /* one over; node 2 is the fullest but alone on B */
+	chunk(&w, 3, 3, 0, 2, -1);    /* fine, until node 2 dies */
+	CHECK(scan(r, &w, &st) == 0 && st.misplaced == 1 && st.trimmed == 1);
+	CHECK(chunkmap_has(chunkmap_get(w.cm, 2), 2) && racks_of(&w, 2) == 2);
+	CHECK(nodes_take_deletes(w.node[1], ids, 8) == 1 && ids[0] == 2);
+	complete_all(r, &w);
+	CHECK(live(&w, 1) == 3 && racks_of(&w, 1) == 2);
+	CHECK(scan(r, &w, &st) == 0 && st.trimmed == 1 && st.misplaced == 0);
+	CHECK(live(&w, 1) == 2 && racks_of(&w, 1) == 2);
+	/* node 2 (rack B) dies: chunk 3's copy goes to node 3, the other B node */
+	tick(&w, 2000, 1u << 2);
+	for (int i = 0; i < 4; i++) {
+		CHECK(scan(r, &w, &st) == 0);
+		complete_all(r, &w);
+	}
+	CHECK(chunkmap_has(chunkmap_get(w.cm, 3), 3) && !chunkmap_has(chunkmap_get(w.cm, 3), 1));
+	for (uint64_t id = 1; id <= 3; id++)
+		CHECK(racks_of(&w, id) == 2);
+	repl_free(r);
+	world_free(&w);
+}
+
+/* Estimated utilisation of node i (1 MiB chunks). */
+static double util(struct world *w, uint32_t i)
+{
+	return (double)chunkmap_node_count(w->cm, i) * (double)repl_replica_bytes(1 << 20) /
+	       (double)w->cap;
+}
+
+static void test_rebalance(void)
+{
+	struct world w;
+	struct repl *r = repl_new(NULL);
+	struct repl_stats st;
+	struct repl_balance b;
+	world_init(&w, 5, 3);
+	w.cap = 64ull << 20;
+	for (uint64_t id = 1; id <= 30; id++)
+		chunk(&w, id, id, 0, 1, 2, -1);
+	for (int i = 0; i < 5; i++)
+		w.node[i]->used = 0; /* tick() reports it */
+	tick(&w, 10, 0);
+	repl_set_threshold(r, 10);
+	int scans = 0;
+	for (; scans < 100; scans++) {
+		CHECK(scan(r, &w, &st) == 0);
+		repl_balance(r, &b);
+		for (uint64_t id = 1; id <= 30; id++)
+			CHECK(live(&w, id) >= 3); /* never below target */
+		if (b.balanced && !st.moves && !st.trimmed)
+			break;
+		complete_all(r, &w);
+	}
+	CHECK(scans < 100 && b.balanced && !b.blocked && b.moved > 0 && b.nodes == 5);
+	double mean = 0;
+	for (uint32_t i = 0; i < 5; i++)
+		mean += util(&w, i) / 5;
+	for (uint32_t i = 0; i < 5; i++)
+		CHECK(util(&w, i) - mean < 0.10 && mean - util(&w, i) < 0.10);
+	CHECK(util(&w, 3) > 0.15 && util(&w, 4) > 0.15);
+	for (uint64_t id = 1; id <= 30; id++)
+		CHECK(live(&w, id) == 3);
+	CHECK(b.moved == (uint64_t)(chunkmap_node_count(w.cm, 3) + chunkmap_node_count(w.cm, 4)));
+	/* no threshold: nothing moves */
+	repl_set_threshold(r, 0);
+	chunk(&w, 99, 99, 0, 1, 2, -1);
+	CHECK(scan(r, &w, &st) == 0 && st.moves == 0);
+	repl_free(r);
+	world_free(&w);
+}
+
+static void test_blocked(void)
+{
+	struct world w;
+	struct repl *r = repl_new(NULL);
+	struct repl_stats st;
+	struct repl_balance b;
+	world_init(&w, 2, 2);
+	w.cap = 64ull << 20;
+	for (uint64_t id = 1; id <= 20; id++)
+		chunk(&w, id, id, 0, 1, -1);
+	tick(&w, 10, 0);
+	/* node 1 reports four times the capacity: out of balance, but both hold everything */
+	struct nodes_node *x;
+	nodes_heartbeat(w.n, w.node[1]->addr, 4 * w.cap, 0, 0, 0, w.now, &x);
+	repl_set_threshold(r, 5);
+	CHECK(scan(r, &w, &st) == 0 && st.moves == 0);
+	repl_balance(r, &b);
+	CHECK(b.blocked && !b.balanced && b.spread > 0.05);
+	repl_free(r);
+	world_free(&w);
+}
+
 int main(void)
 {
 	test_order_and_throttle();
@@ -343,6 +509,10 @@ int main(void)
 	test_hold_missing_trim();
 	test_bad();
 	test_random_heal();
+	test_decommission();
+	test_racks();
+	test_rebalance();
+	test_blocked();
 	if (failures) {
 		printf("test_repl: %d failures\n", failures);
 		return 1;
