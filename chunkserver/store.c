@@ -148,6 +148,7 @@ static void op_free(struct store_op *op)
 {
 	if (op->buf)
 		evbuffer_free(op->buf);
+	free(op->crcs);
 	chunk_unref(op->chunk);
 	free(op);
 }
@@ -203,6 +204,15 @@ static void op_submit(struct store *s, struct store_op *op)
 	}
 }
 
+/* Whether free space a and b differ by under 1% (dirs sharing a file system
+ * see its free space sampled at different moments). */
+static int about_equal(uint64_t a, uint64_t b)
+{
+	uint64_t hi = a > b ? a : b, lo = a > b ? b : a;
+	return hi - lo <= hi / 100;
+}
+
+/* The usable dir with the most free space; of about equal ones, the one with fewest chunks. */
 static struct store_dir *pick_dir(struct store *s, int *err)
 {
 	struct store_dir *best = NULL;
@@ -213,8 +223,8 @@ static struct store_dir *pick_dir(struct store *s, int *err)
 		if (!dir_usable(d))
 			continue;
 		store_dir_stats(s, i, &st);
-		if (!best || st.free > best_free ||
-		    (st.free == best_free && d->nchunks < best->nchunks)) {
+		int tie = best && about_equal(st.free, best_free);
+		if (!best || (tie && d->nchunks < best->nchunks) || (!tie && st.free > best_free)) {
 			best = d;
 			best_free = st.free;
 		}
@@ -257,6 +267,12 @@ void store_create(struct store *s, uint64_t chunk_id, uint64_t version, uint64_t
 void store_write(struct store *s, uint64_t chunk_id, uint64_t offset, struct evbuffer *data,
 		 store_done_fn cb, void *arg)
 {
+	store_write_crc(s, chunk_id, offset, data, NULL, 0, cb, arg);
+}
+
+void store_write_crc(struct store *s, uint64_t chunk_id, uint64_t offset, struct evbuffer *data,
+		     const uint32_t *crcs, size_t n, store_done_fn cb, void *arg)
+{
 	struct store_op *op = op_new(s, STORE_OP_WRITE, chunk_id, cb, arg);
 	op->offset = offset;
 	op->buf = evbuffer_new();
@@ -266,6 +282,11 @@ void store_write(struct store *s, uint64_t chunk_id, uint64_t offset, struct evb
 	}
 	evbuffer_add_buffer(op->buf, data);
 	uint64_t len = evbuffer_get_length(op->buf);
+	if (n && n == (len + CHUNKFILE_BLOCK_SIZE - 1) / CHUNKFILE_BLOCK_SIZE) {
+		op->crcs = xcalloc(n, sizeof(*crcs));
+		memcpy(op->crcs, crcs, n * sizeof(*crcs));
+		op->ncrcs = n;
+	}
 	if (offset > CHUNKFILE_MAX_SIZE || len > CHUNKFILE_MAX_SIZE - offset)
 		op_fail(s, op, -EINVAL);
 	else
@@ -281,6 +302,19 @@ void store_read(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t le
 		void *arg)
 {
 	struct store_op *op = op_new(s, STORE_OP_READ, chunk_id, cb, arg);
+	op->offset = offset;
+	op->len = len;
+	if (offset > CHUNKFILE_MAX_SIZE)
+		op_fail(s, op, -EINVAL);
+	else
+		op_submit(s, op);
+}
+
+void store_read_crc(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t len,
+		    store_read_fn cb, void *arg)
+{
+	struct store_op *op = op_new(s, STORE_OP_READ, chunk_id, NULL, arg);
+	op->rcb = cb;
 	op->offset = offset;
 	op->len = len;
 	if (offset > CHUNKFILE_MAX_SIZE)
@@ -407,10 +441,12 @@ static void complete(struct store *s, struct store_op *op)
 	if (op->chunk)
 		apply(s, op);
 	s->inflight--;
-	if (op->cb) {
-		int read_ok = op->err == 0 && op->kind == STORE_OP_READ;
+	int read_ok = op->err == 0 && op->kind == STORE_OP_READ;
+	if (op->rcb)
+		op->rcb(op->err, read_ok ? op->buf : NULL, read_ok ? op->crcs : NULL,
+			read_ok ? op->ncrcs : 0, op->arg);
+	else if (op->cb)
 		op->cb(op->err, read_ok ? op->buf : NULL, op->arg);
-	}
 	op_free(op);
 }
 

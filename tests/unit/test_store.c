@@ -554,6 +554,8 @@ static void count_chunk(const struct store_chunk_info *info, void *arg)
 static void test_dir_fails(void)
 {
 	store_close(st);
+	rm_rf(dir0); /* both dirs empty: new replicas alternate */
+	mkdir(dir0, 0755);
 	st = open_dirs(dir0, dir1, 0);
 	CHECK(st != NULL);
 	uint8_t m[5000];
