@@ -84,13 +84,13 @@ static void nodes_json(const struct cairn_node *v, size_t n)
 
 static void nodes_plain(const struct cairn_node *v, size_t n)
 {
-	printf("%-22s %-10s %-6s %9s %9s %8s %s\n", "ADDR", "RACK", "STATE", "USED", "CAPACITY",
+	printf("%-22s %-10s %-14s %9s %9s %8s %s\n", "ADDR", "RACK", "STATE", "USED", "CAPACITY",
 	       "CHUNKS", "LAST HEARTBEAT");
 	for (size_t i = 0; i < n; i++) {
 		char used[16], cap[16];
 		fmt_bytes(used, sizeof(used), v[i].used);
 		fmt_bytes(cap, sizeof(cap), v[i].capacity);
-		printf("%-22s %-10s %-6s %9s %9s %8llu %.1fs ago\n", v[i].addr,
+		printf("%-22s %-10s %-14s %9s %9s %8llu %.1fs ago\n", v[i].addr,
 		       *v[i].rack ? v[i].rack : "-", cairn_node_state_name(v[i].state), used, cap,
 		       (unsigned long long)v[i].chunks, (double)v[i].last_heard_ms / 1000.0);
 	}
