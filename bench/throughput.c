@@ -62,11 +62,12 @@ static void seq_write(cairn_t *c, const char *path, uint64_t size)
 		if (n < 0)
 			die("write", (int)n);
 	}
+	double t1 = now();
 	if ((rc = cairn_fsync(f)) < 0 || (rc = cairn_close(f)) < 0)
 		die("fsync/close", rc);
 	double dt = now() - t0;
-	printf("sequential write  %7.0f MB/s  (%llu MiB, fsync'ed)\n", size / dt / 1e6,
-	       (unsigned long long)(size / MIB));
+	printf("sequential write  %7.0f MB/s  (%llu MiB, fsync'ed; the fsync took %.1f s)\n",
+	       size / dt / 1e6, (unsigned long long)(size / MIB), now() - t1);
 	free(buf);
 }
 

@@ -23,11 +23,14 @@
  * is about to have, not the one the store's index still shows.
  *
  * A read must name the replica's version; its bytes are verified by the
- * store and moved into the reply. A checksum mismatch (read, or the old
- * bytes a partial write keeps) fails the call with CHECKSUM, takes the
- * replica out of service (the store marks it corrupt: no more reads or
- * writes, left out of the chunk report) and queues it for the next
- * heartbeat's lost list.
+ * store and moved into the reply, with their stored block CRCs as the
+ * frame's payload CRCs when the read covers whole blocks (so they are not
+ * computed again). A write's frame CRCs, checked on arrival, likewise
+ * become the stored CRCs of the blocks it fills. A checksum mismatch
+ * (read, or the old bytes a partial write keeps) fails the call with
+ * CHECKSUM, takes the replica out of service (the store marks it corrupt:
+ * no more reads or writes, left out of the chunk report) and queues it
+ * for the next heartbeat's lost list.
  *
  * Back-pressure: rpc.h has no way to stop reading one connection (the
  * hook this wants: rpc_conn_pause(c, on), then this limit would pause the
@@ -64,6 +67,8 @@
 /* Longest chain a call may carry, and longest address in it. */
 #define CHUNK_CHAIN_MAX 16u
 #define CHUNK_ADDR_MAX	256u
+/* Frame payload CRCs are block CRCs: one goes for the other. */
+_Static_assert(FRAME_BLOCK == CHUNKFILE_BLOCK_SIZE, "frame and chunk blocks differ");
 /* Deadline of a call forwarded down the chain (ms). */
 #define CHUNK_FWD_TIMEOUT_MS 20000u
 
@@ -440,7 +445,8 @@ static void h_write(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope
 		abort();
 	}
 	call->parts++;
-	store_write(cs->store, m->chunk_id, m->offset, payload ? payload : empty, on_local, call);
+	store_write_crc(cs->store, m->chunk_id, m->offset, payload ? payload : empty,
+			req->payload_crc, payload ? req->n_payload_crc : 0, on_local, call);
 	if (empty)
 		evbuffer_free(empty);
 	if (m->sync) {
@@ -491,7 +497,7 @@ static void h_sync(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope 
 
 /* ---- reads ---- */
 
-static void on_read(int err, struct evbuffer *data, void *arg)
+static void on_read(int err, struct evbuffer *data, const uint32_t *crcs, size_t ncrcs, void *arg)
 {
 	struct chunk_read *r = arg;
 	if (err == -CAIRN_ECHECKSUM) {
@@ -507,6 +513,8 @@ static void on_read(int err, struct evbuffer *data, void *arg)
 		resp.length = evbuffer_get_length(data);
 		body.body_case = CAIRN__ENVELOPE__BODY_DATA;
 		body.data = &resp;
+		body.n_payload_crc = ncrcs; /* the stored CRCs, when they fit the frame's blocks */
+		body.payload_crc = (uint32_t *)crcs;
 		rpc_reply(r->conn, r->call_id, 0, NULL, &body, data); /* moves the bytes */
 	}
 	r->cs->ncalls--;
@@ -547,7 +555,7 @@ static void h_read(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope 
 	r->call_id = req->call_id;
 	r->chunk_id = m->chunk_id;
 	cs->ncalls++;
-	store_read(cs->store, m->chunk_id, m->offset, m->length, on_read, r);
+	store_read_crc(cs->store, m->chunk_id, m->offset, m->length, on_read, r);
 }
 
 static void h_ping(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope *req,

@@ -66,6 +66,10 @@ struct store_dir_stats {
  */
 typedef void (*store_done_fn)(int err, struct evbuffer *data, void *arg);
 
+/* Completion of store_read_crc(): as store_done_fn, plus the blocks' CRCs (or NULL, 0). */
+typedef void (*store_read_fn)(int err, struct evbuffer *data, const uint32_t *crcs, size_t ncrcs,
+			      void *arg);
+
 /*
  * Replicas the store lost: every chunk of a data dir that failed, or one
  * whose file vanished. Called on the loop thread; ids borrowed for the call.
@@ -124,6 +128,15 @@ void store_create(struct store *s, uint64_t chunk_id, uint64_t version, uint64_t
 void store_write(struct store *s, uint64_t chunk_id, uint64_t offset, struct evbuffer *data,
 		 store_done_fn cb, void *arg);
 
+/*
+ * store_write() of bytes whose CRCs are known: crcs[i] (n, copied) is the
+ * CRC32C of data's bytes [i * CHUNKFILE_BLOCK_SIZE, (i + 1) *
+ * CHUNKFILE_BLOCK_SIZE), already checked against them (a frame's payload
+ * CRCs). Blocks the write fills exactly take them instead of computing.
+ */
+void store_write_crc(struct store *s, uint64_t chunk_id, uint64_t offset, struct evbuffer *data,
+		     const uint32_t *crcs, size_t n, store_done_fn cb, void *arg);
+
 /* Makes every completed write durable and marks the replica CLEAN. */
 void store_sync(struct store *s, uint64_t chunk_id, store_done_fn cb, void *arg);
 
@@ -135,6 +148,14 @@ void store_sync(struct store *s, uint64_t chunk_id, store_done_fn cb, void *arg)
  */
 void store_read(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t len, store_done_fn cb,
 		void *arg);
+
+/*
+ * store_read(), whose callback also gets the CRCs of the bytes' blocks
+ * (crcs, borrowed until it returns) when the bytes start on a block
+ * boundary and end on one or at the replica's end, else NULL and 0.
+ */
+void store_read_crc(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t len,
+		    store_read_fn cb, void *arg);
 
 /* Sets the replica's version, durably. */
 void store_set_version(struct store *s, uint64_t chunk_id, uint64_t version, store_done_fn cb,

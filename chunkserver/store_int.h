@@ -33,8 +33,10 @@
 #define STORE_HANDLES	     256
 #define STORE_HANDLE_BUCKETS 512
 /* Largest single pread of a read op, and the scrub/repair buffer. */
-#define STORE_EXTENT	(4u << 20)
-#define STORE_SCRUB_BUF (1u << 20)
+#define STORE_EXTENT	    (4u << 20)
+#define STORE_READ_STEP	    (256u << 10) /* bytes read and verified at a time: still in cache */
+#define STORE_WRITEBACK_MIN (1u << 20)	 /* writes this big start their writeback at once */
+#define STORE_SCRUB_BUF	    (1u << 20)
 /* How often a worker re-checks that its dir is still there (ms). */
 #define STORE_CHECK_MS 100
 
@@ -58,7 +60,10 @@ struct store_op {
 	uint64_t version; /* create, set_version; result of the others */
 	uint64_t file_id;
 	struct evbuffer *buf; /* write: the data; read: the result */
+	uint32_t *crcs;	      /* write: the data's block CRCs, if known; read: the result's */
+	size_t ncrcs;
 	store_done_fn cb;
+	store_read_fn rcb; /* a read's callback when it wants the CRCs */
 	void *arg;
 	struct store_chunk *chunk; /* loop side only; holds a reference */
 	struct store_dir *dir;

@@ -19,11 +19,20 @@
  * aside by the scan, never served) or an OPEN one (verified and cut back
  * by the scan), so small files cost no disk flush until they are synced.
  *
- * Block CRCs of a write are computed from the new bytes; a block that
- * also keeps old bytes is read back and verified against its old CRC
- * first, except for an append that starts exactly at the old length,
- * whose CRC is extended from the old one (crc32c is incremental), so no
- * unverified disk byte ever enters a CRC either way.
+ * Writes of STORE_WRITEBACK_MIN or more (streams) start their writeback
+ * at once (sync_file_range), so the sync at the end of a big file waits
+ * for little; smaller ones are left in the page cache until synced.
+ *
+ * Reads are read and verified STORE_READ_STEP at a time, so the CRC pass
+ * finds the bytes still in the cache.
+ *
+ * Block CRCs of a write are computed from the new bytes, except that a
+ * block the write fills exactly takes the CRC the sender checked the
+ * bytes against (store_write_crc). A block that also keeps old bytes is
+ * read back and verified against its old CRC first, except for an append
+ * that starts exactly at the old length, whose CRC is extended from the
+ * old one (crc32c is incremental), so no unverified disk byte ever enters
+ * a CRC either way.
  *
  * Invariants: the handle's header is valid for chunkfile_encode() at all
  * times; CLEAN implies not dirty; a failed dir runs no more I/O (every op
@@ -463,6 +472,21 @@ static uint32_t cursor_crc(struct iov_cursor *c, uint32_t crc, size_t len)
 	return crc;
 }
 
+/* Moves the cursor over len bytes. */
+static void cursor_skip(struct iov_cursor *c, size_t len)
+{
+	while (len > 0) {
+		size_t avail = c->iov->iov_len - c->off;
+		size_t take = avail < len ? avail : len;
+		len -= take;
+		c->off += take;
+		if (c->off == c->iov->iov_len) {
+			c->iov++;
+			c->off = 0;
+		}
+	}
+}
+
 /* Reads block b's current bytes into buf and checks them against its CRC. */
 static int read_block(struct store_dir *d, struct store_handle *h, struct store_op *op, uint64_t b,
 		      uint8_t *buf)
@@ -505,10 +529,17 @@ static int write_crcs(struct store_dir *d, struct store_handle *h, struct store_
 	if (rc < 0)
 		return rc;
 	struct iov_cursor c = {d->iov, 0};
+	int given = op->crcs && off % BS == 0; /* the sender's CRCs line up with our blocks */
 	for (uint64_t b = fb; b <= lb; b++) {
 		uint64_t bs = b * BS, be = min64(bs + BS, newlen);
 		uint64_t ds = max64(bs, off), de = min64(be, end);
 		uint32_t crc = 0;
+		if (given && de == be && b - fb < op->ncrcs) {
+			/* The write fills the block: its CRC came checked with the bytes. */
+			cursor_skip(&c, de - ds);
+			d->crcs[b] = op->crcs[b - fb];
+			continue;
+		}
 		if (ds > bs) /* old bytes before the write: all of them when appending */
 			crc = need_first ? crc32c(0, first, ds - bs) : h->h.crc[b];
 		crc = cursor_crc(&c, crc, de - ds);
@@ -592,6 +623,12 @@ static int op_write(struct store_dir *d, struct store_op *op)
 	rc = pwritev_full(h->fd, d->iov, niov, HDR + off);
 	if (rc < 0)
 		return io_err(d, "write", op->chunk_id, -rc);
+	/*
+	 * A stream: start its writeback now, so that a sync finds little left
+	 * to write. Only a hint: an I/O error shows at the sync.
+	 */
+	if (len >= STORE_WRITEBACK_MIN)
+		(void)sync_file_range(h->fd, (off_t)(HDR + off), (off_t)len, SYNC_FILE_RANGE_WRITE);
 	uint64_t fb = off / BS, lb = (end - 1) / BS;
 	memcpy(h->h.crc + fb, d->crcs + fb, sizeof(uint32_t) * (lb - fb + 1));
 	h->h.length = max64(old, end);
@@ -735,17 +772,30 @@ static int op_read(struct store_dir *d, struct store_op *op)
 		struct evbuffer_iovec v;
 		if (evbuffer_reserve_space(op->buf, (ev_ssize_t)want, &v, 1) != 1)
 			return -ENOMEM;
-		ssize_t got = store_pread_full(h->fd, v.iov_base, want, HDR + pos);
-		if (got < 0)
-			return io_err(d, "read", op->chunk_id, (int)-got);
-		if ((rc = verify(d, h, op, v.iov_base, pos, (size_t)got, want)) < 0)
-			return rc;
+		/* Verify each step right after reading it, while it is in the cache. */
+		for (size_t at = 0; at < want; at += STORE_READ_STEP) {
+			uint8_t *p = (uint8_t *)v.iov_base + at;
+			size_t step = (size_t)min64(want - at, STORE_READ_STEP);
+			ssize_t got = store_pread_full(h->fd, p, step, HDR + pos + at);
+			if (got < 0)
+				return io_err(d, "read", op->chunk_id, (int)-got);
+			if ((rc = verify(d, h, op, p, pos + at, (size_t)got, step)) < 0)
+				return rc;
+		}
 		v.iov_len = (size_t)(min64(pos + want, end) - pos);
 		if (evbuffer_commit_space(op->buf, &v, 1) < 0)
 			return -ENOMEM;
 		pos += want;
 	}
 	evbuffer_drain(op->buf, (size_t)(off - start));
+	if (op->rcb && off == start && off < end && (end % BS == 0 || end == length)) {
+		/* Whole blocks: their CRCs can travel with them instead of being computed again. */
+		size_t n = (size_t)((end - off + BS - 1) / BS);
+		if ((op->crcs = malloc(n * sizeof(*op->crcs)))) {
+			memcpy(op->crcs, h->h.crc + off / BS, n * sizeof(*op->crcs));
+			op->ncrcs = n;
+		}
+	}
 	return 0;
 }
 

@@ -262,7 +262,9 @@ CAIRN_API void cairn_closedir(cairn_dir_t *d);
  * files that existed before the restart wait for the grace to end, within
  * the handle's timeout (then -EAGAIN). Returns 0 and a new *out (free with
  * cairn_close()) or a negative error. Any thread; the file is then used by
- * one thread at a time.
+ * one thread at a time. The first open in a process raises glibc's malloc
+ * mmap and trim thresholds (4 and 32 MiB: payload buffers then reuse warm
+ * pages), unless GLIBC_TUNABLES or MALLOC_*_THRESHOLD_ set them.
  */
 CAIRN_API int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode,
 			 cairn_file_t **out);

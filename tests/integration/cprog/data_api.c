@@ -194,12 +194,17 @@ static void test_pwrite_append(cairn_t *c)
 	free(data);
 	verify(c, path, &m, 65536);
 
-	/* A new open rewrites the middle, straddles a boundary, extends. */
+	/*
+	 * A new open rewrites the middle, straddles a boundary, extends; and
+	 * from a block boundary: a whole block (its CRC is the frame's), one
+	 * block and a bit of the next, a bit of one block (old bytes kept).
+	 */
 	struct {
 		size_t off, n;
 	} edits[] = {
 	    {100, 10},		 {70000, 65536},	  {chunk_size - 3000, 6000},
 	    {chunk_size / 2, 1}, {2 * chunk_size - 1, 2}, {base - 10, 20000},
+	    {262144, 65536},	 {393216, 65536 + 100},	  {589824, 1000},
 	};
 	CALL(c, cairn_open(c, path, CAIRN_O_RDWR, 0, &f));
 	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
