@@ -533,6 +533,9 @@ static void conn_process_input(struct rpc_conn *c)
 			log_warn("rpc: bad frame from %s: %s; closing the connection", c->peer,
 				 cause ? cause : err_str(rc));
 			free(cause);
+			/* Replies to the good frames before it go if the socket takes them. */
+			if (evbuffer_get_length(c->out))
+				evbuffer_write_atmost(c->out, c->fd, RPC_MAX_WRITE);
 			rpc_conn_close(c);
 			break;
 		}

@@ -10,7 +10,9 @@
  * than RPC_OUT_HIGH bytes it stops reading requests, until its output
  * drains below RPC_OUT_LOW; a connection with calls of its own awaiting
  * replies keeps reading, so two ends calling each other cannot both stall.
- * A bad frame closes that connection with one log line and nothing else.
+ * A bad frame closes that connection with one log line and nothing else
+ * (the replies already framed for the good frames before it are written
+ * first, as far as the socket takes them without waiting).
  *
  * Everything here runs on the thread of the event_base it was made with,
  * which must not die of SIGPIPE: ignore it or block it on that thread.

@@ -187,9 +187,9 @@ static void emit_record(void *arg, Cairn__LogRecord *rec)
 static void on_durable(evutil_socket_t fd, short what, void *arg)
 {
 	struct meta_server *ms = arg;
-	char buf[64];
-	while (read(fd, buf, sizeof(buf)) > 0)
-		;
+	uint64_t count;
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_debug("op log notify: %s", strerror(errno)); /* the state below is what counts */
 	int err = oplog_error(ms->log);
 	if (err && !ms->failed) {
 		ms->failed = 1;

@@ -12,6 +12,15 @@
  * the segment size; its name and the directory entry are synced before
  * anything is acknowledged from it.
  *
+ * Zeroed ahead: a batch that would grow the file is written followed by
+ * OPLOG_ZERO_AHEAD bytes of zeros, synced with it, and the batches after
+ * it overwrite those zeros in place. An fdatasync() of an append must also
+ * write the inode (its size changed) as a second synchronous write before
+ * the cache flush; an overwrite needs only the data, about a third less
+ * time per commit on ext4. So a segment is records followed by zeros, and
+ * replay takes a record boundary followed only by zeros as the clean end
+ * (except at offset 0: a segment must start with a record).
+ *
  * Replay reads segments through one buffer big enough for the largest
  * record, so a length is checked before any allocation and nothing beyond
  * that buffer is held. A bad record cuts the log: its bytes onward are
@@ -21,7 +30,8 @@
  *
  * Invariants: only the writer thread touches the active segment's fd
  * after oplog_open(); pend_last is the seq of the last record in pend
- * (under mu); durable only grows.
+ * (under mu); durable only grows; the active segment holds seg_bytes of
+ * records, then zeros up to seg_zeroed.
  */
 #include "oplog.h"
 
@@ -42,10 +52,11 @@
 #include "errors.h"
 #include "log.h"
 
-#define OPLOG_PREFIX   "oplog."
-#define OPLOG_NAME_MAX 64
-#define OPLOG_READ_BUF (OPLOG_MAX_RECORD + OPLOG_HEADER_SIZE + (256u << 10))
-#define OPLOG_COPY_BUF (1u << 20)
+#define OPLOG_PREFIX	 "oplog."
+#define OPLOG_NAME_MAX	 64
+#define OPLOG_READ_BUF	 (OPLOG_MAX_RECORD + OPLOG_HEADER_SIZE + (256u << 10))
+#define OPLOG_COPY_BUF	 (1u << 20)
+#define OPLOG_ZERO_AHEAD (1u << 20) /* zeros past the records (at most a segment) */
 
 struct oplog_buf {
 	uint8_t *data;
@@ -60,8 +71,10 @@ struct oplog {
 	pthread_t thread;
 	/* writer thread only */
 	int fd;
-	uint64_t seg_bytes;
-	int seg_new; /* nothing synced into the segment yet: fsync, not fdatasync */
+	int seg_new;	     /* nothing synced into the segment yet: fsync, not fdatasync */
+	uint64_t seg_bytes;  /* records in the active segment */
+	uint64_t seg_zeroed; /* its size: zeros from seg_bytes up to here */
+	uint8_t *zeros;	     /* OPLOG_ZERO_AHEAD zero bytes */
 	/* loop thread only */
 	uint64_t last_seq;
 	/* under mu */
@@ -178,6 +191,21 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
+static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t w = pwrite(fd, p, len, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		off += (uint64_t)w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
 /* ---- replay --------------------------------------------------------------------- */
 
 struct oplog_reader {
@@ -207,6 +235,39 @@ static ssize_t rd_fill(struct oplog_reader *r, size_t need)
 		r->end += (size_t)got;
 	}
 	return (ssize_t)r->end;
+}
+
+/*
+ * 1 when every byte from the reader's position to the end of the file is
+ * zero, else 0 (the reader is left where it was); or -errno.
+ */
+static int rest_is_zero(struct oplog_reader *r)
+{
+	uint8_t *buf = malloc(OPLOG_COPY_BUF);
+	if (!buf)
+		return -ENOMEM;
+	int ret = 1;
+	for (size_t i = r->start; i < r->end && ret == 1; i++)
+		if (r->buf[i])
+			ret = 0;
+	off_t pos = (off_t)(r->off + (r->end - r->start));
+	while (ret == 1) {
+		ssize_t got = pread(r->fd, buf, OPLOG_COPY_BUF, pos);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			ret = got < 0 ? -errno : 1;
+			break;
+		}
+		for (ssize_t i = 0; i < got && ret == 1; i++)
+			if (buf[i])
+				ret = 0;
+		pos += got;
+		if (got < (ssize_t)OPLOG_COPY_BUF)
+			break;
+	}
+	free(buf);
+	return ret;
 }
 
 struct oplog_replay_state {
@@ -260,6 +321,13 @@ static int replay_next(struct oplog_reader *r, struct oplog_replay_state *st, ch
 	ssize_t avail = rd_fill(r, OPLOG_HEADER_SIZE);
 	if (avail <= 0)
 		return (int)avail;
+	/* A real record's length is never 0: zeros to the end are the zeroed-ahead tail. */
+	if (r->off > 0 &&
+	    (avail < (ssize_t)OPLOG_HEADER_SIZE || get_be32(r->buf + r->start) == 0)) {
+		int zero = rest_is_zero(r);
+		if (zero != 0)
+			return zero < 0 ? zero : 0;
+	}
 	if (avail < (ssize_t)OPLOG_HEADER_SIZE) {
 		snprintf(why, whylen, "short header (%zd bytes)", avail);
 		return 2;
@@ -545,13 +613,20 @@ static int write_batch(struct oplog *log, const struct oplog_buf *b, uint64_t fi
 			return fd;
 		close(log->fd);
 		log->fd = fd;
-		log->seg_bytes = 0;
+		log->seg_bytes = log->seg_zeroed = 0;
 		log->seg_new = 1;
 	}
-	int err = write_all(log->fd, b->data, b->len);
+	int err = pwrite_all(log->fd, b->data, b->len, log->seg_bytes);
 	if (err)
 		return err;
 	log->seg_bytes += b->len;
+	if (log->seg_bytes > log->seg_zeroed) {
+		size_t ahead = seg_max < OPLOG_ZERO_AHEAD ? (size_t)seg_max : OPLOG_ZERO_AHEAD;
+		err = pwrite_all(log->fd, log->zeros, ahead, log->seg_bytes);
+		if (err)
+			return err;
+		log->seg_zeroed = log->seg_bytes + ahead;
+	}
 	if ((log->seg_new ? fsync(log->fd) : fdatasync(log->fd)) < 0)
 		return -errno;
 	log->seg_new = 0;
@@ -606,6 +681,7 @@ static void oplog_free(struct oplog *log)
 	pthread_cond_destroy(&log->wake);
 	free(log->pend.data);
 	free(log->spare.data);
+	free(log->zeros);
 	free(log->dir);
 	free(log);
 }
@@ -657,9 +733,14 @@ struct oplog *oplog_open(const char *dir, uint64_t last_seq, char **cause)
 	atomic_init(&log->durable, last_seq);
 	atomic_init(&log->error, 0);
 	log->dir = strdup(dir);
+	log->zeros = calloc(1, OPLOG_ZERO_AHEAD);
+	if (!log->dir || !log->zeros) {
+		*cause = strdup("out of memory");
+		goto fail;
+	}
 	log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (!log->dir || log->dir_fd < 0) {
-		asprintf(cause, "op log %s: %s", dir, strerror(log->dir ? errno : ENOMEM));
+	if (log->dir_fd < 0) {
+		asprintf(cause, "op log %s: %s", dir, strerror(errno));
 		goto fail;
 	}
 	if (drop_empty_after(log->dir_fd, dir, last_seq, cause) < 0)

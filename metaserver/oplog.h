@@ -8,9 +8,12 @@
  *   u32 len | u32 crc32c(payload) | payload (a packed Cairn__LogRecord)
  *
  * (big-endian), with seqs consecutive from one record (and segment) to the
- * next. len is checked against OPLOG_MAX_RECORD before anything is
- * allocated. The writer starts a new segment once the current one has
- * passed the segment size (OPLOG_SEGMENT_SIZE unless changed).
+ * next, then zeros to the end of the file: the writer zeroes up to 1 MiB
+ * ahead of its records so that a commit overwrites in place (an append
+ * would make each fdatasync write the inode too). len is checked against
+ * OPLOG_MAX_RECORD before anything is allocated. The writer starts a new
+ * segment once the current one has passed the segment size
+ * (OPLOG_SEGMENT_SIZE unless changed).
  *
  * Life cycle: oplog_replay() once at start-up, which applies what follows
  * the checkpoint and cuts a torn or corrupt tail; then oplog_open() to
@@ -46,10 +49,12 @@ typedef int (*oplog_apply_fn)(void *arg, const Cairn__LogRecord *rec);
  * covers them) are skipped. The first applied record must be after_seq + 1
  * and each next one the previous + 1.
  *
- * At the first bad record (short header, length of 0 or over the limit,
- * short payload, CRC mismatch, unparsable, seq gap or going back, apply()
- * failing) the log is cut there: the bytes from that record on, and every
- * later segment, are moved aside to "<segment>.corrupt-<offset>" files
+ * A segment ends cleanly at its end of file or at a record boundary past
+ * its first record followed only by zeros. At the first bad record (short
+ * header, length of 0 or over the limit, short payload, CRC mismatch,
+ * unparsable, seq gap or going back, apply() failing) the log is cut
+ * there: the bytes from that record on, and every later segment, are moved
+ * aside to "<segment>.corrupt-<offset>" files
  * (never deleted), the cut is made durable (ftruncate, fsync of file and
  * directory) and one warning names the segment, offset, bytes cut and the
  * reason. Replay then ends successfully.
@@ -101,8 +106,8 @@ uint64_t oplog_durable_seq(const struct oplog *log);
 int oplog_error(const struct oplog *log);
 
 /*
- * A non-blocking descriptor that becomes readable whenever durable_seq
- * advanced or the log failed; read it until EAGAIN, then check
+ * A non-blocking eventfd that becomes readable whenever durable_seq
+ * advanced or the log failed; one 8-byte read(2) resets it, then check
  * oplog_durable_seq() and oplog_error(). Borrowed; valid until oplog_close().
  */
 int oplog_notify_fd(const struct oplog *log);

@@ -226,6 +226,15 @@ static char *make_log(size_t n, struct recs *want)
 	return dir;
 }
 
+/* Bytes of records 1..n of want on disk (a segment then holds zeros up to its size). */
+static size_t recs_bytes(const struct recs *want, size_t n)
+{
+	size_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += 8 + want->len[i];
+	return bytes;
+}
+
 static int replay(const char *dir, uint64_t after, struct recs *got, uint64_t *last)
 {
 	char *cause = NULL;
@@ -327,7 +336,20 @@ static void test_group_commit(void)
 	tmpdir_free(dir);
 }
 
-/* The last record torn at every byte offset: the earlier ones replay, the rest is cut. */
+/* 1 when p[0..len) are all zero. */
+static int all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * The last record torn at every byte offset: the earlier ones replay, the
+ * rest is cut; unless what was written of it is zeros only (the leading
+ * bytes of its length), which is a zeroed tail: nothing to cut.
+ */
 static void test_torn_tail(void)
 {
 	struct recs want = {0}, got = {0};
@@ -337,6 +359,8 @@ static void test_torn_tail(void)
 	seg_path(seg, sizeof(seg), src, 1);
 	size_t len;
 	uint8_t *orig = file_read(seg, &len);
+	CHECK(len >= recs_bytes(&want, n));
+	len = recs_bytes(&want, n); /* the records alone, no zeroed-ahead tail */
 	size_t last_len = 8 + want.len[n - 1], start = len - last_len;
 	CHECK(len > last_len);
 	int bad = 0;
@@ -344,24 +368,25 @@ static void test_torn_tail(void)
 		char *dir = tmpdir_new();
 		seg_path(path, sizeof(path), dir, 1);
 		file_write(path, orig, t);
+		int zeros = all_zero(orig + start, t - start);
 		uint64_t last = 0;
 		int ok = replay(dir, 0, &got, &last) == 0 && last == n - 1 &&
 			 same_recs(&got, &want, 1, n - 1);
 		recs_free(&got);
 		size_t cut_len;
 		uint8_t *cut = file_read(path, &cut_len);
-		ok &= cut_len == start;
+		ok &= cut_len == (zeros ? t : start);
 		free(cut);
 		char aside[600];
 		snprintf(aside, sizeof(aside), "%s.corrupt-%zu", path, start);
 		uint8_t *tail = file_read(aside, &cut_len);
-		ok &= t == start ? tail == NULL
-				 : tail && cut_len == t - start &&
-				       memcmp(tail, orig + start, cut_len) == 0;
+		ok &= zeros ? tail == NULL
+			    : tail && cut_len == t - start &&
+				  memcmp(tail, orig + start, cut_len) == 0;
 		free(tail);
 		/* A second replay is clean; appending continues after the cut. */
 		ok &= replay(dir, 0, &got, &last) == 0 && last == n - 1 && got.n == n - 1;
-		ok &= count_files(dir, "corrupt") == (t > start);
+		ok &= count_files(dir, "corrupt") == !zeros;
 		recs_free(&got);
 		char *cause = NULL;
 		struct oplog *log = oplog_open(dir, n - 1, &cause);
@@ -424,6 +449,8 @@ static void test_flipped_byte(void)
 	seg_path(seg, sizeof(seg), src, 1);
 	size_t len, off = 0;
 	uint8_t *orig = file_read(seg, &len);
+	CHECK(len >= recs_bytes(&want, n));
+	len = recs_bytes(&want, n);
 	for (size_t i = 0; i < mid - 1; i++)
 		off += 8 + want.len[i];
 	size_t rec_len = 8 + want.len[mid - 1];
@@ -471,6 +498,80 @@ static void test_flipped_byte(void)
 	CHECK(replay(dir, 0, &got, &last) == 0 && last == mid - 1);
 	CHECK(count_files(dir, "corrupt") == 1);
 	recs_free(&got);
+	tmpdir_free(dir);
+	free(orig);
+	recs_free(&want);
+	tmpdir_free(src);
+}
+
+/*
+ * The zeroed-ahead tail: records then zeros replay clean (nothing cut); a
+ * torn last record followed by zeros is cut at its start; a segment of
+ * zeros only is not a segment (moved aside, and the log opens after it).
+ */
+static void test_zero_tail(void)
+{
+	struct recs want = {0}, got = {0};
+	size_t n = 20;
+	char *src = make_log(n, &want);
+	char seg[256], path[512];
+	seg_path(seg, sizeof(seg), src, 1);
+	size_t len, recs = recs_bytes(&want, n);
+	uint8_t *orig = file_read(seg, &len);
+	CHECK(len > recs + 4096); /* the writer zeroed ahead */
+	for (size_t i = recs; i < len; i++)
+		CHECK(orig[i] == 0);
+	uint64_t last = 0;
+	CHECK(replay(src, 0, &got, &last) == 0 && last == n && same_recs(&got, &want, 1, n));
+	CHECK(count_files(src, "corrupt") == 0);
+	recs_free(&got);
+
+	/* The last record half-written over the zeros, at a few offsets. */
+	size_t start = recs - (8 + want.len[n - 1]);
+	size_t torn[] = {start, start + 1, start + 4, start + 8, start + 9, recs - 1};
+	for (size_t k = 0; k < sizeof(torn) / sizeof(torn[0]); k++) {
+		char *dir = tmpdir_new();
+		uint8_t *img = calloc(1, len);
+		memcpy(img, orig, torn[k]);
+		seg_path(path, sizeof(path), dir, 1);
+		file_write(path, img, len);
+		int ok = replay(dir, 0, &got, &last) == 0 && last == n - 1 &&
+			 same_recs(&got, &want, 1, n - 1);
+		recs_free(&got);
+		ok &= count_files(dir, "corrupt") == !all_zero(orig + start, torn[k] - start);
+		char *cause = NULL;
+		struct oplog *log = oplog_open(dir, n - 1, &cause);
+		ok &= log != NULL;
+		append_n(log, 500, 3, 5, NULL);
+		oplog_close(log);
+		ok &= replay(dir, 0, &got, &last) == 0 && last == n + 2 && got.n == n + 2;
+		recs_free(&got);
+		if (!ok)
+			fprintf(stderr, "zero tail, torn at %zu (record at %zu): wrong replay\n",
+				torn[k], start);
+		CHECK(ok);
+		free(img);
+		tmpdir_free(dir);
+	}
+
+	/* A segment of zeros alone, after the real one: moved aside, the log goes on. */
+	char *dir = tmpdir_new();
+	seg_path(path, sizeof(path), dir, 1);
+	file_write(path, orig, len);
+	uint8_t *zeros = calloc(1, 8192);
+	seg_path(path, sizeof(path), dir, n + 1);
+	file_write(path, zeros, 8192);
+	CHECK(replay(dir, 0, &got, &last) == 0 && last == n && got.n == n);
+	recs_free(&got);
+	CHECK(count_files(dir, "corrupt") == 1);
+	char *cause = NULL;
+	struct oplog *log = oplog_open(dir, n, &cause);
+	CHECK(log != NULL);
+	append_n(log, 600, 2, 5, NULL);
+	oplog_close(log);
+	CHECK(replay(dir, 0, &got, &last) == 0 && last == n + 2);
+	recs_free(&got);
+	free(zeros);
 	tmpdir_free(dir);
 	free(orig);
 	recs_free(&want);
@@ -590,6 +691,7 @@ int main(void)
 	test_group_commit();
 	test_torn_tail();
 	test_flipped_byte();
+	test_zero_tail();
 	test_segments();
 	test_write_error();
 	if (failures) {

@@ -461,6 +461,113 @@ static void test_garbage(struct rpc_client *cl)
 	close(fd);
 }
 
+/* Frames an echo request with call_id id onto out. */
+static void raw_frame(struct evbuffer *out, uint64_t id)
+{
+	Cairn__StatReq st = CAIRN__STAT_REQ__INIT;
+	Cairn__Envelope req = CAIRN__ENVELOPE__INIT;
+	st.path = "echo-raw";
+	req.call_id = id;
+	req.body_case = CAIRN__ENVELOPE__BODY_STAT;
+	req.stat = &st;
+	frame_encode(out, &req, NULL);
+}
+
+/*
+ * Runs the loop and reads replies from the raw socket fd for up to ms or
+ * until *want replies or the server closed it; counts each good reply
+ * once by call id in seen[1..n]. Returns 1 when the server closed fd.
+ */
+static int raw_replies(int fd, int *seen, int n, int want, uint64_t ms)
+{
+	struct evbuffer *in = evbuffer_new();
+	uint64_t end = time_mono_ms() + ms;
+	int got = 0, closed = 0;
+	while (!closed && got < want && time_mono_ms() < end) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		char buf[4096];
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			closed = 1;
+		if (r > 0)
+			evbuffer_add(in, buf, (size_t)r);
+		Cairn__Envelope *env;
+		struct evbuffer *pl;
+		char *cause = NULL;
+		while (frame_decode(in, &env, &pl, &cause) == 1) {
+			if (env->is_reply && env->status == CAIRN__STATUS__STATUS_OK &&
+			    env->call_id >= 1 && env->call_id <= (uint64_t)n)
+				seen[env->call_id]++;
+			got++;
+			cairn__envelope__free_unpacked(env, NULL);
+			if (pl)
+				evbuffer_free(pl);
+		}
+		free(cause);
+		if (r < 0)
+			usleep(200);
+	}
+	evbuffer_free(in);
+	return closed;
+}
+
+/*
+ * The server's read batching, from a raw socket: more pipelined frames in
+ * one write than one read callback parses, then garbage after them (every
+ * good frame is answered, then the connection closes); frames that arrive
+ * a byte at a time and split across reads mid-header.
+ */
+static void test_raw_frames(void)
+{
+	enum { N = 600 };
+	int *seen = calloc(N + 1, sizeof(*seen));
+	int fd = raw_connect(srv_port);
+	CHECK(fd >= 0, "raw connect");
+	if (fd < 0) {
+		free(seen);
+		return;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	struct evbuffer *out = evbuffer_new();
+	for (int i = 1; i <= N; i++)
+		raw_frame(out, (uint64_t)i);
+	evbuffer_add(out, "garbage after the good frames", 29);
+	size_t len = evbuffer_get_length(out);
+	CHECK(write(fd, evbuffer_pullup(out, -1), len) == (ssize_t)len, "write %zu bytes", len);
+	int closed = raw_replies(fd, seen, N, N + 1, 5000);
+	int once = 0;
+	for (int i = 1; i <= N; i++)
+		once += seen[i] == 1;
+	CHECK(once == N, "%d of %d pipelined frames answered once", once, N);
+	CHECK(closed || raw_replies(fd, seen, N, 1, 3000), "garbage did not close the connection");
+	close(fd);
+
+	/* Three frames a byte at a time, the loop running between the bytes. */
+	memset(seen, 0, (N + 1) * sizeof(*seen));
+	fd = raw_connect(srv_port);
+	CHECK(fd >= 0, "raw connect");
+	if (fd >= 0) {
+		fcntl(fd, F_SETFL, O_NONBLOCK);
+		evbuffer_drain(out, evbuffer_get_length(out));
+		for (int i = 1; i <= 3; i++)
+			raw_frame(out, (uint64_t)i);
+		len = evbuffer_get_length(out);
+		const unsigned char *bytes = evbuffer_pullup(out, -1);
+		for (size_t i = 0; i < len; i++) {
+			CHECK(write(fd, bytes + i, 1) == 1, "write byte %zu", i);
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			if (i % 7 == 0)
+				usleep(100); /* let some bytes arrive alone */
+		}
+		closed = raw_replies(fd, seen, N, 3, 3000);
+		CHECK(!closed && seen[1] == 1 && seen[2] == 1 && seen[3] == 1,
+		      "split frames: closed %d, seen %d %d %d", closed, seen[1], seen[2], seen[3]);
+		close(fd);
+	}
+	evbuffer_free(out);
+	free(seen);
+}
+
 static size_t bp_read;
 
 static void bp_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -845,6 +952,7 @@ int main(void)
 	test_server_closes(cl);
 	test_reconnect(cl);
 	test_garbage(cl);
+	test_raw_frames();
 	test_backpressure();
 	test_socketpair_conns();
 	test_client_free_and_down();
