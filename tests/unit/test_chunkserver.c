@@ -43,17 +43,7 @@
 #include "rpc.h"
 #include "util.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 #define NSRV	   3
 #define MAIN_ID	   0x1001ull /* the chunk most tests use */
@@ -212,7 +202,7 @@ static void server_start(struct server *s)
 		}
 		usleep(5000);
 	}
-	CHECK(s->pid > 0, "cairn-chunk on %s did not start (see %s)", s->addr, s->log);
+	CHECKF(s->pid > 0, "cairn-chunk on %s did not start (see %s)", s->addr, s->log);
 	s->cl = rpc_client_new(base, s->addr, NULL, NULL);
 }
 
@@ -291,7 +281,7 @@ static void res_cb(int err, Cairn__Envelope *reply, struct evbuffer *payload, vo
 static int wait_res(struct res *r)
 {
 	wait_int(&r->done, 1, TIMEOUT_MS + 5000);
-	CHECK(r->done, "a call never completed");
+	CHECKF(r->done, "a call never completed");
 	return r->done ? r->err : -ETIMEDOUT;
 }
 
@@ -375,8 +365,8 @@ static int do_read(struct server *s, uint64_t id, uint64_t version, uint64_t off
 	evbuffer_remove(b, *out, *got);
 	evbuffer_free(b);
 	if (!err)
-		CHECK(r.length == *got, "ReadResp.length %llu, payload %zu",
-		      (unsigned long long)r.length, *got);
+		CHECKF(r.length == *got, "ReadResp.length %llu, payload %zu",
+		       (unsigned long long)r.length, *got);
 	return err;
 }
 
@@ -386,9 +376,9 @@ static void check_replica(struct server *s, const char *when)
 	uint8_t *p;
 	size_t got;
 	int err = do_read(s, MAIN_ID, main_version, 0, model_len + 4096, &p, &got);
-	CHECK(err == 0, "%s: read of %s: %s", when, s->addr, err_str(err));
-	CHECK(got == model_len && memcmp(p, model, got) == 0,
-	      "%s: replica on %s differs (%zu bytes, want %zu)", when, s->addr, got, model_len);
+	CHECKF(err == 0, "%s: read of %s: %s", when, s->addr, err_str(err));
+	CHECKF(got == model_len && memcmp(p, model, got) == 0,
+	       "%s: replica on %s differs (%zu bytes, want %zu)", when, s->addr, got, model_len);
 	free(p);
 }
 
@@ -406,7 +396,7 @@ static void write_pieces(uint64_t off, const size_t *sizes, int n)
 	}
 	for (int i = 0; i < n; i++) {
 		int err = wait_res(&r[i]);
-		CHECK(err == 0, "chain write %d: %s (%s)", i, err_str(err), r[i].why);
+		CHECKF(err == 0, "chain write %d: %s (%s)", i, err_str(err), r[i].why);
 	}
 }
 
@@ -452,8 +442,8 @@ static void stub_register(struct rpc_conn *c, Cairn__Envelope *req, Cairn__NodeR
 			stub.main_length[i] = m->chunks[k]->length;
 		}
 	}
-	CHECK(m->capacity >= m->used && m->used > 0, "register: capacity %llu used %llu",
-	      (unsigned long long)m->capacity, (unsigned long long)m->used);
+	CHECKF(m->capacity >= m->used && m->used > 0, "register: capacity %llu used %llu",
+	       (unsigned long long)m->capacity, (unsigned long long)m->used);
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
 	body.body_case = CAIRN__ENVELOPE__BODY_NODE;
 	body.node = resp;
@@ -503,7 +493,7 @@ static void stub_start(void)
 	char addr[40], *cause = NULL;
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", meta_port);
 	stub.srv = rpc_server_new(base, addr, &stub_ops, NULL, &cause);
-	CHECK(stub.srv != NULL, "stub metaserver: %s", cause ? cause : "?");
+	CHECKF(stub.srv != NULL, "stub metaserver: %s", cause ? cause : "?");
 	free(cause);
 }
 
@@ -569,8 +559,8 @@ static void test_bad_flags(void)
 		int lines = 0;
 		for (ssize_t i = 0; i < len; i++)
 			lines += out[i] == '\n';
-		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2 && lines == 1,
-		      "bad flags case %zu: status %d, output '%s'", k, status, out);
+		CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 2 && lines == 1,
+		       "bad flags case %zu: status %d, output '%s'", k, status, out);
 	}
 }
 
@@ -594,18 +584,19 @@ static void test_chain_write(void)
 			   b[i]);
 	}
 	for (int i = 0; i < 8; i++) {
-		CHECK(wait_res(&r[i]) == 0, "read %d", i);
+		CHECKF(wait_res(&r[i]) == 0, "read %d", i);
 		uint8_t *p = evbuffer_pullup(b[i], -1);
 		size_t want =
 		    model_len - (size_t)i * 400000 < 400000 ? model_len - i * 400000 : 400000;
-		CHECK(evbuffer_get_length(b[i]) == want && memcmp(p, model + i * 400000, want) == 0,
-		      "pipelined read %d differs", i);
+		CHECKF(evbuffer_get_length(b[i]) == want &&
+			   memcmp(p, model + i * 400000, want) == 0,
+		       "pipelined read %d differs", i);
 		evbuffer_free(b[i]);
 	}
 	/* A small synced chunk for the scrub and delete tests. */
 	struct res w;
 	write_start(&srv[0], SMALL_ID, 1, 0, model, 200000, chain12, 2, 1, &w);
-	CHECK(wait_res(&w) == 0, "small chunk: %s", w.why);
+	CHECKF(wait_res(&w) == 0, "small chunk: %s", w.why);
 	printf("chain write of %zu bytes in %llu ms\n", model_len,
 	       (unsigned long long)(time_mono_ms() - t0));
 }
@@ -623,7 +614,7 @@ static void test_overwrite_and_order(void)
 			model_len = off + len;
 		write_start(&srv[0], MAIN_ID, main_version, off, model + off, len, chain12, 2, 0,
 			    &r[k]);
-		CHECK(wait_res(&r[k]) == 0, "overwrite %d: %s", k, r[k].why);
+		CHECKF(wait_res(&r[k]) == 0, "overwrite %d: %s", k, r[k].why);
 	}
 	/* Two overlapping writes in flight: the later one must win everywhere. */
 	static uint8_t first[5000], second[5000];
@@ -633,9 +624,9 @@ static void test_overwrite_and_order(void)
 		    &r[4]);
 	write_start(&srv[0], MAIN_ID, main_version, 70000, second, sizeof(second), chain12, 2, 0,
 		    &r[5]);
-	CHECK(wait_res(&r[4]) == 0 && wait_res(&r[5]) == 0, "ordered writes");
+	CHECKF(wait_res(&r[4]) == 0 && wait_res(&r[5]) == 0, "ordered writes");
 	memcpy(model + 70000, second, sizeof(second));
-	CHECK(do_sync(&srv[0], MAIN_ID, main_version, chain12, 2) == 0, "sync through the chain");
+	CHECKF(do_sync(&srv[0], MAIN_ID, main_version, chain12, 2) == 0, "sync through the chain");
 	for (int i = 0; i < NSRV; i++)
 		check_replica(&srv[i], "after overwrites");
 }
@@ -646,10 +637,10 @@ static void test_versions(void)
 	uint8_t *p;
 	size_t got;
 	int err = do_write(&srv[0], MAIN_ID, main_version - 1, 0, model, 100, chain12, 2, &r);
-	CHECK(err == -CAIRN_ESTALE && strstr(r.why, "version"), "stale write: %s (%s)",
-	      err_str(err), r.why);
+	CHECKF(err == -CAIRN_ESTALE && strstr(r.why, "version"), "stale write: %s (%s)",
+	       err_str(err), r.why);
 	err = do_read(&srv[2], MAIN_ID, main_version + 1, 0, 100, &p, &got);
-	CHECK(err == -CAIRN_ESTALE, "read at a version the replica lacks: %s", err_str(err));
+	CHECKF(err == -CAIRN_ESTALE, "read at a version the replica lacks: %s", err_str(err));
 	free(p);
 	/* A newer version is adopted; a read right behind the write sees it. */
 	main_version++;
@@ -657,13 +648,13 @@ static void test_versions(void)
 	struct evbuffer *b = evbuffer_new();
 	write_start(&srv[0], MAIN_ID, main_version, 0, model, 100, chain12, 2, 0, &r);
 	read_start(&srv[0], MAIN_ID, main_version, 0, 100, &rd, b);
-	CHECK(wait_res(&r) == 0, "write at a new version: %s", r.why);
-	CHECK(wait_res(&rd) == 0 && evbuffer_get_length(b) == 100 &&
-		  memcmp(evbuffer_pullup(b, -1), model, 100) == 0,
-	      "read behind a version change: %s", err_str(rd.err));
+	CHECKF(wait_res(&r) == 0, "write at a new version: %s", r.why);
+	CHECKF(wait_res(&rd) == 0 && evbuffer_get_length(b) == 100 &&
+		   memcmp(evbuffer_pullup(b, -1), model, 100) == 0,
+	       "read behind a version change: %s", err_str(rd.err));
 	evbuffer_free(b);
 	err = do_read(&srv[1], MAIN_ID, main_version - 1, 0, 100, &p, &got);
-	CHECK(err == -CAIRN_ESTALE, "read at the old version: %s", err_str(err));
+	CHECKF(err == -CAIRN_ESTALE, "read at the old version: %s", err_str(err));
 	free(p);
 	for (int i = 0; i < NSRV; i++)
 		check_replica(&srv[i], "after the version change");
@@ -675,16 +666,16 @@ static void test_errors(void)
 	uint8_t *p;
 	size_t got;
 	int err = do_read(&srv[0], 0x9999, 1, 0, 10, &p, &got);
-	CHECK(err == -ENOENT, "read of a missing chunk: %s", err_str(err));
+	CHECKF(err == -ENOENT, "read of a missing chunk: %s", err_str(err));
 	free(p);
 	err = do_write(&srv[0], 0x9999, 1, 4096, model, 10, NULL, 0, &r);
-	CHECK(err == -ENOENT, "write into a missing chunk: %s", err_str(err));
+	CHECKF(err == -ENOENT, "write into a missing chunk: %s", err_str(err));
 	err = do_read(&srv[0], MAIN_ID, main_version, 0, FRAME_MAX_PAYLOAD + 1ull, &p, &got);
-	CHECK(err == -EINVAL, "oversized read: %s", err_str(err));
+	CHECKF(err == -EINVAL, "oversized read: %s", err_str(err));
 	free(p);
 	char *self[1] = {srv[0].addr};
 	err = do_write(&srv[0], 0x9998, 1, 0, model, 10, self, 1, &r);
-	CHECK(err == -EINVAL, "chain naming the server: %s", err_str(err));
+	CHECKF(err == -EINVAL, "chain naming the server: %s", err_str(err));
 
 	/* A dead chain member is named, and quickly. */
 	char dead[40];
@@ -693,9 +684,9 @@ static void test_errors(void)
 	uint64_t t0 = time_mono_ms();
 	err = do_write(&srv[0], 0x9997, 1, 0, model, 1000, chain, 2, &r);
 	uint64_t ms = time_mono_ms() - t0;
-	CHECK(err == -CAIRN_EUNAVAIL && strstr(r.why, dead) && strncmp(r.why, "chain ", 6) == 0,
-	      "dead chain member: %s (%s)", err_str(err), r.why);
-	CHECK(ms < 2000, "dead chain member took %llu ms", (unsigned long long)ms);
+	CHECKF(err == -CAIRN_EUNAVAIL && strstr(r.why, dead) && strncmp(r.why, "chain ", 6) == 0,
+	       "dead chain member: %s (%s)", err_str(err), r.why);
+	CHECKF(ms < 2000, "dead chain member took %llu ms", (unsigned long long)ms);
 	printf("dead chain member: \"%s\" after %llu ms\n", r.why, (unsigned long long)ms);
 
 	/* A call the chunkserver does not serve. */
@@ -706,7 +697,7 @@ static void test_errors(void)
 	env.stat = &st;
 	memset(&r, 0, sizeof(r));
 	rpc_client_call(srv[0].cl, &env, NULL, TIMEOUT_MS, res_cb, &r);
-	CHECK(wait_res(&r) == -ENOTSUP, "stat on a chunkserver: %s", err_str(r.err));
+	CHECKF(wait_res(&r) == -ENOTSUP, "stat on a chunkserver: %s", err_str(r.err));
 }
 
 /* Sends bytes on a new connection; returns whether the server closed it. */
@@ -746,13 +737,13 @@ static void test_bad_frames(void)
 	uint8_t junk[3000], hdr[26] = {0};
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(i * 131 + 7);
-	CHECK(raw_closed(srv[0].port, junk, sizeof(junk), 0), "garbage: connection not closed");
+	CHECKF(raw_closed(srv[0].port, junk, sizeof(junk), 0), "garbage: connection not closed");
 	put_be32(hdr, FRAME_MAGIC | FRAME_VERSION);
 	put_be32(hdr + 4, 100); /* 100-byte envelope, of which 10 come */
-	CHECK(raw_closed(srv[0].port, hdr, sizeof(hdr), 1), "truncated frame: not closed");
+	CHECKF(raw_closed(srv[0].port, hdr, sizeof(hdr), 1), "truncated frame: not closed");
 	put_be32(hdr + 4, 10);
 	put_be32(hdr + 8, 0xfffffff0u); /* payload far over the limit */
-	CHECK(raw_closed(srv[0].port, hdr, 16, 0), "oversized frame: not closed");
+	CHECKF(raw_closed(srv[0].port, hdr, 16, 0), "oversized frame: not closed");
 	check_replica(&srv[0], "after bad frames");
 }
 
@@ -772,9 +763,9 @@ static void test_member_dies(void)
 		ok += err == 0;
 		named += err != 0 && strstr(r[i].why, srv[1].addr) != NULL;
 	}
-	CHECK(ok + named == 8, "calls through a dead member: %d ok, %d naming it", ok, named);
-	CHECK(time_mono_ms() - t0 < 3000, "calls through a dead member took %llu ms",
-	      (unsigned long long)(time_mono_ms() - t0));
+	CHECKF(ok + named == 8, "calls through a dead member: %d ok, %d naming it", ok, named);
+	CHECKF(time_mono_ms() - t0 < 3000, "calls through a dead member took %llu ms",
+	       (unsigned long long)(time_mono_ms() - t0));
 	printf("member killed under 8 writes in flight: %d acknowledged, %d failed naming it\n", ok,
 	       named);
 }
@@ -809,13 +800,13 @@ static void flip_byte(const struct server *s, uint64_t id, uint64_t data_off)
 	uint8_t b;
 	replica_path(s, id, path, sizeof(path));
 	int fd = open(path, O_RDWR);
-	CHECK(fd >= 0, "open %s", path);
+	CHECKF(fd >= 0, "open %s", path);
 	if (fd < 0)
 		return;
 	off_t at = (off_t)(CHUNKFILE_HEADER_SIZE + data_off);
-	CHECK(pread(fd, &b, 1, at) == 1, "pread");
+	CHECKF(pread(fd, &b, 1, at) == 1, "pread");
 	b ^= 0x10;
-	CHECK(pwrite(fd, &b, 1, at) == 1, "pwrite");
+	CHECKF(pwrite(fd, &b, 1, at) == 1, "pwrite");
 	close(fd);
 }
 
@@ -835,41 +826,41 @@ static void test_meta_link(void)
 {
 	stub.notsup[0] = 2; /* srv[0] is refused twice, as by a metaserver without register */
 	stub_start();
-	CHECK(wait_registers(1, 12000), "registered: %d %d %d", stub.registers[0],
-	      stub.registers[1], stub.registers[2]);
-	CHECK(count_in_file(srv[0].log, "does not take register calls") == 1,
-	      "ENOTSUP logged once (%d)", count_in_file(srv[0].log, "does not take register"));
+	CHECKF(wait_registers(1, 12000), "registered: %d %d %d", stub.registers[0],
+	       stub.registers[1], stub.registers[2]);
+	CHECKF(count_in_file(srv[0].log, "does not take register calls") == 1,
+	       "ENOTSUP logged once (%d)", count_in_file(srv[0].log, "does not take register"));
 	for (int i = 0; i < NSRV; i++)
-		CHECK(stub.main_version[i] == main_version && stub.main_length[i] == model_len &&
-			  stub.has_small[i],
-		      "chunk report of %s: version %llu length %llu, small chunk %d", srv[i].addr,
-		      (unsigned long long)stub.main_version[i],
-		      (unsigned long long)stub.main_length[i], stub.has_small[i]);
-	CHECK(stub.bad_addr == 0, "calls with unknown addresses");
+		CHECKF(stub.main_version[i] == main_version && stub.main_length[i] == model_len &&
+			   stub.has_small[i],
+		       "chunk report of %s: version %llu length %llu, small chunk %d", srv[i].addr,
+		       (unsigned long long)stub.main_version[i],
+		       (unsigned long long)stub.main_length[i], stub.has_small[i]);
+	CHECKF(stub.bad_addr == 0, "calls with unknown addresses");
 	int hb = stub.heartbeats[1];
 	run_for(500);
-	CHECK(stub.heartbeats[1] >= hb + 2, "heartbeats at the new interval: %d",
-	      stub.heartbeats[1] - hb);
+	CHECKF(stub.heartbeats[1] >= hb + 2, "heartbeats at the new interval: %d",
+	       stub.heartbeats[1] - hb);
 
 	/* A read finds a flipped byte: CHECKSUM, reported lost; other replicas fine. */
 	uint8_t *p;
 	size_t got;
 	flip_byte(&srv[1], MAIN_ID, 1000000);
 	int err = do_read(&srv[1], MAIN_ID, main_version, 0, model_len, &p, &got);
-	CHECK(err == -CAIRN_ECHECKSUM, "read of a flipped byte: %s", err_str(err));
+	CHECKF(err == -CAIRN_ECHECKSUM, "read of a flipped byte: %s", err_str(err));
 	free(p);
 	err = do_read(&srv[1], MAIN_ID, main_version, 0, 100, &p, &got);
-	CHECK(err == -CAIRN_ECHECKSUM, "read of a corrupt replica: %s", err_str(err));
+	CHECKF(err == -CAIRN_ECHECKSUM, "read of a corrupt replica: %s", err_str(err));
 	free(p);
 	check_replica(&srv[0], "next to a corrupt replica");
 	check_replica(&srv[2], "next to a corrupt replica");
-	CHECK(wait_lost(1, MAIN_ID, 3000), "corrupt replica not reported lost");
+	CHECKF(wait_lost(1, MAIN_ID, 3000), "corrupt replica not reported lost");
 
 	/* The scrubber of srv[2] finds a flipped byte by itself. */
 	flip_byte(&srv[2], SMALL_ID, 150000);
-	CHECK(wait_lost(2, SMALL_ID, 5000), "the scrubber did not report the corrupt replica");
+	CHECKF(wait_lost(2, SMALL_ID, 5000), "the scrubber did not report the corrupt replica");
 	err = do_read(&srv[2], SMALL_ID, 1, 0, 100, &p, &got);
-	CHECK(err == -CAIRN_ECHECKSUM, "read of a scrubbed-out replica: %s", err_str(err));
+	CHECKF(err == -CAIRN_ECHECKSUM, "read of a scrubbed-out replica: %s", err_str(err));
 	free(p);
 
 	/* Delete and re-register commands. */
@@ -881,11 +872,11 @@ static void test_meta_link(void)
 	replica_path(&srv[0], SMALL_ID, path, sizeof(path));
 	while ((access(path, F_OK) == 0 || stub.registers[1] == regs) && time_mono_ms() < end)
 		event_base_loop(base, EVLOOP_ONCE);
-	CHECK(access(path, F_OK) != 0, "replica not deleted on command");
+	CHECKF(access(path, F_OK) != 0, "replica not deleted on command");
 	err = do_read(&srv[0], SMALL_ID, 1, 0, 100, &p, &got);
-	CHECK(err == -ENOENT, "read of a deleted replica: %s", err_str(err));
+	CHECKF(err == -ENOENT, "read of a deleted replica: %s", err_str(err));
 	free(p);
-	CHECK(stub.registers[1] > regs, "no register after reregister");
+	CHECKF(stub.registers[1] > regs, "no register after reregister");
 
 	/* The metaserver goes away and comes back: everyone registers again. */
 	rpc_server_free(stub.srv);
@@ -903,15 +894,15 @@ static void test_meta_link(void)
 		for (int i = 0; i < NSRV; i++)
 			ok &= stub.registers[i] > before[i];
 	}
-	CHECK(ok, "no register after the metaserver came back");
+	CHECKF(ok, "no register after the metaserver came back");
 	/* Out of the reports: the corrupt, the scrubbed-out and the deleted replicas. */
-	CHECK(stub.main_version[0] == main_version && stub.main_version[2] == main_version &&
-		  stub.main_version[1] == 0 && !stub.has_small[0] && stub.has_small[1] &&
-		  !stub.has_small[2],
-	      "reports after the metaserver came back: main %llu %llu %llu, small %d %d %d",
-	      (unsigned long long)stub.main_version[0], (unsigned long long)stub.main_version[1],
-	      (unsigned long long)stub.main_version[2], stub.has_small[0], stub.has_small[1],
-	      stub.has_small[2]);
+	CHECKF(stub.main_version[0] == main_version && stub.main_version[2] == main_version &&
+		   stub.main_version[1] == 0 && !stub.has_small[0] && stub.has_small[1] &&
+		   !stub.has_small[2],
+	       "reports after the metaserver came back: main %llu %llu %llu, small %d %d %d",
+	       (unsigned long long)stub.main_version[0], (unsigned long long)stub.main_version[1],
+	       (unsigned long long)stub.main_version[2], stub.has_small[0], stub.has_small[1],
+	       stub.has_small[2]);
 }
 
 /* ---- throughput ---- */
@@ -1012,7 +1003,7 @@ static void test_throughput(void)
 		bn.write = 0;
 		rd[run] = bench_run(&bn, &rc[run]);
 	}
-	CHECK(bn.errors == 0, "%d benchmark calls failed", bn.errors);
+	CHECKF(bn.errors == 0, "%d benchmark calls failed", bn.errors);
 	for (int k = 0; k < 8; k++)
 		evbuffer_free(bn.b[k]);
 	free(bn.data);
@@ -1093,21 +1084,21 @@ int main(void)
 	test_errors();
 	test_bad_frames();
 	/* Unsynced writes may be cut back at restart (the store keeps the verified prefix). */
-	CHECK(do_sync(&srv[0], MAIN_ID, main_version, chain12, 2) == 0, "sync before kill -9");
+	CHECKF(do_sync(&srv[0], MAIN_ID, main_version, chain12, 2) == 0, "sync before kill -9");
 	test_member_dies();
 	srv[2].scrub = "300ms";
 	restart_all("after kill -9 and restart");
 	test_meta_link();
 	/* Without its busy scrubber for the benchmark; also a clean restart. */
 	int regs = stub.registers[2];
-	CHECK(server_stop(&srv[2], SIGTERM) == 0, "SIGTERM: exit status");
+	CHECKF(server_stop(&srv[2], SIGTERM) == 0, "SIGTERM: exit status");
 	srv[2].scrub = "24h";
 	server_start(&srv[2]);
-	CHECK(wait_int(&stub.registers[2], regs + 1, 5000), "no register after a restart");
+	CHECKF(wait_int(&stub.registers[2], regs + 1, 5000), "no register after a restart");
 	test_throughput();
 	for (int i = 0; i < NSRV; i++) {
 		int st = server_stop(&srv[i], SIGTERM);
-		CHECK(st == 0, "SIGTERM: %s exited with %d", srv[i].addr, st);
+		CHECKF(st == 0, "SIGTERM: %s exited with %d", srv[i].addr, st);
 	}
 	rpc_server_free(stub.srv);
 	event_free(tick);

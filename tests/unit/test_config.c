@@ -13,15 +13,7 @@
 #include "errors.h"
 #include "util.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 static void test_parsers(void)
 {
@@ -70,14 +62,14 @@ struct opts {
 };
 
 static const struct config_opt table[] = {
-	{"config", CONFIG_STRING, NULL, 0, 0, 0, offsetof(struct opts, config), "file"},
-	{"addr", CONFIG_ADDR, "127.0.0.1:1", 0, 0, 0, offsetof(struct opts, addr), "address"},
-	{"name", CONFIG_STRING, NULL, 1, 0, 0, offsetof(struct opts, name), "a name"},
-	{"size", CONFIG_SIZE, "1M", 0, 1024, 1 << 30, offsetof(struct opts, size), "size"},
-	{"wait", CONFIG_DURATION, "2s", 0, 0, 0, offsetof(struct opts, wait_ms), "wait"},
-	{"n", CONFIG_INT, "3", 0, 1, 16, offsetof(struct opts, n), "count"},
-	{"log-level", CONFIG_LEVEL, "warn", 0, 0, 0, offsetof(struct opts, level), "level"},
-	CONFIG_END,
+    {"config", CONFIG_STRING, NULL, 0, 0, 0, offsetof(struct opts, config), "file"},
+    {"addr", CONFIG_ADDR, "127.0.0.1:1", 0, 0, 0, offsetof(struct opts, addr), "address"},
+    {"name", CONFIG_STRING, NULL, 1, 0, 0, offsetof(struct opts, name), "a name"},
+    {"size", CONFIG_SIZE, "1M", 0, 1024, 1 << 30, offsetof(struct opts, size), "size"},
+    {"wait", CONFIG_DURATION, "2s", 0, 0, 0, offsetof(struct opts, wait_ms), "wait"},
+    {"n", CONFIG_INT, "3", 0, 1, 16, offsetof(struct opts, n), "count"},
+    {"log-level", CONFIG_LEVEL, "warn", 0, 0, 0, offsetof(struct opts, level), "level"},
+    CONFIG_END,
 };
 
 static int parse(struct opts *o, char **cause, int argc, char **argv)
@@ -125,7 +117,8 @@ static void test_table(void)
 	FILE *f = fopen(path, "w");
 	fputs("name = a\nbogus = 1\n", f);
 	fclose(f);
-	CHECK(parse(&o, &cause, 3, a5) == -EINVAL && strstr(cause, ":2:") && strstr(cause, "bogus"));
+	CHECK(parse(&o, &cause, 3, a5) == -EINVAL && strstr(cause, ":2:") &&
+	      strstr(cause, "bogus"));
 	free(cause);
 	config_free(table, &o);
 	unlink(path);
@@ -133,8 +126,9 @@ static void test_table(void)
 
 static void test_errors(void)
 {
-	int errs[] = {0, -ENOENT, -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -EINVAL, -ETIMEDOUT,
-		      -CAIRN_ECHECKSUM, -CAIRN_ESTALE, -CAIRN_ELEASE, -CAIRN_EUNAVAIL};
+	int errs[] = {
+	    0,	     -ENOENT,	 -EEXIST,	   -ENOTDIR,	  -EISDIR,	 -ENOTEMPTY,
+	    -EINVAL, -ETIMEDOUT, -CAIRN_ECHECKSUM, -CAIRN_ESTALE, -CAIRN_ELEASE, -CAIRN_EUNAVAIL};
 	for (unsigned i = 0; i < sizeof(errs) / sizeof(errs[0]); i++)
 		CHECK(err_from_status(err_to_status(errs[i])) == errs[i]);
 	CHECK(err_from_status(9999) == -CAIRN_EPROTO);

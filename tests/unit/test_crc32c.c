@@ -11,17 +11,7 @@
 
 #include "crc32c.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 static uint32_t crc_ref(uint32_t crc, const unsigned char *p, size_t len)
 {
@@ -53,13 +43,13 @@ static void fill(unsigned char *p, size_t n)
 static void test_check_value(void)
 {
 	const char *s = "123456789";
-	CHECK(crc_ref(0, (const unsigned char *)s, 9) == 0xe3069283u, "reference check value");
-	CHECK(crc32c(0, s, 9) == 0xe3069283u, "crc32c check value %08x", crc32c(0, s, 9));
-	CHECK(crc32c_sw(0, s, 9) == 0xe3069283u, "sw check value");
+	CHECKF(crc_ref(0, (const unsigned char *)s, 9) == 0xe3069283u, "reference check value");
+	CHECKF(crc32c(0, s, 9) == 0xe3069283u, "crc32c check value %08x", crc32c(0, s, 9));
+	CHECKF(crc32c_sw(0, s, 9) == 0xe3069283u, "sw check value");
 	if (crc32c_hw_available())
-		CHECK(crc32c_hw(0, s, 9) == 0xe3069283u, "hw check value");
-	CHECK(crc32c(0, NULL, 0) == 0, "empty");
-	CHECK(crc32c(0x12345678u, NULL, 0) == 0x12345678u, "empty keeps crc");
+		CHECKF(crc32c_hw(0, s, 9) == 0xe3069283u, "hw check value");
+	CHECKF(crc32c(0, NULL, 0) == 0, "empty");
+	CHECKF(crc32c(0x12345678u, NULL, 0) == 0x12345678u, "empty keeps crc");
 }
 
 static void test_lengths(void)
@@ -84,7 +74,7 @@ static void test_lengths(void)
 	size_t max = (1u << 20) + 3 + 8;
 	unsigned char *buf = malloc(max);
 	if (!buf) {
-		CHECK(0, "malloc");
+		CHECKF(0, "malloc");
 		return;
 	}
 	fill(buf, max);
@@ -96,14 +86,14 @@ static void test_lengths(void)
 			uint32_t seed = off & 1 ? 0xdeadbeefu : 0;
 			uint32_t want = crc_ref(seed, buf + off, len);
 			uint32_t sw = crc32c_sw(seed, buf + off, len);
-			CHECK(sw == want, "sw len %zu off %zu: %08x != %08x", len, off, sw, want);
+			CHECKF(sw == want, "sw len %zu off %zu: %08x != %08x", len, off, sw, want);
 			if (crc32c_hw_available()) {
 				uint32_t hw = crc32c_hw(seed, buf + off, len);
-				CHECK(hw == want, "hw len %zu off %zu: %08x != %08x", len, off, hw,
-				      want);
+				CHECKF(hw == want, "hw len %zu off %zu: %08x != %08x", len, off, hw,
+				       want);
 			}
-			CHECK(crc32c(seed, buf + off, len) == want, "crc32c len %zu off %zu", len,
-			      off);
+			CHECKF(crc32c(seed, buf + off, len) == want, "crc32c len %zu off %zu", len,
+			       off);
 		}
 	}
 	free(buf);
@@ -119,9 +109,9 @@ static void test_incremental(void)
 		uint32_t want = crc_ref(0, buf + 1, n);
 		for (size_t cut = 0; cut <= n; cut++) {
 			uint32_t a = crc32c_sw(crc32c_sw(0, buf + 1, cut), buf + 1 + cut, n - cut);
-			CHECK(a == want, "sw incremental len %zu cut %zu", n, cut);
+			CHECKF(a == want, "sw incremental len %zu cut %zu", n, cut);
 			uint32_t b = crc32c(crc32c(0, buf + 1, cut), buf + 1 + cut, n - cut);
-			CHECK(b == want, "incremental len %zu cut %zu", n, cut);
+			CHECKF(b == want, "incremental len %zu cut %zu", n, cut);
 		}
 	}
 }
@@ -131,7 +121,7 @@ static void test_combine(void)
 	size_t max = 200000;
 	unsigned char *buf = malloc(max);
 	if (!buf) {
-		CHECK(0, "malloc");
+		CHECKF(0, "malloc");
 		return;
 	}
 	fill(buf, max);
@@ -146,17 +136,17 @@ static void test_combine(void)
 		uint32_t c2 = crc32c(0, buf + cut, len - cut);
 		uint32_t want = crc_ref(0, buf, len);
 		uint32_t got = crc32c_combine(c1, c2, len - cut);
-		CHECK(got == want, "combine len %zu cut %zu: %08x != %08x", len, cut, got, want);
+		CHECKF(got == want, "combine len %zu cut %zu: %08x != %08x", len, cut, got, want);
 	}
-	CHECK(crc32c_combine(0x1234u, crc32c(0, buf, 0), 0) == 0x1234u, "combine len2 0");
+	CHECKF(crc32c_combine(0x1234u, crc32c(0, buf, 0), 0) == 0x1234u, "combine len2 0");
 	/* Lengths past 4 GiB: combining is associative. */
 	for (int i = 0; i < 20; i++) {
 		uint32_t c1 = (uint32_t)rnd(), c2 = (uint32_t)rnd(), c3 = (uint32_t)rnd();
 		uint64_t n2 = rnd() % (8ull << 30), n3 = rnd() % (8ull << 30);
 		uint32_t l = crc32c_combine(crc32c_combine(c1, c2, n2), c3, n3);
 		uint32_t r = crc32c_combine(c1, crc32c_combine(c2, c3, n3), n2 + n3);
-		CHECK(l == r, "combine associativity n2 %llu n3 %llu", (unsigned long long)n2,
-		      (unsigned long long)n3);
+		CHECKF(l == r, "combine associativity n2 %llu n3 %llu", (unsigned long long)n2,
+		       (unsigned long long)n3);
 	}
 	free(buf);
 }

@@ -18,17 +18,7 @@
 #include "errors.h"
 #include "frame.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 static unsigned char *pattern;
 static const size_t pattern_len = (16u << 20) + 4096;
@@ -122,19 +112,20 @@ static void test_round_trip(void)
 		char *cause = NULL;
 		env_init(&e, 42 + i, "/some/path");
 		int rc = frame_encode(out, &e, i == 1 ? NULL : pl);
-		CHECK(rc == 0, "encode %zu: %d", len, rc);
-		CHECK(e.n_payload_crc == 0 && e.payload_crc == NULL, "encode left CRCs in env");
-		CHECK(evbuffer_get_length(pl) == 0, "payload not moved");
+		CHECKF(rc == 0, "encode %zu: %d", len, rc);
+		CHECKF(e.n_payload_crc == 0 && e.payload_crc == NULL, "encode left CRCs in env");
+		CHECKF(evbuffer_get_length(pl) == 0, "payload not moved");
 		rc = decode(out, &got, &got_pl, &cause);
-		CHECK(rc == 1, "decode %zu: %d %s", len, rc, cause ? cause : "");
+		CHECKF(rc == 1, "decode %zu: %d %s", len, rc, cause ? cause : "");
 		if (rc == 1) {
-			CHECK(got->call_id == 42 + i, "call_id");
-			CHECK(got->body_case == CAIRN__ENVELOPE__BODY_STAT &&
-				  strcmp(got->stat->path, "/some/path") == 0,
-			      "body");
-			CHECK(got->n_payload_crc == (len + 65535) / 65536, "crc count");
-			CHECK(payload_equal(got_pl, off, len), "payload of %zu bytes differs", len);
-			CHECK(evbuffer_get_length(out) == 0, "input not drained");
+			CHECKF(got->call_id == 42 + i, "call_id");
+			CHECKF(got->body_case == CAIRN__ENVELOPE__BODY_STAT &&
+				   strcmp(got->stat->path, "/some/path") == 0,
+			       "body");
+			CHECKF(got->n_payload_crc == (len + 65535) / 65536, "crc count");
+			CHECKF(payload_equal(got_pl, off, len), "payload of %zu bytes differs",
+			       len);
+			CHECKF(evbuffer_get_length(out) == 0, "input not drained");
 			cairn__envelope__free_unpacked(got, NULL);
 		}
 		if (got_pl)
@@ -152,7 +143,7 @@ static void test_byte_by_byte(void)
 	Cairn__Envelope e, *got = NULL;
 	char *cause = NULL;
 	env_init(&e, 7, "x");
-	CHECK(frame_encode(whole, &e, pl) == 0, "encode");
+	CHECKF(frame_encode(whole, &e, pl) == 0, "encode");
 	size_t n = evbuffer_get_length(whole);
 	const unsigned char *p = evbuffer_pullup(whole, -1);
 	int rc = 0;
@@ -161,14 +152,14 @@ static void test_byte_by_byte(void)
 		rc = decode(in, &got, &got_pl, &cause);
 		if (i + 1 < n) {
 			if (rc != 0 || evbuffer_get_length(in) != i + 1) {
-				CHECK(0, "byte %zu of %zu: rc %d, %zu buffered", i, n, rc,
-				      evbuffer_get_length(in));
+				CHECKF(0, "byte %zu of %zu: rc %d, %zu buffered", i, n, rc,
+				       evbuffer_get_length(in));
 				goto out;
 			}
 		}
 	}
-	CHECK(rc == 1, "last byte: rc %d %s", rc, cause ? cause : "");
-	CHECK(rc != 1 || payload_equal(got_pl, 3, 70000), "payload");
+	CHECKF(rc == 1, "last byte: rc %d %s", rc, cause ? cause : "");
+	CHECKF(rc != 1 || payload_equal(got_pl, 3, 70000), "payload");
 out:
 	if (got)
 		cairn__envelope__free_unpacked(got, NULL);
@@ -189,7 +180,7 @@ static void test_back_to_back(void)
 		struct evbuffer *pl = payload_new(i, sizes[i]);
 		Cairn__Envelope e;
 		env_init(&e, 100 + i, "b");
-		CHECK(frame_encode(in, &e, pl) == 0, "encode %zu", i);
+		CHECKF(frame_encode(in, &e, pl) == 0, "encode %zu", i);
 		evbuffer_free(pl);
 	}
 	/* A partial seventh frame after them must stay buffered. */
@@ -199,10 +190,10 @@ static void test_back_to_back(void)
 		struct evbuffer *pl = NULL;
 		char *cause = NULL;
 		int rc = decode(in, &got, &pl, &cause);
-		CHECK(rc == 1, "frame %zu: %d %s", i, rc, cause ? cause : "");
+		CHECKF(rc == 1, "frame %zu: %d %s", i, rc, cause ? cause : "");
 		if (rc == 1) {
-			CHECK(got->call_id == 100 + i, "frame %zu call_id", i);
-			CHECK(payload_equal(pl, i, sizes[i]), "frame %zu payload", i);
+			CHECKF(got->call_id == 100 + i, "frame %zu call_id", i);
+			CHECKF(payload_equal(pl, i, sizes[i]), "frame %zu payload", i);
 			cairn__envelope__free_unpacked(got, NULL);
 		}
 		if (pl)
@@ -212,7 +203,7 @@ static void test_back_to_back(void)
 	Cairn__Envelope *got = NULL;
 	struct evbuffer *pl = NULL;
 	char *cause = NULL;
-	CHECK(decode(in, &got, &pl, &cause) == 0 && evbuffer_get_length(in) == 3, "partial tail");
+	CHECKF(decode(in, &got, &pl, &cause) == 0 && evbuffer_get_length(in) == 3, "partial tail");
 	evbuffer_free(in);
 }
 
@@ -223,10 +214,10 @@ static void expect_bad(struct evbuffer *in, const char *name, const char *what)
 	struct evbuffer *pl = NULL;
 	char *cause = NULL;
 	int rc = decode(in, &got, &pl, &cause);
-	CHECK(rc == -CAIRN_EPROTO, "%s: rc %d", name, rc);
-	CHECK(got == NULL && pl == NULL, "%s: outputs set on error", name);
-	CHECK(cause && strstr(cause, what), "%s: cause '%s' lacks '%s'", name,
-	      cause ? cause : "(null)", what);
+	CHECKF(rc == -CAIRN_EPROTO, "%s: rc %d", name, rc);
+	CHECKF(got == NULL && pl == NULL, "%s: outputs set on error", name);
+	CHECKF(cause && strstr(cause, what), "%s: cause '%s' lacks '%s'", name,
+	       cause ? cause : "(null)", what);
 	if (got)
 		cairn__envelope__free_unpacked(got, NULL);
 	if (pl)
@@ -260,14 +251,14 @@ static void test_rejects_header(void)
 	/* Over-limit lengths are refused from the 16 header bytes alone. */
 	raw_frame(in, magic, NULL, FRAME_MAX_ENVELOPE + 1, 0, 0, 0, NULL, 0);
 	expect_bad(in, "envelope len", "envelope");
-	CHECK(evbuffer_get_length(in) == 16, "envelope len: input drained");
+	CHECKF(evbuffer_get_length(in) == 16, "envelope len: input drained");
 	evbuffer_drain(in, -1);
 	raw_frame(in, magic, NULL, 0x7fffffffu, 0, 0, 0, NULL, 0);
 	expect_bad(in, "envelope len 2G", "envelope");
 	evbuffer_drain(in, -1);
 	raw_frame(in, magic, NULL, sizeof(ping), 0, FRAME_MAX_PAYLOAD + 1, pcrc, NULL, 0);
 	expect_bad(in, "payload len", "payload");
-	CHECK(evbuffer_get_length(in) == 16, "payload len: input drained");
+	CHECKF(evbuffer_get_length(in) == 16, "payload len: input drained");
 	evbuffer_drain(in, -1);
 	raw_frame(in, magic, NULL, sizeof(ping), 0, 0xffffffffu, pcrc, NULL, 0);
 	expect_bad(in, "payload len 4G", "payload");
@@ -288,7 +279,7 @@ static void test_rejects_header(void)
 	Cairn__Envelope *got = NULL;
 	struct evbuffer *pl = NULL;
 	char *cause = NULL;
-	CHECK(decode(in, &got, &pl, &cause) == 1 && got && got->call_id == 0, "empty envelope");
+	CHECKF(decode(in, &got, &pl, &cause) == 1 && got && got->call_id == 0, "empty envelope");
 	if (got)
 		cairn__envelope__free_unpacked(got, NULL);
 	free(cause);
@@ -329,7 +320,7 @@ static void test_rejects_payload(void)
 	/* One flipped byte in the second block of a proper frame. */
 	struct evbuffer *pl = payload_new(0, 200000), *frame = evbuffer_new();
 	env_init(&e, 10, "f");
-	CHECK(frame_encode(frame, &e, pl) == 0, "encode");
+	CHECKF(frame_encode(frame, &e, pl) == 0, "encode");
 	size_t n = evbuffer_get_length(frame);
 	unsigned char *copy = malloc(n);
 	evbuffer_remove(frame, copy, n);
@@ -348,16 +339,16 @@ static void test_encode_limits(void)
 	struct evbuffer *big = payload_new(0, FRAME_MAX_PAYLOAD + 1);
 	Cairn__Envelope e;
 	env_init(&e, 1, "big");
-	CHECK(frame_encode(out, &e, big) == -E2BIG, "over-limit payload accepted");
-	CHECK(evbuffer_get_length(out) == 0, "output written on error");
-	CHECK(evbuffer_get_length(big) == FRAME_MAX_PAYLOAD + 1, "payload consumed on error");
+	CHECKF(frame_encode(out, &e, big) == -E2BIG, "over-limit payload accepted");
+	CHECKF(evbuffer_get_length(out) == 0, "output written on error");
+	CHECKF(evbuffer_get_length(big) == FRAME_MAX_PAYLOAD + 1, "payload consumed on error");
 
 	char *path = malloc(FRAME_MAX_ENVELOPE + 1);
 	memset(path, 'a', FRAME_MAX_ENVELOPE);
 	path[FRAME_MAX_ENVELOPE] = 0;
 	env_init(&e, 1, path);
-	CHECK(frame_encode(out, &e, NULL) == -E2BIG, "over-limit envelope accepted");
-	CHECK(evbuffer_get_length(out) == 0, "output written on error");
+	CHECKF(frame_encode(out, &e, NULL) == -E2BIG, "over-limit envelope accepted");
+	CHECKF(evbuffer_get_length(out) == 0, "output written on error");
 	free(path);
 
 	/* Caller-supplied CRCs are sent as given; a wrong count is refused. */
@@ -366,14 +357,14 @@ static void test_encode_limits(void)
 	env_init(&e, 2, "c");
 	e.n_payload_crc = 2;
 	e.payload_crc = two;
-	CHECK(frame_encode(out, &e, pl) == -EINVAL, "wrong CRC count accepted");
+	CHECKF(frame_encode(out, &e, pl) == -EINVAL, "wrong CRC count accepted");
 	e.n_payload_crc = 1;
-	CHECK(frame_encode(out, &e, NULL) == -EINVAL, "CRCs without payload accepted");
-	CHECK(frame_encode(out, &e, pl) == 0, "caller CRCs refused");
+	CHECKF(frame_encode(out, &e, NULL) == -EINVAL, "CRCs without payload accepted");
+	CHECKF(frame_encode(out, &e, pl) == 0, "caller CRCs refused");
 	Cairn__Envelope *got = NULL;
 	struct evbuffer *got_pl = NULL;
 	char *cause = NULL;
-	CHECK(decode(out, &got, &got_pl, &cause) == 1, "decode caller CRCs");
+	CHECKF(decode(out, &got, &got_pl, &cause) == 1, "decode caller CRCs");
 	if (got)
 		cairn__envelope__free_unpacked(got, NULL);
 	if (got_pl)

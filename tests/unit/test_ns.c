@@ -30,15 +30,7 @@
 #define DEEP		 100000
 #define CHUNK		 1000 /* the chunk size of the random test */
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 #define CHECK_ERR(op, got, want, path)                                                             \
 	do {                                                                                       \

@@ -33,17 +33,7 @@
 #include "rpc_sync.h"
 #include "util.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 #define BIG_REPLY (1u << 20)
 
@@ -228,19 +218,20 @@ static struct rpc_client *client_new(int port)
 static void test_echo_and_payload(struct rpc_client *cl)
 {
 	struct rec r[2];
-	CHECK(client_call(cl, "echo-1", NULL, 2000, &r[0]) == 0, "call");
+	CHECKF(client_call(cl, "echo-1", NULL, 2000, &r[0]) == 0, "call");
 	struct evbuffer *pl = evbuffer_new();
 	evbuffer_add(pl, pattern, pattern_len);
-	CHECK(client_call(cl, "echo-big", pl, 5000, &r[1]) == 0, "call with payload");
-	CHECK(evbuffer_get_length(pl) == 0, "payload not moved");
+	CHECKF(client_call(cl, "echo-big", pl, 5000, &r[1]) == 0, "call with payload");
+	CHECKF(evbuffer_get_length(pl) == 0, "payload not moved");
 	evbuffer_free(pl);
-	CHECK(r[0].done == 0, "callback ran inside rpc_client_call");
+	CHECKF(r[0].done == 0, "callback ran inside rpc_client_call");
 	wait_count(&r[1].done, 1, 5000);
-	CHECK(r[0].done == 1 && r[0].err == 0 && strcmp(r[0].path, "echo-1") == 0,
-	      "echo: done %d err %d path '%s'", r[0].done, r[0].err, r[0].path);
-	CHECK(r[1].done == 1 && r[1].err == 0 && r[1].payload_len == pattern_len && r[1].payload_ok,
-	      "4 MiB echo: done %d err %d len %zu ok %d", r[1].done, r[1].err, r[1].payload_len,
-	      r[1].payload_ok);
+	CHECKF(r[0].done == 1 && r[0].err == 0 && strcmp(r[0].path, "echo-1") == 0,
+	       "echo: done %d err %d path '%s'", r[0].done, r[0].err, r[0].path);
+	CHECKF(r[1].done == 1 && r[1].err == 0 && r[1].payload_len == pattern_len &&
+		   r[1].payload_ok,
+	       "4 MiB echo: done %d err %d len %zu ok %d", r[1].done, r[1].err, r[1].payload_len,
+	       r[1].payload_ok);
 }
 
 static void test_pipelined(struct rpc_client *cl)
@@ -251,7 +242,7 @@ static void test_pipelined(struct rpc_client *cl)
 	int before = completions, inversions = 0, ok = 0;
 	for (int i = 0; i < N; i++) {
 		snprintf(path, sizeof(path), "%s%d", i % 3 ? "echo" : "d", i);
-		CHECK(client_call(cl, path, NULL, 5000, &r[i]) == 0, "call %d", i);
+		CHECKF(client_call(cl, path, NULL, 5000, &r[i]) == 0, "call %d", i);
 	}
 	wait_count(&completions, before + N, 5000);
 	for (int i = 0; i < N; i++) {
@@ -261,8 +252,8 @@ static void test_pipelined(struct rpc_client *cl)
 		if (i && r[i].order < r[i - 1].order)
 			inversions++;
 	}
-	CHECK(ok == N, "%d of %d pipelined calls matched", ok, N);
-	CHECK(inversions > 0, "replies all came in order");
+	CHECKF(ok == N, "%d of %d pipelined calls matched", ok, N);
+	CHECKF(inversions > 0, "replies all came in order");
 	free(r);
 }
 
@@ -302,7 +293,7 @@ static void test_throughput(struct rpc_client *cl)
 		tp_send();
 	wait_count(&tp_done, tp_total, 20000);
 	uint64_t ms = time_mono_ms() - t0;
-	CHECK(tp_done == tp_total, "throughput run: %d of %d", tp_done, tp_total);
+	CHECKF(tp_done == tp_total, "throughput run: %d of %d", tp_done, tp_total);
 	printf("rpc: %d pipelined calls (64 in flight, client and server on one thread) in %llu "
 	       "ms: %.0f calls/s\n",
 	       tp_done, (unsigned long long)ms, ms ? tp_done * 1000.0 / ms : 0.0);
@@ -312,22 +303,22 @@ static void test_timeout_and_errors(struct rpc_client *cl)
 {
 	struct rec never, late, err, after;
 	uint64_t t0 = time_mono_ms();
-	CHECK(client_call(cl, "never", NULL, 100, &never) == 0, "call never");
-	CHECK(client_call(cl, "late", NULL, 100, &late) == 0, "call late");
-	CHECK(client_call(cl, "err", NULL, 2000, &err) == 0, "call err");
+	CHECKF(client_call(cl, "never", NULL, 100, &never) == 0, "call never");
+	CHECKF(client_call(cl, "late", NULL, 100, &late) == 0, "call late");
+	CHECKF(client_call(cl, "err", NULL, 2000, &err) == 0, "call err");
 	wait_count(&never.done, 1, 2000);
 	uint64_t took = time_mono_ms() - t0;
-	CHECK(never.done == 1 && never.err == -ETIMEDOUT, "never: done %d err %d", never.done,
-	      never.err);
-	CHECK(took >= 95 && took < 3000, "timeout after %llu ms", (unsigned long long)took);
+	CHECKF(never.done == 1 && never.err == -ETIMEDOUT, "never: done %d err %d", never.done,
+	       never.err);
+	CHECKF(took >= 95 && took < 3000, "timeout after %llu ms", (unsigned long long)took);
 	run_for(400); /* the late reply arrives and must be dropped */
-	CHECK(late.done == 1 && late.err == -ETIMEDOUT, "late: done %d err %d", late.done,
-	      late.err);
-	CHECK(err.done == 1 && err.err == -ENOENT && strcmp(err.error, "no such thing") == 0,
-	      "err: done %d err %d text '%s'", err.done, err.err, err.error);
-	CHECK(client_call(cl, "echo-after", NULL, 2000, &after) == 0, "call after");
+	CHECKF(late.done == 1 && late.err == -ETIMEDOUT, "late: done %d err %d", late.done,
+	       late.err);
+	CHECKF(err.done == 1 && err.err == -ENOENT && strcmp(err.error, "no such thing") == 0,
+	       "err: done %d err %d text '%s'", err.done, err.err, err.error);
+	CHECKF(client_call(cl, "echo-after", NULL, 2000, &after) == 0, "call after");
 	wait_count(&after.done, 1, 2000);
-	CHECK(after.done == 1 && after.err == 0, "connection unusable after a late reply");
+	CHECKF(after.done == 1 && after.err == 0, "connection unusable after a late reply");
 }
 
 /* A reply callback that makes a new call from inside the failure. */
@@ -355,22 +346,22 @@ static void test_server_closes(struct rpc_client *cl)
 	req.body_case = CAIRN__ENVELOPE__BODY_STAT;
 	req.stat = &st;
 	reentry_client = cl;
-	CHECK(rpc_client_call(cl, &req, NULL, 0, reentry_cb, &first) == 0, "call");
+	CHECKF(rpc_client_call(cl, &req, NULL, 0, reentry_cb, &first) == 0, "call");
 	client_call(cl, "close", NULL, 0, &closer);
 	wait_count(&closer.done, 1, 2000);
 	int ok = 0;
 	for (int i = 0; i < 5; i++)
 		ok += never[i].done == 1 && never[i].err == -CAIRN_EUNAVAIL;
-	CHECK(ok == 5, "%d of 5 pending calls failed with EUNAVAIL", ok);
-	CHECK(closer.done == 1 && closer.err == -CAIRN_EUNAVAIL, "closer: %d %d", closer.done,
-	      closer.err);
-	CHECK(first.done == 1 && first.err == -CAIRN_EUNAVAIL, "reentrant: %d", first.err);
-	CHECK(reentry_rc == 0, "call from a failure callback: %d", reentry_rc);
+	CHECKF(ok == 5, "%d of 5 pending calls failed with EUNAVAIL", ok);
+	CHECKF(closer.done == 1 && closer.err == -CAIRN_EUNAVAIL, "closer: %d %d", closer.done,
+	       closer.err);
+	CHECKF(first.done == 1 && first.err == -CAIRN_EUNAVAIL, "reentrant: %d", first.err);
+	CHECKF(reentry_rc == 0, "call from a failure callback: %d", reentry_rc);
 	wait_count(&reentry_rec.done, 1, 3000);
-	CHECK(reentry_rec.done == 1 && reentry_rec.err == 0, "call made while closing: %d %d",
-	      reentry_rec.done, reentry_rec.err);
+	CHECKF(reentry_rec.done == 1 && reentry_rec.err == 0, "call made while closing: %d %d",
+	       reentry_rec.done, reentry_rec.err);
 	wait_count(&srv_closes, closes + 1, 1000);
-	CHECK(srv_closes == closes + 1, "on_close ran %d times", srv_closes - closes);
+	CHECKF(srv_closes == closes + 1, "on_close ran %d times", srv_closes - closes);
 }
 
 static int restart_done;
@@ -390,21 +381,21 @@ static void test_reconnect(struct rpc_client *cl)
 	rpc_server_free(srv);
 	srv = NULL;
 	wait_count(&inflight.done, 1, 2000);
-	CHECK(inflight.done == 1 && inflight.err == -CAIRN_EUNAVAIL, "in flight at server free: %d",
-	      inflight.err);
+	CHECKF(inflight.done == 1 && inflight.err == -CAIRN_EUNAVAIL,
+	       "in flight at server free: %d", inflight.err);
 	/* Calls made while the server is down wait for it. */
 	for (int i = 0; i < N; i++)
-		CHECK(client_call(cl, "echo-down", NULL, 6000, &r[i]) == 0, "call while down");
+		CHECKF(client_call(cl, "echo-down", NULL, 6000, &r[i]) == 0, "call while down");
 	struct timeval tv = {0, 400000};
 	restart_done = 0;
 	event_base_once(base, -1, EV_TIMEOUT, restart_cb, &port, &tv);
 	int before = completions;
 	wait_count(&completions, before + N, 6000);
-	CHECK(restart_done == 1 && srv_port == port, "restart on port %d: %d", port, restart_done);
+	CHECKF(restart_done == 1 && srv_port == port, "restart on port %d: %d", port, restart_done);
 	int ok = 0;
 	for (int i = 0; i < N; i++)
 		ok += r[i].done == 1 && r[i].err == 0;
-	CHECK(ok == N, "%d of %d calls made while down succeeded", ok, N);
+	CHECKF(ok == N, "%d of %d calls made while down succeeded", ok, N);
 }
 
 static int garbage_closed;
@@ -437,12 +428,12 @@ static void test_garbage(struct rpc_client *cl)
 	unsigned char junk[4096];
 	struct rec r[20];
 	int fd = raw_connect(srv_port);
-	CHECK(fd >= 0, "raw connect");
+	CHECKF(fd >= 0, "raw connect");
 	if (fd < 0)
 		return;
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (unsigned char)(i * 131 + 7);
-	CHECK(write(fd, junk, sizeof(junk)) == (ssize_t)sizeof(junk), "write garbage");
+	CHECKF(write(fd, junk, sizeof(junk)) == (ssize_t)sizeof(junk), "write garbage");
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	struct event *ev = event_new(base, fd, EV_READ | EV_PERSIST, garbage_read_cb, NULL);
 	event_add(ev, NULL);
@@ -452,11 +443,11 @@ static void test_garbage(struct rpc_client *cl)
 		client_call(cl, "echo-g", NULL, 3000, &r[i]);
 	wait_count(&completions, before + 20, 3000);
 	wait_count(&garbage_closed, 1, 3000);
-	CHECK(garbage_closed, "garbage connection not closed");
+	CHECKF(garbage_closed, "garbage connection not closed");
 	int ok = 0;
 	for (int i = 0; i < 20; i++)
 		ok += r[i].done == 1 && r[i].err == 0;
-	CHECK(ok == 20, "%d of 20 calls on the good connection succeeded", ok);
+	CHECKF(ok == 20, "%d of 20 calls on the good connection succeeded", ok);
 	event_free(ev);
 	close(fd);
 }
@@ -522,7 +513,7 @@ static void test_raw_frames(void)
 	enum { N = 600 };
 	int *seen = calloc(N + 1, sizeof(*seen));
 	int fd = raw_connect(srv_port);
-	CHECK(fd >= 0, "raw connect");
+	CHECKF(fd >= 0, "raw connect");
 	if (fd < 0) {
 		free(seen);
 		return;
@@ -533,19 +524,19 @@ static void test_raw_frames(void)
 		raw_frame(out, (uint64_t)i);
 	evbuffer_add(out, "garbage after the good frames", 29);
 	size_t len = evbuffer_get_length(out);
-	CHECK(write(fd, evbuffer_pullup(out, -1), len) == (ssize_t)len, "write %zu bytes", len);
+	CHECKF(write(fd, evbuffer_pullup(out, -1), len) == (ssize_t)len, "write %zu bytes", len);
 	int closed = raw_replies(fd, seen, N, N + 1, 5000);
 	int once = 0;
 	for (int i = 1; i <= N; i++)
 		once += seen[i] == 1;
-	CHECK(once == N, "%d of %d pipelined frames answered once", once, N);
-	CHECK(closed || raw_replies(fd, seen, N, 1, 3000), "garbage did not close the connection");
+	CHECKF(once == N, "%d of %d pipelined frames answered once", once, N);
+	CHECKF(closed || raw_replies(fd, seen, N, 1, 3000), "garbage did not close the connection");
 	close(fd);
 
 	/* Three frames a byte at a time, the loop running between the bytes. */
 	memset(seen, 0, (N + 1) * sizeof(*seen));
 	fd = raw_connect(srv_port);
-	CHECK(fd >= 0, "raw connect");
+	CHECKF(fd >= 0, "raw connect");
 	if (fd >= 0) {
 		fcntl(fd, F_SETFL, O_NONBLOCK);
 		evbuffer_drain(out, evbuffer_get_length(out));
@@ -554,14 +545,14 @@ static void test_raw_frames(void)
 		len = evbuffer_get_length(out);
 		const unsigned char *bytes = evbuffer_pullup(out, -1);
 		for (size_t i = 0; i < len; i++) {
-			CHECK(write(fd, bytes + i, 1) == 1, "write byte %zu", i);
+			CHECKF(write(fd, bytes + i, 1) == 1, "write byte %zu", i);
 			event_base_loop(base, EVLOOP_NONBLOCK);
 			if (i % 7 == 0)
 				usleep(100); /* let some bytes arrive alone */
 		}
 		closed = raw_replies(fd, seen, N, 3, 3000);
-		CHECK(!closed && seen[1] == 1 && seen[2] == 1 && seen[3] == 1,
-		      "split frames: closed %d, seen %d %d %d", closed, seen[1], seen[2], seen[3]);
+		CHECKF(!closed && seen[1] == 1 && seen[2] == 1 && seen[3] == 1,
+		       "split frames: closed %d, seen %d %d %d", closed, seen[1], seen[2], seen[3]);
 		close(fd);
 	}
 	evbuffer_free(out);
@@ -593,30 +584,30 @@ static void test_backpressure(void)
 		frame_encode(out, &req, NULL);
 	}
 	int fd = raw_connect(srv_port);
-	CHECK(fd >= 0, "raw connect");
+	CHECKF(fd >= 0, "raw connect");
 	if (fd < 0) {
 		evbuffer_free(out);
 		return;
 	}
 	size_t len = evbuffer_get_length(out);
-	CHECK(write(fd, evbuffer_pullup(out, -1), len) == (ssize_t)len, "write requests");
+	CHECKF(write(fd, evbuffer_pullup(out, -1), len) == (ssize_t)len, "write requests");
 	evbuffer_free(out);
 	int start = srv_big;
 	run_for(500);
 	int served = srv_big - start;
 	printf("rpc: back-pressure: %d of %d 1 MiB replies served to a peer that reads none\n",
 	       served, N);
-	CHECK(served > 0 && served < N * 2 / 3, "served %d of %d without the peer reading", served,
-	      N);
+	CHECKF(served > 0 && served < N * 2 / 3, "served %d of %d without the peer reading", served,
+	       N);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	struct event *ev = event_new(base, fd, EV_READ | EV_PERSIST, bp_read_cb, NULL);
 	event_add(ev, NULL);
 	bp_read = 0;
 	int want = start + N;
 	wait_count(&srv_big, want, 5000);
-	CHECK(srv_big == want, "served %d of %d once the peer reads", srv_big - start, N);
+	CHECKF(srv_big == want, "served %d of %d once the peer reads", srv_big - start, N);
 	run_for(200);
-	CHECK(bp_read >= (size_t)N * BIG_REPLY, "read %zu bytes", bp_read);
+	CHECKF(bp_read >= (size_t)N * BIG_REPLY, "read %zu bytes", bp_read);
 	event_free(ev);
 	close(fd);
 }
@@ -628,7 +619,7 @@ static void test_socketpair_conns(void)
 	Cairn__StatReq st = CAIRN__STAT_REQ__INIT;
 	Cairn__Envelope req = CAIRN__ENVELOPE__INIT;
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
-		CHECK(0, "socketpair");
+		CHECKF(0, "socketpair");
 		return;
 	}
 	struct rpc_conn *a = rpc_conn_new(base, sv[0], NULL, NULL);
@@ -638,19 +629,19 @@ static void test_socketpair_conns(void)
 	req.stat = &st;
 	memset(&r1, 0, sizeof(r1));
 	memset(&r2, 0, sizeof(r2));
-	CHECK(rpc_call(b, &req, NULL, 1000, rec_cb, &r1) == 0, "call to a conn without ops");
+	CHECKF(rpc_call(b, &req, NULL, 1000, rec_cb, &r1) == 0, "call to a conn without ops");
 	wait_count(&r1.done, 1, 2000);
-	CHECK(r1.done == 1 && r1.err == -ENOTSUP, "no ops: %d", r1.err);
+	CHECKF(r1.done == 1 && r1.err == -ENOTSUP, "no ops: %d", r1.err);
 	st.path = "never";
-	CHECK(rpc_call(a, &req, NULL, 0, rec_cb, &r2) == 0, "call never");
+	CHECKF(rpc_call(a, &req, NULL, 0, rec_cb, &r2) == 0, "call never");
 	int closes = srv_closes;
 	rpc_conn_close(b);
 	rpc_conn_close(b);
-	CHECK(!rpc_conn_is_open(b) && srv_closes == closes + 1, "on_close once on close");
+	CHECKF(!rpc_conn_is_open(b) && srv_closes == closes + 1, "on_close once on close");
 	wait_count(&r2.done, 1, 2000);
-	CHECK(r2.done == 1 && r2.err == -CAIRN_EUNAVAIL, "peer closed: %d", r2.err);
-	CHECK(rpc_call(b, &req, NULL, 0, rec_cb, &r2) == -CAIRN_EUNAVAIL, "call on closed conn");
-	CHECK(rpc_reply(b, 1, 0, NULL, NULL, NULL) == 0, "reply on closed conn");
+	CHECKF(r2.done == 1 && r2.err == -CAIRN_EUNAVAIL, "peer closed: %d", r2.err);
+	CHECKF(rpc_call(b, &req, NULL, 0, rec_cb, &r2) == -CAIRN_EUNAVAIL, "call on closed conn");
+	CHECKF(rpc_reply(b, 1, 0, NULL, NULL, NULL) == 0, "reply on closed conn");
 	rpc_conn_unref(a);
 	rpc_conn_unref(b);
 }
@@ -660,7 +651,7 @@ static void test_client_free_and_down(void)
 	/* A port with nothing behind it. */
 	char *cause = NULL;
 	struct rpc_server *tmp = rpc_server_new(base, "127.0.0.1:0", &srv_ops, NULL, &cause);
-	CHECK(tmp, "server: %s", cause ? cause : "");
+	CHECKF(tmp, "server: %s", cause ? cause : "");
 	if (!tmp) {
 		free(cause);
 		return;
@@ -670,13 +661,13 @@ static void test_client_free_and_down(void)
 
 	struct rpc_client *cl = client_new(port);
 	struct rec timed, queued;
-	CHECK(client_call(cl, "echo", NULL, 200, &timed) == 0, "call");
-	CHECK(client_call(cl, "echo", NULL, 0, &queued) == 0, "call");
+	CHECKF(client_call(cl, "echo", NULL, 200, &timed) == 0, "call");
+	CHECKF(client_call(cl, "echo", NULL, 0, &queued) == 0, "call");
 	wait_count(&timed.done, 1, 2000);
-	CHECK(timed.done == 1 && timed.err == -ETIMEDOUT, "queued past deadline: %d", timed.err);
+	CHECKF(timed.done == 1 && timed.err == -ETIMEDOUT, "queued past deadline: %d", timed.err);
 	rpc_client_free(cl);
-	CHECK(queued.done == 1 && queued.err == -CAIRN_EUNAVAIL, "queued at free: %d %d",
-	      queued.done, queued.err);
+	CHECKF(queued.done == 1 && queued.err == -CAIRN_EUNAVAIL, "queued at free: %d %d",
+	       queued.done, queued.err);
 
 	cl = client_new(srv_port);
 	struct rec inflight, ok;
@@ -685,12 +676,12 @@ static void test_client_free_and_down(void)
 	client_call(cl, "never", NULL, 0, &inflight);
 	run_for(20);
 	rpc_client_free(cl);
-	CHECK(ok.err == 0 && inflight.done == 1 && inflight.err == -CAIRN_EUNAVAIL,
-	      "in flight at free: %d", inflight.err);
-	CHECK(client_new(0) == NULL && rpc_client_new(base, "nocolon", NULL, NULL) == NULL,
-	      "bad client address accepted");
-	CHECK(rpc_server_new(base, "127.0.0.1:x", &srv_ops, NULL, &cause) == NULL && cause,
-	      "bad server address accepted");
+	CHECKF(ok.err == 0 && inflight.done == 1 && inflight.err == -CAIRN_EUNAVAIL,
+	       "in flight at free: %d", inflight.err);
+	CHECKF(client_new(0) == NULL && rpc_client_new(base, "nocolon", NULL, NULL) == NULL,
+	       "bad client address accepted");
+	CHECKF(rpc_server_new(base, "127.0.0.1:x", &srv_ops, NULL, &cause) == NULL && cause,
+	       "bad server address accepted");
 	free(cause);
 }
 
@@ -704,9 +695,9 @@ static void test_deadline_order(struct rpc_client *cl)
 	uint64_t t0 = time_mono_ms(), took[N] = {0};
 	int before = completions;
 	for (int i = 0; i < N; i++)
-		CHECK(client_call(cl, "never", NULL, ms[i], &r[i]) == 0, "call %d", i);
+		CHECKF(client_call(cl, "never", NULL, ms[i], &r[i]) == 0, "call %d", i);
 	/* A short-deadline call answered in time leaves the others' deadlines alone. */
-	CHECK(client_call(cl, "echo-quick", NULL, 50, &quick) == 0, "quick call");
+	CHECKF(client_call(cl, "echo-quick", NULL, 50, &quick) == 0, "quick call");
 	while (completions < before + N && time_mono_ms() - t0 < 3000) {
 		int done = completions;
 		wait_count(&completions, done + 1, 3000);
@@ -714,19 +705,19 @@ static void test_deadline_order(struct rpc_client *cl)
 			if (r[i].done && !took[i])
 				took[i] = time_mono_ms() - t0;
 	}
-	CHECK(quick.done == 1 && quick.err == 0, "quick: %d %d", quick.done, quick.err);
+	CHECKF(quick.done == 1 && quick.err == 0, "quick: %d %d", quick.done, quick.err);
 	for (int i = 0; i < N; i++) {
 		if (!ms[i]) {
-			CHECK(r[i].done == 0, "call without a deadline completed: %d", r[i].err);
+			CHECKF(r[i].done == 0, "call without a deadline completed: %d", r[i].err);
 			continue;
 		}
-		CHECK(r[i].done == 1 && r[i].err == -ETIMEDOUT, "call %d: %d %d", i, r[i].done,
-		      r[i].err);
-		CHECK(took[i] >= ms[i] - 5 && took[i] < ms[i] + 250, "%u ms deadline after %llu ms",
-		      ms[i], (unsigned long long)took[i]);
+		CHECKF(r[i].done == 1 && r[i].err == -ETIMEDOUT, "call %d: %d %d", i, r[i].done,
+		       r[i].err);
+		CHECKF(took[i] >= ms[i] - 5 && took[i] < ms[i] + 250,
+		       "%u ms deadline after %llu ms", ms[i], (unsigned long long)took[i]);
 	}
-	CHECK(r[1].order < r[4].order && r[4].order < r[2].order && r[2].order < r[0].order,
-	      "deadlines out of order");
+	CHECKF(r[1].order < r[4].order && r[4].order < r[2].order && r[2].order < r[0].order,
+	       "deadlines out of order");
 }
 
 /* ---- rpc_sync ------------------------------------------------------------- */
@@ -841,7 +832,7 @@ static void test_sync(void)
 	sync_base = event_base_new();
 	struct rpc_server *s =
 	    rpc_server_new(sync_base, "127.0.0.1:0", &sync_srv_ops, NULL, &cause);
-	CHECK(s, "sync server: %s", cause ? cause : "");
+	CHECKF(s, "sync server: %s", cause ? cause : "");
 	if (!s) {
 		free(cause);
 		event_base_free(sync_base);
@@ -856,56 +847,56 @@ static void test_sync(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	signal(SIGPIPE, SIG_DFL);
 
-	CHECK(rpc_sync_new("nocolon") == NULL, "bad address accepted");
+	CHECKF(rpc_sync_new("nocolon") == NULL, "bad address accepted");
 	struct rpc_sync *c = rpc_sync_new(addr);
-	CHECK(c, "rpc_sync_new");
+	CHECKF(c, "rpc_sync_new");
 
 	struct evbuffer *pl = evbuffer_new();
 	evbuffer_add(pl, pattern, pattern_len);
 	int rc = sync_call(c, "echo-big", pl, 5000, got, sizeof(got), &rpl);
-	CHECK(rc == 0 && strcmp(got, "echo-big") == 0, "echo: %d '%s'", rc, got);
-	CHECK(evbuffer_get_length(pl) == 0, "payload not moved");
-	CHECK(rpl && evbuffer_get_length(rpl) == pattern_len &&
-		  memcmp(evbuffer_pullup(rpl, -1), pattern, pattern_len) == 0,
-	      "payload echo differs");
+	CHECKF(rc == 0 && strcmp(got, "echo-big") == 0, "echo: %d '%s'", rc, got);
+	CHECKF(evbuffer_get_length(pl) == 0, "payload not moved");
+	CHECKF(rpl && evbuffer_get_length(rpl) == pattern_len &&
+		   memcmp(evbuffer_pullup(rpl, -1), pattern, pattern_len) == 0,
+	       "payload echo differs");
 	if (rpl)
 		evbuffer_free(rpl);
 	evbuffer_free(pl);
 
 	rc = sync_call(c, "err", NULL, 2000, got, sizeof(got), NULL);
-	CHECK(rc == -ENOENT && strcmp(got, "no such thing") == 0, "err: %d '%s'", rc, got);
+	CHECKF(rc == -ENOENT && strcmp(got, "no such thing") == 0, "err: %d '%s'", rc, got);
 
 	uint64_t t0 = time_mono_ms();
 	rc = sync_call(c, "never", NULL, 100, got, sizeof(got), NULL);
 	uint64_t took = time_mono_ms() - t0;
-	CHECK(rc == -ETIMEDOUT && strcmp(got, "(none)") == 0, "never: %d '%s'", rc, got);
-	CHECK(took >= 95 && took < 1000, "timeout after %llu ms", (unsigned long long)took);
+	CHECKF(rc == -ETIMEDOUT && strcmp(got, "(none)") == 0, "never: %d '%s'", rc, got);
+	CHECKF(took >= 95 && took < 1000, "timeout after %llu ms", (unsigned long long)took);
 	rc = sync_call(c, "late", NULL, 100, got, sizeof(got), NULL);
-	CHECK(rc == -ETIMEDOUT, "late: %d", rc);
+	CHECKF(rc == -ETIMEDOUT, "late: %d", rc);
 	usleep(400000); /* the late reply arrives and must be dropped by id */
 	rc = sync_call(c, "echo-after-late", NULL, 2000, got, sizeof(got), NULL);
-	CHECK(rc == 0 && strcmp(got, "echo-after-late") == 0, "after late: %d '%s'", rc, got);
+	CHECKF(rc == 0 && strcmp(got, "echo-after-late") == 0, "after late: %d '%s'", rc, got);
 
 	rc = sync_call(c, "close", NULL, 2000, got, sizeof(got), NULL);
-	CHECK(rc == -CAIRN_EUNAVAIL, "closed: %d", rc);
+	CHECKF(rc == -CAIRN_EUNAVAIL, "closed: %d", rc);
 	rc = sync_call(c, "echo-reconnected", NULL, 2000, got, sizeof(got), NULL);
-	CHECK(rc == 0 && strcmp(got, "echo-reconnected") == 0, "reconnect: %d '%s'", rc, got);
+	CHECKF(rc == 0 && strcmp(got, "echo-reconnected") == 0, "reconnect: %d '%s'", rc, got);
 	rc = sync_call(c, "reply-close", NULL, 2000, got, sizeof(got), NULL);
-	CHECK(rc == 0 || rc == -CAIRN_EUNAVAIL, "reply-close: %d", rc);
+	CHECKF(rc == 0 || rc == -CAIRN_EUNAVAIL, "reply-close: %d", rc);
 	for (int i = 0; i < 3; i++) {
 		rc = sync_call(c, "echo-x", NULL, 2000, got, sizeof(got), NULL);
 		if (rc == 0)
 			break; /* a send into the closed connection may fail once */
 	}
-	CHECK(rc == 0 && strcmp(got, "echo-x") == 0, "after the server closed: %d", rc);
+	CHECKF(rc == 0 && strcmp(got, "echo-x") == 0, "after the server closed: %d", rc);
 
 	sync_refused = 1;
 	rc = sync_call(c, "call-back", NULL, 2000, got, sizeof(got), NULL);
-	CHECK(rc == 0, "call-back: %d", rc);
+	CHECKF(rc == 0, "call-back: %d", rc);
 	rc = sync_call(c, "echo-flush", NULL, 2000, got, sizeof(got), NULL);
 	for (int i = 0; i < 200 && sync_refused == 1; i++)
 		usleep(5000);
-	CHECK(sync_refused == -ENOTSUP, "the server's call to an rpc_sync end: %d", sync_refused);
+	CHECKF(sync_refused == -ENOTSUP, "the server's call to an rpc_sync end: %d", sync_refused);
 
 	enum { N = 20000 };
 	int ok = 0;
@@ -913,7 +904,7 @@ static void test_sync(void)
 	for (int i = 0; i < N; i++)
 		ok += sync_call(c, "echo", NULL, 60000, NULL, 0, NULL) == 0;
 	took = time_mono_ms() - t0;
-	CHECK(ok == N, "%d of %d sequential calls", ok, N);
+	CHECKF(ok == N, "%d of %d sequential calls", ok, N);
 	printf("rpc_sync: %d calls one at a time, server on another thread: %.0f calls/s\n", N,
 	       took ? N * 1000.0 / took : 0.0);
 	rpc_sync_free(c);
@@ -926,7 +917,7 @@ static void test_sync(void)
 	c = rpc_sync_new(addr);
 	t0 = time_mono_ms();
 	rc = sync_call(c, "echo", NULL, 2000, got, sizeof(got), NULL);
-	CHECK(rc == -CAIRN_EUNAVAIL && time_mono_ms() - t0 < 1500, "server down: %d", rc);
+	CHECKF(rc == -CAIRN_EUNAVAIL && time_mono_ms() - t0 < 1500, "server down: %d", rc);
 	rpc_sync_free(c);
 	rpc_sync_free(NULL);
 	event_base_free(sync_base);
@@ -941,7 +932,7 @@ int main(void)
 		pattern[i] = (unsigned char)(i * 2654435761u >> 13);
 	if (!base || server_start(0) < 0)
 		return 1;
-	CHECK(srv_port > 0, "port %d", srv_port);
+	CHECKF(srv_port > 0, "port %d", srv_port);
 	struct rpc_client *cl = client_new(srv_port);
 
 	test_echo_and_payload(cl);
@@ -961,7 +952,7 @@ int main(void)
 	rpc_client_free(cl);
 	for (uint64_t end = time_mono_ms() + 1000; deferred_out && time_mono_ms() < end;)
 		run_for(10);
-	CHECK(deferred_out == 0, "%d deferred replies left", deferred_out);
+	CHECKF(deferred_out == 0, "%d deferred replies left", deferred_out);
 	rpc_server_free(srv);
 	event_base_free(base);
 	free(pattern);

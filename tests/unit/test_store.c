@@ -27,15 +27,7 @@
 #include "log.h"
 #include "store.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "check.h"
 
 #define BS  CHUNKFILE_BLOCK_SIZE
 #define HDR CHUNKFILE_HEADER_SIZE
@@ -239,7 +231,8 @@ static void test_round_trips(void)
 		free(got);
 		struct store_chunk_info info;
 		CHECK(store_lookup(st, id, &info) == 0 && info.length == n && info.version == 1 &&
-		      info.file_id == id * 10 && info.open); /* a new replica is OPEN until synced */
+		      info.file_id == id * 10 &&
+		      info.open); /* a new replica is OPEN until synced */
 		CHECK(t_sync(id) == 0);
 		CHECK(store_lookup(st, id, &info) == 0 && info.open == 0);
 		free(m);
