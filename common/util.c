@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t time_now_us(void)
 {
@@ -122,5 +123,20 @@ int addr_parse(const char *s, char **host, uint16_t *port)
 	if (!*host)
 		return -ENOMEM;
 	*port = (uint16_t)p;
+	return 0;
+}
+
+int write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		len -= (size_t)w;
+	}
 	return 0;
 }

@@ -1,11 +1,15 @@
 /*
- * util: time and the parsers for sizes, durations and addresses that flags,
+ * util: time, a full write(), and the parsers for sizes, durations and addresses that flags,
  * config files and the CLI share.
  */
 #ifndef CAIRN_UTIL_H
 #define CAIRN_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* Writes all len bytes of buf to fd (again after EINTR and short writes). Returns 0 or -errno. */
+int write_full(int fd, const void *buf, size_t len);
 
 /* Wall-clock time in microseconds since the epoch. */
 int64_t time_now_us(void);

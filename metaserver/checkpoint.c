@@ -37,6 +37,7 @@
 #include "crc32c.h"
 #include "errors.h"
 #include "log.h"
+#include "util.h"
 
 #define CKPT_PREFIX   "checkpoint."
 #define CKPT_NAME_MAX 64
@@ -132,21 +133,6 @@ static int name_parse(const char *name, uint64_t *seq, int *tmp)
 	return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 static int seq_cmp_desc(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -230,7 +216,7 @@ static int w_compress(struct ckpt_writer *w, ZSTD_EndDirective mode)
 			w->why = ZSTD_getErrorName(left);
 			return -EIO;
 		}
-		int err = write_all(w->fd, w->out, out.pos);
+		int err = write_full(w->fd, w->out, out.pos);
 		if (err)
 			return err;
 		if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
@@ -309,7 +295,7 @@ static int w_body(struct ckpt_writer *w, const struct ns *ns, uint64_t seq)
 	if (!w->cctx || !w->in || !w->out)
 		return -ENOMEM;
 	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, CKPT_LEVEL);
-	int err = write_all(w->fd, hdr, sizeof(hdr));
+	int err = write_full(w->fd, hdr, sizeof(hdr));
 	if (err)
 		return err;
 	if (ns_walk(ns, w_put, w))

@@ -51,6 +51,7 @@
 #include "crc32c.h"
 #include "errors.h"
 #include "log.h"
+#include "util.h"
 
 #define OPLOG_PREFIX	 "oplog."
 #define OPLOG_NAME_MAX	 64
@@ -177,21 +178,7 @@ static int seg_list(const char *dir, struct oplog_seg **out, size_t *n)
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+static int pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
 {
 	while (len) {
 		ssize_t w = pwrite(fd, p, len, (off_t)off);
@@ -405,7 +392,7 @@ static int tail_save(int dir_fd, int fd, const char *name, uint64_t off, uint64_
 			err = got < 0 ? -errno : -EIO;
 			break;
 		}
-		err = write_all(out, buf, (size_t)got);
+		err = write_full(out, buf, (size_t)got);
 		pos += (uint64_t)got;
 	}
 	free(buf);
@@ -616,13 +603,13 @@ static int write_batch(struct oplog *log, const struct oplog_buf *b, uint64_t fi
 		log->seg_bytes = log->seg_zeroed = 0;
 		log->seg_new = 1;
 	}
-	int err = pwrite_all(log->fd, b->data, b->len, log->seg_bytes);
+	int err = pwrite_full(log->fd, b->data, b->len, log->seg_bytes);
 	if (err)
 		return err;
 	log->seg_bytes += b->len;
 	if (log->seg_bytes > log->seg_zeroed) {
 		size_t ahead = seg_max < OPLOG_ZERO_AHEAD ? (size_t)seg_max : OPLOG_ZERO_AHEAD;
-		err = pwrite_all(log->fd, log->zeros, ahead, log->seg_bytes);
+		err = pwrite_full(log->fd, log->zeros, ahead, log->seg_bytes);
 		if (err)
 			return err;
 		log->seg_zeroed = log->seg_bytes + ahead;

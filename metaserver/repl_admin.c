@@ -30,25 +30,12 @@
 #include "log.h"
 #include "meta_int.h"
 #include "nodes.h"
+#include "util.h"
 
 #define DECOM_FILE     "decommission"
 #define DECOM_FILE_MAX (1u << 20) /* bytes of the file read at start-up */
 
 /* ---- the decommission set on disk -------------------------------------------------------- */
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Writes the set to <data>/decommission durably. Returns 0 or a negative errno. */
 static int decom_save(struct meta_server *ms)
@@ -62,8 +49,8 @@ static int decom_save(struct meta_server *ms)
 	if (fd < 0)
 		return -errno;
 	for (size_t i = 0; i < n && !err; i++)
-		if (!(err = write_all(fd, v[i], strlen(v[i]))))
-			err = write_all(fd, "\n", 1);
+		if (!(err = write_full(fd, v[i], strlen(v[i]))))
+			err = write_full(fd, "\n", 1);
 	if (!err && fsync(fd) < 0)
 		err = -errno;
 	if (close(fd) < 0 && !err)

@@ -19,22 +19,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util.h"
 
 #define CLI_GET_BUF (4u << 20)
-
-static int write_all(int fd, const char *buf, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, buf, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return errno;
-		buf += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Copies f into fd. Returns 0, a negative libcairn error, or 1 with *lerr a local errno. */
 static int copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr)
@@ -51,7 +38,7 @@ static int copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr)
 		}
 		if (n == 0)
 			break;
-		if ((*lerr = write_all(fd, buf, (size_t)n)) != 0) {
+		if ((*lerr = -write_full(fd, buf, (size_t)n)) != 0) {
 			rc = 1;
 			break;
 		}
