@@ -62,8 +62,13 @@ struct chunk_server {
 	int meta_busy;	   /* a register or heartbeat is in flight */
 	int meta_down;	   /* the last call failed: logged once per outage */
 	int meta_notsup;   /* the metaserver refused register: logged once */
-	int report_big;	   /* the chunk report is over the frame limit: logged once */
 	size_t sent_nlost; /* lost ids at the front of lost carried by the call in flight */
+	uint64_t *report;  /* a paged chunk report: the replicas' ids when it began */
+	size_t report_n, report_cap; /* how many, and room for */
+	size_t report_at;	     /* those sent so far */
+	size_t report_page_max;	     /* replicas per page */
+	uint64_t report_id;	     /* the metaserver's name for it */
+	uint32_t report_page;	     /* the next page's number */
 
 	/* Write path (chunk_io.c). */
 	struct chunk_vpend *vpend[CHUNK_VPEND_BUCKETS];

@@ -10,9 +10,14 @@
  *    address, rack, space and the full chunk report (every replica in
  *    service; corrupt ones are left out). A connection that closes
  *    (rpc_conn_ops.on_close) un-registers, so the first call on the next
- *    connection is a RegisterReq again. The report travels in one frame,
- *    so it is limited by FRAME_MAX_ENVELOPE (4 MiB): about 100,000
- *    replicas at ~40 bytes each; a larger report is logged and not sent.
+ *    connection is a RegisterReq again. A frame holds at most
+ *    FRAME_MAX_ENVELOPE (4 MiB, ~100,000 replicas), so the report goes in
+ *    pages of CHUNK_REPORT_PAGE replicas: the RegisterReq carries the
+ *    first (with more set), ChunkReportReq calls the rest, one after the
+ *    other, the last with done. The replicas' ids are taken when the
+ *    report begins; each page describes them as they are when it is sent.
+ *    We are registered once the last page is answered; any failure on the
+ *    way drops the report, and the next registration starts over.
  *  - HeartbeatReq otherwise: space, load (calls in progress), replica
  *    count, the chunks lost or found corrupt since the last acknowledged
  *    report (the corrupt ones, by the store's mark, also in a list of
@@ -26,8 +31,13 @@
  * one is in flight. A metaserver that refuses RegisterReq (not written
  * yet: ENOTSUP) is logged once and asked again every interval.
  *
+ * CAIRN_CHUNK_REPORT_PAGE in the environment sets a smaller page, so
+ * tests see several pages from a few replicas.
+ *
  * Invariants: meta_busy is set exactly while a call of ours is in
- * flight; sent_nlost lost ids at the front of cs->lost are in that call.
+ * flight; sent_nlost lost ids at the front of cs->lost are in that call;
+ * report_at <= report_n <= report_cap; report_page is 0 until the
+ * metaserver opens a paged report, then the number of the next page.
  */
 #include "chunk_int.h"
 
@@ -44,6 +54,7 @@
 #define CHUNK_REGISTER_TIMEOUT_MS 10000u
 #define CHUNK_HEARTBEAT_MIN_MS	  10u
 #define CHUNK_HEARTBEAT_MAX_MS	  3600000u
+#define CHUNK_REPORT_PAGE	  20000u /* replicas per report page (~1 MiB framed) */
 
 static void arm(struct chunk_server *cs, uint64_t ms)
 {
@@ -65,31 +76,69 @@ static void space(const struct chunk_server *cs, uint64_t *capacity, uint64_t *u
 	}
 }
 
-struct report {
-	const struct chunk_server *cs;
-	Cairn__ChunkReport *reps;
-	Cairn__ChunkReport **ptrs;
-	size_t n, cap;
-};
-
 static void count_chunk(const struct store_chunk_info *info, void *arg)
 {
 	size_t *n = arg;
 	*n += !info->corrupt;
 }
 
-static void add_chunk(const struct store_chunk_info *info, void *arg)
+/* store_foreach_fn: notes a replica for the report (room for all was made). */
+static void add_id(const struct store_chunk_info *info, void *arg)
 {
-	struct report *r = arg;
-	if (info->corrupt || r->n == r->cap || chunk_repl_busy(r->cs, info->chunk_id))
-		return; /* a copy in progress is not a replica yet */
-	Cairn__ChunkReport *c = &r->reps[r->n];
-	cairn__chunk_report__init(c);
-	c->id = info->chunk_id;
-	c->version = info->version;
-	c->length = info->length;
-	c->file_id = info->file_id;
-	r->ptrs[r->n++] = c;
+	struct chunk_server *cs = arg;
+	if (!info->corrupt && cs->report_n < cs->report_cap)
+		cs->report[cs->report_n++] = info->chunk_id;
+}
+
+/* Ends the report in progress, if any. */
+static void report_drop(struct chunk_server *cs)
+{
+	free(cs->report);
+	cs->report = NULL;
+	cs->report_n = cs->report_cap = cs->report_at = 0;
+	cs->report_id = 0;
+	cs->report_page = 0;
+}
+
+/* The next page of the report. */
+struct page {
+	Cairn__ChunkReport *reps;
+	Cairn__ChunkReport **ptrs;
+	size_t n;
+};
+
+/*
+ * Fills p with the replicas of the next report_page_max ids, as they are
+ * now: one gone since the report began is left out (its loss is in the
+ * lost list), and so is a copy in progress (not a replica yet). Returns 0
+ * or -ENOMEM; free p's arrays either way.
+ */
+static int page_fill(struct chunk_server *cs, struct page *p)
+{
+	size_t k = cs->report_n - cs->report_at;
+	if (k > cs->report_page_max)
+		k = cs->report_page_max;
+	p->n = 0;
+	p->reps = calloc(k ? k : 1, sizeof(*p->reps));
+	p->ptrs = calloc(k ? k : 1, sizeof(*p->ptrs));
+	if (!p->reps || !p->ptrs)
+		return -ENOMEM;
+	for (size_t i = 0; i < k; i++) {
+		uint64_t id = cs->report[cs->report_at + i];
+		struct store_chunk_info info;
+		if (store_lookup(cs->store, id, &info) != 0 || info.corrupt ||
+		    chunk_repl_busy(cs, id))
+			continue;
+		Cairn__ChunkReport *c = &p->reps[p->n];
+		cairn__chunk_report__init(c);
+		c->id = id;
+		c->version = info.version;
+		c->length = info.length;
+		c->file_id = info.file_id;
+		p->ptrs[p->n++] = c;
+	}
+	cs->report_at += k;
+	return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -192,6 +241,33 @@ static void meta_ok(struct chunk_server *cs)
 	cs->meta_notsup = 0;
 }
 
+/* The metaserver has our whole report: we are registered. */
+static void reported(struct chunk_server *cs)
+{
+	size_t n = cs->report_n;
+	uint32_t pages = cs->report_page ? cs->report_page : 1;
+	report_drop(cs);
+	cs->registered = 1;
+	lost_acked(cs); /* the full report supersedes them */
+	chunk_repl_acked(cs, 1);
+	log_info("registered with metaserver %s (%zu replicas in %u pages)", cs->opts->meta, n,
+		 pages);
+}
+
+/* A register or report page failed: the next registration starts over. */
+static void report_failed(struct chunk_server *cs, int err, const Cairn__Envelope *reply,
+			  const char *what)
+{
+	report_drop(cs);
+	cs->sent_nlost = 0;
+	chunk_repl_acked(cs, 0);
+	meta_failed(cs, err, reply, what);
+	cs->registered = 0;
+}
+
+static void send_page(struct chunk_server *cs);
+
+/* The answer to a RegisterReq or a report page: the next page, or done. */
 static void on_register(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
 {
 	struct chunk_server *cs = arg;
@@ -200,58 +276,96 @@ static void on_register(int err, Cairn__Envelope *reply, struct evbuffer *payloa
 		return;
 	if (err == 0 && reply->body_case != CAIRN__ENVELOPE__BODY_NODE)
 		err = -CAIRN_EPROTO;
+	if (err == 0 && !cs->report_page && cs->report_at < cs->report_n && !reply->node->report_id)
+		err = -CAIRN_EPROTO; /* a paged report the metaserver did not open */
 	if (err) {
-		cs->sent_nlost = 0;
-		chunk_repl_acked(cs, 0);
-		meta_failed(cs, err, reply, "register");
+		report_failed(cs, err, reply, cs->report_page ? "chunk report" : "register");
 		return;
 	}
 	meta_ok(cs);
-	cs->registered = 1;
-	lost_acked(cs); /* the full report supersedes them */
-	chunk_repl_acked(cs, 1);
-	log_info("registered with metaserver %s", cs->opts->meta);
+	if (!cs->report_page && reply->node->report_id) {
+		cs->report_id = reply->node->report_id;
+		cs->report_page = 1;
+	}
 	apply_node(cs, reply->node, 0);
+	if (cs->report_at < cs->report_n)
+		send_page(cs);
+	else
+		reported(cs);
 }
 
+/* Sends the next ChunkReportReq page of the report. */
+static void send_page(struct chunk_server *cs)
+{
+	struct page p;
+	int rc = page_fill(cs, &p);
+	if (rc == 0) {
+		Cairn__ChunkReportReq m = CAIRN__CHUNK_REPORT_REQ__INIT;
+		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+		m.addr = cs->opts->listen;
+		m.report_id = cs->report_id;
+		m.page = cs->report_page;
+		m.chunks = p.ptrs;
+		m.n_chunks = p.n;
+		m.done = cs->report_at == cs->report_n;
+		env.body_case = CAIRN__ENVELOPE__BODY_REPORT;
+		env.report = &m;
+		rc = rpc_client_call(cs->meta, &env, NULL, CHUNK_REGISTER_TIMEOUT_MS, on_register,
+				     cs);
+	}
+	free(p.reps);
+	free(p.ptrs);
+	if (rc < 0) {
+		report_failed(cs, rc, NULL, "chunk report");
+		return;
+	}
+	cs->meta_busy = 1;
+	cs->report_page++;
+}
+
+/*
+ * Sends RegisterReq with the first page of the report: every replica in
+ * service now, their ids kept for the ChunkReportReq pages that follow
+ * when there are more than a page holds.
+ */
 static void send_register(struct chunk_server *cs)
 {
-	struct report r = {cs};
-	store_foreach(cs->store, count_chunk, &r.cap);
-	r.reps = calloc(r.cap ? r.cap : 1, sizeof(*r.reps));
-	r.ptrs = calloc(r.cap ? r.cap : 1, sizeof(*r.ptrs));
-	if (!r.reps || !r.ptrs) {
-		log_warn("no memory for the chunk report of %zu replicas", r.cap);
-		goto out;
+	size_t n = 0;
+	report_drop(cs);
+	store_foreach(cs->store, count_chunk, &n);
+	cs->report = malloc((n ? n : 1) * sizeof(*cs->report));
+	if (!cs->report) {
+		log_warn("no memory for the chunk report of %zu replicas", n);
+		return;
 	}
-	store_foreach(cs->store, add_chunk, &r);
-	Cairn__RegisterReq reg = CAIRN__REGISTER_REQ__INIT;
-	Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
-	reg.addr = cs->opts->listen;
-	reg.rack = cs->opts->rack ? cs->opts->rack : "";
-	space(cs, &reg.capacity, &reg.used);
-	reg.chunks = r.ptrs;
-	reg.n_chunks = r.n;
-	env.body_case = CAIRN__ENVELOPE__BODY_REGISTER;
-	env.register_ = &reg;
-	int rc = rpc_client_call(cs->meta, &env, NULL, CHUNK_REGISTER_TIMEOUT_MS, on_register, cs);
+	cs->report_cap = n;
+	store_foreach(cs->store, add_id, cs);
+	struct page p;
+	int rc = page_fill(cs, &p);
 	if (rc == 0) {
-		cs->meta_busy = 1;
-		cs->sent_nlost = cs->nlost;
-		cs->report_big = 0;
-		chunk_repl_sending(cs, NULL);
-	} else if (rc == -E2BIG) {
-		if (!cs->report_big)
-			log_error("the chunk report of %zu replicas is over the frame limit of %u "
-				  "bytes: cannot register",
-				  r.n, FRAME_MAX_ENVELOPE);
-		cs->report_big = 1;
-	} else {
-		log_warn("register: %s", err_str(rc));
+		Cairn__RegisterReq reg = CAIRN__REGISTER_REQ__INIT;
+		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+		reg.addr = cs->opts->listen;
+		reg.rack = cs->opts->rack ? cs->opts->rack : "";
+		space(cs, &reg.capacity, &reg.used);
+		reg.chunks = p.ptrs;
+		reg.n_chunks = p.n;
+		reg.more = cs->report_at < cs->report_n;
+		env.body_case = CAIRN__ENVELOPE__BODY_REGISTER;
+		env.register_ = &reg;
+		rc = rpc_client_call(cs->meta, &env, NULL, CHUNK_REGISTER_TIMEOUT_MS, on_register,
+				     cs);
 	}
-out:
-	free(r.reps);
-	free(r.ptrs);
+	free(p.reps);
+	free(p.ptrs);
+	if (rc < 0) {
+		log_warn("register: %s", err_str(rc));
+		report_drop(cs);
+		return;
+	}
+	cs->meta_busy = 1;
+	cs->sent_nlost = cs->nlost;
+	chunk_repl_sending(cs, NULL);
 }
 
 static void on_heartbeat(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
@@ -348,7 +462,11 @@ static const struct rpc_conn_ops meta_ops = {chunk_on_request, on_meta_close};
 
 int chunk_meta_start(struct chunk_server *cs)
 {
+	const char *page = getenv("CAIRN_CHUNK_REPORT_PAGE");
 	cs->heartbeat_ms = CHUNK_HEARTBEAT_MS;
+	cs->report_page_max = page && atol(page) > 0 ? (size_t)atol(page) : CHUNK_REPORT_PAGE;
+	if (cs->report_page_max > CHUNK_REPORT_PAGE)
+		cs->report_page_max = CHUNK_REPORT_PAGE;
 	cs->hb_ev = evtimer_new(cs->base, on_tick, cs);
 	cs->meta = rpc_client_new(cs->base, cs->opts->meta, &meta_ops, cs);
 	if (!cs->hb_ev || !cs->meta)
@@ -365,4 +483,5 @@ void chunk_meta_stop(struct chunk_server *cs)
 	cs->registered = 0;	   /* no "lost the connection" line for our own close */
 	rpc_client_free(cs->meta); /* an in-flight call completes here, seeing stopping */
 	cs->meta = NULL;
+	report_drop(cs);
 }

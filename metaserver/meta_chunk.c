@@ -582,9 +582,12 @@ static int take_report(struct meta_server *ms, struct nodes_node *node, const Ca
 	return 0;
 }
 
-/* Sends NodeResp: ids (n of them) first, then what the node's queue holds, up to the cap. */
+/*
+ * Sends NodeResp: ids (n of them) first, then what the node's queue holds,
+ * up to the cap; report_id names a paged report just opened (else 0).
+ */
 static void answer_node(struct meta_server *ms, struct meta_call *call, struct nodes_node *node,
-			uint64_t *ids, size_t n, size_t cap, int reregister)
+			uint64_t *ids, size_t n, size_t cap, int reregister, uint64_t report_id)
 {
 	if (node)
 		n += nodes_take_deletes(node, ids + n, cap - n);
@@ -597,11 +600,59 @@ static void answer_node(struct meta_server *ms, struct meta_call *call, struct n
 	resp.delete_ = ids;
 	resp.n_delete_ = n;
 	resp.reregister = reregister;
+	resp.report_id = report_id;
 	body.body_case = CAIRN__ENVELOPE__BODY_NODE;
 	body.node = &resp;
 	meta_answer(ms, call, 0, &body, NULL);
 }
 
+/*
+ * Records one page of node's report and answers it: the page's stale and
+ * orphaned replicas to delete (past META_DELETES_MAX, queued for the
+ * heartbeats), and report_id for a RegisterReq that opens a paged report.
+ * Each replica is judged on its own, so a page needs none of the others.
+ */
+static void take_page(struct meta_server *ms, struct meta_call *call, struct nodes_node *node,
+		      Cairn__ChunkReport **chunks, size_t n, uint64_t report_id, uint64_t now)
+{
+	size_t cap = n < META_DELETES_MAX ? n : META_DELETES_MAX, ndel = 0;
+	uint64_t *del = malloc((cap ? cap : 1) * sizeof(*del));
+	if (!del) {
+		meta_answer(ms, call, -ENOMEM, NULL, NULL);
+		return;
+	}
+	node->nchunks += n;
+	for (size_t i = 0; i < n; i++) {
+		if (!take_report(ms, node, chunks[i], now)) {
+			meta_repl_short(ms, node, chunks[i]->id, chunks[i]->length);
+			continue;
+		}
+		if (chunkmap_get(ms->cmap, chunks[i]->id)) /* stale, not an orphan */
+			meta_repl_bad(ms, chunks[i]->id, node, CAIRN__STATUS__STATUS_STALE);
+		if (ndel < cap)
+			del[ndel++] = chunks[i]->id;
+		else
+			nodes_queue_delete(node, chunks[i]->id);
+	}
+	answer_node(ms, call, NULL, del, ndel, cap, 0, report_id);
+	free(del);
+}
+
+/* A new id for a paged report: never 0, never one given before (wall-clock based). */
+static uint64_t report_id_new(struct meta_server *ms)
+{
+	uint64_t id = (uint64_t)time_now_us();
+	ms->report_last = id > ms->report_last ? id : ms->report_last + 1;
+	return ms->report_last;
+}
+
+/*
+ * Registration replaces the node's replica set: its old replicas leave the
+ * chunk map and the report's come in, all at once or page by page. While
+ * pages are coming the node serves what it reported so far, and the
+ * replication scan waits (repl_meta.c), since chunks it has not reported
+ * yet look short of replicas.
+ */
 void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
 {
 	Cairn__RegisterReq *m = req->register_;
@@ -616,45 +667,58 @@ void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelo
 				NULL, NULL);
 		return;
 	}
-	size_t cap = m->n_chunks < META_DELETES_MAX ? m->n_chunks : META_DELETES_MAX;
-	uint64_t *del = malloc((cap ? cap : 1) * sizeof(*del));
-	if (!del) {
-		meta_answer(ms, call, -ENOMEM, NULL, NULL);
-		return;
-	}
-	size_t ndel = 0, dropped = known ? chunkmap_drop_node(ms->cmap, node->id) : 0;
-	node->nchunks = m->n_chunks;
+	size_t dropped = known ? chunkmap_drop_node(ms->cmap, node->id) : 0;
+	node->nchunks = 0;
 	if (known)
 		meta_repl_node_gone(ms, node);
-	for (size_t i = 0; i < m->n_chunks; i++) {
-		if (!take_report(ms, node, m->chunks[i], now)) {
-			meta_repl_short(ms, node, m->chunks[i]->id, m->chunks[i]->length);
-			continue;
-		}
-		if (chunkmap_get(ms->cmap, m->chunks[i]->id)) /* stale, not an orphan */
-			meta_repl_bad(ms, m->chunks[i]->id, node, CAIRN__STATUS__STATUS_STALE);
-		if (ndel < cap)
-			del[ndel++] = m->chunks[i]->id;
-		else
-			nodes_queue_delete(node, m->chunks[i]->id);
-	}
-	log_info("chunkserver %s %s (rack '%s', %llu of %llu bytes used): %zu replicas, %zu to "
-		 "delete%s",
+	uint64_t report_id = m->more ? report_id_new(ms) : 0;
+	if (report_id)
+		nodes_report_begin(ms->nodes, node, report_id);
+	take_page(ms, call, node, m->chunks, m->n_chunks, report_id, now);
+	log_info("chunkserver %s %s (rack '%s', %llu of %llu bytes used): %zu replicas%s%s",
 		 node->addr, known ? "registered again" : "registered", node->rack,
 		 (unsigned long long)node->used, (unsigned long long)node->capacity, m->n_chunks,
-		 ndel + node->ndeletes, dropped ? " (its previous report replaced)" : "");
-	answer_node(ms, call, NULL, del, ndel, cap, 0);
-	free(del);
+		 report_id ? " in the first page of its report" : "",
+		 dropped ? " (its previous report replaced)" : "");
+}
+
+void meta_report(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__ChunkReportReq *m = req->report;
+	uint64_t now = time_mono_ms();
+	struct nodes_node *node;
+	int err = nodes_report_page(ms->nodes, m->addr, m->report_id, m->page, now, &node);
+	if (err) {
+		char *why = NULL;
+		if (asprintf(&why, "chunk report %llu page %u from %s: %s; register again",
+			     (unsigned long long)m->report_id, m->page, m->addr ? m->addr : "",
+			     err == -ENOENT  ? "not a registered chunkserver"
+			     : err == -ESRCH ? "no such report in progress"
+					     : "page out of order") < 0)
+			why = NULL;
+		log_warn("%s", why ? why : "a chunk report page refused");
+		meta_answer_why(ms, call, err == -ENOENT ? -ENOENT : -CAIRN_EPROTO, why, NULL,
+				NULL);
+		free(why);
+		return;
+	}
+	if (m->done)
+		nodes_report_end(ms->nodes, node);
+	take_page(ms, call, node, m->chunks, m->n_chunks, m->done ? 0 : m->report_id, now);
+	if (m->done)
+		log_info("chunkserver %s reported: %llu replicas in %u pages", node->addr,
+			 (unsigned long long)node->nchunks, m->page + 1);
 }
 
 void meta_heartbeat(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
 {
 	Cairn__HeartbeatReq *m = req->heartbeat;
 	uint64_t now = time_mono_ms();
-	struct nodes_node *node;
-	if (nodes_heartbeat(ms->nodes, m->addr, m->capacity, m->used, m->load, m->nchunks, now,
-			    &node) < 0) {
-		answer_node(ms, call, NULL, NULL, 0, 0, 1);
+	struct nodes_node *node = m->addr ? nodes_find(ms->nodes, m->addr) : NULL;
+	/* A heartbeat mid-report: the chunkserver gave the report up; it starts over. */
+	if ((node && node->report_id) || nodes_heartbeat(ms->nodes, m->addr, m->capacity, m->used,
+							 m->load, m->nchunks, now, &node) < 0) {
+		answer_node(ms, call, NULL, NULL, 0, 0, 1, 0);
 		return;
 	}
 	size_t lost = 0;
@@ -669,7 +733,7 @@ void meta_heartbeat(struct meta_server *ms, struct meta_call *call, Cairn__Envel
 		meta_answer(ms, call, -ENOMEM, NULL, NULL);
 		return;
 	}
-	answer_node(ms, call, node, del, 0, cap, 0);
+	answer_node(ms, call, node, del, 0, cap, 0, 0);
 	free(del);
 }
 

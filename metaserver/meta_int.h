@@ -53,7 +53,8 @@ struct meta_server {
 	struct nodes *nodes;   /* chunkservers */
 	struct chunkmap *cmap; /* chunk -> replicas, rebuilt from reports */
 	struct lease_table *leases;
-	uint64_t rng; /* placement's random state */
+	uint64_t rng;	      /* placement's random state */
+	uint64_t report_last; /* the last paged report's id */
 	/* the replication monitor (repl_meta.c) */
 	struct repl *repl;
 	struct event *scan_ev;
@@ -115,6 +116,7 @@ void meta_allocate(struct meta_server *ms, struct meta_call *call, Cairn__Envelo
 void meta_lease(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_report_bad(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_report(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_heartbeat(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 
 /*

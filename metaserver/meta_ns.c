@@ -126,6 +126,7 @@ const struct meta_handler meta_handlers[META_NHANDLERS] = {
 	[CAIRN__ENVELOPE__BODY_REPORT_BAD] = {meta_report_bad, "report_bad", 0},
 	[CAIRN__ENVELOPE__BODY_REGISTER] = {meta_register, "register", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_HEARTBEAT] = {meta_heartbeat, "heartbeat", 0},
+	[CAIRN__ENVELOPE__BODY_REPORT] = {meta_report, "report", META_MUTATES},
 	/* admin: meta_admin.c */
 	[CAIRN__ENVELOPE__BODY_ADMIN_NODES] = {meta_admin_nodes, "admin_nodes", 0},
 	[CAIRN__ENVELOPE__BODY_FSCK] = {meta_admin_fsck, "fsck", 0},

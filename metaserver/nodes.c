@@ -10,7 +10,8 @@
  * The decommission set is a plain array of addresses (a handful).
  *
  * Invariants: nodes[i]->id == i; addresses are unique; 0 < strlen(addr)
- * <= NODES_ADDR_MAX; ndeletes <= deletes_cap; a node's decom flag is set
+ * <= NODES_ADDR_MAX; ndeletes <= deletes_cap; nreporting is the number of
+ * nodes with a non-zero report_id, all of them up; a node's decom flag is set
  * exactly when its address is in the decommission set, which holds no
  * address twice.
  */
@@ -27,6 +28,7 @@ struct nodes {
 	uint64_t dead_after_ms;
 	char **decom; /* addresses being decommissioned */
 	size_t ndecom;
+	size_t nreporting; /* nodes with a paged report in progress */
 };
 
 struct nodes *nodes_new(uint64_t dead_after_ms)
@@ -160,8 +162,49 @@ int nodes_register(struct nodes *n, const char *addr, const char *rack, uint64_t
 	node->last_ms = node->joined_ms = now_ms;
 	node->up = 1;
 	node->ndeletes = 0;
+	nodes_report_end(n, node);
 	*out = node;
 	return known;
+}
+
+void nodes_report_begin(struct nodes *n, struct nodes_node *node, uint64_t report_id)
+{
+	if (!node->report_id)
+		n->nreporting++;
+	node->report_id = report_id;
+	node->report_page = 1;
+}
+
+int nodes_report_page(struct nodes *n, const char *addr, uint64_t report_id, uint32_t page,
+		      uint64_t now_ms, struct nodes_node **out)
+{
+	struct nodes_node *node = addr ? nodes_find(n, addr) : NULL;
+	if (!node || !nodes_live(n, node, now_ms))
+		return -ENOENT;
+	if (!report_id || node->report_id != report_id)
+		return -ESRCH;
+	if (page != node->report_page) {
+		nodes_report_end(n, node);
+		return -EPROTO;
+	}
+	node->report_page++;
+	node->last_ms = now_ms;
+	*out = node;
+	return 0;
+}
+
+void nodes_report_end(struct nodes *n, struct nodes_node *node)
+{
+	if (!node->report_id)
+		return;
+	node->report_id = 0;
+	node->report_page = 0;
+	n->nreporting--;
+}
+
+size_t nodes_reporting(const struct nodes *n)
+{
+	return n->nreporting;
 }
 
 int nodes_live(const struct nodes *n, const struct nodes_node *node, uint64_t now_ms)
@@ -206,6 +249,7 @@ size_t nodes_expire(struct nodes *n, uint64_t now_ms, nodes_dead_fn fn, void *ar
 			continue;
 		node->up = 0;
 		node->ndeletes = 0; /* it registers afresh when it comes back */
+		nodes_report_end(n, node);
 		dead++;
 		if (fn)
 			fn(arg, node);

@@ -17,6 +17,12 @@
  * NodeResp. Registration starts from a fresh report, so it clears the
  * queue.
  *
+ * A report too large for one frame comes in pages: the RegisterReq is
+ * page 0 and opens the report (nodes_report_begin()), each later page is
+ * checked and counted (nodes_report_page()), and the last one closes it
+ * (nodes_report_end()). A node is reporting from the first page to the
+ * last; a new registration, or the node's death, abandons the report.
+ *
  * Pure: the caller passes the (monotonic) time in milliseconds. Not
  * thread-safe: one thread owns a registry.
  */
@@ -46,6 +52,8 @@ struct nodes_node {
 	uint64_t *deletes;  /* queued chunk ids */
 	size_t ndeletes;
 	size_t deletes_cap;
+	uint64_t report_id;   /* the paged report in progress, or 0 */
+	uint32_t report_page; /* the page it expects next */
 };
 
 /* Returns a new empty registry (free with nodes_free()) or NULL. */
@@ -54,9 +62,10 @@ void nodes_free(struct nodes *n);
 
 /*
  * A RegisterReq from addr: adds the node or refreshes it (up, space, rack,
- * time; its delete queue emptied). *out gets the node. Returns 1 for a
- * node seen before (its old replica set must be replaced), 0 for a new
- * one, -EINVAL for an empty or overlong addr or rack, or -ENOMEM.
+ * time; its delete queue emptied, a report in progress abandoned). *out
+ * gets the node. Returns 1 for a node seen before (its old replica set
+ * must be replaced), 0 for a new one, -EINVAL for an empty or overlong
+ * addr or rack, or -ENOMEM.
  */
 int nodes_register(struct nodes *n, const char *addr, const char *rack, uint64_t capacity,
 		   uint64_t used, uint64_t now_ms, struct nodes_node **out);
@@ -67,6 +76,25 @@ int nodes_register(struct nodes *n, const char *addr, const char *rack, uint64_t
  */
 int nodes_heartbeat(struct nodes *n, const char *addr, uint64_t capacity, uint64_t used,
 		    uint32_t load, uint64_t nchunks, uint64_t now_ms, struct nodes_node **out);
+
+/* Opens a paged report on a just registered node: report_id (non-zero), page 1 next. */
+void nodes_report_begin(struct nodes *n, struct nodes_node *node, uint64_t report_id);
+
+/*
+ * Page page of report report_id from addr: checks it is the page the
+ * node's report expects next, refreshes the node's time and counts the
+ * page. Returns 0 with *out, -ENOENT when addr is unknown or not live,
+ * -ESRCH when it has no such report (abandoned, or never opened), or
+ * -EPROTO for a page out of order (the report is abandoned).
+ */
+int nodes_report_page(struct nodes *n, const char *addr, uint64_t report_id, uint32_t page,
+		      uint64_t now_ms, struct nodes_node **out);
+
+/* Closes node's report (its last page came). No-op when none is open. */
+void nodes_report_end(struct nodes *n, struct nodes_node *node);
+
+/* Nodes with a paged report in progress. */
+size_t nodes_reporting(const struct nodes *n);
 
 /* The node with that address or id, or NULL. */
 struct nodes_node *nodes_find(const struct nodes *n, const char *addr);
@@ -85,8 +113,9 @@ size_t nodes_nlive(const struct nodes *n, uint64_t now_ms);
 uint64_t nodes_free_bytes(const struct nodes_node *node);
 
 /*
- * Marks every node that is up but silent past dead_after_ms as dead,
- * calling fn (when non-NULL) for each. Returns how many.
+ * Marks every node that is up but silent past dead_after_ms as dead (its
+ * report in progress abandoned), calling fn (when non-NULL) for each.
+ * Returns how many.
  */
 typedef void (*nodes_dead_fn)(void *arg, struct nodes_node *node);
 size_t nodes_expire(struct nodes *n, uint64_t now_ms, nodes_dead_fn fn, void *arg);

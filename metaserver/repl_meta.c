@@ -16,7 +16,8 @@
  *
  * For --dead-after after the metaserver starts nothing is planned: the
  * chunkservers are still registering, and a chunk that looks short of
- * replicas then only waits for its holders' reports.
+ * replicas then only waits for its holders' reports. So too while a
+ * chunkserver's report is coming in pages (meta_chunk.c).
  *
  * Bad replicas: a replica a chunkserver found corrupt (heartbeat corrupt
  * list) or a client reported bad leaves the chunk map at once (no reader
@@ -43,6 +44,7 @@
 
 #define REPL_RESCAN_MS 100u  /* earliest next scan after copies ended */
 #define REPL_LOG_MS    5000u /* scans logged at info at most this often, unless news */
+#define REPL_REPORT_WAIT_MS 200u /* next try while a chunkserver's report is coming */
 
 static void arm_scan(struct meta_server *ms, uint64_t at_ms)
 {
@@ -120,6 +122,10 @@ static void on_scan(evutil_socket_t fd, short what, void *arg)
 	struct repl_stats st;
 	if (now < ms->repl_from_ms) {
 		arm_scan(ms, ms->repl_from_ms);
+		return;
+	}
+	if (nodes_reporting(ms->nodes)) { /* a partial report makes chunks look short */
+		arm_scan(ms, now + REPL_REPORT_WAIT_MS);
 		return;
 	}
 	int err = repl_scan(ms->repl, ms->nodes, ms->cmap, now, want, ms, &ms->rng, &st);

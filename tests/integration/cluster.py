@@ -18,8 +18,9 @@ from conftest import BIN, Cli, Meta, free_port, wait_port
 class Chunk:
     """One cairn-chunk process with its own data dir and port."""
 
-    def __init__(self, tmp, meta_addr, name, *extra):
+    def __init__(self, tmp, meta_addr, name, *extra, env=None):
         self.name = name
+        self.env = dict(os.environ, **env) if env else None
         self.dir = os.path.join(str(tmp), name)
         self.port = free_port()
         self.addr = "127.0.0.1:%d" % self.port
@@ -36,7 +37,7 @@ class Chunk:
         os.makedirs(self.dir, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=self.env)
         log.close()
         if not wait_port(self.port, 30) or self.proc.poll() is not None:
             raise RuntimeError("cairn-chunk %s did not start:\n%s" % (self.name, self.log()))
@@ -75,11 +76,12 @@ class Chunk:
 
 
 class Cluster:
-    def __init__(self, tmp, nchunks=3, chunk_size="1M", meta_extra=(), chunk_extra=()):
+    def __init__(self, tmp, nchunks=3, chunk_size="1M", meta_extra=(), chunk_extra=(),
+                 chunk_env=None):
         self.tmp = str(tmp)
         self.meta = Meta(tmp, "--chunk-size", chunk_size, "--heartbeat", "200ms",
                          *meta_extra)
-        self.chunks = [Chunk(tmp, self.meta.addr, "chunk%d" % i, *chunk_extra)
+        self.chunks = [Chunk(tmp, self.meta.addr, "chunk%d" % i, *chunk_extra, env=chunk_env)
                        for i in range(nchunks)]
         self.cli = Cli(self.meta.addr)
 

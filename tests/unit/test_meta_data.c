@@ -1,6 +1,6 @@
 /*
  * test_meta_data: the metaserver's data path, in-process. A real
- * meta_server (temp data dir, port 0, --lease 300ms, --dead-after 1s,
+ * meta_server (temp data dir, port 0, --lease 1s, --dead-after 1s,
  * --chunk-size 1M) on this test's event_base, driven over rpc_client by
  * three fake chunkservers (RegisterReq/HeartbeatReq peers) and a client:
  *
@@ -19,7 +19,12 @@
  *    during the lease grace the old holder reclaims its lease and other
  *    writers wait, re-registration rebuilds the chunk map, and stale
  *    replicas are told to go once the grace is over; a replica ahead of
- *    the namespace is adopted.
+ *    the namespace is adopted;
+ *  - a report of 250,000 replicas (CAIRN_REPORT_N to change) in pages:
+ *    every chunk it holds is listed with the node, every orphan answered
+ *    for deletion; a heartbeat or a stray page mid-report is refused, and
+ *    a report cut off with its connection is replaced by the next one.
+ *    Prints (does not assert) the time the paged registration took.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -228,7 +233,7 @@ static int do_open(const char *path, int write, int create, int truncate, uint64
 	int err = call(&req, &out, why);
 	if (!err) {
 		CHECK(out->body_case == CAIRN__ENVELOPE__BODY_OPENED && out->opened->attr);
-		CHECK(out->opened->chunk_size == MIB && out->opened->lease_ms == 300);
+		CHECK(out->opened->chunk_size == MIB && out->opened->lease_ms == 1000);
 		CHECK((out->opened->lease_id != 0) == (write != 0));
 		if (lease)
 			*lease = out->opened->lease_id;
@@ -342,7 +347,7 @@ static void phase_writes(void)
 	CHECK(do_allocate(f_id, lease, 2, &e) == -EINVAL);
 	cairn__envelope__free_unpacked(e, NULL);
 	/* chunk 1, then chunk 0 again: same id, next version, its holders as the chain */
-	CHECK(do_lease(f_id, lease, 0, 0) == 0); /* renewals keep a slow run under 300 ms */
+	CHECK(do_lease(f_id, lease, 0, 0) == 0); /* renewals keep a slow run within the lease */
 	CHECK(do_allocate(f_id, lease, 1, &e) == 0);
 	f_c1 = e->chunk->chunk->id;
 	CHECK(f_c1 > f_c0 && e->chunk->chunk->version == 1);
@@ -393,12 +398,12 @@ static void phase_expiry_and_dead_nodes(void)
 	CHECK(do_open("/g", 1, 1, 0, &l1, &g_id, NULL, NULL) == 0);
 	CHECK(do_open("/g", 1, 0, 0, NULL, NULL, NULL, NULL) == -CAIRN_ELEASE);
 	/* NODE3 goes silent; NODE1 and NODE2 keep beating */
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		run_for(300);
 		cairn__envelope__free_unpacked(do_heartbeat(NODE1, 0, NULL, 0), NULL);
 		cairn__envelope__free_unpacked(do_heartbeat(NODE2, 0, NULL, 0), NULL);
 	}
-	/* 1.2 s later: the 300 ms lease is dead, NODE3 too */
+	/* 1.5 s later: the 1 s lease is dead, NODE3 too */
 	CHECK(do_lease(g_id, l1, 0, 0) == -CAIRN_ELEASE);
 	CHECK(do_open("/g", 1, 0, 0, &l2, NULL, NULL, NULL) == 0 && l2 != l1);
 	CHECK(do_allocate(g_id, l2, 0, &e) == 0);
@@ -503,7 +508,7 @@ static void phase_restarted(int first)
 	if (!first)
 		return;
 	/*
-	 * The lease grace (300 ms): the old holder reclaims its lease, another
+	 * The lease grace (1 s): the old holder reclaims its lease, another
 	 * writer is refused, a file that existed waits (AGAIN), a new one not.
 	 */
 	uint64_t l = 0;
@@ -540,7 +545,7 @@ static void phase_restarted(int first)
 	CHECK(e->chunk->chunk->id > t_chunk && e->chunk->chunk->id > f_c1);
 	cairn__envelope__free_unpacked(e, NULL);
 	/* After the grace: writers of old files come in, stale replicas go. */
-	run_for(350);
+	run_for(1050);
 	CHECK(do_open("/k", 1, 0, 0, &l, NULL, NULL, NULL) == 0 && l != k_lease);
 	e = do_register(NODE2, "r1", r2, 2);
 	CHECK(has_id(e, f_c0));
@@ -566,6 +571,185 @@ static void phase_adopt(void)
 	e = do_heartbeat(NODE2, 0, NULL, 0);
 	CHECK(has_id(e, f_c1));
 	cairn__envelope__free_unpacked(e, NULL);
+}
+
+/* ---- paged chunk reports -------------------------------------------------------------- */
+
+#define NODE4	    "10.0.0.4:7001"
+#define REPORT_PAGE 20000u
+#define REPORT_REAL 200u /* chunks of /big among the report's orphans */
+
+/* Sends page (0: the RegisterReq) of ids[from, to); returns the NodeResp envelope or NULL. */
+static Cairn__Envelope *report_page(const uint64_t *ids, const uint64_t *vers, size_t from,
+				    size_t to, uint32_t page, uint64_t report_id, int last,
+				    int *err)
+{
+	Cairn__ChunkReport *r = calloc(to - from + 1, sizeof(*r));
+	Cairn__ChunkReport **rp = calloc(to - from + 1, sizeof(*rp));
+	CHECK(r && rp);
+	for (size_t i = from; i < to; i++) {
+		cairn__chunk_report__init(&r[i - from]);
+		r[i - from].id = ids[i];
+		r[i - from].version = vers[i];
+		r[i - from].length = 0;
+		rp[i - from] = &r[i - from];
+	}
+	Cairn__RegisterReq reg = CAIRN__REGISTER_REQ__INIT;
+	Cairn__ChunkReportReq m = CAIRN__CHUNK_REPORT_REQ__INIT;
+	Cairn__Envelope req = CAIRN__ENVELOPE__INIT, *out = NULL;
+	if (page == 0) {
+		reg.addr = NODE4;
+		reg.rack = "r4";
+		reg.capacity = 1ull << 50;
+		reg.used = 1ull << 30;
+		reg.chunks = rp;
+		reg.n_chunks = to - from;
+		reg.more = !last;
+		req.body_case = CAIRN__ENVELOPE__BODY_REGISTER;
+		req.register_ = &reg;
+	} else {
+		m.addr = NODE4;
+		m.report_id = report_id;
+		m.page = page;
+		m.chunks = rp;
+		m.n_chunks = to - from;
+		m.done = last;
+		req.body_case = CAIRN__ENVELOPE__BODY_REPORT;
+		req.report = &m;
+	}
+	*err = call(&req, &out, NULL);
+	free(r);
+	free(rp);
+	if (*err) {
+		cairn__envelope__free_unpacked(out, NULL);
+		return NULL;
+	}
+	CHECK(out && out->body_case == CAIRN__ENVELOPE__BODY_NODE);
+	return out;
+}
+
+/*
+ * Reports ids (n) from NODE4 in pages, stopping after stop pages when
+ * non-zero. Returns the deletes answered over all pages.
+ */
+static size_t report_all(const uint64_t *ids, const uint64_t *vers, size_t n, uint32_t stop)
+{
+	uint64_t report_id = 0;
+	size_t ndel = 0;
+	int err;
+	for (uint32_t page = 0; (size_t)page * REPORT_PAGE < n || page == 0; page++) {
+		if (stop && page == stop)
+			break;
+		size_t from = (size_t)page * REPORT_PAGE;
+		size_t to = from + REPORT_PAGE < n ? from + REPORT_PAGE : n;
+		Cairn__Envelope *e =
+		    report_page(ids, vers, from, to, page, report_id, to == n, &err);
+		CHECKF(e != NULL, "report page %u: %s", page, err_str(err));
+		if (!e)
+			return ndel;
+		if (page == 0)
+			report_id = e->node->report_id;
+		CHECK(to == n || report_id != 0);
+		ndel += e->node->n_delete_;
+		cairn__envelope__free_unpacked(e, NULL);
+	}
+	return ndel;
+}
+
+/* Counts the chunks of file_id listed with NODE4; *total gets how many chunks. */
+static size_t on_node4(uint64_t file_id, const uint64_t *want, size_t nwant, size_t *wrong)
+{
+	Cairn__Envelope *e = do_chunks(file_id);
+	size_t k = 0;
+	*wrong = 0;
+	for (size_t i = 0; i < e->chunk_list->n_chunks; i++) {
+		Cairn__ChunkInfo *c = e->chunk_list->chunks[i];
+		int listed = in_list(c->replicas, c->n_replicas, NODE4), wanted = 0;
+		for (size_t j = 0; j < nwant; j++)
+			wanted |= want[j] == c->id;
+		k += listed && wanted;
+		*wrong += listed != wanted;
+	}
+	cairn__envelope__free_unpacked(e, NULL);
+	return k;
+}
+
+static void phase_paged_report(void)
+{
+	const char *env = getenv("CAIRN_REPORT_N");
+	size_t n = env && atol(env) > (long)REPORT_REAL ? (size_t)atol(env) : 250000, wrong;
+	uint64_t lease = 0, big = 0, real[REPORT_REAL], t0;
+	uint64_t *ids = calloc(n, sizeof(*ids)), *vers = calloc(n, sizeof(*vers));
+	CHECK(ids && vers);
+	int err;
+	/* /big: REPORT_REAL chunks placed on NODE4, the only live node */
+	cairn__envelope__free_unpacked(report_page(ids, vers, 0, 0, 0, 0, 1, &err), NULL);
+	CHECK(do_open("/big", 1, 1, 0, &lease, &big, NULL, NULL) == 0);
+	for (uint64_t i = 0; i < REPORT_REAL; i++) {
+		Cairn__Envelope *e;
+		if (i % 16 == 0) {
+			CHECK(do_lease(big, lease, 0, 0) == 0);
+			cairn__envelope__free_unpacked(do_heartbeat(NODE4, 0, NULL, 0), NULL);
+		}
+		CHECK(do_allocate(big, lease, i, &e) == 0);
+		real[i] = e ? e->chunk->chunk->id : 0;
+		cairn__envelope__free_unpacked(e, NULL);
+	}
+	CHECK(do_lease(big, lease, 0, 1) == 0);
+	/* the report: /big's chunks spread among orphans (ids the namespace never gave) */
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = (1ull << 40) + i;
+		vers[i] = 1;
+	}
+	for (size_t i = 0; i < REPORT_REAL; i++)
+		ids[i * (n / REPORT_REAL)] = real[i];
+	t0 = (uint64_t)time_now_us();
+	size_t ndel = report_all(ids, vers, n, 0);
+	uint64_t took = (uint64_t)time_now_us() - t0;
+	CHECKF(ndel == n - REPORT_REAL, "%zu deletes for %zu orphans", ndel, n - REPORT_REAL);
+	CHECKF(on_node4(big, real, REPORT_REAL, &wrong) == REPORT_REAL && wrong == 0,
+	       "%zu chunks wrongly placed", wrong);
+	printf("test_meta_data: %zu replicas registered in %zu pages in %.2f s\n", n,
+	       (n + REPORT_PAGE - 1) / REPORT_PAGE, (double)took / 1e6);
+
+	/* mid-report: a heartbeat is told to register again; stray pages are refused */
+	Cairn__Envelope *e = report_page(ids, vers, 0, REPORT_PAGE, 0, 0, 0, &err);
+	uint64_t report_id = e ? e->node->report_id : 0;
+	CHECK(report_id != 0);
+	cairn__envelope__free_unpacked(e, NULL);
+	CHECK(on_node4(big, real, REPORT_REAL, &wrong) < REPORT_REAL);	     /* not reported yet */
+	CHECK(report_page(ids, vers, 0, 1, 2, report_id, 0, &err) == NULL && /* out of order */
+	      err == -CAIRN_EPROTO);
+	CHECK(report_page(ids, vers, 0, 1, 1, report_id, 0, &err) == NULL && /* abandoned */
+	      err == -CAIRN_EPROTO);
+	e = report_page(ids, vers, 0, REPORT_PAGE, 0, 0, 0, &err); /* starts over */
+	report_id = e ? e->node->report_id : 0;
+	cairn__envelope__free_unpacked(e, NULL);
+	e = do_heartbeat(NODE4, 0, NULL, 0);
+	CHECK(e->node->reregister);
+	cairn__envelope__free_unpacked(e, NULL);
+
+	/* cut off: one page, then the connection closes; the next report is the truth */
+	report_all(ids, vers, n, 1);
+	rpc_client_free(cl);
+	char addr[64];
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", meta_port(ms));
+	cl = rpc_client_new(base, addr, NULL, NULL);
+	CHECK(cl != NULL);
+	for (size_t i = 0; i < REPORT_REAL; i += 2) /* the odd ones are gone */
+		ids[(i + 1) * (n / REPORT_REAL)] = (1ull << 41) + i;
+	uint64_t even[REPORT_REAL / 2];
+	for (size_t i = 0; i < REPORT_REAL / 2; i++)
+		even[i] = real[2 * i];
+	ndel = report_all(ids, vers, n, 0);
+	CHECKF(ndel == n - REPORT_REAL / 2, "%zu deletes", ndel);
+	CHECKF(on_node4(big, even, REPORT_REAL / 2, &wrong) == REPORT_REAL / 2 && wrong == 0,
+	       "%zu chunks wrongly placed", wrong);
+	e = do_heartbeat(NODE4, 0, NULL, 0);
+	CHECK(!e->node->reregister);
+	cairn__envelope__free_unpacked(e, NULL);
+	free(ids);
+	free(vers);
 }
 
 static void rm_rf(const char *d)
@@ -597,7 +781,7 @@ int main(void)
 			"--http",
 			http,
 			"--lease",
-			"300ms",
+			"1s",
 			"--dead-after",
 			"1s",
 			"--chunk-size",
@@ -626,6 +810,7 @@ int main(void)
 	server_start();
 	phase_restarted(0);
 	phase_adopt();
+	phase_paged_report();
 	server_stop(0);
 	server_start(); /* the adopted version was logged */
 	Cairn__Envelope *e = do_chunks(f_id);
