@@ -3,10 +3,11 @@
  * the dir workers, and delivering their completions.
  *
  * An op is allocated on submission and counted in s->inflight until its
- * callback has run. It goes to its chunk's dir queue, or waits in the
- * chunk's parked list while the chunk's create is in flight, or, when it
- * fails up front, straight to the done list; either way its callback runs
- * from on_done(), never inside the submitting call. Workers push finished
+ * callback has run. It goes to its chunk's dir queue (behind the chunk's
+ * create, if that is in flight: the worker fails it with -ENOENT when the
+ * create failed), or, when it fails up front, straight to the done list;
+ * either way its callback runs from on_done(), never inside the
+ * submitting call. Workers push finished
  * ops to the done list and write the eventfd when the list was empty;
  * on_done() takes the whole list at once.
  *
@@ -94,7 +95,6 @@ static struct store_chunk *index_add(struct store *s, uint64_t id, uint64_t vers
 	c->info.dir = dir;
 	c->refs = 1;
 	c->linked = 1;
-	c->parked_tail = &c->parked;
 	size_t b = ibucket(s, id);
 	c->hnext = s->buckets[b];
 	s->buckets[b] = c;
@@ -171,8 +171,8 @@ static void op_queue(struct store_dir *d, struct store_op *op)
 }
 
 /*
- * Attaches op to its chunk and sends it to the chunk's dir (or parks it
- * behind the chunk's create), or fails it: -ESHUTDOWN, -ENOENT, -EIO.
+ * Attaches op to its chunk and sends it to the chunk's dir, or fails it:
+ * -ESHUTDOWN, -ENOENT, -EIO.
  */
 static void op_submit(struct store *s, struct store_op *op)
 {
@@ -195,13 +195,8 @@ static void op_submit(struct store *s, struct store_op *op)
 	op->dir = d;
 	if (op->kind == STORE_OP_REMOVE)
 		index_drop(s, c);
-	if (c->creating) {
-		op->next = NULL;
-		*c->parked_tail = op;
-		c->parked_tail = &op->next;
-	} else {
-		op_queue(d, op);
-	}
+	op->after_create = c->creating;
+	op_queue(d, op);
 }
 
 /* Whether free space a and b differ by under 1% (dirs sharing a file system
@@ -393,21 +388,6 @@ static void dir_lost(struct store *s, struct store_dir *d)
 	free(ids);
 }
 
-/* Sends the ops that waited for c's create on, or fails them. */
-static void release_parked(struct store *s, struct store_chunk *c, int err)
-{
-	struct store_op *op = c->parked, *next;
-	c->parked = NULL;
-	c->parked_tail = &c->parked;
-	for (; op; op = next) {
-		next = op->next;
-		if (err)
-			op_fail(s, op, err);
-		else
-			op_queue(op->dir, op);
-	}
-}
-
 static void apply(struct store *s, struct store_op *op)
 {
 	struct store_chunk *c = op->chunk;
@@ -415,7 +395,6 @@ static void apply(struct store *s, struct store_op *op)
 		c->creating = 0;
 		if (op->err < 0)
 			index_drop(s, c);
-		release_parked(s, c, op->err < 0 ? -ENOENT : 0);
 	}
 	if (!c->linked)
 		return;

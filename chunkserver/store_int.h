@@ -65,7 +65,7 @@ struct store_op {
 	store_done_fn cb;
 	store_read_fn rcb; /* a read's callback when it wants the CRCs */
 	void *arg;
-	struct store_chunk *chunk; /* loop side only; holds a reference */
+	struct store_chunk *chunk; /* holds a reference; the worker reads only create_failed */
 	struct store_dir *dir;
 	/* Results, set by the worker. */
 	int err;
@@ -74,6 +74,7 @@ struct store_op {
 	int have_result; /* length, version and open are set */
 	int open;	 /* header state after the op */
 	uint64_t length;
+	int after_create; /* submitted while its chunk's create was in flight */
 };
 
 /* An index entry (loop thread). */
@@ -82,8 +83,8 @@ struct store_chunk {
 	struct store_chunk_info info;
 	int refs;     /* the index's (while linked) and each op's */
 	int linked;   /* in the index */
-	int creating; /* create in flight: later ops wait in parked */
-	struct store_op *parked, **parked_tail;
+	int creating; /* create in flight: later ops queue behind it (after_create) */
+	int create_failed; /* the dir worker's: that create failed, so do the ops behind it */
 };
 
 /* An open replica file on a worker: the fd and the current header. */

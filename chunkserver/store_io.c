@@ -856,7 +856,9 @@ static int op_scrub(struct store_dir *d, struct store_op *op)
 static void run_op(struct store_dir *d, struct store_op *op)
 {
 	int rc;
-	if (atomic_load(&d->failed))
+	if (op->after_create && op->chunk->create_failed)
+		rc = -ENOENT; /* queued behind a create that failed */
+	else if (atomic_load(&d->failed))
 		rc = -EIO;
 	else if (time_mono_ms() - d->last_check_ms >= STORE_CHECK_MS && dir_check(d) < 0)
 		rc = -EIO;
@@ -885,6 +887,8 @@ static void run_op(struct store_dir *d, struct store_op *op)
 		if (h)
 			handle_close(d, h, 0);
 	}
+	if (op->kind == STORE_OP_CREATE && rc < 0)
+		op->chunk->create_failed = 1;
 	op->err = rc;
 }
 

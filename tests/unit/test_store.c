@@ -672,11 +672,30 @@ static void test_capacity(void)
 	CHECK(t_write(1, 400 * 1024, m, 100 * 1024) == -ENOSPC);
 	CHECK(t_write(1, 10, m, 100 * 1024) == 0); /* overwrites need no room */
 	CHECK(t_create(2, 1) == -ENOSPC);
+	/* ops queued behind a create that fails fail with it, a write and a remove alike */
+	struct waiter wc = {0}, ww = {0}, wr = {0};
+	struct evbuffer *b = evbuffer_new();
+	evbuffer_add(b, m, 1000);
+	store_create(st, 3, 1, 30, on_done, &wc);
+	store_write(st, 3, 0, b, on_done, &ww);
+	store_remove(st, 3, on_done, &wr);
+	evbuffer_free(b);
+	CHECK(wait_for(&wc) == -ENOSPC && wait_for(&ww) == -ENOENT && wait_for(&wr) == -ENOENT);
+	struct store_chunk_info info;
+	CHECK(store_lookup(st, 3, &info) == -ENOENT);
 	struct store_dir_stats ds;
 	store_dir_stats(st, 0, &ds);
 	CHECK(ds.capacity == 512 * 1024 && ds.used == 464 * 1024 && ds.free == 48 * 1024);
 	CHECK(t_remove(1) == 0);
-	CHECK(t_create(2, 1) == 0);
+	/* and with room, a write queued behind the create lands */
+	wc = ww = (struct waiter){0};
+	b = evbuffer_new();
+	evbuffer_add(b, m, 1000);
+	store_create(st, 2, 1, 20, on_done, &wc);
+	store_write(st, 2, 0, b, on_done, &ww);
+	evbuffer_free(b);
+	CHECK(wait_for(&wc) == 0 && wait_for(&ww) == 0);
+	CHECK(store_lookup(st, 2, &info) == 0 && info.length == 1000);
 	store_close(st);
 	free(m);
 	st = open_dirs(dir0, NULL, 0);
