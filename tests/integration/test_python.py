@@ -29,7 +29,7 @@ import time
 
 import pytest
 
-from cluster import Cluster
+from cluster import Cluster, wait_for
 from conftest import BUILD, TOP
 
 PYDIR = os.path.join(TOP, "client", "python")
@@ -513,6 +513,55 @@ def test_setrep_and_locations(fs, d, cluster):
     with pytest.raises(IsADirectoryError):
         fs.locations(d)
     assert fs.locations(d + "/f", offset=10 * MIB) == []
+
+
+def test_admin_reports(tmp_path):
+    """nodes(), fsck(), rebalance() and decommission() say what `cairn admin
+    ... --json` says; a dead node shows in both."""
+    c = Cluster(tmp_path, meta_extra=("--dead-after", "2s", "--scan-interval", "500ms")).start()
+    try:
+        fs = cairn.connect(c.meta.addr, timeout=20)
+        nodes = fs.nodes()
+        assert sorted(n["addr"] for n in nodes) == c.addrs
+        assert all(n["state"] == "up" and n["capacity"] > 0 for n in nodes)
+        keys = ("addr", "rack", "state", "capacity")
+        assert sorted(tuple(n[k] for k in keys) for n in nodes) == sorted(
+            tuple(n[k] for k in keys) for n in c.cli.json("admin", "nodes"))
+        data = os.urandom(2 * MIB + 1)
+        fs.mkdir("/adm")
+        with fs.open("/adm/f", "wb") as f:
+            f.write(data)
+        rep = fs.fsck("/adm")
+        assert rep == dict(c.cli.json("admin", "fsck", "/adm"), more=False)
+        assert rep["status"] == "HEALTHY" and rep["files"] == 1 and rep["chunks"] == 3
+        with pytest.raises(FileNotFoundError) as e:
+            fs.fsck("/adm/nope")
+        assert "/adm/nope" in str(e.value)
+        rb = wait_for("a planner scan", lambda: (lambda r: r if r["scan"] > 0 else None)(
+            fs.rebalance(query=True)))
+        assert rb["nodes"] == 3 and rb["threshold"] == 10 and not rb["blocked"]
+        with pytest.raises(cairn.Error):
+            fs.rebalance(threshold=101)
+        # decommission and cancel: nowhere to drain to with 3 nodes and 3 replicas
+        addr = c.addrs[0]
+        fs.decommission(addr)
+        assert {n["addr"]: n["state"] for n in fs.nodes()}[addr] == "decommissioning"
+        fs.decommission(addr, cancel=True)
+        assert {n["addr"]: n["state"] for n in fs.nodes()}[addr] == "up"
+        with pytest.raises(FileNotFoundError) as e:
+            fs.decommission("127.0.0.1:1")
+        assert "127.0.0.1:1" in str(e.value)
+        # a node dies: DEGRADED, each chunk named as under-replicated
+        c.chunks[0].kill()
+        wait_for("the node dead", lambda: {n["addr"]: n["state"] for n in fs.nodes()}[
+            c.chunks[0].addr] == "dead")
+        rep = wait_for("fsck DEGRADED", lambda: (lambda r: r if r["status"] == "DEGRADED"
+                                                  else None)(fs.fsck("/adm")))
+        assert sorted((p["path"], p["index"], p["kind"]) for p in rep["problems"]) == [
+            ("/adm/f", i, "under_replicated") for i in range(3)]
+        fs.close()
+    finally:
+        c.kill()
 
 
 # ---- errors ----

@@ -65,6 +65,34 @@ class ChunkLoc(ctypes.Structure):
                 ("replicas", ctypes.POINTER(ctypes.c_char_p))]
 
 
+class Node(ctypes.Structure):
+    _fields_ = [("addr", ctypes.c_char_p), ("rack", ctypes.c_char_p), ("state", ctypes.c_int),
+                ("used", ctypes.c_uint64), ("capacity", ctypes.c_uint64),
+                ("chunks", ctypes.c_uint64), ("last_heard_ms", ctypes.c_uint64),
+                ("load", ctypes.c_uint32)]
+
+
+class FsckProblem(ctypes.Structure):
+    _fields_ = [("path", ctypes.c_char_p), ("chunk_id", ctypes.c_uint64),
+                ("index", ctypes.c_uint64), ("kind", ctypes.c_int)]
+
+
+class Fsck(ctypes.Structure):
+    _fields_ = [("status", ctypes.c_int), ("files", ctypes.c_uint64),
+                ("chunks", ctypes.c_uint64), ("under_replicated", ctypes.c_uint64),
+                ("missing", ctypes.c_uint64), ("corrupt", ctypes.c_uint64),
+                ("stale", ctypes.c_uint64), ("nproblems", ctypes.c_size_t),
+                ("problems", ctypes.POINTER(FsckProblem)), ("more", ctypes.c_int)]
+
+
+class Rebalance(ctypes.Structure):
+    _fields_ = [("threshold", ctypes.c_uint32), ("mean", ctypes.c_double),
+                ("spread", ctypes.c_double), ("chunks_moved", ctypes.c_uint64),
+                ("bytes_moved", ctypes.c_uint64), ("moves_in_flight", ctypes.c_uint64),
+                ("scan", ctypes.c_uint64), ("first_scan", ctypes.c_uint64),
+                ("balanced", ctypes.c_int), ("blocked", ctypes.c_int), ("nodes", ctypes.c_uint32)]
+
+
 CAIRN_DIR = 1
 CAIRN_FILE = 2
 
@@ -114,6 +142,16 @@ PROTOTYPES = {
     "cairn_chunk_locations": (_int, [_p, _s, _u64, _u64, ctypes.POINTER(ctypes.POINTER(ChunkLoc)),
                                      ctypes.POINTER(ctypes.c_size_t)]),
     "cairn_chunk_locations_free": (None, [ctypes.POINTER(ChunkLoc), ctypes.c_size_t]),
+    "cairn_admin_nodes": (_int, [_p, ctypes.POINTER(ctypes.POINTER(Node)),
+                                 ctypes.POINTER(ctypes.c_size_t)]),
+    "cairn_admin_nodes_free": (None, [ctypes.POINTER(Node), ctypes.c_size_t]),
+    "cairn_node_state_name": (_s, [_int]),
+    "cairn_admin_fsck": (_int, [_p, _s, ctypes.POINTER(ctypes.POINTER(Fsck))]),
+    "cairn_admin_fsck_free": (None, [ctypes.POINTER(Fsck)]),
+    "cairn_fsck_status_name": (_s, [_int]),
+    "cairn_fsck_kind_name": (_s, [_int]),
+    "cairn_admin_rebalance": (_int, [_p, _u32, _int, ctypes.POINTER(Rebalance)]),
+    "cairn_admin_decommission": (_int, [_p, _s, _int]),
 }
 
 lib, path = load()

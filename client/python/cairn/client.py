@@ -20,8 +20,8 @@ import time
 import weakref
 
 from . import errors, fileio
-from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Options, Stat, lib, last_error,
-                   strerror)
+from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, Options, Rebalance,
+                   Stat, lib, last_error, strerror)
 
 DEFAULT_META = "127.0.0.1:20000"
 COPY_BUFFER = 4 << 20
@@ -306,6 +306,65 @@ class FileSystem:
             return out
         finally:
             lib.cairn_chunk_locations_free(arr, n.value)
+
+    # ---- admin: the same reports as `cairn admin ... --json` ----
+
+    def nodes(self):
+        """The chunkservers the metaserver knows: a list of dicts addr, rack, state ("up",
+        "dead", "decommissioning", "decommissioned"), used, capacity, chunks,
+        last_heard_ms, load."""
+        arr = ctypes.POINTER(Node)()
+        n = ctypes.c_size_t()
+        self._check(lib.cairn_admin_nodes(self._handle(), ctypes.byref(arr), ctypes.byref(n)))
+        try:
+            return [{"addr": decode(x.addr), "rack": decode(x.rack),
+                     "state": decode(lib.cairn_node_state_name(x.state)), "used": x.used,
+                     "capacity": x.capacity, "chunks": x.chunks,
+                     "last_heard_ms": x.last_heard_ms, "load": x.load}
+                    for x in (arr[i] for i in range(n.value))]
+        finally:
+            lib.cairn_admin_nodes_free(arr, n.value)
+
+    def fsck(self, path="/"):
+        """Checks every chunk under path: a dict status ("HEALTHY", "DEGRADED",
+        "CORRUPT"), files, chunks, under_replicated, missing, corrupt, stale, problems
+        (a list of dicts path, chunk, index, kind) and more (problems left out)."""
+        rep = ctypes.POINTER(Fsck)()
+        self._check(lib.cairn_admin_fsck(self._handle(), encode(path), ctypes.byref(rep)), path)
+        try:
+            r = rep.contents
+            out = {k: getattr(r, k) for k in ("files", "chunks", "under_replicated", "missing",
+                                               "corrupt", "stale")}
+            out["status"] = decode(lib.cairn_fsck_status_name(r.status))
+            out["problems"] = [{"path": decode(p.path), "chunk": p.chunk_id, "index": p.index,
+                                "kind": decode(lib.cairn_fsck_kind_name(p.kind))}
+                               for p in (r.problems[i] for i in range(r.nproblems))]
+            out["more"] = bool(r.more)
+            return out
+        finally:
+            lib.cairn_admin_fsck_free(rep)
+
+    def rebalance(self, threshold=0, query=False):
+        """Asks for a rebalance to within threshold percentage points of the mean
+        utilisation (0: the metaserver's --rebalance-threshold), or with query only
+        reports. A dict threshold, mean, spread (points), chunks_moved, bytes_moved (since
+        the metaserver started), moves_in_flight, balanced, blocked, nodes, scan and
+        first_scan: balanced and blocked speak for this request once a later reply's scan
+        reaches the first_scan of the reply to it."""
+        r = Rebalance()
+        self._check(lib.cairn_admin_rebalance(self._handle(), threshold, int(bool(query)),
+                                              ctypes.byref(r)))
+        out = {k: getattr(r, k) for k in ("threshold", "mean", "spread", "chunks_moved",
+                                           "bytes_moved", "moves_in_flight", "nodes", "scan",
+                                           "first_scan")}
+        out.update(balanced=bool(r.balanced), blocked=bool(r.blocked))
+        return out
+
+    def decommission(self, addr, cancel=False):
+        """Drains the chunkserver at addr ("HOST:PORT"); cancel takes it back into
+        service. Progress shows in nodes(). An unknown addr raises FileNotFoundError."""
+        self._check(lib.cairn_admin_decommission(self._handle(), encode(addr), int(bool(cancel))),
+                    addr)
 
     # ---- data ----
 
