@@ -7,9 +7,9 @@
  * create, if that is in flight: the worker fails it with -ENOENT when the
  * create failed), or, when it fails up front, straight to the done list;
  * either way its callback runs from on_done(), never inside the
- * submitting call. Workers push finished
- * ops to the done list and write the eventfd when the list was empty;
- * on_done() takes the whole list at once.
+ * submitting call. Workers push finished ops to the done list and write
+ * the eventfd when the list was empty; on_done() takes the whole list at
+ * once.
  *
  * Index entries are reference counted (the index holds one, each op one)
  * so a completion can always look at its chunk, even after a remove took it
