@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 
-from conftest import BIN, Cli, Meta, free_port, wait_port
+from conftest import BIN, Cli, Meta, free_port, wait_listening
 
 
 class Chunk:
@@ -35,13 +35,20 @@ class Chunk:
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL, env=self.env)
-        log.close()
-        if not wait_port(self.port, 30) or self.proc.poll() is not None:
-            raise RuntimeError("cairn-chunk %s did not start:\n%s" % (self.name, self.log()))
-        return self
+        first = self.proc is None
+        for _ in range(3):
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL, env=self.env)
+            log.close()
+            if wait_listening(self.proc, self.port):
+                return self
+            self.kill()
+            if not (first and "Address already in use" in self.log()):
+                break
+            self.port = free_port()  # taken by another process since free_port()
+            self.addr = "127.0.0.1:%d" % self.port
+        raise RuntimeError("cairn-chunk %s did not start:\n%s" % (self.name, self.log()))
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -18,10 +18,60 @@ BUILD = os.environ.get("CAIRN_BUILD", os.path.join(TOP, "build"))
 BIN = os.path.join(BUILD, "bin")
 
 
+_given_ports = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now and never handed out before in this run (the
+    kernel may offer a just-released port again)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
+    raise RuntimeError("no fresh free port after 100 tries")
+
+
+def listens(pid, port):
+    """Whether process pid has a socket listening on port (another process
+    may hold it: a port can be taken between free_port() and our bind)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            col = row.split()
+            if col[3] == "0A" and int(col[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add("socket:[%s]" % col[9])
+    fd_dir = "/proc/%d/fd" % pid
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(os.path.join(fd_dir, fd)) in inodes:
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def wait_listening(proc, port, seconds=30.0):
+    """Waits until proc listens on port; False if it exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if listens(proc.pid, port):
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def wait_port(port, seconds=10.0):
@@ -64,7 +114,7 @@ class Meta:
         self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log,
                                      stdin=subprocess.DEVNULL)
         log.close()
-        if not wait_port(self.port, 30) or self.proc.poll() is not None:
+        if not wait_listening(self.proc, self.port):
             raise RuntimeError("cairn-meta did not start:\n" + self.log())
         return self
 
