@@ -97,10 +97,14 @@ class Cluster:
         return sorted(c.addr for c in self.chunks)
 
     def start(self):
-        self.meta.start()
-        for c in self.chunks:
-            c.start()
-        self.wait_ready()
+        try:
+            self.meta.start()
+            for c in self.chunks:
+                c.start()
+            self.wait_ready()
+        except BaseException:
+            self.kill()  # no daemons left behind by a cluster that never came up
+            raise
         return self
 
     def wait_ready(self, seconds=30.0):
