@@ -294,27 +294,50 @@ static void on_register(int err, Cairn__Envelope *reply, struct evbuffer *payloa
 		reported(cs);
 }
 
-/* Sends the next ChunkReportReq page of the report. */
-static void send_page(struct chunk_server *cs)
+/*
+ * Calls the metaserver with the next page of the report: in a RegisterReq
+ * when it is the first (no page sent yet), else in a ChunkReportReq.
+ * Returns 0 or a negative error.
+ */
+static int call_page(struct chunk_server *cs)
 {
 	struct page p;
-	int rc = page_fill(cs, &p);
+	int first = cs->report_page == 0, rc = page_fill(cs, &p);
 	if (rc == 0) {
+		Cairn__RegisterReq reg = CAIRN__REGISTER_REQ__INIT;
 		Cairn__ChunkReportReq m = CAIRN__CHUNK_REPORT_REQ__INIT;
 		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
-		m.addr = cs->opts->listen;
-		m.report_id = cs->report_id;
-		m.page = cs->report_page;
-		m.chunks = p.ptrs;
-		m.n_chunks = p.n;
-		m.done = cs->report_at == cs->report_n;
-		env.body_case = CAIRN__ENVELOPE__BODY_REPORT;
-		env.report = &m;
+		if (first) {
+			reg.addr = cs->opts->listen;
+			reg.rack = cs->opts->rack ? cs->opts->rack : "";
+			space(cs, &reg.capacity, &reg.used);
+			reg.chunks = p.ptrs;
+			reg.n_chunks = p.n;
+			reg.more = cs->report_at < cs->report_n;
+			env.body_case = CAIRN__ENVELOPE__BODY_REGISTER;
+			env.register_ = &reg;
+		} else {
+			m.addr = cs->opts->listen;
+			m.report_id = cs->report_id;
+			m.page = cs->report_page;
+			m.chunks = p.ptrs;
+			m.n_chunks = p.n;
+			m.done = cs->report_at == cs->report_n;
+			env.body_case = CAIRN__ENVELOPE__BODY_REPORT;
+			env.report = &m;
+		}
 		rc = rpc_client_call(cs->meta, &env, NULL, CHUNK_REGISTER_TIMEOUT_MS, on_register,
 				     cs);
 	}
 	free(p.reps);
 	free(p.ptrs);
+	return rc;
+}
+
+/* Sends the next ChunkReportReq page of the report. */
+static void send_page(struct chunk_server *cs)
+{
+	int rc = call_page(cs);
 	if (rc < 0) {
 		report_failed(cs, rc, NULL, "chunk report");
 		return;
@@ -340,24 +363,7 @@ static void send_register(struct chunk_server *cs)
 	}
 	cs->report_cap = n;
 	store_foreach(cs->store, add_id, cs);
-	struct page p;
-	int rc = page_fill(cs, &p);
-	if (rc == 0) {
-		Cairn__RegisterReq reg = CAIRN__REGISTER_REQ__INIT;
-		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
-		reg.addr = cs->opts->listen;
-		reg.rack = cs->opts->rack ? cs->opts->rack : "";
-		space(cs, &reg.capacity, &reg.used);
-		reg.chunks = p.ptrs;
-		reg.n_chunks = p.n;
-		reg.more = cs->report_at < cs->report_n;
-		env.body_case = CAIRN__ENVELOPE__BODY_REGISTER;
-		env.register_ = &reg;
-		rc = rpc_client_call(cs->meta, &env, NULL, CHUNK_REGISTER_TIMEOUT_MS, on_register,
-				     cs);
-	}
-	free(p.reps);
-	free(p.ptrs);
+	int rc = call_page(cs);
 	if (rc < 0) {
 		log_warn("register: %s", err_str(rc));
 		report_drop(cs);
