@@ -714,10 +714,9 @@ void meta_heartbeat(struct meta_server *ms, struct meta_call *call, Cairn__Envel
 {
 	Cairn__HeartbeatReq *m = req->heartbeat;
 	uint64_t now = time_mono_ms();
-	struct nodes_node *node = m->addr ? nodes_find(ms->nodes, m->addr) : NULL;
-	/* A heartbeat mid-report: the chunkserver gave the report up; it starts over. */
-	if ((node && node->report_id) || nodes_heartbeat(ms->nodes, m->addr, m->capacity, m->used,
-							 m->load, m->nchunks, now, &node) < 0) {
+	struct nodes_node *node;
+	if (nodes_heartbeat(ms->nodes, m->addr, m->capacity, m->used, m->load, m->nchunks, now,
+			    &node) < 0) {
 		answer_node(ms, call, NULL, NULL, 0, 0, 1, 0);
 		return;
 	}

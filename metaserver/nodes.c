@@ -218,6 +218,8 @@ int nodes_heartbeat(struct nodes *n, const char *addr, uint64_t capacity, uint64
 	struct nodes_node *node = addr ? nodes_find(n, addr) : NULL;
 	if (!node || !nodes_live(n, node, now_ms))
 		return -ENOENT;
+	if (node->report_id)
+		return -ESRCH;
 	node->capacity = capacity;
 	node->used = used;
 	node->load = load;

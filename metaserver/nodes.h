@@ -71,8 +71,10 @@ int nodes_register(struct nodes *n, const char *addr, const char *rack, uint64_t
 		   uint64_t used, uint64_t now_ms, struct nodes_node **out);
 
 /*
- * A HeartbeatReq: refreshes a live node. Returns 0, or -ENOENT when addr
- * is unknown or not live (it must register again).
+ * A HeartbeatReq: refreshes a live node. Returns 0, -ENOENT when addr is
+ * unknown or not live, or -ESRCH when its paged report is unfinished (a
+ * heartbeat then means the chunkserver gave the report up); either way it
+ * must register again.
  */
 int nodes_heartbeat(struct nodes *n, const char *addr, uint64_t capacity, uint64_t used,
 		    uint32_t load, uint64_t nchunks, uint64_t now_ms, struct nodes_node **out);

@@ -95,11 +95,43 @@ static void test_decommission(void)
 	nodes_free(n);
 }
 
+/* A paged report: opened by registration, its pages in order, closed by the last. */
+static void test_paged_report(void)
+{
+	struct nodes *n = nodes_new(1000);
+	struct nodes_node *a, *x;
+	CHECK(nodes_register(n, "h:1", "", 1, 0, 0, &a) == 0);
+	nodes_report_begin(n, a, 77);
+	CHECK(nodes_reporting(n) == 1 && a->report_id == 77);
+	/* mid-report a heartbeat is refused: the chunkserver gave the report up */
+	CHECK(nodes_heartbeat(n, "h:1", 1, 0, 0, 0, 10, &x) == -ESRCH);
+	CHECK(nodes_report_page(n, "nope:1", 77, 1, 10, &x) == -ENOENT);
+	CHECK(nodes_report_page(n, "h:1", 78, 1, 10, &x) == -ESRCH);
+	CHECK(nodes_report_page(n, "h:1", 77, 1, 20, &x) == 0 && x == a && a->last_ms == 20);
+	CHECK(nodes_report_page(n, "h:1", 77, 3, 30, &x) == -EPROTO); /* skips page 2 */
+	CHECK(nodes_reporting(n) == 0 && a->report_id == 0);	       /* abandoned */
+	CHECK(nodes_report_page(n, "h:1", 77, 2, 30, &x) == -ESRCH);
+	/* again: the last page closes it and heartbeats are taken */
+	nodes_report_begin(n, a, 79);
+	CHECK(nodes_report_page(n, "h:1", 79, 1, 40, &x) == 0);
+	nodes_report_end(n, a);
+	nodes_report_end(n, a); /* no-op */
+	CHECK(nodes_reporting(n) == 0 && nodes_heartbeat(n, "h:1", 1, 0, 0, 0, 50, &x) == 0);
+	/* a new registration, or death, abandons one in progress */
+	nodes_report_begin(n, a, 80);
+	CHECK(nodes_register(n, "h:1", "", 1, 0, 60, &a) == 1 && nodes_reporting(n) == 0);
+	nodes_report_begin(n, a, 81);
+	CHECK(nodes_expire(n, 2000, NULL, NULL) == 1 && nodes_reporting(n) == 0);
+	CHECK(nodes_report_page(n, "h:1", 81, 1, 2000, &x) == -ENOENT);
+	nodes_free(n);
+}
+
 int main(void)
 {
 	test_life();
 	test_deletes();
 	test_decommission();
+	test_paged_report();
 	if (failures) {
 		printf("test_nodes: %d failures\n", failures);
 		return 1;
