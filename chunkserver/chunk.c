@@ -50,16 +50,6 @@ const struct config_opt chunk_config[] = {
     CONFIG_END,
 };
 
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-	if (!p) {
-		log_error("out of memory");
-		abort();
-	}
-	return p;
-}
-
 static void free_dirs(char **dirs, int n)
 {
 	for (int i = 0; i < n; i++)

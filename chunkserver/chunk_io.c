@@ -110,16 +110,6 @@ struct chunk_read {
 	uint64_t chunk_id;
 };
 
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-	if (!p) {
-		log_error("out of memory");
-		abort();
-	}
-	return p;
-}
-
 static size_t hash64(uint64_t v, size_t nbuckets)
 {
 	return (size_t)((v * 0x9E3779B97F4A7C15ull) >> 32) & (nbuckets - 1);

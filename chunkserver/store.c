@@ -36,18 +36,9 @@
 
 #include "errors.h"
 #include "log.h"
+#include "util.h"
 
 #define HDR ((uint64_t)CHUNKFILE_HEADER_SIZE)
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n, size);
-	if (!p) {
-		log_error("store: out of memory");
-		abort();
-	}
-	return p;
-}
 
 /* ---- the index ---- */
 

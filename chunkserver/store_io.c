@@ -41,7 +41,6 @@
  */
 #include "store_int.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -144,7 +143,7 @@ static int pwritev_full(int fd, struct iovec *iov, int n, uint64_t off)
 int store_write_header(struct store_dir *d, int fd, const struct chunkfile_header *h)
 {
 	int rc = chunkfile_encode(h, d->hdrbuf);
-	assert(rc == 0);
+	CAIRN_ASSERT(rc == 0);
 	(void)rc;
 	return pwrite_full(fd, d->hdrbuf, CHUNKFILE_SLOT_BYTES, chunkfile_slot_offset(h->seq));
 }

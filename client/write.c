@@ -47,7 +47,6 @@
  * pending, so resends cannot reorder writes to the same bytes. An error
  * that stands is sticky: every later write, fsync and close returns it.
  */
-#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,7 +526,7 @@ static int recover(struct cairn_file *f)
 		pthread_mutex_lock(&f->lock);
 		TAILQ_FOREACH(p, &f->w.pieces, link)
 		{
-			assert(n < (size_t)nfailed);
+			CAIRN_ASSERT(n < (size_t)nfailed);
 			piece_launch(f, p);
 			resend[n++] = p;
 		}

@@ -60,7 +60,6 @@
 #include "rpc.h"
 
 #include <arpa/inet.h>
-#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -257,7 +256,7 @@ static void deadlines_clear(struct rpc_deadlines *dl)
 {
 	if (!dl->timer)
 		return;
-	assert(TAILQ_EMPTY(&dl->list));
+	CAIRN_ASSERT(TAILQ_EMPTY(&dl->list));
 	event_free(dl->timer);
 	dl->timer = NULL;
 }
@@ -339,7 +338,7 @@ static void deadlines_fire_cb(evutil_socket_t fd, short what, void *arg)
 			TAILQ_REMOVE(&p->cl->queue, p, qlink);
 		} else {
 			struct rpc_pending *q = table_remove(p->conn, p->id);
-			assert(q == p);
+			CAIRN_ASSERT(q == p);
 			(void)q;
 		}
 		TAILQ_INSERT_TAIL(&due, p, qlink);
@@ -740,7 +739,7 @@ fail:
 
 static void conn_free(struct rpc_conn *c)
 {
-	assert(!c->open && c->ncalls == 0 && !c->server && !c->client);
+	CAIRN_ASSERT(!c->open && c->ncalls == 0 && !c->server && !c->client);
 	conn_free_parts(c);
 }
 
@@ -768,7 +767,7 @@ struct rpc_conn *rpc_conn_new(struct event_base *base, evutil_socket_t fd,
 
 void rpc_conn_ref(struct rpc_conn *c)
 {
-	assert(c->refs > 0);
+	CAIRN_ASSERT(c->refs > 0);
 	c->refs++;
 }
 
@@ -776,7 +775,7 @@ void rpc_conn_unref(struct rpc_conn *c)
 {
 	if (!c)
 		return;
-	assert(c->refs > 0);
+	CAIRN_ASSERT(c->refs > 0);
 	if (c->refs == 1 && c->open)
 		rpc_conn_close(c); /* callbacks may take and drop references meanwhile */
 	if (--c->refs == 0)
@@ -1090,7 +1089,7 @@ static void client_schedule_retry(struct rpc_client *cl)
 static void client_connect(struct rpc_client *cl)
 {
 	static const struct timeval limit = {RPC_CONNECT_TIMEOUT_S, 0};
-	assert(!cl->conn);
+	CAIRN_ASSERT(!cl->conn);
 	if (!cl->salen && client_resolve(cl) < 0) {
 		client_schedule_retry(cl);
 		return;
@@ -1143,7 +1142,7 @@ static void client_conn_up(struct rpc_client *cl)
 /* Called by rpc_conn_close(): forget c, and come back later if needed. */
 static void client_conn_closed(struct rpc_client *cl, struct rpc_conn *c)
 {
-	assert(cl->conn == c);
+	CAIRN_ASSERT(cl->conn == c);
 	cl->conn = NULL;
 	c->client = NULL;
 	rpc_conn_unref(c);

@@ -1,14 +1,47 @@
 /*
- * util: time and value parsers.
+ * util: always-on asserts, allocation that aborts, time and value parsers.
  */
 #include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "log.h"
+
+void cairn_assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
+	abort();
+}
+
+static void *oom_check(void *p)
+{
+	if (!p) {
+		log_error("out of memory");
+		abort();
+	}
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	return oom_check(calloc(n ? n : 1, size ? size : 1));
+}
+
+void *xmalloc(size_t size)
+{
+	return oom_check(malloc(size ? size : 1));
+}
+
+char *xstrdup(const char *s)
+{
+	return oom_check(strdup(s));
+}
 
 int64_t time_now_us(void)
 {

@@ -1,12 +1,29 @@
 /*
- * util: time, a full write(), and the parsers for sizes, durations and addresses that flags,
- * config files and the CLI share.
+ * util: always-on asserts, the daemons' allocation policy, time, a full write(), and the
+ * parsers for sizes, durations and addresses that flags, config files and the CLI share.
+ *
+ * Out of memory: the daemons (cairn-meta, cairn-chunk) and the CLI allocate with xcalloc()
+ * and friends, which log one line and abort, as Redis does: a server that cannot allocate
+ * cannot keep its promises. libcairn never aborts on it: it returns -ENOMEM to its host.
  */
 #ifndef CAIRN_UTIL_H
 #define CAIRN_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * Checks an invariant in every build, release included: on failure writes the expression
+ * and where to stderr, then aborts. For invariants only, never for input from a peer or a
+ * disk (those get an error).
+ */
+#define CAIRN_ASSERT(e) ((e) ? (void)0 : cairn_assert_fail(#e, __FILE__, __LINE__))
+_Noreturn void cairn_assert_fail(const char *expr, const char *file, int line);
+
+/* calloc/malloc/strdup that log "out of memory" and abort instead of returning NULL. Daemons only. */
+void *xcalloc(size_t n, size_t size);
+void *xmalloc(size_t size);
+char *xstrdup(const char *s);
 
 /* Writes all len bytes of buf to fd (again after EINTR and short writes). Returns 0 or -errno. */
 int write_full(int fd, const void *buf, size_t len);

@@ -21,13 +21,13 @@
  */
 #include "chunkmap.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
 #include "idmap.h"
+#include "util.h"
 
 struct chunkmap {
 	struct idmap *by_id;
@@ -108,9 +108,9 @@ const struct chunkmap_chunk *chunkmap_next(const struct chunkmap *cm, size_t *po
 static struct chunkmap_replica *entry(const struct chunkmap *cm, uint64_t id, uint32_t node)
 {
 	struct chunkmap_chunk *c = idmap_get(cm->by_id, id);
-	assert(c);
+	CAIRN_ASSERT(c);
 	int i = find_node(c, node);
-	assert(i >= 0);
+	CAIRN_ASSERT(i >= 0);
 	return &c->replicas[i];
 }
 
@@ -266,16 +266,16 @@ size_t chunkmap_drop_node(struct chunkmap *cm, uint32_t node)
 	uint64_t id = node < cm->nheads ? cm->heads[node] : 0;
 	while (id) {
 		struct chunkmap_chunk *c = idmap_get(cm->by_id, id);
-		assert(c);
+		CAIRN_ASSERT(c);
 		int i = find_node(c, node);
-		assert(i >= 0);
+		CAIRN_ASSERT(i >= 0);
 		id = c->replicas[i].next;
 		remove_at(cm, c, (uint32_t)i);
 		n++;
 	}
 	if (node < cm->nheads) {
 		cm->heads[node] = 0;
-		assert(cm->counts[node] == 0);
+		CAIRN_ASSERT(cm->counts[node] == 0);
 	}
 	return n;
 }

@@ -31,7 +31,6 @@
  */
 #include "ns.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -39,6 +38,7 @@
 #include <bsd/sys/tree.h>
 
 #include "ns_int.h"
+#include "util.h"
 
 #define NS_SETATTR_ALL                                                                             \
 	(CAIRN__SETATTR_BIT__SETATTR_MODE | CAIRN__SETATTR_BIT__SETATTR_UID |                      \
@@ -341,7 +341,7 @@ void ns_free(struct ns *ns)
 		return;
 	ns->drop = NULL; /* going away is not dropping chunks */
 	subtree_free(ns, ns->root);
-	assert(ns->count == 0);
+	CAIRN_ASSERT(ns->count == 0);
 	free(ns->ids);
 	free(ns);
 }
@@ -399,7 +399,7 @@ static void inode_link(struct ns *ns, struct ns_inode *parent, struct ns_inode *
 {
 	ino->parent = parent;
 	struct ns_inode *dup = RB_INSERT(ns_children, &parent->children, ino);
-	assert(!dup);
+	CAIRN_ASSERT(!dup);
 	(void)dup;
 	parent->nentries++;
 	id_put(ns, ino);
@@ -617,7 +617,7 @@ static int make_node(struct ns *ns, struct ns_inode *parent, const char *name, s
 		     uint32_t replication, int64_t now_us, struct ns_inode **out)
 {
 	char buf[NS_NAME_MAX + 1];
-	assert(len > 0 && len <= NS_NAME_MAX);
+	CAIRN_ASSERT(len > 0 && len <= NS_NAME_MAX);
 	memcpy(buf, name, len);
 	buf[len] = '\0';
 	Cairn__LogMknod m = CAIRN__LOG_MKNOD__INIT;

@@ -11,8 +11,8 @@
  * never in out, and there is one while k < want <= n).
  */
 #include "placement.h"
+#include "util.h"
 
-#include <assert.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -104,7 +104,7 @@ static size_t pick(const struct placement_cand *cands, size_t n, const size_t *o
 		if (x < 0)
 			return i;
 	}
-	assert(last != SIZE_MAX);
+	CAIRN_ASSERT(last != SIZE_MAX);
 	return last; /* rounding left x at or just above 0 */
 }
 
