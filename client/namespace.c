@@ -153,12 +153,20 @@ int cairn_remove(cairn_t *c, const char *path, int recursive)
 
 int cairn_rename(cairn_t *c, const char *src, const char *dst)
 {
+	return cairn_rename2(c, src, dst, 0);
+}
+
+int cairn_rename2(cairn_t *c, const char *src, const char *dst, int flags)
+{
 	int err;
+	if (flags & ~CAIRN_RENAME_NOREPLACE)
+		return -EINVAL;
 	struct call *call = start(c, CAIRN__ENVELOPE__BODY_RENAME, src, dst, &err);
 	if (!call)
 		return err;
 	call->body.rename.src = call->owned[0];
 	call->body.rename.dst = call->owned[1];
+	call->body.rename.noreplace = (flags & CAIRN_RENAME_NOREPLACE) != 0;
 	return finish(call);
 }
 

@@ -381,9 +381,11 @@ void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope
 static int lease_valid(struct meta_server *ms, uint64_t file_id, uint64_t lease_id, uint64_t now)
 {
 	int rc = lease_reclaim(ms->leases, file_id, lease_id, now);
-	if (rc == 1)
+	if (rc == 1) {
 		log_info("write lease %llu on file %llu reclaimed by its holder after a restart",
 			 (unsigned long long)lease_id, (unsigned long long)file_id);
+		meta_temp_reclaimed(ms, file_id);
+	}
 	return rc < 0 ? -CAIRN_ELEASE : 0;
 }
 
@@ -765,7 +767,8 @@ int meta_chunk_start(struct meta_server *ms, char **cause)
 	if (ms->leases)
 		lease_grace(ms->leases, time_mono_ms() + ms->opts->lease_ms, ns_next_id(ms->ns));
 	ms->rng = ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) | 1;
-	if (!ms->nodes || !ms->cmap || !ms->leases || ns_walk(ms->ns, mirror_file, ms) != 0) {
+	if (!ms->nodes || !ms->cmap || !ms->leases || ns_walk(ms->ns, mirror_file, ms) != 0 ||
+	    meta_temp_start(ms) != 0) {
 		*cause = strdup("out of memory building the chunk map");
 		return -1;
 	}
@@ -782,6 +785,7 @@ void meta_chunk_stop(struct meta_server *ms)
 	nodes_free(ms->nodes);
 	chunkmap_free(ms->cmap);
 	lease_free(ms->leases);
+	meta_temp_stop(ms);
 	ms->nodes = NULL;
 	ms->cmap = NULL;
 	ms->leases = NULL;
@@ -803,6 +807,7 @@ static void on_expired(void *arg, uint64_t file_id, uint64_t lease_id)
 	log_info("write lease %llu on file %llu expired; its size stays at the last committed %llu",
 		 (unsigned long long)lease_id, (unsigned long long)file_id,
 		 (unsigned long long)(ino ? ns_inode_size(ino) : 0));
+	meta_temp_expired(ms, file_id);
 }
 
 void meta_chunk_tick(struct meta_server *ms)
@@ -810,4 +815,5 @@ void meta_chunk_tick(struct meta_server *ms)
 	uint64_t now = time_mono_ms();
 	nodes_expire(ms->nodes, now, on_dead, ms);
 	lease_expire(ms->leases, now, on_expired, ms);
+	meta_temp_tick(ms, now);
 }

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "meta_int.h"
 #include "ns.h"
@@ -85,7 +86,13 @@ static void h_readdir(struct meta_server *ms, struct meta_call *call, Cairn__Env
 
 static void h_rename(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
 {
-	int err = ns_rename(ms->ns, req->rename->src, req->rename->dst, time_now_us());
+	Cairn__RenameReq *m = req->rename;
+	struct ns_inode *dst;
+	int err = 0;
+	if (m->noreplace && ns_lookup(ms->ns, m->dst, &dst) == 0 && strcmp(m->src, m->dst) != 0)
+		err = -EEXIST;
+	if (!err)
+		err = ns_rename(ms->ns, m->src, m->dst, time_now_us());
 	meta_answer(ms, call, err, NULL, NULL);
 }
 

@@ -191,6 +191,29 @@ CAIRN_API int cairn_remove(cairn_t *c, const char *path, int recursive);
  */
 CAIRN_API int cairn_rename(cairn_t *c, const char *src, const char *dst);
 
+#define CAIRN_RENAME_NOREPLACE 0x1 /* fail with -EEXIST when dst exists */
+
+/*
+ * As cairn_rename(), with flags: 0 or CAIRN_RENAME_NOREPLACE, which checks
+ * that dst does not exist atomically with the rename (an unknown flag:
+ * -EINVAL).
+ */
+CAIRN_API int cairn_rename2(cairn_t *c, const char *src, const char *dst, int flags);
+
+/*
+ * Fills buf with the hidden temporary path a copy to path writes before
+ * renaming it over path: "/d/NAME" gives "/d/.NAME.<16 random hex
+ * digits>._COPYING_" (a long NAME is shortened to fit). When the write
+ * lease of a file so named expires (its writer died before closing it),
+ * the metaserver removes it; so it does after a restart for those whose
+ * writer does not return within the lease period. `cairn put` and
+ * Python's put copy this way: write the temporary (CAIRN_O_CREAT |
+ * CAIRN_O_EXCL), cairn_close() it, then cairn_rename2() it over path.
+ * Returns 0, -EINVAL (path is not absolute or names no file), or
+ * -ENAMETOOLONG (size is too small; 4097 bytes always suffice).
+ */
+CAIRN_API int cairn_temp_path(const char *path, char *buf, size_t size);
+
 /* Sets a file's target replication (1..16). Returns 0 or a negative error. */
 CAIRN_API int cairn_set_replication(cairn_t *c, const char *path, uint32_t replication);
 

@@ -113,7 +113,7 @@ class Cluster:
         want = len(self.chunks)
         last = ""
         while time.monotonic() < deadline:
-            r = self.cli.run("put", "-", "/.cairn-ready", input="ready\n", timeout="2s",
+            r = self.cli.run("put", "-f", "-", "/.cairn-ready", input="ready\n", timeout="2s",
                              check=False)
             if r.returncode == 0:
                 locs = self.cli.run("locations", "--json", "/.cairn-ready", timeout="2s",

@@ -489,6 +489,31 @@ def test_put_get(fs, d, tmp_path):
     assert not fs.exists(d + "/z")
 
 
+def test_put_is_atomic_and_refuses_an_existing_target(fs, d, tmp_path):
+    src = tmp_path / "new.bin"
+    src.write_bytes(b"new")
+    with fs.open(d + "/t", "wb") as f:
+        f.write(b"old")
+    with pytest.raises(FileExistsError) as e:
+        fs.put(src, d + "/t")
+    assert d + "/t" in str(e.value)
+    assert fs.cat(d + "/t") == b"old"
+    assert fs.put(src, d + "/t", overwrite=True) == d + "/t"
+    assert fs.cat(d + "/t") == b"new"
+    # A copy that fails midway (the source cannot be read) leaves the target as it was.
+    with pytest.raises(OSError):
+        fs.put("/proc/self/mem", d + "/t", overwrite=True)
+    assert fs.cat(d + "/t") == b"new"
+    assert fs.ls(d) == [d + "/t"]  # no temporary left behind
+    tmp = fs.temp_path(d + "/t")
+    assert tmp.startswith(d + "/.t.") and tmp.endswith("._COPYING_")
+    # mv(overwrite=False) refuses an existing target, atomically.
+    fs.put(src, d + "/t2")
+    with pytest.raises(FileExistsError):
+        fs.mv(d + "/t", d + "/t2", overwrite=False)
+    assert fs.ls(d) == [d + "/t", d + "/t2"]
+
+
 def test_setrep_and_locations(fs, d, cluster):
     data = os.urandom(3 * MIB + MIB // 2)
     with fs.open(d + "/f", "wb", replication=2) as f:

@@ -21,6 +21,7 @@
 
 #define CLI_DEFAULT_META    "127.0.0.1:20000"
 #define CLI_DEFAULT_TIMEOUT 60000 /* ms */
+#define CLI_PATH_BUF	    4097  /* a remote path (at most 4096 bytes) and its NUL */
 
 struct cli;
 
@@ -144,6 +145,19 @@ int cli_usage_walk(struct cli *cli, const char *path, const struct cairn_stat *s
  */
 char *cli_base_name(const char *path);
 
+/*
+ * Byte copies (xfer.c). cli_xfer_catch() makes SIGINT, SIGTERM and SIGHUP
+ * stop the copy in progress (cli_xfer_stopped() tells whether one came).
+ * cli_copy_in() copies fd to its end into f; cli_copy_out() copies f from
+ * its position to its end into fd. Both count bytes in pr and return 0, a
+ * negative libcairn error, or 1 with *lerr a local errno (EINTR: stopped
+ * by a signal).
+ */
+void cli_xfer_catch(void);
+int cli_xfer_stopped(void);
+int cli_copy_in(int fd, cairn_file_t *f, struct cli_progress *pr, int *lerr);
+int cli_copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr);
+
 /* The commands. */
 int cmd_ls(struct cli *cli, int argc, char **argv);
 int cmd_mkdir(struct cli *cli, int argc, char **argv);
@@ -158,5 +172,6 @@ int cmd_du(struct cli *cli, int argc, char **argv);
 int cmd_df(struct cli *cli, int argc, char **argv);
 int cmd_locations(struct cli *cli, int argc, char **argv);
 int cmd_admin(struct cli *cli, int argc, char **argv);
+int cmd_append(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -21,33 +21,6 @@
 #include "cli.h"
 #include "util.h"
 
-#define CLI_GET_BUF (4u << 20)
-
-/* Copies f into fd. Returns 0, a negative libcairn error, or 1 with *lerr a local errno. */
-static int copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr)
-{
-	char *buf = malloc(CLI_GET_BUF);
-	if (!buf)
-		return -ENOMEM;
-	int rc = 0;
-	for (;;) {
-		ssize_t n = cairn_read(f, buf, CLI_GET_BUF);
-		if (n < 0) {
-			rc = (int)n;
-			break;
-		}
-		if (n == 0)
-			break;
-		if ((*lerr = -write_full(fd, buf, (size_t)n)) != 0) {
-			rc = 1;
-			break;
-		}
-		cli_progress_add(pr, (uint64_t)n);
-	}
-	free(buf);
-	return rc;
-}
-
 /* LOCAL, or LOCAL/basename(REMOTE) when LOCAL is a directory. */
 static char *local_target(const char *local, const char *remote)
 {
@@ -110,7 +83,7 @@ static int get(struct cli *cli, const char *remote, const char *local)
 	struct cli_progress pr;
 	cli_progress_start(&pr, what);
 	int lerr = 0;
-	err = copy_out(f, fd, &pr, &lerr);
+	err = cli_copy_out(f, fd, &pr, &lerr);
 	if (err) {
 		if (err < 0) {
 			/* Now: a successful close() would replace the library's words. */

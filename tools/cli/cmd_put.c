@@ -1,19 +1,23 @@
 /*
- * cmd_put: `cairn put [-r N] LOCAL REMOTE`.
+ * cmd_put: `cairn put [-f] [-r N] LOCAL REMOTE`.
  *
  * Copies the local file LOCAL ("-": standard input) to REMOTE, or into
  * REMOTE under LOCAL's name when REMOTE is a directory, as cp(1) does. An
- * existing file is overwritten in place (truncated first). The file gets
- * LOCAL's permission bits less the umask (0644 from standard input). -r N
- * makes the file with N replicas per chunk, and sets an existing file's
- * target to N before writing to it.
+ * existing target is refused unless -f. The file gets LOCAL's permission
+ * bits less the umask (0644 from standard input). -r N makes the file
+ * with N replicas per chunk.
  *
- * The data goes to the library in reads of up to CLI_PUT_BUF bytes, which
- * it keeps flowing to the chunkservers; the copy has succeeded only once
- * cairn_close() returns 0, when every byte is stored on every replica of
- * its chunk and the size is committed. A failed copy removes the file if
- * put made it (an overwritten file is left as far as it got). On a
- * terminal, standard error shows one updating line: bytes and MB/s.
+ * Atomic, as hdfs's put: the bytes go to a hidden temporary next to the
+ * target (cairn_temp_path(): ".NAME.<hex>._COPYING_"), which is renamed
+ * over the target only once cairn_close() returned 0, when every byte is
+ * stored on every replica of its chunk and the size is committed. Without
+ * -f the rename refuses an existing target atomically. A failed copy
+ * removes its temporary and leaves the target as it was; one killed
+ * outright leaves the temporary to the metaserver, which removes it when
+ * its write lease expires. SIGINT, SIGTERM and SIGHUP stop the copy
+ * cleanly (temporary removed, exit 1).
+ *
+ * On a terminal, standard error shows one updating line: bytes and MB/s.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,37 +27,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-#define CLI_PUT_BUF (4u << 20)
-
-/* Copies fd into f. Returns 0, a negative libcairn error, or 1 with *lerr a local errno. */
-static int copy_in(int fd, cairn_file_t *f, struct cli_progress *pr, int *lerr)
-{
-	char *buf = malloc(CLI_PUT_BUF);
-	if (!buf)
-		return -ENOMEM;
-	int rc = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf, CLI_PUT_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*lerr = errno;
-			rc = 1;
-			break;
-		}
-		if (n == 0)
-			break;
-		ssize_t w = cairn_write(f, buf, (size_t)n);
-		if (w < 0) {
-			rc = (int)w;
-			break;
-		}
-		cli_progress_add(pr, (uint64_t)n);
-	}
-	free(buf);
-	return rc;
-}
 
 /* The remote name: REMOTE, or REMOTE/basename(LOCAL) when REMOTE is a directory. */
 static char *target_path(struct cli *cli, const char *local, char *remote, int *rc)
@@ -76,60 +49,86 @@ static char *target_path(struct cli *cli, const char *local, char *remote, int *
 	return t;
 }
 
-static int put(struct cli *cli, const char *local, int fd, uint32_t mode, int setrep, char *remote)
+/* Copies fd into the temporary tmp. Returns 0 or CLI_FAIL after printing why. */
+static int write_temp(struct cli *cli, const char *local, int fd, uint32_t mode, const char *tmp,
+		      const char *target, int *made)
 {
-	int rc = CLI_FAIL;
-	char *target = target_path(cli, local, remote, &rc);
-	if (!target)
-		return rc;
-	struct cairn_stat st;
-	int created = cairn_stat(cli->fs, target, &st) == -ENOENT;
 	cairn_file_t *f;
-	int err =
-	    cairn_open(cli->fs, target, CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_TRUNC, mode, &f);
-	if (err) {
-		rc = cli_fail(cli, err, "put %s", target);
-		free(target);
-		return rc;
-	}
-	if (setrep && !created &&
-	    (err = cairn_set_replication(cli->fs, target, cli->replication))) {
-		rc = cli_fail(cli, err, "put %s: setting replication", target);
-		cairn_close(f);
-		free(target);
-		return rc;
-	}
+	int err = cairn_open(cli->fs, tmp, CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_EXCL, mode, &f);
+	if (err)
+		return cli_fail(cli, err, "put %s", target);
+	*made = 1;
 	char what[512];
 	snprintf(what, sizeof(what), "put %s", target);
 	struct cli_progress pr;
 	cli_progress_start(&pr, what);
 	int lerr = 0;
-	err = copy_in(fd, f, &pr, &lerr);
+	err = cli_copy_in(fd, f, &pr, &lerr);
 	if (err) {
 		/* Now: close() would replace the library's words. */
 		cli_progress_end(&pr, 0);
-		if (err == 1)
+		if (err == 1 && lerr == EINTR)
+			fprintf(stderr, "cairn: put %s: interrupted\n", target);
+		else if (err == 1)
 			fprintf(stderr, "cairn: put %s: reading %s: %s\n", target, local,
 				strerror(lerr));
 		else
 			cli_fail(cli, err, "put %s", target);
 		cairn_close(f);
-	} else if ((err = cairn_close(f)) != 0) {
-		cli_progress_end(&pr, 0);
-		cli_fail(cli, err, "put %s", target);
-	} else {
-		cli_progress_end(&pr, 1);
+		return CLI_FAIL;
 	}
-	if (err && created && !cli->unreachable)
-		cairn_remove(cli->fs, target, 0);
+	if ((err = cairn_close(f)) != 0) {
+		cli_progress_end(&pr, 0);
+		return cli_fail(cli, err, "put %s", target);
+	}
+	cli_progress_end(&pr, 1);
+	return CLI_OK;
+}
+
+/* The one line for a target that is there already. Returns CLI_FAIL. */
+static int refuse_existing(const char *target, int is_dir)
+{
+	fprintf(stderr, "cairn: put %s: %s\n", target,
+		is_dir ? "a directory is in the way" : "the file exists (-f replaces it)");
+	return CLI_FAIL;
+}
+
+static int put(struct cli *cli, const char *local, int fd, uint32_t mode, int force, char *remote)
+{
+	int rc = CLI_FAIL, made = 0;
+	char *target = target_path(cli, local, remote, &rc);
+	if (!target)
+		return rc;
+	struct cairn_stat st;
+	int err = force ? -ENOENT : cairn_stat(cli->fs, target, &st);
+	char tmp[CLI_PATH_BUF];
+	if (err == 0)
+		rc = refuse_existing(target, st.type == CAIRN_DIR);
+	else if (err != -ENOENT)
+		rc = cli_fail(cli, err, "put %s", target);
+	else if ((err = cairn_temp_path(target, tmp, sizeof(tmp))) != 0)
+		rc = cli_fail(cli, err, "put %s", target);
+	else if ((rc = write_temp(cli, local, fd, mode, tmp, target, &made)) == CLI_OK) {
+		err = cairn_rename2(cli->fs, tmp, target, force ? 0 : CAIRN_RENAME_NOREPLACE);
+		if (err == -EEXIST) /* made meanwhile by another client */
+			rc = refuse_existing(target, 0);
+		else if (err)
+			rc = cli_fail(cli, err, "put %s", target);
+	}
+	if (rc != CLI_OK && made && !cli->unreachable)
+		cairn_remove(cli->fs, tmp, 0);
 	free(target);
-	return err ? CLI_FAIL : CLI_OK;
+	return rc;
 }
 
 int cmd_put(struct cli *cli, int argc, char **argv)
 {
-	int opt, rc, setrep = 0;
-	while ((opt = cli_getopt(cli, argc, argv, "r:", NULL)) != -1) {
+	int opt, rc, force = 0;
+	while ((opt = cli_getopt(cli, argc, argv, "fr:", NULL)) != -1) {
+		if (opt == 'f') {
+			force = 1;
+			continue;
+		}
 		if (opt != 'r')
 			return cli->rc;
 		char *end;
@@ -139,7 +138,6 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 			return cli_usage(cli, "-r must be a positive number of replicas, not '%s'",
 					 optarg);
 		cli->replication = (uint32_t)n;
-		setrep = 1;
 	}
 	if (argc - optind != 2)
 		return cli_usage(cli, argc - optind < 2 ? "missing LOCAL or REMOTE"
@@ -162,9 +160,10 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 		umask(mask);
 		mode = (uint32_t)(lst.st_mode & 0777 & ~mask);
 	}
+	cli_xfer_catch();
 	char *remote = cli_path(cli, argv[optind + 1], &rc);
 	if (remote && (rc = cli_connect(cli)) == CLI_OK)
-		rc = put(cli, local, fd, mode, setrep, remote);
+		rc = put(cli, local, fd, mode, force, remote);
 	free(remote);
 	if (fd > 0)
 		close(fd);

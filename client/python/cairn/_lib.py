@@ -103,6 +103,7 @@ O_CREAT = 0x0100
 O_EXCL = 0x0200
 O_TRUNC = 0x0400
 O_APPEND = 0x0800
+RENAME_NOREPLACE = 0x1
 
 _p = ctypes.c_void_p
 _s = ctypes.c_char_p
@@ -125,6 +126,8 @@ PROTOTYPES = {
     "cairn_create": (_int, [_p, _s, _u32, _u32, _int]),
     "cairn_remove": (_int, [_p, _s, _int]),
     "cairn_rename": (_int, [_p, _s, _s]),
+    "cairn_rename2": (_int, [_p, _s, _s, _int]),
+    "cairn_temp_path": (_int, [_s, _s, ctypes.c_size_t]),
     "cairn_set_replication": (_int, [_p, _s, _u32]),
     "cairn_chmod": (_int, [_p, _s, _u32]),
     "cairn_utimes": (_int, [_p, _s, ctypes.c_int64, ctypes.c_int64]),

@@ -20,8 +20,8 @@ import time
 import weakref
 
 from . import errors, fileio
-from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, Options, Rebalance,
-                   Stat, lib, last_error, strerror)
+from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, RENAME_NOREPLACE, ChunkLoc, Dirent, Fsck, Node,
+                   Options, Rebalance, Stat, lib, last_error, strerror)
 
 DEFAULT_META = "127.0.0.1:20000"
 COPY_BUFFER = 4 << 20
@@ -269,9 +269,11 @@ class FileSystem:
         """Removes a file or an empty directory (recursive: any directory)."""
         self._check(lib.cairn_remove(self._handle(), encode(path), int(bool(recursive))), path)
 
-    def mv(self, src, dst):
-        """Renames src to dst atomically; an existing file at dst is replaced."""
-        self._check(lib.cairn_rename(self._handle(), encode(src), encode(dst)), src, dst)
+    def mv(self, src, dst, overwrite=True):
+        """Renames src to dst atomically; an existing file at dst is replaced, or with
+        overwrite=False refuses the rename (FileExistsError), atomically with it."""
+        flags = 0 if overwrite else RENAME_NOREPLACE
+        self._check(lib.cairn_rename2(self._handle(), encode(src), encode(dst), flags), src, dst)
 
     def setrep(self, path, replication):
         """Sets a file's target replication (1..16)."""
@@ -414,27 +416,39 @@ class FileSystem:
             while view:
                 view = view[f.write(view):]
 
-    def put(self, local, remote, replication=None):
+    def put(self, local, remote, replication=None, overwrite=False):
         """Copies the local file to remote (into it, under the local name, when remote is a
-        directory). A failed copy removes the file if put made it."""
+        directory), atomically as `cairn put`: the bytes go to a hidden temporary next to
+        remote (see temp_path()), renamed over remote once closed. An existing remote raises
+        FileExistsError unless overwrite. A failed copy removes its temporary and leaves
+        remote as it was. Returns the remote path."""
         local = os.fspath(local)
         remote = text(remote)
         if self.isdir(remote):
             remote = remote.rstrip("/") + "/" + os.path.basename(local)
-        made = not self.exists(remote)
+        if not overwrite and self.exists(remote):
+            raise self._error(-errno.EEXIST, remote)
+        tmp = self.temp_path(remote)
         try:
             with open(local, "rb", buffering=0) as src, \
-                    self.open(remote, "wb", buffering=0, replication=replication,
+                    self.open(tmp, "xb", buffering=0, replication=replication,
                               permissions=os.fstat(src.fileno()).st_mode & 0o777) as dst:
                 copy(src, dst)
+            self.mv(tmp, remote, overwrite=overwrite)
         except BaseException:
-            if made:
-                try:
-                    self.rm(remote)
-                except OSError:
-                    pass
+            try:
+                self.rm(tmp)
+            except OSError:
+                pass
             raise
         return remote
+
+    def temp_path(self, path):
+        """The hidden temporary name a copy to path writes first ("/d/.NAME.<hex>._COPYING_");
+        the metaserver removes such a file when its writer's lease expires."""
+        buf = ctypes.create_string_buffer(4097)
+        self._check(lib.cairn_temp_path(encode(path), buf, len(buf)), path)
+        return buf.value.decode()
 
     def get(self, remote, local):
         """Copies remote to the local file (into it, under the remote name, when local is a

@@ -190,7 +190,8 @@ class CairnFileSystem(AbstractFileSystem):
         parent = self._parent(rpath)
         if parent != "/":
             self.makedirs(parent, exist_ok=True)
-        self.client.put(lpath, rpath, replication=kwargs.get("replication", self.replication))
+        self.client.put(lpath, rpath, replication=kwargs.get("replication", self.replication),
+                        overwrite=True)
         callback.relative_update(size)
 
     def get_file(self, rpath, lpath, callback=_DEFAULT_CALLBACK, outfile=None,
