@@ -222,7 +222,7 @@ def test_errors_are_one_line(cluster, tmp_path):
     cluster.cli("mkdir", "/d")
     cases = [
         (("put", tmp_path / "no-such-local", "/x"), "no such file"),
-        (("get", "/d", tmp_path / "x"), "is a directory"),
+        (("get", "/d", "-"), "is a directory"),  # a directory copies to a directory only
         (("cat", "/nothing"), "no such file"),
         (("locations", "/nothing"), "no such file"),
         (("du", "/nothing"), "no such file"),

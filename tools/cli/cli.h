@@ -157,6 +157,50 @@ void cli_xfer_catch(void);
 int cli_xfer_stopped(void);
 int cli_copy_in(int fd, cairn_file_t *f, struct cli_progress *pr, int *lerr);
 int cli_copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr);
+/* As cli_copy_in(), from src's position to its end into dst (*lerr: EINTR only). */
+int cli_copy_remote(cairn_file_t *src, cairn_file_t *dst, struct cli_progress *pr, int *lerr);
+
+/* One atomic write of a remote file (xfer.c has the design). */
+struct cli_writer {
+	const char *target; /* the remote file to make or replace */
+	const char *source; /* what is copied, for error lines */
+	uint32_t mode;	    /* the new file's permission bits (0: the library's default) */
+	int force;	    /* replace an existing target */
+	/* Copies the source into f: as cli_copy_in() returns. */
+	int (*fill)(void *arg, cairn_file_t *f, struct cli_progress *pr, int *lerr);
+	void *arg;
+};
+
+/*
+ * Makes w->target from w->fill, atomically: errors are printed as
+ * "cairn: CMD TARGET: ...". Returns CLI_OK or CLI_FAIL.
+ */
+int cli_write_atomic(struct cli *cli, const struct cli_writer *w);
+
+/* A growing list of strings (paths.c). Zero-initialise; each string owned. */
+struct cli_strs {
+	char **v;
+	size_t n, cap;
+};
+
+/* Takes ownership of s. */
+void cli_strs_add(struct cli_strs *l, char *s);
+void cli_strs_free(struct cli_strs *l);
+
+/* Whether s holds a glob character ('*', '?', '[', '{'). */
+int cli_has_glob(const char *s);
+
+/*
+ * Expands the remote glob pattern (absolute) against the namespace
+ * (paths.c has the rules) and appends the matches to out; a pattern
+ * without glob characters is appended as it is. Returns CLI_OK, or
+ * CLI_FAIL after printing why (also when a pattern matches nothing).
+ * Needs cli->fs.
+ */
+int cli_glob(struct cli *cli, const char *pattern, struct cli_strs *out);
+
+/* cli_path() and cli_glob() over n command-line arguments. Returns an exit status. */
+int cli_expand(struct cli *cli, int n, char **args, struct cli_strs *out);
 
 /* The commands. */
 int cmd_ls(struct cli *cli, int argc, char **argv);
@@ -173,5 +217,6 @@ int cmd_df(struct cli *cli, int argc, char **argv);
 int cmd_locations(struct cli *cli, int argc, char **argv);
 int cmd_admin(struct cli *cli, int argc, char **argv);
 int cmd_append(struct cli *cli, int argc, char **argv);
+int cmd_cp(struct cli *cli, int argc, char **argv);
 
 #endif

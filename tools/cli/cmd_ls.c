@@ -169,21 +169,28 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 			return cli->rc;
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage(cli, optind == argc ? "missing PATH" : "one PATH only");
+	if (optind == argc)
+		return cli_usage(cli, "missing PATH");
 	int rc;
-	char *path = cli_path(cli, argv[optind], &rc);
-	if (!path)
-		return rc;
-	if ((rc = cli_connect(cli)) != CLI_OK) {
-		free(path);
+	struct cli_strs paths = {0};
+	if ((rc = cli_connect(cli)) != CLI_OK ||
+	    (rc = cli_expand(cli, argc - optind, argv + optind, &paths)) != CLI_OK) {
+		cli_strs_free(&paths);
 		return rc;
 	}
 	if (cli->json)
 		printf("[");
-	list_path(&ls, path, argv[optind]);
+	for (size_t i = 0; i < paths.n && !cli->unreachable; i++) {
+		struct cairn_stat st;
+		/* Several directories, as ls(1): each under a "PATH:" header (-R prints its own). */
+		if (paths.n > 1 && !ls.recursive && !cli->json &&
+		    cairn_stat(cli->fs, paths.v[i], &st) == 0 && st.type == CAIRN_DIR)
+			printf("%s%s:\n", i ? "\n" : "", paths.v[i]);
+		list_path(&ls, paths.v[i], paths.n == 1 && optind == argc - 1 ? argv[optind]
+										 : paths.v[i]);
+	}
 	if (cli->json)
 		printf("%s]\n", ls.njson ? "\n" : "");
-	free(path);
+	cli_strs_free(&paths);
 	return ls.rc;
 }

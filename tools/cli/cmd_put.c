@@ -1,24 +1,24 @@
 /*
- * cmd_put: `cairn put [-f] [-r N] LOCAL REMOTE`.
+ * cmd_put: `cairn put [-f] [-r N] LOCAL... REMOTE`.
  *
- * Copies the local file LOCAL ("-": standard input) to REMOTE, or into
- * REMOTE under LOCAL's name when REMOTE is a directory, as cp(1) does. An
- * existing target is refused unless -f. The file gets LOCAL's permission
- * bits less the umask (0644 from standard input). -r N makes the file
- * with N replicas per chunk.
+ * Copies local files and directories in, as `hdfs dfs -put` and cp(1) do:
+ * one LOCAL goes to REMOTE, or into REMOTE under its own name when REMOTE
+ * is a directory; several go into REMOTE, which must be a directory. A
+ * directory is copied with everything under it (regular files and
+ * directories; other kinds are skipped with a line each), making the
+ * directories it needs; an existing directory is merged into. "-" reads
+ * one file from standard input. An existing target file is refused unless
+ * -f. A file gets its local permission bits less the umask (0644 from
+ * standard input). -r N makes the files with N replicas per chunk.
  *
- * Atomic, as hdfs's put: the bytes go to a hidden temporary next to the
- * target (cairn_temp_path(): ".NAME.<hex>._COPYING_"), which is renamed
- * over the target only once cairn_close() returned 0, when every byte is
- * stored on every replica of its chunk and the size is committed. Without
- * -f the rename refuses an existing target atomically. A failed copy
- * removes its temporary and leaves the target as it was; one killed
- * outright leaves the temporary to the metaserver, which removes it when
- * its write lease expires. SIGINT, SIGTERM and SIGHUP stop the copy
- * cleanly (temporary removed, exit 1).
- *
- * On a terminal, standard error shows one updating line: bytes and MB/s.
+ * Each file is written atomically (xfer.c): to a hidden temporary renamed
+ * over the target once stored and closed, so a failed or killed put never
+ * leaves a partial file under a final name nor harms an existing one. A
+ * failure is reported and the next file is tried; the exit status is 1
+ * if any failed. SIGINT, SIGTERM and SIGHUP stop the copy cleanly. On a
+ * terminal, standard error shows one updating line per file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -28,105 +28,143 @@
 
 #include "cli.h"
 
-/* The remote name: REMOTE, or REMOTE/basename(LOCAL) when REMOTE is a directory. */
-static char *target_path(struct cli *cli, const char *local, char *remote, int *rc)
+struct put {
+	struct cli *cli;
+	int force;
+	mode_t umask;
+	int rc; /* CLI_FAIL once a file failed */
+};
+
+static int fill_from_fd(void *arg, cairn_file_t *f, struct cli_progress *pr, int *lerr)
 {
-	struct cairn_stat st;
-	int err = cairn_stat(cli->fs, remote, &st);
-	if (err && err != -ENOENT) {
-		*rc = cli_fail(cli, err, "put %s", remote);
-		return NULL;
-	}
-	if (err || st.type != CAIRN_DIR)
-		return strdup(remote);
-	char *base = cli_base_name(local);
-	if (!base) {
-		*rc = cli_usage(cli, "%s is a directory: name the file to make in it", remote);
-		return NULL;
-	}
-	char *t = cli_join(remote, base);
-	free(base);
-	return t;
+	return cli_copy_in(*(int *)arg, f, pr, lerr);
 }
 
-/* Copies fd into the temporary tmp. Returns 0 or CLI_FAIL after printing why. */
-static int write_temp(struct cli *cli, const char *local, int fd, uint32_t mode, const char *tmp,
-		      const char *target, int *made)
+/* Whether to go on after a failure: not once stopped or the metaserver is gone. */
+static int going(const struct put *p)
 {
-	cairn_file_t *f;
-	int err = cairn_open(cli->fs, tmp, CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_EXCL, mode, &f);
-	if (err)
-		return cli_fail(cli, err, "put %s", target);
-	*made = 1;
-	char what[512];
-	snprintf(what, sizeof(what), "put %s", target);
-	struct cli_progress pr;
-	cli_progress_start(&pr, what);
-	int lerr = 0;
-	err = cli_copy_in(fd, f, &pr, &lerr);
+	return !p->cli->unreachable && !cli_xfer_stopped();
+}
+
+static void put_fd(struct put *p, int fd, const char *local, uint32_t mode, const char *target)
+{
+	struct cli_writer w = {.target = target,
+			       .source = local,
+			       .mode = mode,
+			       .force = p->force,
+			       .fill = fill_from_fd,
+			       .arg = &fd};
+	if (cli_write_atomic(p->cli, &w) != CLI_OK)
+		p->rc = CLI_FAIL;
+}
+
+static void put_file(struct put *p, const char *local, const struct stat *lst, const char *target)
+{
+	int fd = open(local, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "cairn: put %s: %s\n", local, strerror(errno));
+		p->rc = CLI_FAIL;
+		return;
+	}
+	put_fd(p, fd, local, (uint32_t)(lst->st_mode & 0777 & ~p->umask), target);
+	close(fd);
+}
+
+static void put_path(struct put *p, const char *local, const char *target);
+
+/* local (a directory) as target and what is under it. */
+static void put_tree(struct put *p, const char *local, const struct stat *lst, const char *target)
+{
+	int err = cairn_mkdir(p->cli->fs, target, (uint32_t)(lst->st_mode & 0777 & ~p->umask));
+	struct cairn_stat st;
+	if (err == -EEXIST && cairn_stat(p->cli->fs, target, &st) == 0 && st.type == CAIRN_DIR)
+		err = 0;
 	if (err) {
-		/* Now: close() would replace the library's words. */
-		cli_progress_end(&pr, 0);
-		if (err == 1 && lerr == EINTR)
-			fprintf(stderr, "cairn: put %s: interrupted\n", target);
-		else if (err == 1)
-			fprintf(stderr, "cairn: put %s: reading %s: %s\n", target, local,
-				strerror(lerr));
-		else
-			cli_fail(cli, err, "put %s", target);
-		cairn_close(f);
-		return CLI_FAIL;
+		p->rc = cli_fail(p->cli, err, "put %s: making %s", local, target);
+		return;
 	}
-	if ((err = cairn_close(f)) != 0) {
-		cli_progress_end(&pr, 0);
-		return cli_fail(cli, err, "put %s", target);
+	DIR *d = opendir(local);
+	if (!d) {
+		fprintf(stderr, "cairn: put %s: %s\n", local, strerror(errno));
+		p->rc = CLI_FAIL;
+		return;
 	}
-	cli_progress_end(&pr, 1);
-	return CLI_OK;
+	struct dirent *e;
+	while (going(p) && (e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char *sub = cli_join(local, e->d_name), *rsub = cli_join(target, e->d_name);
+		if (!sub || !rsub) {
+			fprintf(stderr, "cairn: out of memory\n");
+			abort();
+		}
+		put_path(p, sub, rsub);
+		free(sub);
+		free(rsub);
+	}
+	closedir(d);
 }
 
-/* The one line for a target that is there already. Returns CLI_FAIL. */
-static int refuse_existing(const char *target, int is_dir)
+/* One local path (file or directory) to target. */
+static void put_path(struct put *p, const char *local, const char *target)
 {
-	fprintf(stderr, "cairn: put %s: %s\n", target,
-		is_dir ? "a directory is in the way" : "the file exists (-f replaces it)");
-	return CLI_FAIL;
+	struct stat lst;
+	if (stat(local, &lst) != 0) {
+		fprintf(stderr, "cairn: put %s: %s\n", local, strerror(errno));
+		p->rc = CLI_FAIL;
+	} else if (S_ISDIR(lst.st_mode)) {
+		put_tree(p, local, &lst, target);
+	} else if (S_ISREG(lst.st_mode)) {
+		put_file(p, local, &lst, target);
+	} else {
+		fprintf(stderr, "cairn: put %s: skipped: not a regular file or directory\n", local);
+		p->rc = CLI_FAIL;
+	}
 }
 
-static int put(struct cli *cli, const char *local, int fd, uint32_t mode, int force, char *remote)
+static int put_all(struct put *p, char **locals, int n, const char *remote)
 {
-	int rc = CLI_FAIL, made = 0;
-	char *target = target_path(cli, local, remote, &rc);
-	if (!target)
-		return rc;
 	struct cairn_stat st;
-	int err = force ? -ENOENT : cairn_stat(cli->fs, target, &st);
-	char tmp[CLI_PATH_BUF];
-	if (err == 0)
-		rc = refuse_existing(target, st.type == CAIRN_DIR);
-	else if (err != -ENOENT)
-		rc = cli_fail(cli, err, "put %s", target);
-	else if ((err = cairn_temp_path(target, tmp, sizeof(tmp))) != 0)
-		rc = cli_fail(cli, err, "put %s", target);
-	else if ((rc = write_temp(cli, local, fd, mode, tmp, target, &made)) == CLI_OK) {
-		err = cairn_rename2(cli->fs, tmp, target, force ? 0 : CAIRN_RENAME_NOREPLACE);
-		if (err == -EEXIST) /* made meanwhile by another client */
-			rc = refuse_existing(target, 0);
-		else if (err)
-			rc = cli_fail(cli, err, "put %s", target);
+	int err = cairn_stat(p->cli->fs, remote, &st);
+	if (err && err != -ENOENT)
+		return cli_fail(p->cli, err, "put %s", remote);
+	int into = err == 0 && st.type == CAIRN_DIR;
+	if (n > 1 && !into)
+		return cli_fail(p->cli, err ? err : -ENOTDIR,
+				"put %s: several sources need a "
+				"directory",
+				remote);
+	for (int i = 0; i < n && going(p); i++) {
+		if (strcmp(locals[i], "-") == 0) {
+			if (into)
+				return cli_usage(p->cli,
+						 "%s is a directory: name the file to make in it",
+						 remote);
+			put_fd(p, 0, "standard input", 0, remote);
+			continue;
+		}
+		char *base = into ? cli_base_name(locals[i]) : NULL;
+		char *target = into && base ? cli_join(remote, base) : strdup(remote);
+		if (!target) {
+			fprintf(stderr, "cairn: put %s: no name to give it in %s\n", locals[i],
+				remote);
+			p->rc = CLI_FAIL;
+		} else {
+			put_path(p, locals[i], target);
+		}
+		free(base);
+		free(target);
 	}
-	if (rc != CLI_OK && made && !cli->unreachable)
-		cairn_remove(cli->fs, tmp, 0);
-	free(target);
-	return rc;
+	return p->rc;
 }
 
 int cmd_put(struct cli *cli, int argc, char **argv)
 {
-	int opt, rc, force = 0;
+	struct put p = {.cli = cli, .rc = CLI_OK};
+	int opt, rc;
 	while ((opt = cli_getopt(cli, argc, argv, "fr:", NULL)) != -1) {
 		if (opt == 'f') {
-			force = 1;
+			p.force = 1;
 			continue;
 		}
 		if (opt != 'r')
@@ -139,33 +177,18 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 					 optarg);
 		cli->replication = (uint32_t)n;
 	}
-	if (argc - optind != 2)
-		return cli_usage(cli, argc - optind < 2 ? "missing LOCAL or REMOTE"
-							: "too many arguments");
-	const char *local = argv[optind];
-	int fd = 0;
-	uint32_t mode = 0;
-	if (strcmp(local, "-") != 0) {
-		if ((fd = open(local, O_RDONLY | O_CLOEXEC)) < 0) {
-			fprintf(stderr, "cairn: put %s: %s\n", local, strerror(errno));
-			return CLI_FAIL;
-		}
-		struct stat lst;
-		if (fstat(fd, &lst) == 0 && S_ISDIR(lst.st_mode)) {
-			fprintf(stderr, "cairn: put %s: %s\n", local, strerror(EISDIR));
-			close(fd);
-			return CLI_FAIL;
-		}
-		mode_t mask = umask(0);
-		umask(mask);
-		mode = (uint32_t)(lst.st_mode & 0777 & ~mask);
-	}
+	int n = argc - optind - 1;
+	if (n < 1)
+		return cli_usage(cli, "missing LOCAL or REMOTE");
+	for (int i = 0; i < n; i++)
+		if (strcmp(argv[optind + i], "-") == 0 && n > 1)
+			return cli_usage(cli, "'-' (standard input) must be the only source");
+	p.umask = umask(0);
+	umask(p.umask);
 	cli_xfer_catch();
-	char *remote = cli_path(cli, argv[optind + 1], &rc);
+	char *remote = cli_path(cli, argv[argc - 1], &rc);
 	if (remote && (rc = cli_connect(cli)) == CLI_OK)
-		rc = put(cli, local, fd, mode, force, remote);
+		rc = put_all(&p, argv + optind, n, remote);
 	free(remote);
-	if (fd > 0)
-		close(fd);
 	return rc;
 }

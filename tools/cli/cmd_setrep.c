@@ -16,9 +16,8 @@ int cmd_setrep(struct cli *cli, int argc, char **argv)
 	int rc;
 	if (cli_getopt(cli, argc, argv, "", NULL) != -1)
 		return cli->rc; /* only global flags here */
-	if (argc - optind != 2)
-		return cli_usage(cli,
-				 argc - optind < 2 ? "missing N or PATH" : "too many arguments");
+	if (argc - optind < 2)
+		return cli_usage(cli, "missing N or PATH");
 	char *end;
 	errno = 0;
 	unsigned long n = strtoul(argv[optind], &end, 10);
@@ -26,14 +25,14 @@ int cmd_setrep(struct cli *cli, int argc, char **argv)
 	    n > UINT32_MAX)
 		return cli_usage(cli, "N must be a positive number of replicas, not '%s'",
 				 argv[optind]);
-	char *path = cli_path(cli, argv[optind + 1], &rc);
-	if (!path)
-		return rc;
-	if ((rc = cli_connect(cli)) == CLI_OK) {
-		int err = cairn_set_replication(cli->fs, path, (uint32_t)n);
+	struct cli_strs paths = {0};
+	if ((rc = cli_connect(cli)) == CLI_OK)
+		rc = cli_expand(cli, argc - optind - 1, argv + optind + 1, &paths);
+	for (size_t i = 0; rc != CLI_USAGE && i < paths.n && !cli->unreachable; i++) {
+		int err = cairn_set_replication(cli->fs, paths.v[i], (uint32_t)n);
 		if (err)
-			rc = cli_fail(cli, err, "setrep %lu %s", n, path);
+			rc = cli_fail(cli, err, "setrep %lu %s", n, paths.v[i]);
 	}
-	free(path);
+	cli_strs_free(&paths);
 	return rc;
 }

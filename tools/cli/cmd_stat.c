@@ -65,13 +65,14 @@ int cmd_stat(struct cli *cli, int argc, char **argv)
 	int rc;
 	if (cli_getopt(cli, argc, argv, "", NULL) != -1)
 		return cli->rc; /* only global flags here */
-	if (argc - optind != 1)
-		return cli_usage(cli, optind == argc ? "missing PATH" : "one PATH only");
-	char *path = cli_path(cli, argv[optind], &rc);
-	if (!path)
-		return rc;
-	struct cairn_stat st;
-	if ((rc = cli_connect(cli)) == CLI_OK) {
+	if (optind == argc)
+		return cli_usage(cli, "missing PATH");
+	struct cli_strs paths = {0};
+	if ((rc = cli_connect(cli)) == CLI_OK)
+		rc = cli_expand(cli, argc - optind, argv + optind, &paths);
+	for (size_t i = 0; rc != CLI_USAGE && i < paths.n && !cli->unreachable; i++) {
+		const char *path = paths.v[i];
+		struct cairn_stat st;
 		int err = cairn_stat(cli->fs, path, &st);
 		if (err)
 			rc = cli_fail(cli, err, "stat %s", path);
@@ -80,6 +81,6 @@ int cmd_stat(struct cli *cli, int argc, char **argv)
 		else
 			print_plain(path, &st);
 	}
-	free(path);
+	cli_strs_free(&paths);
 	return rc;
 }
