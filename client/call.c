@@ -141,6 +141,10 @@ struct call *call_new(struct cairn *c, Cairn__Envelope__BodyCase kind)
 		cairn__decommission_req__init(&call->body.decommission);
 		call->req.decommission = &call->body.decommission;
 		break;
+	case CAIRN__ENVELOPE__BODY_TRUNCATE:
+		cairn__truncate_req__init(&call->body.truncate);
+		call->req.truncate = &call->body.truncate;
+		break;
 	default:
 		cairn__empty__init(&call->body.ping);
 		call->req.body_case = CAIRN__ENVELOPE__BODY_PING;

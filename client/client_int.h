@@ -111,6 +111,7 @@ struct call {
 		Cairn__FsckReq fsck;
 		Cairn__RebalanceReq rebalance;
 		Cairn__DecommissionReq decommission;
+		Cairn__TruncateReq truncate;
 	} body;
 	char *owned[2];	     /* strings the request points to, freed with the call */
 	uint64_t attempt_ms; /* the rpc deadline of the attempt being made */

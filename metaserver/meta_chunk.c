@@ -344,6 +344,54 @@ void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *
 	infos_free(&ci);
 }
 
+/* ---- truncate ---------------------------------------------------------------------- */
+
+/*
+ * Cuts a file under a write lease taken for the moment (so a writer, or
+ * one that may reclaim its lease after a restart, is refused as open()
+ * refuses it). ns_set_size() drops the chunks wholly past the size; the
+ * last chunk keeps its bytes past it on the replicas, never read (reads
+ * stop at the size) and overwritten by a later append.
+ */
+static int truncate_file(struct meta_server *ms, const Cairn__TruncateReq *m,
+			 struct ns_inode **ino, char **why)
+{
+	int err = ns_lookup(ms->ns, m->path, ino);
+	if (!err && ns_inode_is_dir(*ino))
+		err = -EISDIR;
+	if (err)
+		return err;
+	if (m->size > ns_inode_size(*ino)) {
+		*why = strdup("the metaserver only shortens files (libcairn writes zeros to grow one)");
+		return -EINVAL;
+	}
+	uint64_t id = ns_inode_id(*ino), lease_id, now = time_mono_ms();
+	err = lease_acquire(ms->leases, id, now, &lease_id);
+	if (err == -CAIRN_ELEASE &&
+	    asprintf(why, "%s is open for writing by another client", m->path) < 0)
+		*why = NULL;
+	if (err == -EAGAIN &&
+	    asprintf(why, "%s: write leases are being reclaimed after a metaserver restart",
+		     m->path) < 0)
+		*why = NULL;
+	if (err)
+		return err;
+	if (m->size < ns_inode_size(*ino))
+		err = ns_set_size(ms->ns, id, m->size, time_now_us());
+	lease_release(ms->leases, id, lease_id, now);
+	*ino = ns_get(ms->ns, id);
+	return err ? err : *ino ? 0 : -CAIRN_EINTERNAL;
+}
+
+void meta_truncate(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	struct ns_inode *ino = NULL;
+	char *why = NULL;
+	int err = truncate_file(ms, req->truncate, &ino, &why);
+	meta_answer_why(ms, call, err, why, NULL, ino);
+	free(why);
+}
+
 /* ---- chunk locations --------------------------------------------------------------- */
 
 void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)

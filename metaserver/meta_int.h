@@ -86,7 +86,7 @@ struct meta_handler {
 	unsigned flags;
 };
 
-#define META_NHANDLERS (CAIRN__ENVELOPE__BODY_READ + 1)
+#define META_NHANDLERS 100 /* request body cases are below 100, replies from 100 */
 extern const struct meta_handler meta_handlers[META_NHANDLERS];
 
 /*
@@ -131,6 +131,7 @@ void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *
 void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_allocate(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_lease(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_truncate(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_report_bad(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_report(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);

@@ -130,6 +130,7 @@ const struct meta_handler meta_handlers[META_NHANDLERS] = {
 	[CAIRN__ENVELOPE__BODY_CHUNKS] = {meta_chunks, "chunks", 0},
 	[CAIRN__ENVELOPE__BODY_ALLOCATE] = {meta_allocate, "allocate", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_LEASE] = {meta_lease, "lease", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_TRUNCATE] = {meta_truncate, "truncate", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_REPORT_BAD] = {meta_report_bad, "report_bad", 0},
 	[CAIRN__ENVELOPE__BODY_REGISTER] = {meta_register, "register", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_HEARTBEAT] = {meta_heartbeat, "heartbeat", 0},

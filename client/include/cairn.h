@@ -217,6 +217,15 @@ CAIRN_API int cairn_temp_path(const char *path, char *buf, size_t size);
 /* Sets a file's target replication (1..16). Returns 0 or a negative error. */
 CAIRN_API int cairn_set_replication(cairn_t *c, const char *path, uint32_t replication);
 
+/*
+ * Sets a file's size, as truncate(2): a shorter size drops the bytes past
+ * it (one metaserver call; the chunks wholly past it are freed), a larger
+ * one appends zeros (written through this client). Refused while another
+ * client writes the file (-CAIRN_ELEASE). Returns 0 or a negative error
+ * (-EISDIR for a directory).
+ */
+CAIRN_API int cairn_truncate(cairn_t *c, const char *path, uint64_t size);
+
 /* Sets the permission bits (mode & 07777). */
 CAIRN_API int cairn_chmod(cairn_t *c, const char *path, uint32_t mode);
 

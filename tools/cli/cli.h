@@ -202,6 +202,34 @@ int cli_glob(struct cli *cli, const char *pattern, struct cli_strs *out);
 /* cli_path() and cli_glob() over n command-line arguments. Returns an exit status. */
 int cli_expand(struct cli *cli, int n, char **args, struct cli_strs *out);
 
+/*
+ * Calls fn for path (attributes st) and, when recursive and path is a
+ * directory, for everything under it, each directory before what it
+ * holds. fn returns CLI_OK or CLI_FAIL (after printing why); the walk goes
+ * on after a failure but stops once the metaserver is unreachable.
+ * Returns CLI_OK, or CLI_FAIL when anything failed.
+ */
+typedef int (*cli_visit_fn)(struct cli *cli, const char *path, const struct cairn_stat *st,
+			    void *arg);
+int cli_walk(struct cli *cli, const char *path, const struct cairn_stat *st, int recursive,
+	     cli_visit_fn fn, void *arg);
+
+/* cli_walk() from each of n command-line arguments (globs expanded). Returns an exit status. */
+int cli_walk_args(struct cli *cli, int n, char **args, int recursive, cli_visit_fn fn, void *arg);
+
+/*
+ * n bytes in buf: the number, or with human set "1.5 K", "12 M", "3.0 G"
+ * (powers of 1024, as hdfs -h) from 1024 up. Returns buf.
+ */
+#define CLI_SIZE_BUF 32
+const char *cli_size_str(char buf[CLI_SIZE_BUF], uint64_t n, int human);
+
+/*
+ * Writes len bytes of the file path from off (fewer at its end) to
+ * standard output (cmd_head.c; head and tail). Returns an exit status.
+ */
+int cli_print_range(struct cli *cli, const char *path, uint64_t off, uint64_t len);
+
 /* The commands. */
 int cmd_ls(struct cli *cli, int argc, char **argv);
 int cmd_mkdir(struct cli *cli, int argc, char **argv);
@@ -218,5 +246,19 @@ int cmd_locations(struct cli *cli, int argc, char **argv);
 int cmd_admin(struct cli *cli, int argc, char **argv);
 int cmd_append(struct cli *cli, int argc, char **argv);
 int cmd_cp(struct cli *cli, int argc, char **argv);
+int cmd_truncate(struct cli *cli, int argc, char **argv);
+int cmd_touch(struct cli *cli, int argc, char **argv);
+int cmd_test(struct cli *cli, int argc, char **argv);
+int cmd_count(struct cli *cli, int argc, char **argv);
+int cmd_head(struct cli *cli, int argc, char **argv);
+int cmd_tail(struct cli *cli, int argc, char **argv);
+int cmd_chmod(struct cli *cli, int argc, char **argv);
+int cmd_chown(struct cli *cli, int argc, char **argv);
+int cmd_chgrp(struct cli *cli, int argc, char **argv);
+int cmd_find(struct cli *cli, int argc, char **argv);
+int cmd_getmerge(struct cli *cli, int argc, char **argv);
+
+/* chown's body, chgrp's too when chgrp is set (cmd_chown.c). Returns an exit status. */
+int cli_chown_run(struct cli *cli, int argc, char **argv, int chgrp);
 
 #endif

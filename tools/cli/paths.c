@@ -191,3 +191,44 @@ int cli_expand(struct cli *cli, int n, char **args, struct cli_strs *out)
 	}
 	return CLI_OK;
 }
+
+int cli_walk(struct cli *cli, const char *path, const struct cairn_stat *st, int recursive,
+	     cli_visit_fn fn, void *arg)
+{
+	int rc = fn(cli, path, st, arg);
+	if (!recursive || st->type != CAIRN_DIR || cli->unreachable)
+		return rc;
+	cairn_dir_t *d;
+	int err = cairn_opendir(cli->fs, path, &d);
+	if (err)
+		return cli_fail(cli, err, "%s %s", cli->cmd->name, path);
+	struct cairn_dirent ent;
+	while (!cli->unreachable && (err = cairn_readdir_next(d, &ent)) == 1) {
+		char *sub = cli_join(path, ent.name);
+		CAIRN_ASSERT(sub != NULL);
+		/* The iterator holds one page; the recursion its own. */
+		if (cli_walk(cli, sub, &ent.st, 1, fn, arg) != CLI_OK)
+			rc = CLI_FAIL;
+		free(sub);
+	}
+	cairn_closedir(d);
+	if (err < 0)
+		rc = cli_fail(cli, err, "%s %s", cli->cmd->name, path);
+	return rc;
+}
+
+int cli_walk_args(struct cli *cli, int n, char **args, int recursive, cli_visit_fn fn, void *arg)
+{
+	struct cli_strs paths = {0};
+	int rc = cli_expand(cli, n, args, &paths);
+	for (size_t i = 0; rc != CLI_USAGE && i < paths.n && !cli->unreachable; i++) {
+		struct cairn_stat st;
+		int err = cairn_stat(cli->fs, paths.v[i], &st);
+		if (err)
+			rc = cli_fail(cli, err, "%s %s", cli->cmd->name, paths.v[i]);
+		else if (cli_walk(cli, paths.v[i], &st, recursive, fn, arg) != CLI_OK)
+			rc = CLI_FAIL;
+	}
+	cli_strs_free(&paths);
+	return rc;
+}

@@ -1,0 +1,141 @@
+"""The hdfs-dfs commands people reach for (issue 11), through the CLI on a
+real one-chunkserver cluster: head, tail [-f], touch, test, count [-q]
+[-h], truncate (shorter: the namespace cuts it; longer: zeros), append,
+chmod/chown/chgrp [-R], find, getmerge, and a truncate refused while
+another client writes the file.
+"""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from cluster import Cluster, wait_for
+from conftest import BIN
+
+KIB, MIB = 1 << 10, 1 << 20
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("cmds"), nchunks=1,
+                meta_extra=("--replication", "1")).start()
+    yield c
+    c.kill()
+
+
+def cairn(cluster, *args, check=True, input=None):
+    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "--timeout", "20s"]
+    r = subprocess.run(argv + [str(a) for a in args], capture_output=True, input=input,
+                       timeout=120)
+    if check and r.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (args, r.returncode,
+                                                     r.stderr.decode(errors="replace")))
+    return r
+
+
+def out(cluster, *args):
+    return cairn(cluster, *args).stdout
+
+
+def test_head_tail_and_follow(cluster):
+    data = os.urandom(3 * MIB + 100)
+    cairn(cluster, "put", "-", "/ht", input=data)
+    assert out(cluster, "head", "/ht") == data[:1024]
+    assert out(cluster, "head", "-c", "2M", "/ht") == data[:2 * MIB]
+    assert out(cluster, "tail", "/ht") == data[-1024:]
+    assert out(cluster, "tail", "-c", "1000000", "/ht") == data[-1000000:]
+    cairn(cluster, "put", "-", "/tiny", input=b"abc")
+    assert out(cluster, "tail", "/tiny") == b"abc" and out(cluster, "head", "/tiny") == b"abc"
+    # -f: what another client appends shows up; SIGINT ends it with exit 0.
+    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "tail", "-f", "/tiny"]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    cairn(cluster, "append", "-", "/tiny", input=b"-more")
+    got = b""
+    deadline = time.monotonic() + 30
+    os.set_blocking(p.stdout.fileno(), False)
+    while got != b"abc-more" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        got += p.stdout.read() or b""
+    p.send_signal(2)
+    assert p.wait(30) == 0
+    assert got == b"abc-more"
+
+
+def test_touch_test_and_count(cluster):
+    cairn(cluster, "mkdir", "-p", "/tt/sub")
+    cairn(cluster, "touch", "/tt/empty", "/tt/sub/e2")
+    assert json.loads(out(cluster, "stat", "--json", "/tt/empty"))["size"] == 0
+    before = int(json.loads(out(cluster, "stat", "--json", "/tt/empty"))["mtime"] * 1e6)
+    time.sleep(0.05)
+    cairn(cluster, "touch", "/tt/empty")
+    after = int(json.loads(out(cluster, "stat", "--json", "/tt/empty"))["mtime"] * 1e6)
+    assert after > before
+    cairn(cluster, "put", "-", "/tt/full", input=b"x" * 3000)
+    expect = {("-e", "/tt"): 0, ("-d", "/tt"): 0, ("-f", "/tt"): 1, ("-e", "/none"): 1,
+              ("-f", "/tt/full"): 0, ("-z", "/tt/full"): 1, ("-z", "/tt/empty"): 0,
+              ("-s", "/tt/full"): 0, ("-d", "/tt/full"): 1, ("-e", "/tt/full/x"): 1}
+    for (flag, path), status in expect.items():
+        r = cairn(cluster, "test", flag, path, check=False)
+        assert (r.returncode, r.stdout, r.stderr) == (status, b"", b""), (flag, path, r)
+    assert cairn(cluster, "test", "/tt", check=False).returncode == 2
+    assert out(cluster, "count", "/tt").split() == [b"2", b"3", b"3000", b"/tt"]
+    assert out(cluster, "count", "-q", "-h", "/tt").split() == [
+        b"none", b"inf", b"none", b"inf", b"2", b"3", b"2.9", b"K", b"/tt"]
+
+
+def test_truncate(cluster):
+    data = os.urandom(2 * MIB + 5000)
+    cairn(cluster, "put", "-", "/tr", input=data)
+    cairn(cluster, "truncate", "1M", "/tr")
+    assert out(cluster, "cat", "/tr") == data[:MIB]
+    cairn(cluster, "truncate", "10", "/tr")
+    assert out(cluster, "cat", "/tr") == data[:10]
+    cairn(cluster, "append", "-", "/tr", input=b"tail")  # over the cut-off bytes of chunk 0
+    assert out(cluster, "cat", "/tr") == data[:10] + b"tail"
+    cairn(cluster, "truncate", "100K", "/tr")  # grows: zeros
+    assert out(cluster, "cat", "/tr") == data[:10] + b"tail" + bytes(100 * KIB - 14)
+    cairn(cluster, "truncate", "0", "/tr")
+    assert out(cluster, "cat", "/tr") == b""
+    r = cairn(cluster, "truncate", "x", "/tr", check=False)
+    assert r.returncode == 2
+    r = cairn(cluster, "truncate", "0", "/", check=False)
+    assert r.returncode == 1 and b"directory" in r.stderr.lower(), r.stderr
+    # While another client writes the file: refused, the file untouched.
+    cairn(cluster, "put", "-", "/busy", input=b"0123456789")
+    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "append", "-", "/busy"]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"more")
+    p.stdin.flush()
+    wait_for("the appender's open", lambda: b"open for writing" in cairn(
+        cluster, "truncate", "5", "/busy", check=False).stderr)
+    p.stdin.close()
+    assert p.wait(30) == 0
+    assert out(cluster, "cat", "/busy") == b"0123456789more"
+
+
+def test_chmod_chown_chgrp_find_getmerge(cluster, tmp_path):
+    cairn(cluster, "mkdir", "-p", "/p/a/b")
+    for name, data in (("/p/x.csv", b"1,2\n"), ("/p/a/y.csv", b"3,4\n"), ("/p/a/b/z.txt", b"z")):
+        cairn(cluster, "put", "-", name, input=data)
+    cairn(cluster, "chmod", "-R", "700", "/p/a")
+    assert json.loads(out(cluster, "stat", "--json", "/p/a/b/z.txt"))["mode"] == 0o700
+    assert json.loads(out(cluster, "stat", "--json", "/p/x.csv"))["mode"] == 0o644
+    assert cairn(cluster, "chmod", "9x", "/p", check=False).returncode == 2
+    r = cairn(cluster, "stat", "--format", "%Q", "/p", check=False)
+    assert r.returncode == 2 and b"%Q" in r.stderr
+    cairn(cluster, "chown", "-R", "1234:55", "/p")
+    cairn(cluster, "chgrp", "77", "/p/x.csv")
+    assert out(cluster, "stat", "--format", "%u:%g %a %F", "/p/a/y.csv") == b"1234:55 700 regular file\n"
+    assert out(cluster, "stat", "--format", "%u %g %n", "/p/x.csv") == b"1234 77 x.csv\n"
+    assert out(cluster, "find", "/p", "-name", "*.csv").split() == [b"/p/a/y.csv", b"/p/x.csv"]
+    assert out(cluster, "find", "/p", "-type", "d").split() == [b"/p", b"/p/a", b"/p/a/b"]
+    r = cairn(cluster, "find", "/p", "-type", "x", check=False)
+    assert r.returncode == 2
+    merged = tmp_path / "merged.csv"
+    cairn(cluster, "getmerge", "/p/a", "/p/x.csv", merged)
+    assert merged.read_bytes() == b"3,4\n1,2\n"
+    cairn(cluster, "getmerge", "-nl", "/p/a/b", "/p/a/b", merged)
+    assert merged.read_bytes() == b"z\nz\n"
