@@ -139,3 +139,41 @@ def test_chmod_chown_chgrp_find_getmerge(cluster, tmp_path):
     assert merged.read_bytes() == b"3,4\n1,2\n"
     cairn(cluster, "getmerge", "-nl", "/p/a/b", "/p/a/b", merged)
     assert merged.read_bytes() == b"z\nz\n"
+
+
+def test_du_summary_and_human_sizes(cluster):
+    cairn(cluster, "mkdir", "-p", "/du/a")
+    cairn(cluster, "put", "-", "/du/a/f", input=b"x" * (3 * MIB // 2))
+    cairn(cluster, "put", "-", "/du/g", input=b"y" * 100)
+    assert out(cluster, "du", "-s", "/du") == b"%d\t/du\n" % (3 * MIB // 2 + 100)
+    assert out(cluster, "du", "-h", "/du").decode().splitlines() == [
+        "1.5 M\t/du/a", "100\t/du/g", "1.5 M\t/du"]
+    assert out(cluster, "du", "-s", "/du/*").decode().splitlines() == [
+        "%d\t/du/a" % (3 * MIB // 2), "100\t/du/g"]
+    df = out(cluster, "df", "-h").decode()
+    assert "capacity:" in df and any(u in df for u in (" G ", " T ", " M ")), df
+
+
+def test_progress_only_on_a_terminal(cluster, tmp_path):
+    import pty
+    local = tmp_path / "p.bin"
+    local.write_bytes(os.urandom(2 * MIB))
+    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr]
+    r = subprocess.run(argv + ["put", local, "/prog-pipe"], capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stderr == b""  # not a terminal: nothing
+    master, slave = pty.openpty()
+    p = subprocess.Popen(argv + ["put", local, "/prog-tty"], stderr=slave,
+                         stdout=subprocess.DEVNULL)
+    os.close(slave)
+    assert p.wait(60) == 0
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert b"put /prog-tty" in shown and b"MB/s" in shown, shown

@@ -260,8 +260,12 @@ static void progress_draw(struct cli_progress *p, const char *end)
 {
 	uint64_t ms = now_ms() - p->start_ms;
 	double mb = (double)p->bytes / 1e6;
-	fprintf(stderr, "\r%s: %.1f MB, %.1f MB/s\033[K%s", p->what, mb,
-		ms ? mb * 1000.0 / (double)ms : 0.0, end);
+	double rate = ms ? mb * 1000.0 / (double)ms : 0.0;
+	if (p->total && p->bytes <= p->total && rate > 0 && !*end)
+		fprintf(stderr, "\r%s: %.1f of %.1f MB, %.1f MB/s, %.0f s left\033[K", p->what, mb,
+			(double)p->total / 1e6, rate, ((double)p->total / 1e6 - mb) / rate);
+	else
+		fprintf(stderr, "\r%s: %.1f MB, %.1f MB/s\033[K%s", p->what, mb, rate, end);
 	fflush(stderr);
 }
 

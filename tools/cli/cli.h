@@ -50,6 +50,7 @@ struct cli_progress {
 	const char *what; /* borrowed: what is being copied, e.g. "put a.txt" */
 	uint64_t start_ms, last_ms;
 	uint64_t bytes;
+	uint64_t total; /* the bytes expected (0: unknown), for the ETA */
 };
 
 /* Totals of a tree, as du and df count them. */
@@ -165,6 +166,7 @@ struct cli_writer {
 	const char *target; /* the remote file to make or replace */
 	const char *source; /* what is copied, for error lines */
 	uint32_t mode;	    /* the new file's permission bits (0: the library's default) */
+	uint64_t size;	    /* the bytes expected, for the progress line (0: unknown) */
 	int force;	    /* replace an existing target */
 	/* Copies the source into f: as cli_copy_in() returns. */
 	int (*fill)(void *arg, cairn_file_t *f, struct cli_progress *pr, int *lerr);

@@ -41,6 +41,7 @@ static void cp_file(struct cp *c, const char *src, const struct cairn_stat *st, 
 	struct cli_writer w = {.target = dst,
 			       .source = src,
 			       .mode = st->mode & 07777,
+			       .size = st->size,
 			       .force = c->force,
 			       .fill = fill_from_remote,
 			       .arg = in};

@@ -66,6 +66,7 @@ static int get_file(struct cli *cli, const char *remote, const struct cairn_stat
 	snprintf(what, sizeof(what), "get %s", remote);
 	struct cli_progress pr;
 	cli_progress_start(&pr, what);
+	pr.total = st->size;
 	int lerr = 0;
 	err = cli_copy_out(f, fd, &pr, &lerr);
 	if (err) {

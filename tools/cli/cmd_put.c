@@ -46,11 +46,13 @@ static int going(const struct put *p)
 	return !p->cli->unreachable && !cli_xfer_stopped();
 }
 
-static void put_fd(struct put *p, int fd, const char *local, uint32_t mode, const char *target)
+static void put_fd(struct put *p, int fd, const char *local, uint32_t mode, uint64_t size,
+		   const char *target)
 {
 	struct cli_writer w = {.target = target,
 			       .source = local,
 			       .mode = mode,
+			       .size = size,
 			       .force = p->force,
 			       .fill = fill_from_fd,
 			       .arg = &fd};
@@ -66,7 +68,8 @@ static void put_file(struct put *p, const char *local, const struct stat *lst, c
 		p->rc = CLI_FAIL;
 		return;
 	}
-	put_fd(p, fd, local, (uint32_t)(lst->st_mode & 0777 & ~p->umask), target);
+	put_fd(p, fd, local, (uint32_t)(lst->st_mode & 0777 & ~p->umask), (uint64_t)lst->st_size,
+	       target);
 	close(fd);
 }
 
@@ -140,7 +143,7 @@ static int put_all(struct put *p, char **locals, int n, const char *remote)
 				return cli_usage(p->cli,
 						 "%s is a directory: name the file to make in it",
 						 remote);
-			put_fd(p, 0, "standard input", 0, remote);
+			put_fd(p, 0, "standard input", 0, 0, remote);
 			continue;
 		}
 		char *base = into ? cli_base_name(locals[i]) : NULL;

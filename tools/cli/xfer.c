@@ -148,6 +148,7 @@ static int write_temp(struct cli *cli, const struct cli_writer *w, const char *t
 	snprintf(what, sizeof(what), "%s %s", cli->cmd->name, w->target);
 	struct cli_progress pr;
 	cli_progress_start(&pr, what);
+	pr.total = w->size;
 	int lerr = 0;
 	err = w->fill(w->arg, f, &pr, &lerr);
 	if (err) {
