@@ -150,6 +150,9 @@ def test_du_summary_and_human_sizes(cluster):
         "1.5 M\t/du/a", "100\t/du/g", "1.5 M\t/du"]
     assert out(cluster, "du", "-s", "/du/*").decode().splitlines() == [
         "%d\t/du/a" % (3 * MIB // 2), "100\t/du/g"]
+    cairn(cluster, "chown", "7:8", "/du/a/f")
+    assert out(cluster, "ls", "-l", "-h", "/du/a").decode().split()[:5] == [
+        "-rw-r--r--", "1", "7", "8", "1.5"]
     df = out(cluster, "df", "-h").decode()
     assert "capacity:" in df and any(u in df for u in (" G ", " T ", " M ")), df
 

@@ -1,10 +1,11 @@
 /*
- * cmd_ls: `cairn ls [-l] [-R] PATH`.
+ * cmd_ls: `cairn ls [-l] [-h] [-R] PATH...` (PATH may be a glob, quoted).
  *
  * A directory lists its entries one name per line, in name order, read
  * page by page through the library's iterator (so a huge directory is
  * never held whole). -l prints the mode string, replication ("-" for a
- * directory), size, modification time and name. -R lists subdirectories
+ * directory), owner and group (numeric ids), size (-h: for people),
+ * modification time and name. -R lists subdirectories
  * after their parent, each under a "PATH:" header, as ls(1) does; only the
  * names of the current directory's subdirectories are held while it is
  * listed. A file is listed as itself. --json prints one array of objects
@@ -25,6 +26,7 @@ struct ls {
 	struct cli *cli;
 	int longfmt;
 	int recursive;
+	int human; /* -h: sizes for people */
 	int nlisted; /* directories listed so far (for -R's blank lines) */
 	int njson;   /* objects printed so far (for --json's commas) */
 	int rc;
@@ -94,7 +96,9 @@ static void print_entry(struct ls *ls, const char *path, const char *name,
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
 	if (st->type != CAIRN_DIR)
 		snprintf(rep, sizeof(rep), "%u", st->replication);
-	printf("%s %3s %12llu %s %s\n", mode, rep, (unsigned long long)st->size, when, name);
+	char size[CLI_SIZE_BUF];
+	printf("%s %3s %-8u %-8u %12s %s %s\n", mode, rep, st->uid, st->gid,
+	       cli_size_str(size, st->size, ls->human), when, name);
 }
 
 /* Lists directory path; with -R, then each subdirectory. */
@@ -157,8 +161,11 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 {
 	struct ls ls = {.cli = cli};
 	int opt;
-	while ((opt = cli_getopt(cli, argc, argv, "lR", NULL)) != -1) {
+	while ((opt = cli_getopt(cli, argc, argv, "lRh", NULL)) != -1) {
 		switch (opt) {
+		case 'h':
+			ls.human = 1;
+			break;
 		case 'l':
 			ls.longfmt = 1;
 			break;

@@ -13,7 +13,7 @@
 #include "cli.h"
 
 static const struct cli_cmd cli_cmds[] = {
-    {"ls", cmd_ls, "[-l] [-R] PATH...", "List a directory (or name a file): -l long, -R recursive."},
+    {"ls", cmd_ls, "[-l] [-h] [-R] PATH...", "List a directory (or name a file): -l long, -R recursive."},
     {"mkdir", cmd_mkdir, "[-p] PATH...",
      "Make directories; -p makes parents and accepts existing ones."},
     {"rm", cmd_rm, "[-r] PATH...", "Remove files; -r removes directories and what they hold."},
