@@ -548,6 +548,67 @@ static void h_read(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope 
 	store_read_crc(cs->store, m->chunk_id, m->offset, m->length, on_read, r);
 }
 
+/* A CrcsReq in progress. */
+struct chunk_crcs {
+	struct chunk_server *cs;
+	struct rpc_conn *conn; /* one reference held */
+	uint64_t call_id;
+	uint64_t chunk_id;
+};
+
+static void on_crcs(int err, struct evbuffer *data, const uint32_t *crcs, size_t ncrcs, void *arg)
+{
+	struct chunk_crcs *r = arg;
+	(void)data;
+	if (err == -CAIRN_ECHECKSUM) {
+		log_error("chunk %016llx: a checksum request found the replica corrupt; reporting "
+			  "it lost",
+			  (unsigned long long)r->chunk_id);
+		chunk_report_lost(r->cs, r->chunk_id);
+	}
+	Cairn__CrcsResp resp = CAIRN__CRCS_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	resp.crc = (uint32_t *)crcs;
+	resp.n_crc = ncrcs;
+	body.body_case = CAIRN__ENVELOPE__BODY_CRC_LIST;
+	body.crc_list = &resp;
+	rpc_reply(r->conn, r->call_id, err, NULL, err ? NULL : &body, NULL);
+	r->cs->ncalls--;
+	rpc_conn_unref(r->conn);
+	free(r);
+}
+
+static void h_crcs(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope *req,
+		   struct evbuffer *payload)
+{
+	Cairn__CrcsReq *m = req->crcs;
+	uint64_t have;
+	int corrupt;
+	int rc = replica_version(cs, m->chunk_id, &have, &corrupt);
+	if (rc < 0) {
+		rpc_reply(c, req->call_id, rc,
+			  rc == -ENOENT ? "no replica of this chunk here" : NULL, NULL, NULL);
+		return;
+	}
+	if (corrupt) {
+		rpc_reply(c, req->call_id, -CAIRN_ECHECKSUM, "the replica is corrupt", NULL, NULL);
+		return;
+	}
+	if (have != m->version) {
+		reply_err(c, req->call_id, -CAIRN_ESTALE, "the replica has version %llu, not %llu",
+			  (unsigned long long)have, (unsigned long long)m->version);
+		return;
+	}
+	struct chunk_crcs *r = xcalloc(1, sizeof(*r));
+	r->cs = cs;
+	r->conn = c;
+	rpc_conn_ref(c);
+	r->call_id = req->call_id;
+	r->chunk_id = m->chunk_id;
+	cs->ncalls++;
+	store_crcs(cs->store, m->chunk_id, m->offset, m->length, on_crcs, r);
+}
+
 static void h_ping(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope *req,
 		   struct evbuffer *payload)
 {
@@ -559,4 +620,5 @@ const struct chunk_handler chunk_handlers[CHUNK_NHANDLERS] = {
     [CAIRN__ENVELOPE__BODY_WRITE] = {h_write, "write", CHUNK_PAYLOAD},
     [CAIRN__ENVELOPE__BODY_SYNC] = {h_sync, "sync", 0},
     [CAIRN__ENVELOPE__BODY_READ] = {h_read, "read", 0},
+    [CAIRN__ENVELOPE__BODY_CRCS] = {h_crcs, "crcs", 0},
 };

@@ -381,6 +381,18 @@ CAIRN_API int cairn_chunk_locations(cairn_t *c, const char *path, uint64_t off, 
 				    struct cairn_chunk_loc **out, size_t *n);
 CAIRN_API void cairn_chunk_locations_free(struct cairn_chunk_loc *locs, size_t n);
 
+/*
+ * The CRC32C of path's bytes (as it was at its last close) in *crc, and
+ * its size in *size (may be NULL), computed from the CRCs the
+ * chunkservers store for every 64 KiB block and combined, so no data is
+ * read (but for a block a truncate cut in the middle): equal to the
+ * CRC32C of the same bytes computed locally, for checking a copy without
+ * reading it back. Returns 0 or a negative error (-EISDIR, -CAIRN_EUNAVAIL
+ * when no replica of a chunk answered, -CAIRN_ESTALE when the file changed
+ * meanwhile).
+ */
+CAIRN_API int cairn_checksum(cairn_t *c, const char *path, uint32_t *crc, uint64_t *size);
+
 /* ---- admin: chunkservers and fsck (client/admin.c) ------------------- */
 
 enum cairn_node_state {

@@ -259,6 +259,7 @@ int cmd_chown(struct cli *cli, int argc, char **argv);
 int cmd_chgrp(struct cli *cli, int argc, char **argv);
 int cmd_find(struct cli *cli, int argc, char **argv);
 int cmd_getmerge(struct cli *cli, int argc, char **argv);
+int cmd_checksum(struct cli *cli, int argc, char **argv);
 
 /* chown's body, chgrp's too when chgrp is set (cmd_chown.c). Returns an exit status. */
 int cli_chown_run(struct cli *cli, int argc, char **argv, int chgrp);
