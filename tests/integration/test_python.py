@@ -514,6 +514,78 @@ def test_put_is_atomic_and_refuses_an_existing_target(fs, d, tmp_path):
     assert fs.ls(d) == [d + "/t", d + "/t2"]
 
 
+def crc32c(data):
+    """CRC-32C, bit by bit (a reference for small inputs)."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def test_datasets_native(fs, d, tmp_path):
+    """Directories in and out, globs, find, du, copy, tail, truncate, chown, checksum and
+    relative paths (issue 11)."""
+    src = tmp_path / "ds"
+    (src / "part" / "deep").mkdir(parents=True)
+    files = {"a.csv": os.urandom(1000), "part/b.csv": os.urandom(70000),
+             "part/deep/c.txt": os.urandom(MIB + 3)}
+    for rel, data in files.items():
+        (src / rel).write_bytes(data)
+    with pytest.raises(IsADirectoryError):
+        fs.put(src, d + "/ds")
+    assert fs.put(src, d + "/ds", recursive=True) == d + "/ds"
+    assert {p[len(d + "/ds/"):]: fs.cat(p) for p in fs.find(d + "/ds", type="file")} == files
+    assert fs.find(d + "/ds", name="*.csv") == [d + "/ds/a.csv", d + "/ds/part/b.csv"]
+    assert fs.find(d + "/ds", type="directory") == [d + "/ds", d + "/ds/part",
+                                                    d + "/ds/part/deep"]
+    assert fs.glob(d + "/ds/*/*.csv") == [d + "/ds/part/b.csv"]
+    assert fs.glob(d + "/ds/{a.csv,part/deep/c.?xt}") == [d + "/ds/a.csv",
+                                                           d + "/ds/part/deep/c.txt"]
+    assert fs.glob(d + "/ds/nothing*") == []
+    assert fs.du(d + "/ds") == sum(len(v) for v in files.values())
+    assert fs.du(d + "/ds", total=False)[d + "/ds/a.csv"] == 1000
+    out = tmp_path / "back"
+    with pytest.raises(IsADirectoryError):
+        fs.get(d + "/ds", out)
+    fs.get(d + "/ds", out, recursive=True)
+    assert {rel: (out / rel).read_bytes() for rel in files} == files
+    # copy, with and without recursive, into a new and an existing target
+    assert fs.copy(d + "/ds", d + "/copy", recursive=True) == d + "/copy"
+    assert fs.cat(d + "/copy/part/deep/c.txt") == files["part/deep/c.txt"]
+    with pytest.raises(FileExistsError):
+        fs.copy(d + "/ds/a.csv", d + "/copy")
+    with pytest.raises(OSError):
+        fs.copy(d + "/ds", d + "/ds/part", recursive=True)
+    # relative paths
+    fs.chdir(d + "/ds")
+    try:
+        assert fs.getcwd() == d + "/ds"
+        assert fs.cat("a.csv") == files["a.csv"]
+        assert fs.ls("part/deep") == [d + "/ds/part/deep/c.txt"]
+        assert fs.tail("part/b.csv", 10) == files["part/b.csv"][-10:]
+        fs.truncate("part/b.csv", 5)
+        assert fs.cat("part/b.csv") == files["part/b.csv"][:5]
+        fs.truncate("part/b.csv", 8)
+        assert fs.cat("part/b.csv") == files["part/b.csv"][:5] + bytes(3)
+        fs.chown("a.csv", uid=42)
+        fs.chmod("a.csv", 0o600)
+        st = fs.stat("a.csv")
+        assert (st["uid"], st["mode"]) == (42, 0o600)
+        with pytest.raises(NotADirectoryError):
+            fs.chdir("a.csv")
+    finally:
+        fs.chdir("/")
+    # checksum: the CRC32C of the bytes, from the stored CRCs
+    assert fs.checksum(d + "/ds/a.csv") == crc32c(files["a.csv"])
+    fs.write_bytes(d + "/same", files["part/deep/c.txt"])
+    assert fs.checksum(d + "/same") == fs.checksum(d + "/copy/part/deep/c.txt")
+    assert fs.checksum(d + "/same") != fs.checksum(d + "/ds/a.csv")
+    with pytest.raises(IsADirectoryError):
+        fs.checksum(d)
+
+
 def test_setrep_and_locations(fs, d, cluster):
     data = os.urandom(3 * MIB + MIB // 2)
     with fs.open(d + "/f", "wb", replication=2) as f:
