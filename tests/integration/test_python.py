@@ -115,6 +115,7 @@ def test_python_under_asan(tmp_path):
                         "--basetemp", str(tmp_path / "t"),
                         os.path.join(here, "test_python.py"),
                         os.path.join(here, "test_python_fsspec.py"),
+                        os.path.join(here, "test_fsspec_reference.py"),
                         os.path.join(here, "test_examples.py")],
                        capture_output=True, text=True, env=env, cwd=here, timeout=800)
     assert r.returncode == 0, (r.stdout + r.stderr)[-20000:]
