@@ -107,8 +107,11 @@ def test_fsspec_open_and_file_system_calls(url, cfs, tmp_path):
     assert cfs.ls("/f", detail=False) == ["/f/t.txt", "/f/up"]
     with pytest.raises(FileNotFoundError):
         cfs.info("/f/a.bin")
-    with pytest.raises(NotImplementedError):
-        cfs.open("/f/x", "wb", autocommit=False)
+    with cfs.open("/f/x", "wb", autocommit=False) as f:  # a transaction's file
+        f.write(b"x")
+    assert not cfs.exists("/f/x")
+    f.commit()
+    assert cfs.cat_file("/f/x") == b"x"
 
 
 def test_pandas_round_trip(url):
