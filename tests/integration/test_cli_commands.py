@@ -180,3 +180,32 @@ def test_progress_only_on_a_terminal(cluster, tmp_path):
         shown += chunk
     os.close(master)
     assert b"put /prog-tty" in shown and b"MB/s" in shown, shown
+
+
+def test_man_pages_and_completion_install_and_work(cluster, tmp_path):
+    from conftest import BUILD, TOP
+    r = subprocess.run(["cmake", "--install", BUILD, "--prefix", str(tmp_path / "pfx")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    share = tmp_path / "pfx" / "share"
+    for page in ("man1/cairn.1", "man8/cairn-meta.8", "man8/cairn-chunk.8"):
+        text = (share / "man" / page).read_text()
+        assert text.startswith(".TH") and ".SH NAME" in text, page
+    assert "\\-\\-lease" in (share / "man" / "man8" / "cairn-meta.8").read_text()
+    assert "\n.B checksum " in (share / "man" / "man1" / "cairn.1").read_text()
+    completion = share / "bash-completion" / "completions" / "cairn"
+    cairn(cluster, "mkdir", "-p", "/comp/dir")
+    cairn(cluster, "put", "-", "/comp/file.csv", input=b"x")
+
+    def complete(*words):
+        script = ('source %s; COMP_WORDS=(%s); COMP_CWORD=%d; _cairn; printf "%%s\\n" '
+                  '"${COMPREPLY[@]}"' % (completion, " ".join("'%s'" % w for w in words),
+                                         len(words) - 1))
+        env = dict(os.environ, PATH=os.path.join(BUILD, "bin") + os.pathsep + os.environ["PATH"],
+                   CAIRN_META=cluster.meta.addr)
+        return subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                              env=env, timeout=60).stdout.split()
+
+    assert {"checksum", "chmod", "chown", "chgrp"} <= set(complete("cairn", "ch"))
+    assert complete("cairn", "ls", "/comp/") == ["/comp/dir/", "/comp/file.csv"]
+    assert "-f" in complete("cairn", "put", "-")

@@ -43,8 +43,8 @@ static const struct cli_cmd cli_cmds[] = {
     {"getmerge", cmd_getmerge, "[--nl] SRC... LOCAL",
      "Concatenate the files of directories into one local file."},
     {"checksum", cmd_checksum, "[--local] PATH...",
-     "CRC32C of files from the chunkservers' stored CRCs (no data read); --local: of local "
-     "files."},
+     "The CRC32C of files from the chunkservers' stored CRCs (no data read); --local: of "
+     "local files."},
     {"chmod", cmd_chmod, "[-R] MODE PATH...", "Set permission bits (octal)."},
     {"chown", cmd_chown, "[-R] OWNER[:GROUP] PATH...", "Set the owner and/or group."},
     {"chgrp", cmd_chgrp, "[-R] GROUP PATH...", "Set the group."},
