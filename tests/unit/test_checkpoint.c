@@ -506,7 +506,7 @@ static void test_with_oplog(void)
 	uint64_t seq = 0, replayed = 0;
 	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == ck);
 	CHECK(got && same_as_dump(got, &at_fork));
-	CHECK(oplog_replay(dir, seq, apply_rec, got, &replayed, &cause) == 0);
+	CHECK(oplog_replay(dir, seq, UINT64_MAX, apply_rec, got, &replayed, &cause) == 0);
 	CHECK(replayed == last);
 	CHECK(same(ns, got));
 	CHECK(count_files(dir, "corrupt") == 0);
