@@ -129,6 +129,10 @@ struct call *call_new(struct cairn *c, Cairn__Envelope__BodyCase kind)
 		cairn__empty__init(&call->body.admin_nodes);
 		call->req.admin_nodes = &call->body.admin_nodes;
 		break;
+	case CAIRN__ENVELOPE__BODY_RELEASE_HELD:
+		cairn__empty__init(&call->body.admin_nodes);
+		call->req.release_held = &call->body.admin_nodes;
+		break;
 	case CAIRN__ENVELOPE__BODY_FSCK:
 		cairn__fsck_req__init(&call->body.fsck);
 		call->req.fsck = &call->body.fsck;
