@@ -313,6 +313,7 @@ static int take_reply(struct call *call, const Cairn__Envelope *reply)
 	case CAIRN__ENVELOPE__BODY_NODE_LIST:
 	case CAIRN__ENVELOPE__BODY_FSCK_REPORT:
 	case CAIRN__ENVELOPE__BODY_REBALANCE_REPORT:
+	case CAIRN__ENVELOPE__BODY_RELEASED:
 		free(call->raw); /* admin.c unpacks it */
 		call->raw_len = cairn__envelope__get_packed_size(reply);
 		call->raw = malloc(call->raw_len ? call->raw_len : 1);
