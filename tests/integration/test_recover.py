@@ -173,7 +173,7 @@ def test_a_forged_newer_version_deletes_nothing(tmp_path):
     """One chunkserver claims a version the namespace never granted: its
     replica is held and not served; the good replicas stay and the file
     reads back; release-held deletes only the forged one."""
-    cluster = Cluster(tmp_path).start()
+    cluster = Cluster(tmp_path, meta_extra=("--delete-grace", "10m")).start()
     try:
         cli = cluster.cli
         data = "forged %d\n" * 1 % 0 * 3000
