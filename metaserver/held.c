@@ -101,6 +101,15 @@ size_t held_release(struct held *h, held_fn fn, void *arg)
 	return take(h, pick_all, 0, 0, fn, arg);
 }
 
+uint64_t held_max_version(const struct held *h, uint64_t chunk)
+{
+	uint64_t max = 0;
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i].chunk == chunk && h->v[i].version > max)
+			max = h->v[i].version;
+	return max;
+}
+
 const struct held_replica *held_list(const struct held *h, size_t *n)
 {
 	*n = h->n;

@@ -72,6 +72,9 @@ size_t held_drop_node(struct held *h, uint32_t node);
 /* Takes out every replica, calling fn for each (release-held). Returns how many. */
 size_t held_release(struct held *h, held_fn fn, void *arg);
 
+/* The highest version held of chunk (0: none). Linear in the held replicas. */
+uint64_t held_max_version(const struct held *h, uint64_t chunk);
+
 /* The held replicas, in order; borrowed until the next change. */
 const struct held_replica *held_list(const struct held *h, size_t *n);
 

@@ -238,21 +238,26 @@ static void fsck_free(struct fsck *f)
 	free(f->resp.problems);
 }
 
-/* The held replicas (held.h) as problems of kind held, whatever the path asked about. */
+/*
+ * The held replicas (held.h) as problems of kind held: those of files
+ * under f->root, and those of chunks no file has when f->root is "/".
+ */
 static int add_held(struct fsck *f)
 {
 	size_t n;
 	const struct held_replica *v = held_list(f->ms->held, &n);
-	f->resp.held = n;
 	for (size_t i = 0; i < n; i++) {
 		const struct chunkmap_chunk *c = chunkmap_get(f->ms->cmap, v[i].chunk);
 		struct ns_inode *ino = c ? ns_get(f->ms->ns, c->file_id) : NULL;
+		if (ino ? !under(f->ms, ino, f->root) : f->root != NS_ROOT_ID)
+			continue;
+		f->resp.held++;
 		size_t before = f->resp.n_problems;
 		if (add_problem(f, ino, v[i].chunk, c ? c->index : 0,
 				CAIRN__FSCK_KIND__FSCK_KIND_HELD) < 0)
 			return -ENOMEM;
 		if (f->resp.n_problems == before)
-			break; /* over the limit */
+			continue; /* over the limit: counted only */
 		Cairn__FsckProblem *p = f->resp.problems[before];
 		struct nodes_node *node = nodes_get(f->ms->nodes, v[i].node);
 		if (!ino)

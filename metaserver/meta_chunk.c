@@ -437,6 +437,11 @@ static int allocate(struct meta_server *ms, const Cairn__AllocateReq *m, struct 
 		if (nchain < 0)
 			return nchain;
 	}
+	/* Never grant a version a held replica claims: it would pass for the new data. */
+	uint64_t claimed = m->index < n ? held_max_version(ms->held, chunks[m->index].id) : 0;
+	if (m->index < n && claimed > chunks[m->index].version &&
+	    (err = ns_chunk_set_version(ms->ns, m->file_id, m->index, claimed, time_now_us())))
+		return err;
 	err = ns_chunk_alloc(ms->ns, m->file_id, m->index, time_now_us(), k);
 	if (err)
 		return err;
