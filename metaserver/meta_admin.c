@@ -312,6 +312,23 @@ static void json_str(struct evbuffer *out, const char *s)
 	evbuffer_add(out, "\"", 1);
 }
 
+/* "held_count" and "held_replicas": those not deleted on a guess, and why (the first 1000). */
+static void held_status(struct meta_server *ms, struct evbuffer *out)
+{
+	size_t n;
+	const struct held_replica *v = held_list(ms->held, &n);
+	evbuffer_add_printf(out, ", \"held_count\": %zu, \"held_replicas\": [", n);
+	for (size_t i = 0; i < n && i < 1000; i++) {
+		const struct nodes_node *node = nodes_get(ms->nodes, v[i].node);
+		evbuffer_add_printf(out, "%s{\"chunk\": %llu, \"version\": %llu, \"node\": ",
+				    i ? ", " : "", (unsigned long long)v[i].chunk,
+				    (unsigned long long)v[i].version);
+		json_str(out, node ? node->addr : "");
+		evbuffer_add_printf(out, ", \"why\": \"%s\"}", held_why_name(v[i].why));
+	}
+	evbuffer_add_printf(out, "]");
+}
+
 void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
 {
 	const struct repl_stats *st = &ms->scan_stats;
@@ -346,4 +363,5 @@ void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
 		    (unsigned long long)(now - node->last_ms));
 	}
 	evbuffer_add_printf(out, "]");
+	held_status(ms, out);
 }

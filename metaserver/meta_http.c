@@ -12,30 +12,12 @@
 #include <string.h>
 
 #include "chunkmap.h"
-#include "held.h"
 #include "lease.h"
 #include "meta_int.h"
 #include "nodes.h"
 #include "ns.h"
 #include "oplog.h"
 #include "util.h"
-
-/* "held": the replicas not deleted on a guess, and why (held.h; the first 1000). */
-static void held_status(struct meta_server *ms, struct evbuffer *out)
-{
-	size_t n;
-	const struct held_replica *v = held_list(ms->held, &n);
-	evbuffer_add_printf(out, ", \"held_count\": %zu, \"held\": [", n);
-	for (size_t i = 0; i < n && i < 1000; i++) {
-		const struct nodes_node *node = nodes_get(ms->nodes, v[i].node);
-		evbuffer_add_printf(out, "%s{\"chunk\": %llu, \"version\": %llu, \"node\": \"%s\", "
-					 "\"why\": \"%s\"}",
-				    i ? ", " : "", (unsigned long long)v[i].chunk,
-				    (unsigned long long)v[i].version, node ? node->addr : "",
-				    held_why_name(v[i].why));
-	}
-	evbuffer_add_printf(out, "]");
-}
 
 static void on_status(struct evhttp_request *req, void *arg)
 {
@@ -60,7 +42,6 @@ static void on_status(struct evhttp_request *req, void *arg)
 			    nodes_nlive(ms->nodes, time_mono_ms()), chunkmap_count(ms->cmap),
 			    chunkmap_nreplicas(ms->cmap), lease_count(ms->leases));
 	meta_admin_status(ms, out);
-	held_status(ms, out);
 	evbuffer_add_printf(out, "}\n");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/json");

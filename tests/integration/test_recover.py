@@ -107,7 +107,10 @@ def test_damaged_record_refuses_then_recover_to(tmp_path):
         assert len(held) == report["held"]
         assert all(p["path"] == "" and p["node"] in cluster.addrs and
                    p["why"] == "chunk unknown to the namespace" for p in held)
-        assert meta.status()["held_count"] == report["held"]
+        status = meta.status()
+        assert status["held_count"] == report["held"] == len(status["held_replicas"])
+        assert {(h["chunk"], h["node"]) for h in status["held_replicas"]} == {
+            (p["chunk"], p["node"]) for p in held}
         plain = cli.run("admin", "fsck").stdout
         assert "held (chunk unknown to the namespace)" in plain and "held: " in plain
 
