@@ -9,11 +9,11 @@
  *  - HELD_UNKNOWN: a chunk the namespace does not know. Held for the
  *    grace (--delete-grace) counted from when it was first reported,
  *    which is never before the metaserver started (and again from a
- *    re-registration); only then is it deleted (held_due()). Knowing which nodes "should" report is not
- *    possible after a restart without a record of them, so the grace runs
- *    per replica from its node's report: a node that registers late gets
- *    the full grace too, and no node's report can make another node's
- *    replicas be deleted early.
+ *    re-registration); only then is it deleted (held_due()). Which
+ *    nodes "should" report is not knowable after a restart without a
+ *    record of them, so the grace runs per replica from its node's
+ *    report: a node that registers late gets the full grace too, and no
+ *    node's report can make another node's replicas go early.
  *  - HELD_NEWER: a version the namespace never granted. One node's claim
  *    is suspicious, not authoritative: the replicas at the namespace's
  *    version stay in service and this one is held until an operator

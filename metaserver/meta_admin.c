@@ -320,9 +320,9 @@ static void held_status(struct meta_server *ms, struct evbuffer *out)
 	evbuffer_add_printf(out, ", \"held_count\": %zu, \"held_replicas\": [", n);
 	for (size_t i = 0; i < n && i < 1000; i++) {
 		const struct nodes_node *node = nodes_get(ms->nodes, v[i].node);
-		evbuffer_add_printf(out, "%s{\"chunk\": %llu, \"version\": %llu, \"node\": ",
-				    i ? ", " : "", (unsigned long long)v[i].chunk,
-				    (unsigned long long)v[i].version);
+		evbuffer_add_printf(
+		    out, "%s{\"chunk\": %llu, \"version\": %llu, \"node\": ", i ? ", " : "",
+		    (unsigned long long)v[i].chunk, (unsigned long long)v[i].version);
 		json_str(out, node ? node->addr : "");
 		evbuffer_add_printf(out, ", \"why\": \"%s\"}", held_why_name(v[i].why));
 	}

@@ -20,14 +20,14 @@
  * durable; a client never writes a chunk whose allocation could be lost.
  *
  * Deletes reach chunkservers in NodeResp: at registration for the stale
- * replicas of the report, and on heartbeats from each node's
- * queue (replicas of chunks the namespace dropped, or of versions passed
- * over). Replicas of chunks the namespace does not know, and versions it
- * never granted, are not deleted on a guess but held (held.h: for
- * --delete-grace, or until released). A queued delete whose reply is lost is not resent; the orphan is
- * found again at the node's next registration. Copies to make, and the
- * heartbeat's lists of copied and corrupt replicas, belong to the
- * replication monitor (repl_meta.c).
+ * replicas of the report, and on heartbeats from each node's queue
+ * (replicas of chunks the namespace dropped, or of versions passed over).
+ * Replicas of chunks the namespace does not know, and versions it never
+ * granted, are not deleted on a guess but held (held.h: for
+ * --delete-grace, or until released). A queued delete whose reply is
+ * lost is not resent; the orphan is found again at the node's next
+ * registration. Copies to make, and the heartbeat's lists of copied and
+ * corrupt replicas, belong to the replication monitor (repl_meta.c).
  *
  * Invariants: a chunk in the chunk map is in the namespace with the same
  * id, file, index and version; replicas recorded are of that version.
@@ -554,10 +554,11 @@ static int hold(struct meta_server *ms, const struct nodes_node *node, const Cai
 		enum held_why why, uint64_t now)
 {
 	if (why == HELD_NEWER)
-		log_warn("chunk %llu: %s claims version %llu, newer than the namespace ever granted "
-			 "(%llu); held, not served, and the other replicas stay",
-			 (unsigned long long)r->id, node->addr, (unsigned long long)r->version,
-			 (unsigned long long)chunkmap_get(ms->cmap, r->id)->version);
+		log_warn(
+		    "chunk %llu: %s claims version %llu, newer than the namespace ever granted "
+		    "(%llu); held, not served, and the other replicas stay",
+		    (unsigned long long)r->id, node->addr, (unsigned long long)r->version,
+		    (unsigned long long)chunkmap_get(ms->cmap, r->id)->version);
 	if (held_add(ms->held, node->id, r->id, r->version, why, now) < 0)
 		log_warn("chunk %llu: out of memory holding it on %s (not deleted)",
 			 (unsigned long long)r->id, node->addr);
@@ -778,7 +779,8 @@ int meta_chunk_start(struct meta_server *ms, char **cause)
 	if (ms->leases)
 		lease_grace(ms->leases, time_mono_ms() + ms->opts->lease_ms, ns_next_id(ms->ns));
 	ms->rng = ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) | 1;
-	if (!ms->nodes || !ms->cmap || !ms->held || !ms->leases || ns_walk(ms->ns, mirror_file, ms) != 0) {
+	if (!ms->nodes || !ms->cmap || !ms->held || !ms->leases ||
+	    ns_walk(ms->ns, mirror_file, ms) != 0) {
 		*cause = strdup("out of memory building the chunk map");
 		return -1;
 	}
@@ -831,8 +833,7 @@ static void delete_held(void *arg, const struct held_replica *r)
 			 held_why_name(r->why));
 }
 
-void meta_admin_release_held(struct meta_server *ms, struct meta_call *call,
-			     Cairn__Envelope *req)
+void meta_admin_release_held(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
 {
 	(void)req;
 	Cairn__ReleaseHeldResp resp = CAIRN__RELEASE_HELD_RESP__INIT;

@@ -277,11 +277,11 @@ struct oplog_replay_state {
 
 /* What replay_next() found. */
 enum {
-	RD_END,	   /* the segment's clean end */
-	RD_GOOD,   /* a record, applied or skipped */
-	RD_TORN,   /* a record cut short or failing its CRC: torn, if nothing follows it */
-	RD_WRONG,  /* an intact record that cannot be next (parse, seq, apply): damage */
-	RD_UPTO,   /* the first record past st->upto */
+	RD_END,	  /* the segment's clean end */
+	RD_GOOD,  /* a record, applied or skipped */
+	RD_TORN,  /* a record cut short or failing its CRC: torn, if nothing follows it */
+	RD_WRONG, /* an intact record that cannot be next (parse, seq, apply): damage */
+	RD_UPTO,  /* the first record past st->upto */
 };
 
 /*
@@ -532,7 +532,7 @@ static uint64_t intact_after(int fd, uint64_t off, int *err)
 		    crc32c(0, m + p + OPLOG_HEADER_SIZE, len) != get_be32(m + p + 4))
 			continue;
 		Cairn__LogRecord *rec =
-			cairn__log_record__unpack(NULL, len, m + p + OPLOG_HEADER_SIZE);
+		    cairn__log_record__unpack(NULL, len, m + p + OPLOG_HEADER_SIZE);
 		seq = rec && rec->seq ? rec->seq : 0;
 		cairn__log_record__free_unpacked(rec, NULL);
 	}

@@ -75,7 +75,8 @@ static int recovered(const char *dir, struct ns *ns, uint64_t seq, char **cause)
 	if (!err && (err = mark_write(dir, seq)) < 0)
 		asprintf(cause, "%s/" RECOVER_MARK ": %s", dir, strerror(-err));
 	if (!err)
-		log_warn("--recover-to %" PRIu64 ": the namespace starts from the state at seq %" PRIu64
+		log_warn("--recover-to %" PRIu64
+			 ": the namespace starts from the state at seq %" PRIu64
 			 "; every later record and checkpoint was set aside in %s (.corrupt-*, "
 			 ".after-recover-to files), none deleted; chunks only they knew are held "
 			 "on the chunkservers (see fsck)",
@@ -102,19 +103,20 @@ static int check_reach(const char *dir, uint64_t recover_to, uint64_t newest, ui
 {
 	if (recover_to && last != recover_to) {
 		asprintf(why,
-			 "--recover-to %" PRIu64 ": the op log in %s holds the state only up to seq "
+			 "--recover-to %" PRIu64
+			 ": the op log in %s holds the state only up to seq "
 			 "%" PRIu64 " (read after checkpoint seq %" PRIu64 ")",
 			 recover_to, dir, last, seq);
 		return -EUCLEAN;
 	}
 	if (!recover_to && newest > last) {
-		asprintf(why,
-			 "checkpoint %s/checkpoint.%020" PRIu64 " is not usable and the op log after "
-			 "the usable checkpoint (seq %" PRIu64 ") ends at seq %" PRIu64
-			 ": records %" PRIu64 "..%" PRIu64 " are at stake. Refusing to start: restore "
-			 "the data dir, or start with --recover-to %" PRIu64
-			 " (see docs/operations.md)",
-			 dir, newest, seq, last, last + 1, newest, last);
+		asprintf(
+		    why,
+		    "checkpoint %s/checkpoint.%020" PRIu64 " is not usable and the op log after "
+		    "the usable checkpoint (seq %" PRIu64 ") ends at seq %" PRIu64
+		    ": records %" PRIu64 "..%" PRIu64 " are at stake. Refusing to start: restore "
+		    "the data dir, or start with --recover-to %" PRIu64 " (see docs/operations.md)",
+		    dir, newest, seq, last, last + 1, newest, last);
 		return -EUCLEAN;
 	}
 	return 0;
@@ -144,7 +146,8 @@ int recover_load(const char *dir, uint64_t recover_to, recover_setup_fn setup, v
 	if (!err)
 		err = check_reach(dir, recover_to, newest, seq, *last, cause);
 	if (!err && (recover_to || newest > seq)) {
-		int moved = checkpoint_set_aside(dir, seq, recover_to ? "after-recover-to" : "damaged");
+		int moved =
+		    checkpoint_set_aside(dir, seq, recover_to ? "after-recover-to" : "damaged");
 		if (moved < 0) {
 			err = moved;
 			asprintf(cause, "setting checkpoints aside in %s: %s", dir, strerror(-err));

@@ -272,7 +272,8 @@ static void test_roundtrip(void)
 	char *empty = tmpdir_new();
 	CHECK(replay(empty, 3, &got, &last) == 0 && last == 3 && got.n == 0);
 	tmpdir_free(empty);
-	CHECK(oplog_replay("/nonexistent/cairn", 0, UINT64_MAX, collect, &got, &last, &cause) == -ENOENT);
+	CHECK(oplog_replay("/nonexistent/cairn", 0, UINT64_MAX, collect, &got, &last, &cause) ==
+	      -ENOENT);
 	CHECK(cause != NULL);
 	free(cause);
 	cause = NULL;
@@ -437,8 +438,8 @@ static void test_flipped_byte(void)
 		uint64_t last = 0;
 		int ret = replay_upto(dir, UINT64_MAX, &got, &last, &cause);
 		int ok = ret == -EUCLEAN && cause && count_files(dir, "corrupt") == 0;
-		snprintf(expect, sizeof(expect), "oplog.00000000000000000001 is damaged at offset %zu",
-			 off);
+		snprintf(expect, sizeof(expect),
+			 "oplog.00000000000000000001 is damaged at offset %zu", off);
 		ok &= cause && strstr(cause, expect) != NULL;
 		snprintf(expect, sizeof(expect), "--recover-to %zu", mid - 1);
 		ok &= cause && strstr(cause, expect) != NULL;

@@ -7,12 +7,14 @@
  * [{"addr", "rack", "state", "used", "capacity", "chunks"}].
  *
  * fsck: one line per chunk with a problem ("PATH chunk ID index N:
- * KIND"), then the totals and the status; --json prints exactly
+ * KIND", or for a held replica "PATH chunk ID version V on NODE: held
+ * (WHY)"), then the totals and the status; --json prints exactly
  * {"status", "files", "chunks", "under_replicated", "missing", "corrupt",
  * "stale", "held", "problems": [{"path", "chunk", "kind"}]} with chunk a
  * decimal integer; a problem of kind "held" also has "node", "version"
- * and "why" (its path is "" when no file has the chunk). Exit status 1 unless the status is HEALTHY (also with --json),
- * or when the call fails; a path that does not exist is one error line.
+ * and "why" (its path is "" when no file has the chunk). Exit status 1
+ * unless the status is HEALTHY (also with --json), or when the call
+ * fails; a path that does not exist is one error line.
  *
  * rebalance: starts a rebalance (to --threshold PCT points of the mean,
  * 1..100, else the metaserver's default) and prints where it stands; with
@@ -468,8 +470,8 @@ int cmd_admin(struct cli *cli, int argc, char **argv)
 		return admin_release_held(cli, argc - 1, argv + 1);
 	}
 	if (strcmp(sub, "--help") == 0) {
-		const struct cli_cmd *subs[] = {&admin_nodes_cmd, &admin_fsck_cmd,
-						&admin_rebalance_cmd, &admin_decommission_cmd,
+		const struct cli_cmd *subs[] = {&admin_nodes_cmd,	 &admin_fsck_cmd,
+						&admin_rebalance_cmd,	 &admin_decommission_cmd,
 						&admin_recommission_cmd, &admin_release_held_cmd};
 		for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 			printf("usage: cairn %s %s\n  %s\n", subs[i]->name, subs[i]->usage,
