@@ -574,9 +574,12 @@ static int replay_refuse(const char *dir, const struct oplog_reader *r,
 		snprintf(after + strlen(after), sizeof(after) - strlen(after),
 			 "; %zu later segments follow, the last from seq %" PRIu64, n - i - 1,
 			 segs[n - 1].first);
+	if (!*after) /* the last thing in the log, yet not torn */
+		snprintf(after, sizeof(after),
+			 "; not a torn write: bytes other than zeros follow it, or it is intact");
 	asprintf(cause,
-		 "op log %s/%s is damaged at offset %" PRIu64 " (%s), with more of the log after "
-		 "it%s. The namespace is intact up to seq %" PRIu64 "; records from seq %" PRIu64
+		 "op log %s/%s is damaged at offset %" PRIu64 " (%s)%s. The namespace is intact "
+		 "up to seq %" PRIu64 "; records from seq %" PRIu64
 		 " on are at stake. Refusing to start: restore the data dir, or start with "
 		 "--recover-to %" PRIu64 " to keep the state at seq %" PRIu64
 		 " (the rest of the log is moved aside, not deleted; see docs/operations.md)",
