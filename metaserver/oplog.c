@@ -615,6 +615,13 @@ static int replay_seg(const char *dir, int dir_fd, const struct oplog_seg *segs,
 			ret = torn;
 		else if (!torn && st->last < st->upto)
 			ret = replay_refuse(dir, &r, segs, n, i, st, next, why, cause);
+		else if (!torn) { /* damage past the operator's --recover-to */
+			char damage[sizeof(why)];
+			snprintf(damage, sizeof(damage), "%s", why);
+			snprintf(why, sizeof(why),
+				 "--recover-to %" PRIu64 ", a damaged record (%.100s)", st->upto,
+				 damage);
+		}
 	}
 	if (ret == RD_UPTO)
 		snprintf(why, sizeof(why),
