@@ -619,10 +619,17 @@ int checkpoint_set_aside(const char *dir, uint64_t after_seq, const char *suffix
 	for (size_t i = 0; !err && i < n && v[i] > after_seq; i++) {
 		char from[PATH_MAX], to[PATH_MAX + 64];
 		snprintf(from, sizeof(from), "%s/" CKPT_PREFIX "%020" PRIu64, dir, v[i]);
-		snprintf(to, sizeof(to), "%s.%s", from, suffix);
-		if (rename(from, to) < 0)
-			err = -errno;
-		else
+		err = -EEXIST;
+		for (int k = 0; k < 1000 && err == -EEXIST; k++) { /* never over an earlier one */
+			if (k)
+				snprintf(to, sizeof(to), "%s.%s.%d", from, suffix, k);
+			else
+				snprintf(to, sizeof(to), "%s.%s", from, suffix);
+			err = 0;
+			if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
+				err = -errno;
+		}
+		if (!err)
 			log_warn("checkpoint: %s set aside as %s", from, to);
 		moved++;
 	}

@@ -88,6 +88,8 @@ static int recovered(const char *dir, struct ns *ns, uint64_t seq, char **cause)
 static void why_fallback(char **why, uint64_t newest, uint64_t seq)
 {
 	char *more = NULL;
+	if (!*why)
+		return;
 	if (asprintf(&more,
 		     "%s (checkpoint seq %" PRIu64 " is not usable, so the log was read after seq "
 		     "%" PRIu64 ")",
