@@ -4,7 +4,9 @@
  * inode and chunk ids; a version 1 checkpoint still loads; only two are kept; a corrupt or
  * truncated newest one falls back to the older one with a warning; only
  * corrupt ones is an error; checkpoint + op-log replay gives the final
- * state; checkpoint_fork() while the parent keeps mutating; and the time
+ * state; checkpoint_fork() while the parent keeps mutating; recover_load()
+ * past a damaged newest checkpoint the log covers (started, set aside),
+ * one it does not cover (refused) and --recover-to (once); and the time
  * and size for about a million inodes (printed).
  */
 #include <dirent.h>

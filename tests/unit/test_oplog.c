@@ -1,9 +1,11 @@
 /*
  * test_oplog: the op log through real files in a temp dir: append, close,
  * replay; group commit with appends racing the writer; a torn last record
- * at every byte offset; a flipped byte at every offset of a middle record;
- * a missing segment; several segments and purging; a failing disk; and
- * the durable append rate (printed).
+ * at every byte offset (cut); a flipped byte at every offset of a middle
+ * record (refused, nothing cut; --recover-to cuts and keeps the rest
+ * aside); a record apply() refuses; a torn-looking record at the end of a
+ * middle segment and a missing segment (refused); several segments and
+ * purging; a failing disk; and the durable append rate (printed).
  */
 #include <dirent.h>
 #include <errno.h>
