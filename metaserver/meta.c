@@ -250,11 +250,14 @@ static int lock_data_dir(struct meta_server *ms, char **cause)
 	return 0;
 }
 
-static void load_setup(void *arg, struct ns *ns)
+/* recover_setup_fn: the checkpoint is loaded (in ms->ns), the log not yet replayed. */
+static int load_setup(void *arg, struct ns *ns, char **cause)
 {
-	const struct meta_options *opts = arg;
-	ns_set_default_replication(ns, (uint32_t)opts->replication);
-	ns_set_chunk_size(ns, opts->chunk_size);
+	struct meta_server *ms = arg;
+	(void)cause;
+	ns_set_default_replication(ns, (uint32_t)ms->opts->replication);
+	ns_set_chunk_size(ns, ms->opts->chunk_size);
+	return 0;
 }
 
 /* Checkpoint + replay (recover.c) + open the log for appending. */
@@ -262,8 +265,8 @@ static int load_namespace(struct meta_server *ms, char **cause)
 {
 	const char *dir = ms->opts->data;
 	uint64_t seq = 0, last = 0;
-	if (recover_load(dir, (uint64_t)ms->opts->recover_to, load_setup, (void *)ms->opts,
-			 &ms->ns, &seq, &last, cause) < 0)
+	if (recover_load(dir, (uint64_t)ms->opts->recover_to, load_setup, ms, &ms->ns, &seq,
+			 &last, cause) < 0)
 		return -1;
 	if (last < seq)
 		last = seq;

@@ -135,11 +135,14 @@ int recover_load(const char *dir, uint64_t recover_to, recover_setup_fn setup, v
 	}
 	uint64_t upto = recover_to ? recover_to : UINT64_MAX, seq = 0, newest = 0;
 	struct ns *ns = NULL;
+	*out = NULL;
 	int err = checkpoint_load_upto(dir, upto, &ns, &seq, &newest, cause);
 	if (err)
 		return err;
-	setup(arg, ns);
-	err = oplog_replay(dir, seq, upto, apply_record, ns, last, cause);
+	*out = ns;
+	err = setup(arg, ns, cause);
+	if (!err)
+		err = oplog_replay(dir, seq, upto, apply_record, ns, last, cause);
 	if (err && newest > seq) {
 		why_fallback(cause, newest, seq);
 		if (err == -CAIRN_EINTERNAL) /* purged up to a checkpoint that is now damaged */
@@ -161,9 +164,9 @@ int recover_load(const char *dir, uint64_t recover_to, recover_setup_fn setup, v
 	}
 	if (err) {
 		ns_free(ns);
+		*out = NULL;
 		return err;
 	}
-	*out = ns;
 	*ckpt_seq = seq;
 	return 0;
 }

@@ -30,17 +30,23 @@
 
 #define RECOVER_CHUNK_ID_GAP (1ull << 32)
 
-/* Prepares a loaded namespace before the log is replayed into it (defaults). */
-typedef void (*recover_setup_fn)(void *arg, struct ns *ns);
+/*
+ * Prepares the loaded checkpoint's namespace before the log is replayed
+ * into it (defaults, identity checks); ns is also in *out by then.
+ * Returns 0, or a negative error with a new *cause (the start fails).
+ */
+typedef int (*recover_setup_fn)(void *arg, struct ns *ns, char **cause);
 
 /*
  * Loads dir's namespace as described above; recover_to is 0 or the
  * operator's --recover-to. *out gets a new namespace (free with
- * ns_free()), *ckpt_seq the seq of the checkpoint it started from (after
- * a recovery: the one written at the recovery point), *last the seq of
- * the last record in it. Returns 0; or a negative error with a new *cause
- * (free with free()): -EUCLEAN when the data dir is damaged beyond a torn
- * last record, or when recover_to cannot be reached. Start-up only.
+ * ns_free()) as soon as the checkpoint is loaded (so setup may reach it
+ * there), *ckpt_seq the seq of the checkpoint it started from (after a
+ * recovery: the one written at the recovery point), *last the seq of the
+ * last record in it. Returns 0; or a negative error with a new *cause
+ * (free with free()) and *out NULL: -EUCLEAN when the data dir is damaged
+ * beyond a torn last record, or when recover_to cannot be reached.
+ * Start-up only.
  */
 int recover_load(const char *dir, uint64_t recover_to, recover_setup_fn setup, void *arg,
 		 struct ns **out, uint64_t *ckpt_seq, uint64_t *last, char **cause);

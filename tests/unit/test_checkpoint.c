@@ -521,10 +521,12 @@ static void test_with_oplog(void)
 	tmpdir_free(dir);
 }
 
-static void no_setup(void *arg, struct ns *ns)
+static int no_setup(void *arg, struct ns *ns, char **cause)
 {
 	(void)arg;
 	(void)ns;
+	(void)cause;
+	return 0;
 }
 
 /* Flips one byte in the middle of the checkpoint for seq. */
