@@ -103,7 +103,7 @@ struct chunk_call {
 };
 
 /* A read in progress. */
-struct chunk_read {
+struct chunk_read { /* a ReadReq's or CrcsReq's */
 	struct chunk_server *cs;
 	struct rpc_conn *conn; /* one reference held */
 	uint64_t call_id;
@@ -512,53 +512,58 @@ static void on_read(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 	free(r);
 }
 
+/*
+ * Whether chunk_id has a sound replica here at version; if not, answers
+ * call_id with why and returns 0.
+ */
+static int replica_ready(struct chunk_server *cs, struct rpc_conn *c, uint64_t call_id,
+			 uint64_t chunk_id, uint64_t version)
+{
+	uint64_t have = 0;
+	int corrupt = 0;
+	int rc = replica_version(cs, chunk_id, &have, &corrupt);
+	if (rc < 0)
+		rpc_reply(c, call_id, rc, rc == -ENOENT ? "no replica of this chunk here" : NULL,
+			  NULL, NULL);
+	else if (corrupt)
+		rpc_reply(c, call_id, -CAIRN_ECHECKSUM, "the replica is corrupt", NULL, NULL);
+	else if (have != version)
+		reply_err(c, call_id, -CAIRN_ESTALE, "the replica has version %llu, not %llu",
+			  (unsigned long long)have, (unsigned long long)version);
+	return rc >= 0 && !corrupt && have == version;
+}
+
+/* A read or CrcsReq about to go to the store: its completion's state. */
+static struct chunk_read *read_new(struct chunk_server *cs, struct rpc_conn *c, uint64_t call_id,
+				   uint64_t chunk_id)
+{
+	struct chunk_read *r = xcalloc(1, sizeof(*r));
+	r->cs = cs;
+	r->conn = c;
+	rpc_conn_ref(c);
+	r->call_id = call_id;
+	r->chunk_id = chunk_id;
+	cs->ncalls++;
+	return r;
+}
+
 static void h_read(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope *req,
 		   struct evbuffer *payload)
 {
 	Cairn__ReadReq *m = req->read;
-	uint64_t have;
-	int corrupt;
 	if (m->length > FRAME_MAX_PAYLOAD) {
 		reply_err(c, req->call_id, -EINVAL, "a read of %llu bytes is over the limit of %u",
 			  (unsigned long long)m->length, FRAME_MAX_PAYLOAD);
 		return;
 	}
-	int rc = replica_version(cs, m->chunk_id, &have, &corrupt);
-	if (rc < 0) {
-		rpc_reply(c, req->call_id, rc,
-			  rc == -ENOENT ? "no replica of this chunk here" : NULL, NULL, NULL);
-		return;
-	}
-	if (corrupt) {
-		rpc_reply(c, req->call_id, -CAIRN_ECHECKSUM, "the replica is corrupt", NULL, NULL);
-		return;
-	}
-	if (have != m->version) {
-		reply_err(c, req->call_id, -CAIRN_ESTALE, "the replica has version %llu, not %llu",
-			  (unsigned long long)have, (unsigned long long)m->version);
-		return;
-	}
-	struct chunk_read *r = xcalloc(1, sizeof(*r));
-	r->cs = cs;
-	r->conn = c;
-	rpc_conn_ref(c);
-	r->call_id = req->call_id;
-	r->chunk_id = m->chunk_id;
-	cs->ncalls++;
-	store_read_crc(cs->store, m->chunk_id, m->offset, m->length, on_read, r);
+	if (replica_ready(cs, c, req->call_id, m->chunk_id, m->version))
+		store_read_crc(cs->store, m->chunk_id, m->offset, m->length, on_read,
+			       read_new(cs, c, req->call_id, m->chunk_id));
 }
-
-/* A CrcsReq in progress. */
-struct chunk_crcs {
-	struct chunk_server *cs;
-	struct rpc_conn *conn; /* one reference held */
-	uint64_t call_id;
-	uint64_t chunk_id;
-};
 
 static void on_crcs(int err, struct evbuffer *data, const uint32_t *crcs, size_t ncrcs, void *arg)
 {
-	struct chunk_crcs *r = arg;
+	struct chunk_read *r = arg;
 	(void)data;
 	if (err == -CAIRN_ECHECKSUM) {
 		log_error("chunk %016llx: a checksum request found the replica corrupt; reporting "
@@ -582,31 +587,9 @@ static void h_crcs(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope 
 		   struct evbuffer *payload)
 {
 	Cairn__CrcsReq *m = req->crcs;
-	uint64_t have;
-	int corrupt;
-	int rc = replica_version(cs, m->chunk_id, &have, &corrupt);
-	if (rc < 0) {
-		rpc_reply(c, req->call_id, rc,
-			  rc == -ENOENT ? "no replica of this chunk here" : NULL, NULL, NULL);
-		return;
-	}
-	if (corrupt) {
-		rpc_reply(c, req->call_id, -CAIRN_ECHECKSUM, "the replica is corrupt", NULL, NULL);
-		return;
-	}
-	if (have != m->version) {
-		reply_err(c, req->call_id, -CAIRN_ESTALE, "the replica has version %llu, not %llu",
-			  (unsigned long long)have, (unsigned long long)m->version);
-		return;
-	}
-	struct chunk_crcs *r = xcalloc(1, sizeof(*r));
-	r->cs = cs;
-	r->conn = c;
-	rpc_conn_ref(c);
-	r->call_id = req->call_id;
-	r->chunk_id = m->chunk_id;
-	cs->ncalls++;
-	store_crcs(cs->store, m->chunk_id, m->offset, m->length, on_crcs, r);
+	if (replica_ready(cs, c, req->call_id, m->chunk_id, m->version))
+		store_crcs(cs->store, m->chunk_id, m->offset, m->length, on_crcs,
+			   read_new(cs, c, req->call_id, m->chunk_id));
 }
 
 static void h_ping(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope *req,

@@ -750,17 +750,29 @@ static int verify(struct store_dir *d, struct store_handle *h, struct store_op *
 	return 0;
 }
 
+/* The replica's handle and the end of op's range cut at its length. Returns 0 or an error. */
+static int op_range(struct store_dir *d, struct store_op *op, struct store_handle **h,
+		    uint64_t *end)
+{
+	int rc = handle_get(d, op, h);
+	if (rc < 0)
+		return rc;
+	result(op, *h);
+	uint64_t length = (*h)->h.length;
+	if (op->offset > length)
+		return -EINVAL;
+	*end = op->offset + min64(op->len, length - op->offset);
+	return 0;
+}
+
 static int op_read(struct store_dir *d, struct store_op *op)
 {
 	struct store_handle *h;
-	int rc = handle_get(d, op, &h);
+	uint64_t end;
+	int rc = op_range(d, op, &h, &end);
 	if (rc < 0)
 		return rc;
-	result(op, h);
 	uint64_t length = h->h.length, off = op->offset;
-	if (off > length)
-		return -EINVAL;
-	uint64_t end = off + min64(op->len, length - off);
 	op->buf = evbuffer_new();
 	if (!op->buf)
 		return -ENOMEM;
@@ -801,14 +813,11 @@ static int op_read(struct store_dir *d, struct store_op *op)
 static int op_crcs(struct store_dir *d, struct store_op *op)
 {
 	struct store_handle *h;
-	int rc = handle_get(d, op, &h);
+	uint64_t end;
+	int rc = op_range(d, op, &h, &end);
 	if (rc < 0)
 		return rc;
-	result(op, h);
 	uint64_t length = h->h.length, off = op->offset;
-	if (off > length)
-		return -EINVAL;
-	uint64_t end = off + min64(op->len, length - off);
 	size_t n = (size_t)((end - off + BS - 1) / BS);
 	if (!(op->crcs = malloc((n ? n : 1) * sizeof(*op->crcs))))
 		return -ENOMEM;

@@ -5,12 +5,10 @@ block, several chunks), after a truncate that cuts a block in the middle,
 and with a replica whose chunkserver is gone (the next one answers).
 """
 import os
-import subprocess
 
 import pytest
 
-from cluster import Cluster
-from conftest import BIN
+from cluster import Cluster, cairn_run
 
 KIB, MIB = 1 << 10, 1 << 20
 SIZES = [0, 1, 1000, 64 * KIB, 64 * KIB + 1, MIB - 1, MIB, 2 * MIB + 12345]
@@ -25,12 +23,7 @@ def cluster(tmp_path_factory):
 
 
 def cairn(cluster, *args, input=None):
-    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "--timeout", "20s"]
-    r = subprocess.run(argv + [str(a) for a in args], capture_output=True, input=input,
-                       timeout=120)
-    assert r.returncode == 0, (args, r.stderr)
-    return r.stdout.decode()
-
+    return cairn_run(cluster, *args, input=input).stdout.decode()
 
 def crc(line):
     path, algo, value, size = line.rstrip("\n").split("\t")

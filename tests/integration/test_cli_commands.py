@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cluster import Cluster, wait_for
+from cluster import Cluster, cairn_run, wait_for
 from conftest import BIN
 
 KIB, MIB = 1 << 10, 1 << 20
@@ -25,15 +25,8 @@ def cluster(tmp_path_factory):
     c.kill()
 
 
-def cairn(cluster, *args, check=True, input=None):
-    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "--timeout", "20s"]
-    r = subprocess.run(argv + [str(a) for a in args], capture_output=True, input=input,
-                       timeout=120)
-    if check and r.returncode != 0:
-        raise AssertionError("%s failed (%d): %s" % (args, r.returncode,
-                                                     r.stderr.decode(errors="replace")))
-    return r
-
+def cairn(cluster, *args, input=None, check=True):
+    return cairn_run(cluster, *args, input=input, check=check)
 
 def out(cluster, *args):
     return cairn(cluster, *args).stdout
@@ -183,7 +176,7 @@ def test_progress_only_on_a_terminal(cluster, tmp_path):
 
 
 def test_man_pages_and_completion_install_and_work(cluster, tmp_path):
-    from conftest import BUILD, TOP
+    from conftest import BUILD
     r = subprocess.run(["cmake", "--install", BUILD, "--prefix", str(tmp_path / "pfx")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

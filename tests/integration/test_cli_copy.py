@@ -5,12 +5,10 @@ arguments; existing and new targets, trailing slashes; bytes compared.
 """
 import filecmp
 import os
-import subprocess
 
 import pytest
 
-from cluster import Cluster
-from conftest import BIN
+from cluster import Cluster, cairn_run
 
 KIB = 1 << 10
 
@@ -23,15 +21,8 @@ def cluster(tmp_path_factory):
     c.kill()
 
 
-def cairn(cluster, *args, check=True, input=None):
-    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "--timeout", "20s"]
-    r = subprocess.run(argv + [str(a) for a in args], capture_output=True, input=input,
-                       timeout=300)
-    if check and r.returncode != 0:
-        raise AssertionError("%s failed (%d): %s" % (args, r.returncode,
-                                                     r.stderr.decode(errors="replace")))
-    return r
-
+def cairn(cluster, *args, input=None, check=True):
+    return cairn_run(cluster, *args, input=input, check=check)
 
 def err_line(r, status=1):
     lines = r.stderr.decode().strip().splitlines()

@@ -10,11 +10,10 @@ name.
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
-from cluster import Cluster, wait_for
+from cluster import Cluster, cairn_run, wait_for
 from conftest import BIN
 
 MIB = 1 << 20
@@ -28,13 +27,7 @@ def cluster(tmp_path):
 
 
 def cairn(cluster, *args, input=None, check=True):
-    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "--timeout", "20s"]
-    r = subprocess.run(argv + [str(a) for a in args], capture_output=True, input=input,
-                       timeout=120)
-    if check and r.returncode != 0:
-        raise AssertionError("%s failed: %s" % (args, r.stderr.decode(errors="replace")))
-    return r
-
+    return cairn_run(cluster, *args, input=input, check=check)
 
 def names(cluster, d):
     return cairn(cluster, "ls", d).stdout.decode().split()

@@ -78,7 +78,11 @@ int cli_copy_in(int fd, cairn_file_t *f, struct cli_progress *pr, int *lerr)
 	return rc;
 }
 
-int cli_copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr)
+/* Where pump() puts bytes: 0, a negative libcairn error, or 1 with *lerr a local errno. */
+typedef int (*sink_fn)(void *arg, const char *buf, size_t n, int *lerr);
+
+/* Copies f from its position to its end into sink. Returns as cli_copy_out(). */
+static int pump(cairn_file_t *f, sink_fn sink, void *arg, struct cli_progress *pr, int *lerr)
 {
 	char *buf = malloc(CLI_XFER_BUF);
 	if (!buf)
@@ -91,48 +95,39 @@ int cli_copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr)
 			break;
 		}
 		ssize_t n = cairn_read(f, buf, CLI_XFER_BUF);
-		if (n < 0) {
+		if (n <= 0) {
 			rc = (int)n;
 			break;
 		}
-		if (n == 0)
+		if ((rc = sink(arg, buf, (size_t)n, lerr)) != 0)
 			break;
-		if ((*lerr = -write_full(fd, buf, (size_t)n)) != 0) {
-			rc = 1;
-			break;
-		}
 		cli_progress_add(pr, (uint64_t)n);
 	}
 	free(buf);
 	return rc;
 }
 
+static int to_fd(void *arg, const char *buf, size_t n, int *lerr)
+{
+	*lerr = -write_full(*(int *)arg, buf, n);
+	return *lerr ? 1 : 0;
+}
+
+static int to_remote(void *arg, const char *buf, size_t n, int *lerr)
+{
+	(void)lerr;
+	ssize_t w = cairn_write(arg, buf, n);
+	return w < 0 ? (int)w : 0;
+}
+
+int cli_copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr)
+{
+	return pump(f, to_fd, &fd, pr, lerr);
+}
+
 int cli_copy_remote(cairn_file_t *src, cairn_file_t *dst, struct cli_progress *pr, int *lerr)
 {
-	char *buf = malloc(CLI_XFER_BUF);
-	if (!buf)
-		return -ENOMEM;
-	int rc = 0;
-	for (;;) {
-		if (xfer_stop) {
-			*lerr = EINTR;
-			rc = 1;
-			break;
-		}
-		ssize_t n = cairn_read(src, buf, CLI_XFER_BUF);
-		if (n <= 0) {
-			rc = (int)n;
-			break;
-		}
-		ssize_t w = cairn_write(dst, buf, (size_t)n);
-		if (w < 0) {
-			rc = (int)w;
-			break;
-		}
-		cli_progress_add(pr, (uint64_t)n);
-	}
-	free(buf);
-	return rc;
+	return pump(src, to_remote, dst, pr, lerr);
 }
 
 /* Fills the temporary tmp through w. Returns CLI_OK or CLI_FAIL after printing why. */
