@@ -12,7 +12,7 @@ import time
 import pytest
 
 from cluster import Cluster, cairn_run, wait_for
-from conftest import BIN
+from conftest import BIN, cprog
 
 KIB, MIB = 1 << 10, 1 << 20
 
@@ -79,7 +79,7 @@ def test_touch_test_and_count(cluster):
         b"none", b"inf", b"none", b"inf", b"2", b"3", b"2.9", b"K", b"/tt"]
 
 
-def test_truncate(cluster):
+def test_truncate(cluster, tmp_path):
     data = os.urandom(2 * MIB + 5000)
     cairn(cluster, "put", "-", "/tr", input=data)
     cairn(cluster, "truncate", "1M", "/tr")
@@ -96,17 +96,18 @@ def test_truncate(cluster):
     assert r.returncode == 2
     r = cairn(cluster, "truncate", "0", "/", check=False)
     assert r.returncode == 1 and b"directory" in r.stderr.lower(), r.stderr
-    # While another client writes the file: refused, the file untouched.
-    cairn(cluster, "put", "-", "/busy", input=b"0123456789")
-    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "append", "-", "/busy"]
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdin.write(b"more")
-    p.stdin.flush()
-    wait_for("the appender's open", lambda: b"open for writing" in cairn(
-        cluster, "truncate", "5", "/busy", check=False).stderr)
-    p.stdin.close()
-    assert p.wait(30) == 0
-    assert out(cluster, "cat", "/busy") == b"0123456789more"
+    # While another client writes the file (cprog/failover_io, paused mid-write): refused.
+    local = tmp_path / "busy"
+    local.write_bytes(os.urandom(3 * MIB))
+    w = subprocess.Popen([cprog("failover_io"), "write", cluster.meta.addr, "/busy", str(local),
+                          str(2 * MIB), "30000"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert any(line.startswith("paused") for line in w.stdout), w.stderr.read()
+    r = cairn(cluster, "truncate", "5", "/busy", check=False)
+    assert r.returncode == 1 and b"open for writing" in r.stderr, r.stderr
+    _, err = w.communicate("go\n", timeout=120)
+    assert w.returncode == 0, err
+    assert out(cluster, "cat", "/busy") == local.read_bytes()
 
 
 def test_chmod_chown_chgrp_find_getmerge(cluster, tmp_path):
