@@ -4,11 +4,14 @@ cairn against the namespace ('*', '?', '[...]', '{a,b}') for quoted
 arguments; existing and new targets, trailing slashes; bytes compared.
 """
 import filecmp
+import json
 import os
+import subprocess
 
 import pytest
 
 from cluster import Cluster, cairn_run
+from conftest import BIN
 
 KIB = 1 << 10
 
@@ -33,7 +36,6 @@ def err_line(r, status=1):
 def tree(cluster, top):
     """{relative path: bytes or None for a directory} of a remote tree, through ls -R --json."""
     out = {}
-    import json
     for e in json.loads(cairn(cluster, "ls", "-R", "--json", top).stdout):
         rel = os.path.relpath(e["path"], top)
         out[rel] = None if e["type"] == "dir" else cairn(cluster, "cat", e["path"]).stdout
@@ -97,6 +99,20 @@ def test_several_sources_into_a_directory(cluster, tmp_path):
     assert filecmp.cmp(b, out / "b.bin", shallow=False)
     r = cairn(cluster, "get", "/many/a.bin", "/many/b.bin", tmp_path / "nowhere", check=False)
     assert "several sources need an existing directory" in err_line(r)
+
+
+def test_put_from_a_pipe_named_on_the_command_line(cluster, tmp_path):
+    """A FIFO given as LOCAL is read as a stream (inside a directory it would be skipped)."""
+    cairn_bin = os.path.join(BIN, "cairn")
+    r = subprocess.run(["bash", "-c", '"$0" --meta "$1" put <(printf abc) /from-pipe',
+                        cairn_bin, cluster.meta.addr], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert cairn(cluster, "cat", "/from-pipe").stdout == b"abc"
+    (tmp_path / "fd").mkdir()
+    os.mkfifo(tmp_path / "fd" / "fifo")
+    (tmp_path / "fd" / "file").write_bytes(b"f")
+    r = cairn(cluster, "put", tmp_path / "fd", "/fd", check=False)
+    assert "skipped" in err_line(r) and cairn(cluster, "cat", "/fd/file").stdout == b"f"
 
 
 def test_globs(cluster, tmp_path):

@@ -73,7 +73,7 @@ static void put_file(struct put *p, const char *local, const struct stat *lst, c
 	close(fd);
 }
 
-static void put_path(struct put *p, const char *local, const char *target);
+static void put_path(struct put *p, const char *local, const char *target, int top);
 
 /* local (a directory) as target and what is under it. */
 static void put_tree(struct put *p, const char *local, const struct stat *lst, const char *target)
@@ -101,15 +101,19 @@ static void put_tree(struct put *p, const char *local, const struct stat *lst, c
 			fprintf(stderr, "cairn: out of memory\n");
 			abort();
 		}
-		put_path(p, sub, rsub);
+		put_path(p, sub, rsub, 0);
 		free(sub);
 		free(rsub);
 	}
 	closedir(d);
 }
 
-/* One local path (file or directory) to target. */
-static void put_path(struct put *p, const char *local, const char *target)
+/*
+ * One local path to target: a directory with what it holds, a regular file,
+ * or, named on the command line (top), any other file that reads as a
+ * stream (a pipe: `put <(cmd) /x`); inside a directory those are skipped.
+ */
+static void put_path(struct put *p, const char *local, const char *target, int top)
 {
 	struct stat lst;
 	if (stat(local, &lst) != 0) {
@@ -117,7 +121,7 @@ static void put_path(struct put *p, const char *local, const char *target)
 		p->rc = CLI_FAIL;
 	} else if (S_ISDIR(lst.st_mode)) {
 		put_tree(p, local, &lst, target);
-	} else if (S_ISREG(lst.st_mode)) {
+	} else if (S_ISREG(lst.st_mode) || top) {
 		put_file(p, local, &lst, target);
 	} else {
 		fprintf(stderr, "cairn: put %s: skipped: not a regular file or directory\n", local);
@@ -133,9 +137,7 @@ static int put_all(struct put *p, char **locals, int n, const char *remote)
 		return cli_fail(p->cli, err, "put %s", remote);
 	int into = err == 0 && st.type == CAIRN_DIR;
 	if (n > 1 && !into)
-		return cli_fail(p->cli, err ? err : -ENOTDIR,
-				"put %s: several sources need a "
-				"directory",
+		return cli_fail(p->cli, err ? err : -ENOTDIR, "put %s: several sources need a directory",
 				remote);
 	for (int i = 0; i < n && going(p); i++) {
 		if (strcmp(locals[i], "-") == 0) {
@@ -153,7 +155,7 @@ static int put_all(struct put *p, char **locals, int n, const char *remote)
 				remote);
 			p->rc = CLI_FAIL;
 		} else {
-			put_path(p, locals[i], target);
+			put_path(p, locals[i], target, 1);
 		}
 		free(base);
 		free(target);
