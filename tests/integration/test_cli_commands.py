@@ -159,9 +159,14 @@ def test_progress_only_on_a_terminal(cluster, tmp_path):
     r = subprocess.run(argv + ["put", local, "/prog-pipe"], capture_output=True, timeout=60)
     assert r.returncode == 0 and r.stderr == b""  # not a terminal: nothing
     master, slave = pty.openpty()
-    p = subprocess.Popen(argv + ["put", local, "/prog-tty"], stderr=slave,
+    p = subprocess.Popen(argv + ["put", "-", "/prog-tty"], stderr=slave, stdin=subprocess.PIPE,
                          stdout=subprocess.DEVNULL)
     os.close(slave)
+    p.stdin.write(local.read_bytes())
+    p.stdin.flush()
+    time.sleep(0.5)  # a long copy: its line is drawn at least once
+    p.stdin.write(local.read_bytes())
+    p.stdin.close()
     assert p.wait(60) == 0
     shown = b""
     while True:

@@ -291,8 +291,8 @@ void cli_progress_add(struct cli_progress *p, uint64_t n)
 
 void cli_progress_end(struct cli_progress *p, int ok)
 {
-	if (!p->on)
-		return;
+	if (!p->on || (ok && p->last_ms == p->start_ms))
+		return; /* a copy too short to have drawn a line leaves none (a folder of small files) */
 	if (ok)
 		progress_draw(p, "\n");
 	else

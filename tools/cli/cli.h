@@ -127,7 +127,10 @@ void cli_progress_start(struct cli_progress *p, const char *what);
 /* Counts n more bytes; redraws the line at most every 200 ms. */
 void cli_progress_add(struct cli_progress *p, uint64_t n);
 
-/* Draws the final line and ends it with a newline (a failed copy: clears it). */
+/*
+ * Draws the final line and ends it with a newline, if a line was drawn (a
+ * copy shorter than one redraw interval shows none); a failed copy clears it.
+ */
 void cli_progress_end(struct cli_progress *p, int ok);
 
 /*
