@@ -175,3 +175,36 @@ def test_checksum_follows_content(cluster):
     fs.pipe("/ck/a", b"diff")
     assert fs.checksum("/ck/a") != first[0] and fs.ukey("/ck/a") != first[1]
     fs.rm("/ck", recursive=True)
+
+
+def test_listing_and_walking(cluster):
+    def case(fs, root):
+        seed(fs, root)
+        fs.pipe(root + "/src/sub/deeper/d.csv", b"dddd")
+        n = len(root)
+        return (sorted(p[n:] for p in fs.find(root, withdirs=True)),
+                sorted(p[n:] for p in fs.find(root, maxdepth=2)),
+                sorted(p[n:] for p in fs.glob(root + "/src/*.csv")),
+                sorted(p[n:] for p in fs.glob(root + "/src/**/*.csv")),
+                fs.du(root), fs.du(root + "/src/sub"),
+                sorted((p[n:], i["type"], i["size"]) for p, i in
+                       fs.find(root + "/src", detail=True).items()),
+                [(d[n:], sorted(ds), sorted(fs_)) for d, ds, fs_ in fs.walk(root + "/src")],
+                fs.isfile(root + "/src/a.csv"), fs.isdir(root + "/src/a.csv"),
+                fs.size(root + "/src/b.txt"), fs.exists(root + "/nope"))
+
+    on_both(cluster, case)
+
+
+def test_rm_and_mv(cluster):
+    def case(fs, root):
+        seed(fs, root)
+        fs.rm(root + "/src/*.csv")
+        after_glob = tree(fs, root)
+        fs.mv(root + "/src", root + "/dst", recursive=True)
+        fs.mv(root + "/dst/b.txt", root + "/moved/b.txt")  # a missing parent
+        after_mv = tree(fs, root)
+        fs.rm(root + "/dst", recursive=True)
+        return after_glob, after_mv, tree(fs, root)
+
+    on_both(cluster, case)

@@ -151,7 +151,11 @@ class CairnFileSystem(AbstractFileSystem):
 
     def mv(self, path1, path2, recursive=False, maxdepth=None, **kwargs):
         if isinstance(path1, str) and isinstance(path2, str) and not has_magic(path1):
-            self.client.mv(self._strip_protocol(path1), self._strip_protocol(path2))
+            path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
+            parent = self._parent(path2)
+            if parent not in ("", "/") and self.client.exists(path1):
+                self.client.mkdir(parent, parents=True, exist_ok=True)  # as object stores
+            self.client.mv(path1, path2)
         else:
             super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
 
