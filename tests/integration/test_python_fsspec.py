@@ -17,7 +17,8 @@ import sys
 import pytest
 
 from conftest import BUILD, TOP
-from test_python import IN_PROCESS, _in_process_only, cluster, py_env  # noqa: F401 (fixtures)
+from test_python import (IN_PROCESS, SANITIZE, _in_process_only, cluster,  # noqa: F401
+                         py_env)
 
 MIB = 1 << 20
 
@@ -147,6 +148,10 @@ def test_dask_read_csv_and_to_csv(url, cfs):
     ddf = dd.read_csv(url + "/dk/in/*.csv", blocksize=400000)
     assert ddf.npartitions > 8
     pd.testing.assert_frame_equal(ddf.compute().reset_index(drop=True), want)
+    if not SANITIZE:  # worker processes cannot load an ASan-built libcairn
+        # The processes scheduler: the file system is pickled to each worker process.
+        pd.testing.assert_frame_equal(
+            ddf.compute(scheduler="processes", num_workers=2).reset_index(drop=True), want)
     ddf.to_csv(url + "/dk/out/part-*.csv", index=False)
     assert len(cfs.ls("/dk/out")) == ddf.npartitions
     again = dd.read_csv(url + "/dk/out/part-*.csv").compute().reset_index(drop=True)
