@@ -225,6 +225,25 @@ static uint32_t inherited_replication(struct meta_server *ms, const char *path)
 	return r;
 }
 
+/*
+ * Takes file id's (at path) write lease; a refusal gets its reason in *why.
+ * Returns 0, -CAIRN_ELEASE (another writer holds it), -EAGAIN (leases are
+ * being reclaimed after a restart) or -ENOMEM.
+ */
+static int writer_lease(struct meta_server *ms, uint64_t id, const char *path, uint64_t now,
+			uint64_t *lease_id, char **why)
+{
+	int err = lease_acquire(ms->leases, id, now, lease_id);
+	if (err == -CAIRN_ELEASE &&
+	    asprintf(why, "%s is open for writing by another client", path) < 0)
+		*why = NULL;
+	if (err == -EAGAIN &&
+	    asprintf(why, "%s: write leases are being reclaimed after a metaserver restart",
+		     path) < 0)
+		*why = NULL;
+	return err;
+}
+
 /* Resolves or creates the file, takes the lease, truncates. */
 static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_inode **ino,
 		     uint64_t *lease_id, char **why)
@@ -248,15 +267,7 @@ static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_
 	if (err || !m->write)
 		return err;
 	uint64_t id = ns_inode_id(*ino);
-	err = lease_acquire(ms->leases, id, time_mono_ms(), lease_id);
-	if (err == -CAIRN_ELEASE &&
-	    asprintf(why, "%s is open for writing by another client", m->path) < 0)
-		*why = NULL;
-	if (err == -EAGAIN &&
-	    asprintf(why, "%s: write leases are being reclaimed after a metaserver restart",
-		     m->path) < 0)
-		*why = NULL;
-	if (err)
+	if ((err = writer_lease(ms, id, m->path, time_mono_ms(), lease_id, why)) != 0)
 		return err;
 	size_t n;
 	ns_inode_chunks(*ino, &n);
@@ -369,15 +380,7 @@ static int truncate_file(struct meta_server *ms, const Cairn__TruncateReq *m,
 		return -EINVAL;
 	}
 	uint64_t id = ns_inode_id(*ino), lease_id, now = time_mono_ms();
-	err = lease_acquire(ms->leases, id, now, &lease_id);
-	if (err == -CAIRN_ELEASE &&
-	    asprintf(why, "%s is open for writing by another client", m->path) < 0)
-		*why = NULL;
-	if (err == -EAGAIN &&
-	    asprintf(why, "%s: write leases are being reclaimed after a metaserver restart",
-		     m->path) < 0)
-		*why = NULL;
-	if (err)
+	if ((err = writer_lease(ms, id, m->path, now, &lease_id, why)) != 0)
 		return err;
 	if (m->size < ns_inode_size(*ino))
 		err = ns_set_size(ms->ns, id, m->size, time_now_us());
