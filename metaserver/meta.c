@@ -28,8 +28,10 @@
 #include "errors.h"
 #include "log.h"
 #include "meta_int.h"
+#include "meta_stats.h"
 #include "ns.h"
 #include "oplog.h"
+#include "util.h"
 
 #define OPT(f) offsetof(struct meta_options, f)
 
@@ -77,6 +79,7 @@ static void release_waiters(struct meta_server *ms, uint64_t durable, int err)
 	struct meta_waiter *w;
 	while ((w = STAILQ_FIRST(&ms->waiters)) && (err || w->seq <= durable)) {
 		STAILQ_REMOVE_HEAD(&ms->waiters, link);
+		meta_stats_commit(ms->stats, time_mono_us() - w->queued_us);
 		waiter_send(w, err);
 		waiter_free(w);
 	}
@@ -133,6 +136,7 @@ void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, co
 	w->call_id = call->call_id;
 	w->seq = seq;
 	w->err = err;
+	w->queued_us = time_mono_us();
 	STAILQ_INSERT_TAIL(&ms->waiters, w, link);
 }
 
@@ -171,7 +175,9 @@ static void on_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer
 	}
 	struct meta_call call = {c, req->call_id, h->flags};
 	ms->calls++;
+	uint64_t start = time_mono_us();
 	h->fn(ms, &call, req);
+	meta_stats_call(ms->stats, (unsigned)req->body_case, h->name, time_mono_us() - start);
 	if (h->flags & META_MUTATES)
 		start_checkpoint(ms);
 }
@@ -224,6 +230,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	reap_checkpoint(ms, 0);
 	start_checkpoint(ms);
 	meta_chunk_tick(ms);
+	meta_stats_tick(ms->stats);
 }
 
 static int replay_apply(void *arg, const Cairn__LogRecord *rec)
@@ -287,6 +294,7 @@ struct meta_server *meta_new(struct event_base *base, const struct meta_options 
 	ms->base = base;
 	ms->lock_fd = -1;
 	STAILQ_INIT(&ms->waiters);
+	ms->stats = meta_stats_new(ms);
 	if (lock_data_dir(ms, cause) < 0 || load_namespace(ms, cause) < 0 ||
 	    meta_chunk_start(ms, cause) < 0 || meta_repl_start(ms, cause) < 0)
 		goto fail;
@@ -364,6 +372,7 @@ void meta_free(struct meta_server *ms)
 		rpc_server_free(ms->rpc);
 	meta_repl_stop(ms);
 	meta_chunk_stop(ms);
+	meta_stats_free(ms->stats);
 	if (ms->log)
 		oplog_close(ms->log);
 	ns_free(ms->ns);

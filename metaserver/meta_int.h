@@ -30,6 +30,7 @@ struct meta_waiter {
 	char *why;     /* owned, or NULL */
 	uint8_t *body; /* an Envelope holding the reply body, packed; NULL: none */
 	size_t body_len;
+	uint64_t queued_us; /* when it was queued (monotonic), for the commit latency */
 };
 
 struct meta_server {
@@ -67,6 +68,7 @@ struct meta_server {
 	uint64_t scans;		      /* scans done */
 	int scan_last_moving;	      /* moves were in flight after the last scan */
 	uint32_t rebalance_pct;	      /* an operator's rebalance threshold until reached; 0: none */
+	struct meta_stats *stats;     /* counters, events, history (meta_stats.c) */
 };
 
 /* One call being answered. */
@@ -174,6 +176,19 @@ int meta_decom_load(struct meta_server *ms, char **cause);
 /* Appends the status page's replication and chunkserver fields (", ..." JSON members). */
 struct evbuffer;
 void meta_admin_status(struct meta_server *ms, struct evbuffer *out);
+
+/* "up", "dead", "decommissioning" or "decommissioned" (static text). */
+const char *meta_admin_node_state(const struct meta_server *ms, const struct nodes_node *node,
+				  uint64_t now);
+/*
+ * fsck of the files with inode ids from from on, for a paged problem list:
+ * looks at up to max_ids ids, stopping early once max_problems problems
+ * were found, and calls fn for each problem (borrowed for the call).
+ * Returns the next id to look at, or 0 when no id is left.
+ */
+typedef void (*meta_fsck_fn)(void *arg, const Cairn__FsckProblem *p);
+uint64_t meta_admin_fsck_ids(struct meta_server *ms, uint64_t from, uint64_t max_ids,
+			     size_t max_problems, meta_fsck_fn fn, void *arg);
 
 /* The status page on --http. Returns 0 or -1 with a new *cause. */
 int meta_http_start(struct meta_server *ms, char **cause);
