@@ -46,6 +46,8 @@ const struct config_opt chunk_config[] = {
      "bytes the chunks may use, split between the dirs; 0: the disks' free space"},
     {"scrub-interval", CONFIG_DURATION, "24h", 0, 0, 30ll * 86400000, OPT(scrub_interval_ms),
      "re-verify every chunk once per this; 0: never"},
+    {"http", CONFIG_ADDR, NULL, 0, 0, 0, OPT(http),
+     "address of the /metrics page (Prometheus); unset: none"},
     {"log-level", CONFIG_LEVEL, "info", 0, 0, 0, OPT(log_level), "debug, info, warn or error"},
     CONFIG_END,
 };
@@ -164,6 +166,7 @@ void chunk_on_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer 
 		rpc_reply(c, req->call_id, -EINVAL, "this call takes no payload", NULL, NULL);
 		return;
 	}
+	chunk_stats_call(cs, (unsigned)req->body_case);
 	h->fn(cs, c, req, payload);
 }
 
@@ -187,6 +190,7 @@ static void teardown(struct chunk_server *cs)
 	chunk_meta_stop(cs);
 	chunk_peer_free_all(cs);
 	chunk_repl_stop(cs);
+	chunk_stats_http_stop(cs);
 	store_close(cs->store); /* runs the callbacks of what was queued */
 	cs->store = NULL;
 }
@@ -222,7 +226,7 @@ struct chunk_server *chunk_new(struct event_base *base, const struct chunk_optio
 		goto fail;
 	}
 	cs->rpc = rpc_server_new(base, opts->listen, &client_ops, cs, cause);
-	if (!cs->rpc)
+	if (!cs->rpc || chunk_stats_start(cs, cause) < 0)
 		goto fail;
 	if (chunk_repl_start(cs) < 0 || chunk_meta_start(cs) < 0 || chunk_scrub_start(cs) < 0) {
 		*cause = strdup("cannot set up events");
@@ -258,6 +262,7 @@ void chunk_free(struct chunk_server *cs)
 	if (cs->drain_ev)
 		event_free(cs->drain_ev);
 	chunk_io_free(cs);
+	chunk_stats_stop(cs);
 	if (cs->dirs)
 		free_dirs(cs->dirs, cs->ndirs);
 	free(cs->lost);

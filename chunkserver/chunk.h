@@ -23,6 +23,7 @@ struct chunk_options {
 	char *listen;
 	char *data; /* DIR[,DIR...] */
 	char *rack; /* NULL: none */
+	char *http; /* the /metrics page's address; NULL: none */
 	uint64_t capacity;
 	uint64_t scrub_interval_ms;
 	int log_level;

@@ -7,6 +7,7 @@
  *   chunk_meta.c   the metaserver link: register, heartbeats, commands
  *   chunk_scrub.c  the background scrubber
  *   chunk_repl.c   copies of chunks from other chunkservers (re-replication)
+ *   chunk_stats.c  counters for /metrics, and the --http page serving them
  *
  * Everything here runs on the loop thread.
  */
@@ -24,6 +25,7 @@ struct chunk_peer;
 struct chunk_vpend;
 struct chunk_client;
 struct chunk_repl;
+struct chunk_stats;
 
 /* Buckets of the small hash tables of chunk_io.c (powers of 2). */
 #define CHUNK_VPEND_BUCKETS  256u
@@ -89,6 +91,9 @@ struct chunk_server {
 
 	/* Copies for re-replication (chunk_repl.c). */
 	struct chunk_repl *repl;
+
+	/* Counters and the --http page (chunk_stats.c). */
+	struct chunk_stats *stats;
 };
 
 /* One row of the dispatch table, indexed by the envelope's body case. */
@@ -171,6 +176,31 @@ int chunk_repl_busy(const struct chunk_server *cs, uint64_t id);
  */
 void chunk_repl_sending(struct chunk_server *cs, Cairn__HeartbeatReq *hb);
 void chunk_repl_acked(struct chunk_server *cs, int ok);
+
+/*
+ * chunk_stats.c: what the chunkserver counts, served as /metrics on --http
+ * (when set). chunk_stats_start() returns 0 or -1 with a new *cause (the
+ * --http address is bad or taken); chunk_stats_stop() closes the page and
+ * frees the counters (a no-op when not started). The counting calls below
+ * are one call site each.
+ */
+int chunk_stats_start(struct chunk_server *cs, char **cause);
+void chunk_stats_stop(struct chunk_server *cs);
+/* Closes the --http page only (shutdown: before the store closes). */
+void chunk_stats_http_stop(struct chunk_server *cs);
+/* A call of dispatch row op arrived. */
+void chunk_stats_call(struct chunk_server *cs, unsigned op);
+/* A call of dispatch row op that reached the store was answered; it began at start_us. */
+void chunk_stats_done(struct chunk_server *cs, unsigned op, uint64_t start_us);
+/* Bytes a client read or wrote here (written: this replica's bytes, chain members count too). */
+void chunk_stats_read(struct chunk_server *cs, uint64_t bytes);
+void chunk_stats_written(struct chunk_server *cs, uint64_t bytes);
+/* A replica here failed its checksum (a read, a write or the scrubber found it). */
+void chunk_stats_checksum(struct chunk_server *cs);
+/* A replication copy to here ended: err 0 (length bytes copied) or failed. */
+void chunk_stats_copy(struct chunk_server *cs, int err, uint64_t length);
+/* The bytes clients read and wrote since the start, for the heartbeat. */
+void chunk_stats_totals(const struct chunk_server *cs, uint64_t *read, uint64_t *written);
 
 /* chunk_scrub.c: starts the scrubber (a no-op for --scrub-interval 0). */
 int chunk_scrub_start(struct chunk_server *cs);

@@ -97,6 +97,8 @@ struct chunk_call {
 	uint64_t call_id;
 	uint64_t chunk_id;
 	uint64_t bytes;
+	uint64_t start_us; /* arrival (monotonic), for the latency */
+	unsigned op;	   /* its dispatch row */
 	int parts; /* parts not done yet, plus one while submitting */
 	int err;
 	char *why;
@@ -108,6 +110,7 @@ struct chunk_read {
 	struct rpc_conn *conn; /* one reference held */
 	uint64_t call_id;
 	uint64_t chunk_id;
+	uint64_t start_us;
 };
 
 static size_t hash64(uint64_t v, size_t nbuckets)
@@ -267,6 +270,7 @@ static struct chunk_call *call_new(struct chunk_server *cs, struct rpc_conn *c, 
 	call->call_id = call_id;
 	call->chunk_id = chunk_id;
 	call->parts = 1;
+	call->start_us = time_mono_us();
 	cs->ncalls++;
 	return call;
 }
@@ -291,6 +295,9 @@ static void call_part_done(struct chunk_call *call)
 	if (--call->parts > 0)
 		return;
 	rpc_reply(call->conn, call->call_id, call->err, call->why, NULL, NULL);
+	chunk_stats_done(call->cs, call->op, call->start_us);
+	if (!call->err && call->op == CAIRN__ENVELOPE__BODY_WRITE)
+		chunk_stats_written(call->cs, call->bytes);
 	if (call->client) {
 		call->client->write_bytes -= call->bytes;
 		client_unref(call->client);
@@ -305,8 +312,10 @@ static void call_part_done(struct chunk_call *call)
 static void on_local(int err, struct evbuffer *data, void *arg)
 {
 	struct chunk_call *call = arg;
-	if (err == -CAIRN_ECHECKSUM)
+	if (err == -CAIRN_ECHECKSUM) {
+		chunk_stats_checksum(call->cs);
 		chunk_report_lost(call->cs, call->chunk_id);
+	}
 	if (err)
 		call_fail(call, err, NULL);
 	call_part_done(call);
@@ -413,6 +422,7 @@ static void h_write(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope
 		return;
 	}
 	struct chunk_call *call = call_new(cs, c, req->call_id, m->chunk_id);
+	call->op = CAIRN__ENVELOPE__BODY_WRITE;
 	call->client = cl;
 	cl->refs++;
 	cl->write_bytes += len;
@@ -469,6 +479,7 @@ static void h_sync(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope 
 		return;
 	}
 	struct chunk_call *call = call_new(cs, c, req->call_id, m->chunk_id);
+	call->op = CAIRN__ENVELOPE__BODY_SYNC;
 	if (m->n_chain > 0) {
 		Cairn__SyncReq s = *m;
 		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
@@ -493,6 +504,7 @@ static void on_read(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 	if (err == -CAIRN_ECHECKSUM) {
 		log_error("chunk %016llx: a read found the replica corrupt; reporting it lost",
 			  (unsigned long long)r->chunk_id);
+		chunk_stats_checksum(r->cs);
 		chunk_report_lost(r->cs, r->chunk_id);
 	}
 	if (err) {
@@ -505,8 +517,10 @@ static void on_read(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 		body.data = &resp;
 		body.n_payload_crc = ncrcs; /* the stored CRCs, when they fit the frame's blocks */
 		body.payload_crc = (uint32_t *)crcs;
+		chunk_stats_read(r->cs, resp.length);
 		rpc_reply(r->conn, r->call_id, 0, NULL, &body, data); /* moves the bytes */
 	}
+	chunk_stats_done(r->cs, CAIRN__ENVELOPE__BODY_READ, r->start_us);
 	r->cs->ncalls--;
 	rpc_conn_unref(r->conn);
 	free(r);
@@ -544,6 +558,7 @@ static void h_read(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope 
 	rpc_conn_ref(c);
 	r->call_id = req->call_id;
 	r->chunk_id = m->chunk_id;
+	r->start_us = time_mono_us();
 	cs->ncalls++;
 	store_read_crc(cs->store, m->chunk_id, m->offset, m->length, on_read, r);
 }

@@ -417,6 +417,7 @@ static void send_heartbeat(struct chunk_server *cs)
 	space(cs, &hb.capacity, &hb.used);
 	hb.load = cs->ncalls;
 	hb.nchunks = nchunks;
+	chunk_stats_totals(cs, &hb.bytes_read, &hb.bytes_written);
 	hb.lost = cs->lost;
 	hb.n_lost = cs->nlost;
 	hb.corrupt = corrupt;
