@@ -97,15 +97,28 @@ static void page_status(struct meta_server *ms, const char *query, struct evbuff
 	evbuffer_add_printf(out, "}\n");
 }
 
+/*
+ * From the last scan, and DEGRADED too while a node died after it: until
+ * the next scan has looked, its chunks may be short.
+ */
 static const char *health(const struct meta_server *ms)
 {
 	const struct repl_stats *st = &ms->scan_stats;
+	uint64_t now = time_mono_ms();
 	if (!ms->scans)
 		return "STARTING";
 	if (st->missing)
 		return "CORRUPT";
 	if (st->under || repl_inflight(ms->repl) || repl_nbad(ms->repl))
 		return "DEGRADED";
+	size_t n = nodes_count(ms->nodes);
+	for (size_t i = 0; i < n; i++) {
+		const struct nodes_node *node = nodes_get(ms->nodes, (uint32_t)i);
+		if (!nodes_live(ms->nodes, node, now) &&
+		    node->last_ms + ms->opts->dead_after_ms >= ms->scan_last_ms &&
+		    chunkmap_node_count(ms->cmap, node->id) > 0)
+			return "DEGRADED";
+	}
 	return "HEALTHY";
 }
 
