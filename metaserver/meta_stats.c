@@ -271,7 +271,8 @@ static void work_events(struct meta_stats *st)
 	struct meta_server *ms = st->ms;
 	uint64_t left = backlog(ms);
 	if (left && !st->healing) {
-		st->healed = st->copies->value;
+		/* Copies of the second before count: healing may start between ticks. */
+		st->healed = snap_ago(st, 1)->copies;
 		add_event(st, "healing_started", "healing: %llu chunks below their replication",
 			  (unsigned long long)left);
 	} else if (!left && st->healing) {
