@@ -49,6 +49,8 @@ const struct config_opt chunk_config[] = {
     {"http", CONFIG_ADDR, NULL, 0, 0, 0, OPT(http),
      "address of the /metrics page (Prometheus); unset: none"},
     {"log-level", CONFIG_LEVEL, "info", 0, 0, 0, OPT(log_level), "debug, info, warn or error"},
+    {"log-file", CONFIG_STRING, NULL, 0, 0, 0, OPT(log_file),
+     "append log lines to FILE, not stderr (SIGHUP reopens it)"},
     CONFIG_END,
 };
 

@@ -27,6 +27,7 @@ struct chunk_options {
 	uint64_t capacity;
 	uint64_t scrub_interval_ms;
 	int log_level;
+	char *log_file; /* NULL: stderr */
 };
 
 /* The flag/config table of cairn-chunk (DESIGN §2). */

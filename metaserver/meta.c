@@ -49,6 +49,8 @@ const struct config_opt meta_config[] = {
 	{"rebalance-threshold", CONFIG_INT, "10", 0, 1, 100, OPT(rebalance_threshold), "rebalance spread, percentage points"},
 	{"checkpoint-records", CONFIG_INT, "1000000", 0, 1, 1ll << 40, OPT(checkpoint_records), "write a checkpoint after this many log records"},
 	{"log-level", CONFIG_LEVEL, "info", 0, 0, 0, OPT(log_level), "debug, info, warn or error"},
+	{"log-file", CONFIG_STRING, NULL, 0, 0, 0, OPT(log_file), "append log lines to FILE, not stderr (SIGHUP reopens it)"},
+	{"audit-log", CONFIG_STRING, NULL, 0, 0, 0, OPT(audit_log), "append a JSON line per namespace change and admin call to FILE"},
 	CONFIG_END,
 };
 
@@ -175,6 +177,7 @@ static void on_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer
 	}
 	struct meta_call call = {c, req->call_id, h->flags};
 	ms->calls++;
+	meta_audit_call(ms, c, req, h->name);
 	uint64_t start = time_mono_us();
 	h->fn(ms, &call, req);
 	meta_stats_call(ms->stats, (unsigned)req->body_case, h->name, time_mono_us() - start);
@@ -295,7 +298,8 @@ struct meta_server *meta_new(struct event_base *base, const struct meta_options 
 	ms->lock_fd = -1;
 	STAILQ_INIT(&ms->waiters);
 	ms->stats = meta_stats_new(ms);
-	if (lock_data_dir(ms, cause) < 0 || load_namespace(ms, cause) < 0 ||
+	if (meta_audit_start(ms, cause) < 0 || lock_data_dir(ms, cause) < 0 ||
+	    load_namespace(ms, cause) < 0 ||
 	    meta_chunk_start(ms, cause) < 0 || meta_repl_start(ms, cause) < 0)
 		goto fail;
 	ms->durable_ev = event_new(base, oplog_notify_fd(ms->log), EV_READ | EV_PERSIST,
@@ -348,6 +352,13 @@ int meta_failed(const struct meta_server *ms)
 	return ms->failed;
 }
 
+void meta_reopen_logs(struct meta_server *ms)
+{
+	int rc = meta_audit_reopen(ms);
+	if (rc < 0)
+		log_warn("--audit-log %s: cannot reopen: %s", ms->opts->audit_log, strerror(-rc));
+}
+
 int meta_port(const struct meta_server *ms)
 {
 	return rpc_server_port(ms->rpc);
@@ -373,6 +384,7 @@ void meta_free(struct meta_server *ms)
 	meta_repl_stop(ms);
 	meta_chunk_stop(ms);
 	meta_stats_free(ms->stats);
+	meta_audit_stop(ms);
 	if (ms->log)
 		oplog_close(ms->log);
 	ns_free(ms->ns);

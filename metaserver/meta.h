@@ -31,6 +31,8 @@ struct meta_options {
 	int64_t checkpoint_records;
 	int log_level;
 	char *config;
+	char *log_file;	 /* NULL: stderr */
+	char *audit_log; /* NULL: no audit log */
 };
 
 /* The flag/config table of cairn-meta (DESIGN §2). */
@@ -60,5 +62,8 @@ int meta_failed(const struct meta_server *ms);
 int meta_port(const struct meta_server *ms);
 
 void meta_free(struct meta_server *ms);
+
+/* Opens the audit log file again under its name (SIGHUP, after logrotate). */
+void meta_reopen_logs(struct meta_server *ms);
 
 #endif

@@ -69,6 +69,7 @@ struct meta_server {
 	int scan_last_moving;	      /* moves were in flight after the last scan */
 	uint32_t rebalance_pct;	      /* an operator's rebalance threshold until reached; 0: none */
 	struct meta_stats *stats;     /* counters, events, history (meta_stats.c) */
+	struct meta_audit *audit;     /* the --audit-log, or NULL (meta_audit.c) */
 };
 
 /* One call being answered. */
@@ -189,6 +190,19 @@ const char *meta_admin_node_state(const struct meta_server *ms, const struct nod
 typedef void (*meta_fsck_fn)(void *arg, const Cairn__FsckProblem *p);
 uint64_t meta_admin_fsck_ids(struct meta_server *ms, uint64_t from, uint64_t max_ids,
 			     size_t max_problems, meta_fsck_fn fn, void *arg);
+
+/*
+ * The audit log (meta_audit.c). meta_audit_start() opens --audit-log when
+ * set: 0, or -1 with a new *cause. meta_audit_stop() is a no-op when not
+ * started; meta_audit_reopen() returns 0 or a negative errno.
+ * meta_audit_call() logs req from c when it is a namespace change or an
+ * admin call (name: its dispatch name).
+ */
+int meta_audit_start(struct meta_server *ms, char **cause);
+void meta_audit_stop(struct meta_server *ms);
+int meta_audit_reopen(struct meta_server *ms);
+void meta_audit_call(struct meta_server *ms, struct rpc_conn *c, const Cairn__Envelope *req,
+		     const char *name);
 
 /* The status page on --http. Returns 0 or -1 with a new *cause. */
 int meta_http_start(struct meta_server *ms, char **cause);
