@@ -46,7 +46,8 @@ static void collect(void *arg, struct evbuffer *out)
 	     offsetof(struct store_dir_stats, capacity)},
 	    {"cairn_chunk_dir_free_bytes", "Bytes still free for replicas in a data dir",
 	     offsetof(struct store_dir_stats, free)},
-	    {"cairn_chunk_dir_chunks", "Replicas in a data dir", offsetof(struct store_dir_stats, chunks)},
+	    {"cairn_chunk_dir_chunks", "Replicas in a data dir",
+	     offsetof(struct store_dir_stats, chunks)},
 	};
 	for (size_t f = 0; f < sizeof(dir_fams) / sizeof(dir_fams[0]); f++) {
 		metrics_family(out, dir_fams[f].name, "gauge", dir_fams[f].help);
@@ -57,19 +58,24 @@ static void collect(void *arg, struct evbuffer *out)
 			uint64_t v;
 			memcpy(&v, (const char *)&st + dir_fams[f].off, sizeof(v));
 			metrics_sample(out, dir_fams[f].name,
-				       metrics_label(label, sizeof(label), "dir", st.path), (double)v);
+				       metrics_label(label, sizeof(label), "dir", st.path),
+				       (double)v);
 		}
 	}
-	metrics_family(out, "cairn_chunk_dir_failed", "gauge", "1 when a data dir was taken out of service");
+	metrics_family(out, "cairn_chunk_dir_failed", "gauge",
+		       "1 when a data dir was taken out of service");
 	for (int i = 0; i < n; i++) {
 		struct store_dir_stats st;
 		char label[1024];
 		store_dir_stats(cs->store, i, &st);
 		metrics_sample(out, "cairn_chunk_dir_failed",
-			       metrics_label(label, sizeof(label), "dir", st.path), st.failed ? 1 : 0);
+			       metrics_label(label, sizeof(label), "dir", st.path),
+			       st.failed ? 1 : 0);
 	}
-	metrics_family(out, "cairn_chunk_connections", "gauge", "Open connections from clients and peers");
-	metrics_sample(out, "cairn_chunk_connections", NULL, cs->rpc ? rpc_server_nconns(cs->rpc) : 0);
+	metrics_family(out, "cairn_chunk_connections", "gauge",
+		       "Open connections from clients and peers");
+	metrics_sample(out, "cairn_chunk_connections", NULL,
+		       cs->rpc ? rpc_server_nconns(cs->rpc) : 0);
 	metrics_family(out, "cairn_chunk_calls_in_progress", "gauge", "Calls not answered yet");
 	metrics_sample(out, "cairn_chunk_calls_in_progress", NULL, cs->ncalls);
 	metrics_family(out, "cairn_chunk_metaserver_registered", "gauge",
@@ -146,8 +152,9 @@ int chunk_stats_start(struct chunk_server *cs, char **cause)
 		if (!chunk_handlers[i].fn || i == CAIRN__ENVELOPE__BODY_PING)
 			continue;
 		metrics_label(label, sizeof(label), "op", chunk_handlers[i].name);
-		st->latency[i] = metrics_hist(st->reg, "cairn_chunk_call_seconds", label,
-					      "Time from a call's arrival to its answer, by operation");
+		st->latency[i] =
+		    metrics_hist(st->reg, "cairn_chunk_call_seconds", label,
+				 "Time from a call's arrival to its answer, by operation");
 	}
 	st->read = metrics_counter(st->reg, "cairn_chunk_read_bytes_total", "",
 				   "Bytes read by clients and peers");

@@ -147,7 +147,8 @@ static void page_summary(struct meta_server *ms, const char *query, struct evbuf
 	    "\"replicas\": %zu, \"leases\": %zu, \"connections\": %u, \"replication\": %lld, "
 	    "\"nodes\": {\"total\": %zu, \"up\": %zu, \"dead\": %zu, \"decommissioning\": %zu, "
 	    "\"decommissioned\": %zu}, \"healing\": {\"under_replicated\": %zu, \"missing\": %zu, "
-	    "\"over_replicated\": %zu, \"in_flight\": %zu, \"waiting\": %zu, \"bad_replicas\": %zu}, "
+	    "\"over_replicated\": %zu, \"in_flight\": %zu, \"waiting\": %zu, \"bad_replicas\": "
+	    "%zu}, "
 	    "\"rebalance\": {\"threshold\": %u, \"mean\": %.2f, \"spread\": %.2f, "
 	    "\"in_flight\": %zu, \"moved\": %llu, \"bytes_moved\": %llu, \"balanced\": %s}",
 	    ms->opts->listen, health(ms), (unsigned long long)cap, (unsigned long long)used,
@@ -183,9 +184,9 @@ static void page_nodes(struct meta_server *ms, const char *query, struct evbuffe
 				    (unsigned long long)(now - node->last_ms));
 		uint64_t start = meta_stats_decom_start(ms->stats, node);
 		if (node->decom)
-			evbuffer_add_printf(out, "{\"start_replicas\": %llu, \"left\": %zu}}",
-					    (unsigned long long)(start > replicas ? start : replicas),
-					    replicas);
+			evbuffer_add_printf(
+			    out, "{\"start_replicas\": %llu, \"left\": %zu}}",
+			    (unsigned long long)(start > replicas ? start : replicas), replicas);
 		else
 			evbuffer_add_printf(out, "null}");
 	}
@@ -252,7 +253,7 @@ static const struct route {
 };
 
 static void http_send(struct evhttp_request *req, int code, const char *reason, const char *type,
-		 struct evbuffer *out)
+		      struct evbuffer *out)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", type);
@@ -286,12 +287,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 			return;
 		}
 	}
-	const struct console_asset *a = console_asset_find(strcmp(path, "/") ? path : "/index.html");
+	const struct console_asset *a =
+	    console_asset_find(strcmp(path, "/") ? path : "/index.html");
 	if (a) {
 		evbuffer_add_reference(out, a->data, a->len, NULL, NULL);
 		http_send(req, HTTP_OK, "OK", a->type, out);
 	} else {
-		evbuffer_add_printf(out, "no such page: the console is at /, the API under /api/\n");
+		evbuffer_add_printf(out,
+				    "no such page: the console is at /, the API under /api/\n");
 		http_send(req, HTTP_NOTFOUND, "Not Found", "text/plain; charset=utf-8", out);
 	}
 	evbuffer_free(out);

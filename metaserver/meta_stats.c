@@ -88,8 +88,9 @@ struct meta_stats *meta_stats_new(struct meta_server *ms)
 	struct meta_stats *st = xcalloc(1, sizeof(*st));
 	st->ms = ms;
 	st->reg = metrics_new();
-	st->commit = metrics_hist(st->reg, "cairn_meta_oplog_commit_seconds", "",
-				  "Time a mutation's reply waits for its op-log records to be durable");
+	st->commit =
+	    metrics_hist(st->reg, "cairn_meta_oplog_commit_seconds", "",
+			 "Time a mutation's reply waits for its op-log records to be durable");
 	st->corrupt = metrics_counter(st->reg, "cairn_meta_checksum_failures_total", "",
 				      "Replicas reported corrupt (checksum mismatch)");
 	st->stale = metrics_counter(st->reg, "cairn_meta_stale_replicas_total", "",
@@ -185,8 +186,8 @@ static struct node_seen *seen(struct meta_stats *st, uint32_t id)
 	return &st->nodes[id];
 }
 
-void meta_stats_heartbeat(struct meta_stats *st, const struct nodes_node *node,
-			  uint64_t bytes_read, uint64_t bytes_written)
+void meta_stats_heartbeat(struct meta_stats *st, const struct nodes_node *node, uint64_t bytes_read,
+			  uint64_t bytes_written)
 {
 	struct node_seen *s = seen(st, node->id);
 	metrics_inc(st->read, bytes_read >= s->read ? bytes_read - s->read : bytes_read);
@@ -230,10 +231,10 @@ static uint64_t span(const struct meta_stats *st, uint64_t ago)
 	return ago < have ? ago : have;
 }
 
-#define RATE(st, field, ago)                                                                  \
-	(span(st, ago) ? (double)(snap_ago(st, 0)->field - snap_ago(st, ago)->field) /         \
-			     (double)span(st, ago)                                            \
-		       : 0.0)
+#define RATE(st, field, ago)                                                                       \
+	(span(st, ago)                                                                             \
+	     ? (double)(snap_ago(st, 0)->field - snap_ago(st, ago)->field) / (double)span(st, ago) \
+	     : 0.0)
 
 static void node_events(struct meta_stats *st, uint64_t now)
 {
@@ -276,7 +277,8 @@ static void work_events(struct meta_stats *st)
 		add_event(st, "healing_started", "healing: %llu chunks below their replication",
 			  (unsigned long long)left);
 	} else if (!left && st->healing) {
-		add_event(st, "repair_done", "healing done: %llu copies made, every chunk at target",
+		add_event(st, "repair_done",
+			  "healing done: %llu copies made, every chunk at target",
 			  (unsigned long long)(st->copies->value - st->healed));
 	}
 	st->healing = left > 0;
@@ -328,8 +330,9 @@ void meta_stats_tick(struct meta_stats *st)
 	struct repl_balance b;
 	repl_balance(ms->repl, &b);
 	struct snapshot *s = &st->snaps[st->ticks++ % RATE_WINDOW];
-	*s = (struct snapshot){st->read->value,	  st->written->value, st->copies->value,
-			       st->copied_bytes->value, b.moved,	    b.bytes,
+	*s = (struct snapshot){st->read->value,	  st->written->value,
+			       st->copies->value, st->copied_bytes->value,
+			       b.moved,		  b.bytes,
 			       calls_total(st)};
 	node_events(st, now);
 	work_events(st);
@@ -348,8 +351,9 @@ void meta_stats_events_json(struct meta_stats *st, uint64_t since, struct evbuff
 			    (unsigned long long)st->event_seq);
 	for (uint64_t seq = first; seq <= st->event_seq; seq++) {
 		const struct event_rec *e = &st->events[(seq - 1) % META_EVENTS_MAX];
-		evbuffer_add_printf(out, "%s{\"seq\": %llu, \"time_ms\": %lld, \"kind\": \"%s\", "
-					 "\"text\": ",
+		evbuffer_add_printf(out,
+				    "%s{\"seq\": %llu, \"time_ms\": %lld, \"kind\": \"%s\", "
+				    "\"text\": ",
 				    seq == first ? "" : ", ", (unsigned long long)e->seq,
 				    (long long)e->wall_ms, e->kind);
 		meta_http_json_str(out, e->text);
@@ -434,8 +438,8 @@ static void node_gauges(struct meta_server *ms, struct evbuffer *out, uint64_t n
 	metrics_family(out, "cairn_meta_nodes", "gauge", "Chunkservers, by state");
 	for (int k = 0; k < 4; k++) {
 		char label[48];
-		metrics_sample(out, "cairn_meta_nodes", metrics_label(label, sizeof(label), "state",
-								     states[k]),
+		metrics_sample(out, "cairn_meta_nodes",
+			       metrics_label(label, sizeof(label), "state", states[k]),
 			       (double)count[k]);
 	}
 	uint64_t used, cap;
@@ -454,7 +458,8 @@ static void collect(void *arg, struct evbuffer *out)
 	gauge(out, "cairn_meta_connections", "Open RPC connections",
 	      ms->rpc ? rpc_server_nconns(ms->rpc) : 0);
 	gauge(out, "cairn_meta_inodes", "Files and directories", (double)ns_count(ms->ns));
-	gauge(out, "cairn_meta_chunks", "Chunks in the namespace", (double)chunkmap_count(ms->cmap));
+	gauge(out, "cairn_meta_chunks", "Chunks in the namespace",
+	      (double)chunkmap_count(ms->cmap));
 	gauge(out, "cairn_meta_replicas", "Replicas known", (double)chunkmap_nreplicas(ms->cmap));
 	gauge(out, "cairn_meta_leases", "Write leases held", (double)lease_count(ms->leases));
 	node_gauges(ms, out, time_mono_ms());

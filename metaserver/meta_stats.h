@@ -47,8 +47,8 @@ void meta_stats_bad(struct meta_stats *st, uint64_t chunk, const struct nodes_no
 /* A replication copy of length bytes completed. */
 void meta_stats_copied(struct meta_stats *st, uint64_t length);
 /* node's heartbeat: the bytes its clients read and wrote since it started. */
-void meta_stats_heartbeat(struct meta_stats *st, const struct nodes_node *node,
-			  uint64_t bytes_read, uint64_t bytes_written);
+void meta_stats_heartbeat(struct meta_stats *st, const struct nodes_node *node, uint64_t bytes_read,
+			  uint64_t bytes_written);
 
 /* Once a second: finds changes of state (events) and takes history samples. */
 void meta_stats_tick(struct meta_stats *st);
