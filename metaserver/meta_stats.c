@@ -197,6 +197,18 @@ void meta_stats_heartbeat(struct meta_stats *st, const struct nodes_node *node, 
 	s->written = bytes_written;
 }
 
+void meta_stats_decommission(struct meta_stats *st, const struct nodes_node *node, int on)
+{
+	struct node_seen *s = seen(st, node->id);
+	s->decom_start = on ? chunkmap_node_count(st->ms->cmap, node->id) : 0;
+	if (on)
+		add_event(st, "decommission",
+			  "chunkserver %s: decommission started, %llu replicas to move", node->addr,
+			  (unsigned long long)s->decom_start);
+	else
+		add_event(st, "decommission", "chunkserver %s: decommission cancelled", node->addr);
+}
+
 uint64_t meta_stats_decom_start(struct meta_stats *st, const struct nodes_node *node)
 {
 	return node->id < st->nnodes ? st->nodes[node->id].decom_start : 0;
@@ -252,8 +264,9 @@ static void node_events(struct meta_stats *st, uint64_t now)
 		else if (strcmp(state, "dead") == 0)
 			add_event(st, "node_dead", "chunkserver %s is dead (silent for %llu ms)",
 				  node->addr, (unsigned long long)(now - node->last_ms));
-		else
+		else if (strcmp(state, "decommissioned") == 0 || !s->decom_start)
 			add_event(st, "decommission", "chunkserver %s is %s", node->addr, state);
+		/* A decommission set before a restart: counted from when it is first seen. */
 		if (strcmp(state, "decommissioning") == 0 && !s->decom_start)
 			s->decom_start = chunkmap_node_count(ms->cmap, node->id);
 		if (!node->decom)

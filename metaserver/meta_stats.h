@@ -64,6 +64,9 @@ void meta_stats_events_json(struct meta_stats *st, uint64_t since, struct evbuff
 void meta_stats_history_json(struct meta_stats *st, struct evbuffer *out);
 void meta_stats_rates_json(struct meta_stats *st, struct evbuffer *out);
 
+/* An operator started (on) or cancelled the decommission of node. */
+void meta_stats_decommission(struct meta_stats *st, const struct nodes_node *node, int on);
+
 /* Decommission progress of node: replicas it held when it began, 0 when unknown. */
 uint64_t meta_stats_decom_start(struct meta_stats *st, const struct nodes_node *node);
 

@@ -193,3 +193,30 @@ def test_chunk_http_flag(tmp_path):
     r = subprocess.run([os.path.join(BIN, "cairn-chunk"), "--help"], capture_output=True,
                        text=True, timeout=30)
     assert "--http" in r.stdout and "/metrics" in r.stdout
+
+
+def test_decommission_progress_and_events(tmp_path):
+    # Three nodes, files at -r 2: the decommissioned node's replicas find room on the others.
+    cluster = Cluster(tmp_path, nchunks=3, meta_extra=TIMINGS).start()
+    try:
+        cluster.cli("mkdir", "/d")
+        for i in range(4):
+            put_bytes(cluster, tmp_path, "/d/%d" % i, os.urandom(MIB + i), "-r", "2")
+        victim = cluster.chunks[0]
+        held = next(n for n in api(cluster, "/api/nodes") if n["addr"] == victim.addr)
+        assert held["decommission"] is None and held["replicas"] > 0
+        cluster.cli("admin", "decommission", "--wait", victim.addr, timeout="30s")
+        node = next(n for n in api(cluster, "/api/nodes") if n["addr"] == victim.addr)
+        assert node["state"] == "decommissioned"
+        assert node["decommission"] == {"start_replicas": held["replicas"], "left": 0}
+        texts = lambda: [e["text"] for e in api(cluster, "/api/events")["events"]
+                         if e["kind"] == "decommission"]
+        wait_for("the decommission events", lambda: texts()[-1:] == [
+            "chunkserver %s is decommissioned" % victim.addr])
+        assert texts()[0] == "chunkserver %s: decommission started, %d replicas to move" % (
+            victim.addr, held["replicas"])
+        m = parse_metrics(http(cluster.meta.http_port, "/metrics")[1])
+        assert m['cairn_meta_nodes{state="decommissioned"}'] == 1
+        assert m["cairn_meta_replication_copies_total"] >= 1
+    finally:
+        cluster.kill()
