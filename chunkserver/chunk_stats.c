@@ -24,6 +24,11 @@
 #include "store.h"
 #include "util.h"
 
+/* What one HTTP connection may send and how long it may idle. */
+#define HTTP_HEADERS_MAX 16384
+#define HTTP_BODY_MAX	 4096
+#define HTTP_IDLE_S	 30
+
 struct chunk_stats {
 	struct metrics *reg;
 	struct metrics_counter *calls[CHUNK_NHANDLERS];
@@ -130,6 +135,9 @@ static int http_start(struct chunk_server *cs, char **cause)
 	evhttp_set_allowed_methods(cs->stats->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 							EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 							EVHTTP_REQ_DELETE);
+	evhttp_set_timeout(cs->stats->http, HTTP_IDLE_S);
+	evhttp_set_max_headers_size(cs->stats->http, HTTP_HEADERS_MAX);
+	evhttp_set_max_body_size(cs->stats->http, HTTP_BODY_MAX);
 	evhttp_set_gencb(cs->stats->http, on_http, cs);
 	return 0;
 }

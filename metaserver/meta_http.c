@@ -44,6 +44,11 @@
 #define FSCK_PAGE_MAX 1000u  /* problems one page may carry */
 #define FSCK_PAGE_DEF 100u
 
+/* What one HTTP connection may send and how long it may idle. */
+#define HTTP_HEADERS_MAX 16384
+#define HTTP_BODY_MAX	 4096
+#define HTTP_IDLE_S	 30
+
 void meta_http_json_str(struct evbuffer *out, const char *s)
 {
 	evbuffer_add(out, "\"", 1);
@@ -317,6 +322,9 @@ int meta_http_start(struct meta_server *ms, char **cause)
 	free(host);
 	evhttp_set_allowed_methods(ms->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 						 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	evhttp_set_timeout(ms->http, HTTP_IDLE_S);
+	evhttp_set_max_headers_size(ms->http, HTTP_HEADERS_MAX);
+	evhttp_set_max_body_size(ms->http, HTTP_BODY_MAX);
 	evhttp_set_gencb(ms->http, on_request, ms);
 	return 0;
 }
