@@ -220,3 +220,20 @@ def test_decommission_progress_and_events(tmp_path):
         assert m["cairn_meta_replication_copies_total"] >= 1
     finally:
         cluster.kill()
+
+
+def test_garbage_on_http_ports(cluster):
+    import socket
+    ports = [cluster.meta.http_port] + [c.http_port for c in cluster.chunks[:1]]
+    for port in ports:
+        for junk in (os.urandom(4096), b"GET /" + b"x" * 100000 + b" HTTP/1.1\r\n\r\n",
+                     b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + b"X-A: " + b"b" * 40000 + b"\r\n\r\n",
+                     b"POST /api/status HTTP/1.1\r\nContent-Length: 999999999\r\n\r\nabc"):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                try:
+                    s.sendall(junk)
+                    s.recv(4096)
+                except OSError:
+                    pass  # the server may close first
+        assert http(port, "/metrics")[0] == 200
+    assert cluster.meta.proc.poll() is None and cluster.chunks[0].proc.poll() is None
