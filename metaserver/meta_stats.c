@@ -101,8 +101,9 @@ struct meta_stats *meta_stats_new(struct meta_server *ms)
 					   "Bytes of replication copies completed");
 	st->read = metrics_counter(st->reg, "cairn_meta_cluster_read_bytes_total", "",
 				   "Bytes clients read from chunkservers (from heartbeats)");
-	st->written = metrics_counter(st->reg, "cairn_meta_cluster_written_bytes_total", "",
-				      "Bytes clients wrote to chunkservers (from heartbeats)");
+	st->written = metrics_counter(
+	    st->reg, "cairn_meta_cluster_written_bytes_total", "",
+	    "Bytes written to chunkservers, each replica counted (from heartbeats)");
 	metrics_add_collector(st->reg, collect, st);
 	return st;
 }

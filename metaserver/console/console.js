@@ -78,7 +78,8 @@ function drawSummary(s) {
   for (const k of ["dead", "decommissioning", "decommissioned"])
     if (s.nodes[k]) other.push(s.nodes[k] + " " + k);
   set("nodes-other", other.length ? other.join(", ") : "all " + s.nodes.total + " up");
-  $("tput").textContent = "↓ " + bytes(s.throughput.read_bps) + "/s  ↑ " + bytes(s.throughput.write_bps) + "/s";
+  set("tput", bytes(s.throughput.read_bps) + "/s read");
+  set("tput-write", bytes(s.throughput.write_bps) + "/s written (all replicas)");
   set("calls", s.throughput.calls_ps.toFixed(1) + " metaserver calls/s");
 
   const hl = s.healing, hr = s.healing_rate;

@@ -141,10 +141,15 @@ def test_checksum_failures_counted(cluster, tmp_path):
     data = os.urandom(MIB // 2)
     put_bytes(cluster, tmp_path, "/bad", data)
     flip = FirstReplicaFlip(cluster, "/bad")
-    flip.follow()
-    cluster.cli("get", "/bad", tmp_path / "back")
-    assert (tmp_path / "back").read_bytes() == data  # from another replica
-    assert total(cluster, "cairn_chunk_checksum_failures_total") >= 1
+
+    def read_and_counted():
+        # Readers pick the least loaded replica first: follow it until one meets the flip.
+        if not (flip.path and flip.repaired()):
+            flip.follow()
+        cluster.cli("get", "/bad", tmp_path / "back")
+        assert (tmp_path / "back").read_bytes() == data  # from another replica
+        return total(cluster, "cairn_chunk_checksum_failures_total") >= 1
+    wait_for("a reader to meet the bad replica", read_and_counted)
     wait_for("the metaserver counting the corrupt replica", lambda: parse_metrics(
         http(cluster.meta.http_port, "/metrics")[1])["cairn_meta_checksum_failures_total"] >= 1)
     wait_for("a corruption event", lambda: any(
