@@ -20,14 +20,10 @@
 #include <string.h>
 
 #include "chunk_int.h"
+#include "httpd.h"
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
-
-/* What one HTTP connection may send and how long it may idle. */
-#define HTTP_HEADERS_MAX 16384
-#define HTTP_BODY_MAX	 4096
-#define HTTP_IDLE_S	 30
 
 struct chunk_stats {
 	struct metrics *reg;
@@ -116,30 +112,8 @@ static void on_http(struct evhttp_request *req, void *arg)
 
 static int http_start(struct chunk_server *cs, char **cause)
 {
-	char *host = NULL;
-	uint16_t port;
-	const char *addr = cs->opts->http;
-	if (addr_parse(addr, &host, &port) < 0) {
-		if (asprintf(cause, "--http %s: not HOST:PORT", addr) < 0)
-			*cause = NULL;
-		return -1;
-	}
-	cs->stats->http = evhttp_new(cs->base);
-	if (!cs->stats->http || evhttp_bind_socket(cs->stats->http, host, port) < 0) {
-		if (asprintf(cause, "--http %s: cannot listen there", addr) < 0)
-			*cause = NULL;
-		free(host);
-		return -1;
-	}
-	free(host);
-	evhttp_set_allowed_methods(cs->stats->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-							EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-							EVHTTP_REQ_DELETE);
-	evhttp_set_timeout(cs->stats->http, HTTP_IDLE_S);
-	evhttp_set_max_headers_size(cs->stats->http, HTTP_HEADERS_MAX);
-	evhttp_set_max_body_size(cs->stats->http, HTTP_BODY_MAX);
-	evhttp_set_gencb(cs->stats->http, on_http, cs);
-	return 0;
+	cs->stats->http = httpd_listen(cs->base, cs->opts->http, "--http", on_http, cs, cause);
+	return cs->stats->http ? 0 : -1;
 }
 
 int chunk_stats_start(struct chunk_server *cs, char **cause)

@@ -31,6 +31,7 @@
 
 #include "chunkmap.h"
 #include "console_assets.h"
+#include "httpd.h"
 #include "lease.h"
 #include "meta_int.h"
 #include "meta_stats.h"
@@ -43,11 +44,6 @@
 #define FSCK_PAGE_IDS 20000u /* inode ids one fsck page looks at */
 #define FSCK_PAGE_MAX 1000u  /* problems one page may carry */
 #define FSCK_PAGE_DEF 100u
-
-/* What one HTTP connection may send and how long it may idle. */
-#define HTTP_HEADERS_MAX 16384
-#define HTTP_BODY_MAX	 4096
-#define HTTP_IDLE_S	 30
 
 void meta_http_json_str(struct evbuffer *out, const char *s)
 {
@@ -307,26 +303,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 
 int meta_http_start(struct meta_server *ms, char **cause)
 {
-	char *host = NULL;
-	uint16_t port;
-	if (addr_parse(ms->opts->http, &host, &port) < 0) {
-		asprintf(cause, "--http %s: not HOST:PORT", ms->opts->http);
-		return -1;
-	}
-	ms->http = evhttp_new(ms->base);
-	if (!ms->http || evhttp_bind_socket(ms->http, host, port) < 0) {
-		asprintf(cause, "--http %s: cannot listen there", ms->opts->http);
-		free(host);
-		return -1;
-	}
-	free(host);
-	evhttp_set_allowed_methods(ms->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-						 EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	evhttp_set_timeout(ms->http, HTTP_IDLE_S);
-	evhttp_set_max_headers_size(ms->http, HTTP_HEADERS_MAX);
-	evhttp_set_max_body_size(ms->http, HTTP_BODY_MAX);
-	evhttp_set_gencb(ms->http, on_request, ms);
-	return 0;
+	ms->http = httpd_listen(ms->base, ms->opts->http, "--http", on_request, ms, cause);
+	return ms->http ? 0 : -1;
 }
 
 void meta_http_stop(struct meta_server *ms)
