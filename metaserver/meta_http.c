@@ -110,7 +110,7 @@ static const char *health(const struct meta_server *ms)
 		return "STARTING";
 	if (st->missing)
 		return "CORRUPT";
-	if (st->under || repl_inflight(ms->repl) || repl_nbad(ms->repl))
+	if (st->under || meta_stats_heal_inflight(ms) || repl_nbad(ms->repl))
 		return "DEGRADED";
 	size_t n = nodes_count(ms->nodes);
 	for (size_t i = 0; i < n; i++) {
@@ -156,9 +156,10 @@ static void page_summary(struct meta_server *ms, const char *query, struct evbuf
 	    ns_count(ms->ns), chunkmap_count(ms->cmap), chunkmap_nreplicas(ms->cmap),
 	    lease_count(ms->leases), rpc_server_nconns(ms->rpc), (long long)ms->opts->replication,
 	    n, count[0], count[1], count[2], count[3], st->under, st->missing, st->over,
-	    repl_inflight(ms->repl), st->waiting, repl_nbad(ms->repl), repl_threshold(ms->repl),
-	    b.mean * 100, b.spread * 100, b.inflight, (unsigned long long)b.moved,
-	    (unsigned long long)b.bytes, b.balanced ? "true" : "false");
+	    meta_stats_heal_inflight(ms), st->waiting, repl_nbad(ms->repl),
+	    repl_threshold(ms->repl), b.mean * 100, b.spread * 100, b.inflight,
+	    (unsigned long long)b.moved, (unsigned long long)b.bytes,
+	    b.balanced ? "true" : "false");
 	meta_stats_rates_json(ms->stats, out);
 	evbuffer_add_printf(out, "}\n");
 }

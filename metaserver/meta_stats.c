@@ -78,7 +78,7 @@ struct meta_stats {
 	struct node_seen *nodes;
 	size_t nnodes;
 	int healing, rebalancing; /* as of the last tick */
-	uint64_t healed;	  /* copies at the start of this healing */
+	uint64_t healed;	  /* copies, moves not counted, before this healing */
 };
 
 static void collect(void *arg, struct evbuffer *out);
@@ -276,35 +276,52 @@ static void node_events(struct meta_stats *st, uint64_t now)
 	}
 }
 
-static uint64_t backlog(const struct meta_server *ms)
+size_t meta_stats_heal_inflight(const struct meta_server *ms)
 {
-	return ms->scan_stats.under + ms->scan_stats.missing + repl_inflight(ms->repl);
+	struct repl_balance b;
+	repl_balance(ms->repl, &b);
+	size_t all = repl_inflight(ms->repl);
+	return all > b.inflight ? all - b.inflight : 0;
 }
 
+static uint64_t backlog(const struct meta_server *ms)
+{
+	return ms->scan_stats.under + ms->scan_stats.missing + meta_stats_heal_inflight(ms);
+}
+
+/*
+ * Healing and rebalancing are active while work is queued or in flight, or
+ * when copies (or moves) completed since the last tick: work that began
+ * and ended between two ticks still makes a started and a done event.
+ * Rebalancing moves are copies too; healing counts only the others.
+ */
 static void work_events(struct meta_stats *st)
 {
 	struct meta_server *ms = st->ms;
-	uint64_t left = backlog(ms);
-	if (left && !st->healing) {
-		/* Copies of the second before count: healing may start between ticks. */
-		st->healed = snap_ago(st, 1)->copies;
+	const struct snapshot *now = snap_ago(st, 0), *before = snap_ago(st, 1);
+	uint64_t copies = now->copies - before->copies, moved = now->moved - before->moved;
+	uint64_t healed = copies > moved ? copies - moved : 0, left = backlog(ms);
+	int healing = left > 0 || healed > 0;
+	if (healing && !st->healing) {
+		st->healed = before->copies - before->moved;
 		add_event(st, "healing_started", "healing: %llu chunks below their replication",
-			  (unsigned long long)left);
-	} else if (!left && st->healing) {
+			  (unsigned long long)(left > healed ? left : healed));
+	} else if (!healing && st->healing) {
 		add_event(st, "repair_done",
 			  "healing done: %llu copies made, every chunk at target",
-			  (unsigned long long)(st->copies->value - st->healed));
+			  (unsigned long long)(now->copies - now->moved - st->healed));
 	}
-	st->healing = left > 0;
+	st->healing = healing;
 	struct repl_balance b;
 	repl_balance(ms->repl, &b);
-	if (b.inflight && !st->rebalancing)
+	int rebalancing = b.inflight > 0 || moved > 0;
+	if (rebalancing && !st->rebalancing)
 		add_event(st, "rebalance_started", "rebalancing: spread %.1f points over %u",
 			  b.spread * 100, repl_threshold(ms->repl));
-	else if (!b.inflight && st->rebalancing)
+	else if (!rebalancing && st->rebalancing)
 		add_event(st, "rebalance_finished", "rebalancing %s: %llu chunks moved in all",
 			  b.balanced ? "finished" : "paused", (unsigned long long)b.moved);
-	st->rebalancing = b.inflight > 0;
+	st->rebalancing = rebalancing;
 }
 
 static void space(const struct meta_server *ms, uint64_t now, uint64_t *used, uint64_t *cap)
@@ -332,7 +349,7 @@ static void take_sample(struct meta_stats *st, uint64_t now)
 	s->copies_ps = RATE(st, copies, META_HISTORY_EVERY);
 	s->calls_ps = RATE(st, calls, META_HISTORY_EVERY);
 	s->backlog = ms->scan_stats.under + ms->scan_stats.missing;
-	s->in_flight = repl_inflight(ms->repl);
+	s->in_flight = meta_stats_heal_inflight(ms);
 	s->moves = b.inflight;
 	space(ms, now, &s->used, &s->capacity);
 }
@@ -485,8 +502,9 @@ static void collect(void *arg, struct evbuffer *out)
 	      (double)rs->over);
 	gauge(out, "cairn_meta_bad_replicas", "Bad replicas waiting to be replaced",
 	      (double)repl_nbad(ms->repl));
-	gauge(out, "cairn_meta_replication_in_flight", "Replication copies in flight",
-	      (double)repl_inflight(ms->repl));
+	gauge(out, "cairn_meta_replication_in_flight",
+	      "Healing copies in flight (rebalancing moves not counted)",
+	      (double)meta_stats_heal_inflight(ms));
 	gauge(out, "cairn_meta_replication_waiting", "Copies left for later scans (throttled)",
 	      (double)rs->waiting);
 	gauge(out, "cairn_meta_rebalance_in_flight", "Rebalancing moves in flight",

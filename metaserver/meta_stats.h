@@ -17,6 +17,7 @@
 #ifndef CAIRN_META_STATS_H
 #define CAIRN_META_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct evbuffer;
@@ -69,6 +70,9 @@ void meta_stats_decommission(struct meta_stats *st, const struct nodes_node *nod
 
 /* Decommission progress of node: replicas it held when it began, 0 when unknown. */
 uint64_t meta_stats_decom_start(struct meta_stats *st, const struct nodes_node *node);
+
+/* Healing copies in flight: the planner's copies but the rebalancer's moves. */
+size_t meta_stats_heal_inflight(const struct meta_server *ms);
 
 /* Appends s as a JSON string (meta_http.c). */
 void meta_http_json_str(struct evbuffer *out, const char *s);

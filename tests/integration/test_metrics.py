@@ -242,3 +242,30 @@ def test_garbage_on_http_ports(cluster):
                     pass  # the server may close first
         assert http(port, "/metrics")[0] == 200
     assert cluster.meta.proc.poll() is None and cluster.chunks[0].proc.poll() is None
+
+
+def test_rebalance_events_and_counters(tmp_path):
+    from balance import add_chunk, wait_nodes_up
+    cap = ("--capacity", "40M")
+    cluster = Cluster(tmp_path, nchunks=3, meta_extra=TIMINGS, chunk_extra=cap).start()
+    try:
+        cluster.cli("mkdir", "/d")
+        for i in range(6):
+            put_bytes(cluster, tmp_path, "/d/%d" % i, os.urandom(MIB + MIB // 2 + i))
+        for _ in range(2):
+            add_chunk(cluster, *cap)
+        wait_nodes_up(cluster, 5)
+        cluster.cli("admin", "rebalance", "--wait", timeout="60s")
+        kinds = lambda: [e["kind"] for e in api(cluster, "/api/events")["events"]]
+        wait_for("rebalancing started and finished", lambda: kinds().count(
+            "rebalance_finished") >= 1 and "rebalance_started" in kinds())
+        assert kinds().index("rebalance_started") < kinds().index("rebalance_finished")
+        m = parse_metrics(http(cluster.meta.http_port, "/metrics")[1])
+        assert m["cairn_meta_rebalance_moved_chunks_total"] >= 1
+        assert m["cairn_meta_rebalance_moved_bytes_total"] >= MIB // 2
+        s = api(cluster, "/api/summary")
+        assert s["rebalance"]["moved"] >= 1 and s["rebalance_rate"]["chunks_ps"] > 0
+        # Moves are not healing.
+        assert "healing_started" not in kinds()
+    finally:
+        cluster.kill()
