@@ -163,7 +163,8 @@ void meta_stats_bad(struct meta_stats *st, uint64_t chunk, const struct nodes_no
 {
 	metrics_inc(corrupt ? st->corrupt : st->stale, 1);
 	if (corrupt)
-		add_event(st, "corruption", "chunk %llu: the replica on %s is corrupt",
+		add_event(st, "corruption",
+			  "chunk %llu: the replica on %s is corrupt or short; re-making it",
 			  (unsigned long long)chunk, node->addr);
 }
 

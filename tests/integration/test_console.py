@@ -112,7 +112,8 @@ def test_operator_sees_a_node_die_and_the_cluster_heal(cluster, browser, tmp_pat
 
     victim.start()
     wait_for("the node up again", lambda: node_states(browser) == {a: "up" for a in want})
-    assert "is up again" in text(browser, "#events")
+    wait_for("its return in the events", lambda: "%s is up again" % victim.addr in text(
+        browser, "#events"))
     assert browser.execute_script("return window.cairnMarker;") == 42  # never reloaded
 
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
