@@ -87,7 +87,8 @@ function drawSummary(s) {
   const hs = $("healing-state");
   if (backlog > 0) {
     hs.className = "state-line active";
-    set("healing-state", "Healing in progress: " + backlog + " chunks to copy");
+    set("healing-state", "Healing in progress: " + (hl.under_replicated + hl.missing) +
+        " chunks below target, " + hl.in_flight + " copies in flight");
   } else {
     hs.className = "state-line idle";
     set("healing-state", hl.bad_replicas ? "Replacing " + hl.bad_replicas + " bad replicas"
