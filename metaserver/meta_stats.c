@@ -290,6 +290,12 @@ static uint64_t backlog(const struct meta_server *ms)
 	return ms->scan_stats.under + ms->scan_stats.missing + meta_stats_heal_inflight(ms);
 }
 
+/* a - b, or 0 when b is more. */
+static uint64_t sub0(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
 /*
  * Healing and rebalancing are active while work is queued or in flight, or
  * when copies (or moves) completed since the last tick: work that began
@@ -304,13 +310,13 @@ static void work_events(struct meta_stats *st)
 	uint64_t healed = copies > moved ? copies - moved : 0, left = backlog(ms);
 	int healing = left > 0 || healed > 0;
 	if (healing && !st->healing) {
-		st->healed = before->copies - before->moved;
+		st->healed = sub0(before->copies, before->moved);
 		add_event(st, "healing_started", "healing: %llu chunks below their replication",
 			  (unsigned long long)(left > healed ? left : healed));
 	} else if (!healing && st->healing) {
 		add_event(st, "repair_done",
 			  "healing done: %llu copies made, every chunk at target",
-			  (unsigned long long)(now->copies - now->moved - st->healed));
+			  (unsigned long long)sub0(sub0(now->copies, now->moved), st->healed));
 	}
 	st->healing = healing;
 	struct repl_balance b;
