@@ -113,12 +113,19 @@ def test_unpacked_programs_work_together(root, tmp_path):
         subprocess.run(cli + ["get", "/f", str(tmp_path / "back")], check=True, env=env,
                        timeout=60)
         assert (tmp_path / "back").read_bytes() == src.read_bytes()
+        py_env = dict(env, PYTHONPATH=str(root / "usr/lib/python3/dist-packages"))
+        if os.environ.get("CAIRN_SANITIZE"):
+            # An ASan-built libcairn loads only into a python with libasan preloaded.
+            ldd = subprocess.run(["ldd", str(root / "usr/lib" / ARCH / "libcairn.so.0")],
+                                 capture_output=True, text=True, env=env).stdout
+            asan = [l.split("=>")[1].split()[0] for l in ldd.splitlines()
+                    if "libasan" in l and "=>" in l]
+            py_env.update(LD_PRELOAD=asan[0], ASAN_OPTIONS="detect_leaks=0")
         py = subprocess.run(
             ["/usr/bin/python3", "-c",
              "import cairn, cairn._lib as l; fs = cairn.connect(%r); "
              "print(l.load()[1]); print(fs.stat('/f')['size'])" % meta_addr],
-            capture_output=True, text=True, timeout=60,
-            env=dict(env, PYTHONPATH=str(root / "usr/lib/python3/dist-packages")))
+            capture_output=True, text=True, timeout=60, env=py_env)
         assert py.returncode == 0, py.stderr
         lib, size = py.stdout.split()
         assert lib.startswith(str(root)) and size == "100000"
