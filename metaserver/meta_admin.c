@@ -22,7 +22,6 @@
 
 #include "chunkmap.h"
 #include "meta_int.h"
-#include "meta_stats.h"
 #include "nodes.h"
 #include "ns.h"
 #include "util.h"
@@ -259,6 +258,22 @@ void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Enve
 
 /* ---- status page -------------------------------------------------------------------------- */
 
+/* Appends s as a JSON string. */
+static void json_str(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			evbuffer_add_printf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			evbuffer_add_printf(out, "\\u%04x", ch);
+		else
+			evbuffer_add(out, s, 1);
+	}
+	evbuffer_add(out, "\"", 1);
+}
+
 void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
 {
 	const struct repl_stats *st = &ms->scan_stats;
@@ -282,7 +297,7 @@ void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
 	for (size_t i = 0; i < n; i++) {
 		const struct nodes_node *node = nodes_get(ms->nodes, (uint32_t)i);
 		evbuffer_add_printf(out, "%s{\"addr\": ", i ? ", " : "");
-		meta_http_json_str(out, node->addr);
+		json_str(out, node->addr);
 		evbuffer_add_printf(
 		    out,
 		    ", \"state\": \"%s\", \"replicas\": %zu, \"used\": %llu, "
