@@ -264,9 +264,9 @@ void chunk_free(struct chunk_server *cs)
 	if (cs->drain_ev)
 		event_free(cs->drain_ev);
 	chunk_io_free(cs);
-	chunk_stats_stop(cs);
 	if (cs->dirs)
 		free_dirs(cs->dirs, cs->ndirs);
 	free(cs->lost);
+	chunk_stats_stop(cs);
 	free(cs);
 }

@@ -383,12 +383,12 @@ void meta_free(struct meta_server *ms)
 		rpc_server_free(ms->rpc);
 	meta_repl_stop(ms);
 	meta_chunk_stop(ms);
-	meta_stats_free(ms->stats);
-	meta_audit_stop(ms);
 	if (ms->log)
 		oplog_close(ms->log);
 	ns_free(ms->ns);
 	if (ms->lock_fd >= 0)
 		close(ms->lock_fd);
+	meta_stats_free(ms->stats);
+	meta_audit_stop(ms);
 	free(ms);
 }
