@@ -23,11 +23,11 @@ struct chunk_options {
 	char *listen;
 	char *data; /* DIR[,DIR...] */
 	char *rack; /* NULL: none */
-	char *http; /* the /metrics page's address; NULL: none */
+	char *http;	/* the /metrics page's address; NULL: none */
+	char *log_file; /* NULL: stderr */
 	uint64_t capacity;
 	uint64_t scrub_interval_ms;
 	int log_level;
-	char *log_file; /* NULL: stderr */
 };
 
 /* The flag/config table of cairn-chunk (DESIGN §2). */

@@ -39,6 +39,8 @@ const struct config_opt meta_config[] = {
 	{"config", CONFIG_STRING, NULL, 0, 0, 0, OPT(config), "read settings from FILE"},
 	{"listen", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(listen), "address for clients and chunkservers"},
 	{"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "directory for the op log and checkpoints"},
+	{"log-file", CONFIG_STRING, NULL, 0, 0, 0, OPT(log_file), "append log lines to FILE, not stderr (SIGHUP reopens it)"},
+	{"audit-log", CONFIG_STRING, NULL, 0, 0, 0, OPT(audit_log), "append a JSON line per namespace change and admin call to FILE"},
 	{"http", CONFIG_ADDR, "127.0.0.1:20080", 0, 0, 0, OPT(http), "address of the status page"},
 	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 256ll << 20, OPT(chunk_size), "size of a chunk"},
 	{"replication", CONFIG_INT, "3", 0, 1, NS_REPLICATION_MAX, OPT(replication), "default replicas per chunk"},
@@ -49,8 +51,6 @@ const struct config_opt meta_config[] = {
 	{"rebalance-threshold", CONFIG_INT, "10", 0, 1, 100, OPT(rebalance_threshold), "rebalance spread, percentage points"},
 	{"checkpoint-records", CONFIG_INT, "1000000", 0, 1, 1ll << 40, OPT(checkpoint_records), "write a checkpoint after this many log records"},
 	{"log-level", CONFIG_LEVEL, "info", 0, 0, 0, OPT(log_level), "debug, info, warn or error"},
-	{"log-file", CONFIG_STRING, NULL, 0, 0, 0, OPT(log_file), "append log lines to FILE, not stderr (SIGHUP reopens it)"},
-	{"audit-log", CONFIG_STRING, NULL, 0, 0, 0, OPT(audit_log), "append a JSON line per namespace change and admin call to FILE"},
 	CONFIG_END,
 };
 

@@ -21,6 +21,8 @@ struct meta_options {
 	char *listen;
 	char *data;
 	char *http;
+	char *log_file;	 /* NULL: stderr */
+	char *audit_log; /* NULL: no audit log */
 	uint64_t chunk_size;
 	int64_t replication;
 	uint64_t heartbeat_ms;
@@ -31,8 +33,6 @@ struct meta_options {
 	int64_t checkpoint_records;
 	int log_level;
 	char *config;
-	char *log_file;	 /* NULL: stderr */
-	char *audit_log; /* NULL: no audit log */
 };
 
 /* The flag/config table of cairn-meta (DESIGN §2). */
