@@ -6,8 +6,8 @@
  *   chunk_peer.c   connections to the next members of write chains
  *   chunk_meta.c   the metaserver link: register, heartbeats, commands
  *   chunk_scrub.c  the background scrubber
- *   chunk_repl.c   copies of chunks from other chunkservers (re-replication)
  *   chunk_stats.c  counters for /metrics, and the --http page serving them
+ *   chunk_repl.c   copies of chunks from other chunkservers (re-replication)
  *
  * Everything here runs on the loop thread.
  */

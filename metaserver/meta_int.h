@@ -40,6 +40,8 @@ struct meta_server {
 	struct oplog *log;
 	struct rpc_server *rpc;
 	struct evhttp *http;
+	struct meta_stats *stats; /* counters, events, history (meta_stats.c) */
+	struct meta_audit *audit; /* the --audit-log, or NULL (meta_audit.c) */
 	struct event *durable_ev; /* the op log's notify fd */
 	struct event *tick_ev;    /* reaps checkpoints, starts new ones */
 	int lock_fd;
@@ -68,8 +70,6 @@ struct meta_server {
 	uint64_t scans;		      /* scans done */
 	int scan_last_moving;	      /* moves were in flight after the last scan */
 	uint32_t rebalance_pct;	      /* an operator's rebalance threshold until reached; 0: none */
-	struct meta_stats *stats;     /* counters, events, history (meta_stats.c) */
-	struct meta_audit *audit;     /* the --audit-log, or NULL (meta_audit.c) */
 };
 
 /* One call being answered. */
