@@ -540,7 +540,11 @@ static void conn_process_input(struct rpc_conn *c)
 		}
 		bytes += before - evbuffer_get_length(c->in);
 		frames++;
-		conn_dispatch(c, env, payload);
+		if (rc == FRAME_NUL_STRING)
+			rpc_reply(c, env->call_id, -EINVAL,
+				  "a string holds a NUL byte (names and paths may not)", NULL, NULL);
+		else
+			conn_dispatch(c, env, payload);
 		cairn__envelope__free_unpacked(env, NULL);
 		if (payload)
 			evbuffer_free(payload);
