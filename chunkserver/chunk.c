@@ -40,6 +40,7 @@ const struct config_opt chunk_config[] = {
     {"meta", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(meta), "address of the metaserver"},
     {"listen", CONFIG_ADDR, "127.0.0.1:22000", 0, 0, 0, OPT(listen),
      "address for clients and chain peers, also reported to the metaserver"},
+    RPC_LIMIT_ROWS(struct chunk_options, "20M", "512M"),
     {"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "data dirs, comma-separated (one per disk)"},
     {"rack", CONFIG_STRING, NULL, 0, 0, 0, OPT(rack), "rack name, for replica placement"},
     {"capacity", CONFIG_SIZE, "0", 0, 0, 0, OPT(capacity),
@@ -224,6 +225,7 @@ struct chunk_server *chunk_new(struct event_base *base, const struct chunk_optio
 	cs->rpc = rpc_server_new(base, opts->listen, &client_ops, cs, cause);
 	if (!cs->rpc)
 		goto fail;
+	rpc_server_set_limits(cs->rpc, &opts->limits);
 	if (chunk_repl_start(cs) < 0 || chunk_meta_start(cs) < 0 || chunk_scrub_start(cs) < 0) {
 		*cause = strdup("cannot set up events");
 		goto fail;

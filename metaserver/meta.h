@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "rpc.h"
 
 struct meta_options {
 	char *listen;
@@ -31,6 +32,7 @@ struct meta_options {
 	int64_t checkpoint_records;
 	int log_level;
 	char *config;
+	struct rpc_limits limits; /* what the clients' and chunkservers' connections may hold */
 };
 
 /* The flag/config table of cairn-meta (DESIGN §2). */
