@@ -18,6 +18,7 @@
  */
 #include "chunk_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -103,12 +104,32 @@ static char **split_dirs(const char *list, int *n, char **cause)
 	}
 }
 
+int chunk_addr_numeric(const char *addr)
+{
+	char *host;
+	uint16_t port;
+	struct in6_addr buf;
+	if (addr_parse(addr, &host, &port) < 0)
+		return 0;
+	int ok = inet_pton(AF_INET, host, &buf) == 1 || inet_pton(AF_INET6, host, &buf) == 1;
+	free(host);
+	return ok;
+}
+
 int chunk_check_options(const struct chunk_options *opts, char **cause)
 {
 	int n;
 	*cause = NULL;
 	if (opts->rack && strlen(opts->rack) > CHUNK_RACK_MAX) {
 		if (asprintf(cause, "--rack: longer than %d characters", CHUNK_RACK_MAX) < 0)
+			*cause = NULL;
+		return -EINVAL;
+	}
+	if (!chunk_addr_numeric(opts->listen)) {
+		if (asprintf(cause,
+			     "--listen %s: give an IP address, not a name: it is what clients and "
+			     "chain peers connect to, and chunkservers do not resolve names",
+			     opts->listen) < 0)
 			*cause = NULL;
 		return -EINVAL;
 	}
