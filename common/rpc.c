@@ -1381,12 +1381,29 @@ static void client_retry_cb(evutil_socket_t fd, short what, void *arg)
 		client_connect(cl); /* else connect on the next call */
 }
 
-/* The connection is up: send every queued call, oldest first. */
+/* The hello's reply, or its failure with the connection: nothing to do. */
+static void client_hello_done(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+}
+
+/*
+ * The connection is up: send every queued call, oldest first. A client
+ * that stays connected without calls of its own (one with ops) and has
+ * none queued says hello with a ping, since servers close connections
+ * that make no call (rpc_limits.idle_timeout_ms).
+ */
 static void client_conn_up(struct rpc_client *cl)
 {
 	struct rpc_conn *c = cl->conn;
 	struct rpc_pending *p;
 	cl->backoff_ms = RPC_BACKOFF_MIN_MS;
+	if (cl->ops && TAILQ_EMPTY(&cl->queue)) {
+		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+		Cairn__Empty ping = CAIRN__EMPTY__INIT;
+		env.body_case = CAIRN__ENVELOPE__BODY_PING;
+		env.ping = &ping;
+		rpc_call(c, &env, NULL, 0, client_hello_done, NULL); /* a failure: no hello */
+	}
 	while ((p = TAILQ_FIRST(&cl->queue))) {
 		TAILQ_REMOVE(&cl->queue, p, qlink);
 		p->cl = NULL;

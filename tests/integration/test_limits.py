@@ -97,8 +97,22 @@ def ping_on(s, call_id):
     return wire.recv_exact(s, hl)
 
 
+IDLE_CLIENT = r"""
+import sys, time, cairn
+fs = cairn.connect(sys.argv[1])
+time.sleep(4)
+fs.mkdir("/quiet")
+print("ok")
+"""
+
+
 def test_half_frames_and_idle_connections_are_closed(tmp_path):
     meta = Meta(tmp_path, "--frame-timeout", "1s", "--idle-timeout", "2s").start()
+    # A libcairn client idle past the limit keeps its connection (it says hello).
+    (tmp_path / "alone").mkdir()
+    alone = Meta(tmp_path / "alone", "--idle-timeout", "1s").start()
+    quiet = subprocess.Popen(["/usr/bin/python3", "-c", IDLE_CLIENT, alone.addr], env=py_env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         half = wire.connect(meta.addr)
         half.sendall(wire.frame(wire.ping_envelope(1))[:10])
@@ -110,9 +124,14 @@ def test_half_frames_and_idle_connections_are_closed(tmp_path):
         assert ping_on(busy, 3)  # made a call: neither idle nor half
         busy.close()
         assert len(log_lines(meta, "stayed unfinished past --frame-timeout")) == 1
+        out, err = quiet.communicate(timeout=60)
+        assert quiet.returncode == 0 and out == "ok\n", err
+        assert log_lines(alone, "no call within") == []
         assert len(log_lines(meta, "no call within --idle-timeout")) == 1
         Cli(meta.addr)("mkdir", "/after")
     finally:
+        quiet.kill()
+        alone.kill()
         meta.kill()
 
 
