@@ -32,6 +32,8 @@ struct meta_options {
 	int64_t checkpoint_records;
 	int log_level;
 	char *config;
+	int64_t recover_to; /* 0, or start from the state at this seq (metaserver/recover.c) */
+	uint64_t delete_grace_ms; /* unknown and newer replicas are held this long */
 	struct rpc_limits limits; /* what the clients' and chunkservers' connections may hold */
 };
 
