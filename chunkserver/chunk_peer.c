@@ -253,8 +253,9 @@ static void peer_connect(struct chunk_peer *p)
 	int err = peer_resolve(p);
 	if (err) {
 		log_info("chain peer %s: not an IP address: refused", p->addr);
-		fail_waiting(p, -EINVAL,
-			     "not an IP address (chain members are named by IP address, not resolved)");
+		fail_waiting(
+		    p, -EINVAL,
+		    "not an IP address (chain members are named by IP address, not resolved)");
 		return;
 	}
 	if (!err) {

@@ -199,7 +199,7 @@ struct rpc_conn {
 	size_t counted;			  /* input bytes counted in the server's total */
 	uint64_t accepted_ms;		  /* monotonic */
 	uint64_t partial_ms;		  /* an unfinished frame is buffered since; 0: none */
-	struct rpc_client *client; /* made by, until closed */
+	struct rpc_client *client;	  /* made by, until closed */
 	char peer[64];
 };
 
@@ -675,7 +675,8 @@ static void conn_process_input(struct rpc_conn *c)
 		frames++;
 		if (rc == FRAME_NUL_STRING)
 			rpc_reply(c, env->call_id, -EINVAL,
-				  "a string holds a NUL byte (names and paths may not)", NULL, NULL);
+				  "a string holds a NUL byte (names and paths may not)", NULL,
+				  NULL);
 		else
 			conn_dispatch(c, env, payload);
 		cairn__envelope__free_unpacked(env, NULL);
@@ -1271,9 +1272,11 @@ void rpc_server_set_limits(struct rpc_server *s, const struct rpc_limits *l)
 	s->lim.frame_timeout_ms = l->frame_timeout_ms ? l->frame_timeout_ms : RPC_DEF_TIMEOUT_MS;
 	s->lim.idle_timeout_ms = l->idle_timeout_ms ? l->idle_timeout_ms : RPC_DEF_TIMEOUT_MS;
 	uint64_t ms = s->lim.frame_timeout_ms < s->lim.idle_timeout_ms ? s->lim.frame_timeout_ms
-									 : s->lim.idle_timeout_ms;
+								       : s->lim.idle_timeout_ms;
 	ms /= 4;
-	ms = ms < RPC_SWEEP_MIN_MS ? RPC_SWEEP_MIN_MS : ms > RPC_SWEEP_MAX_MS ? RPC_SWEEP_MAX_MS : ms;
+	ms = ms < RPC_SWEEP_MIN_MS   ? RPC_SWEEP_MIN_MS
+	     : ms > RPC_SWEEP_MAX_MS ? RPC_SWEEP_MAX_MS
+				     : ms;
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 	event_add(s->sweep, &tv);
 	server_wake(s);

@@ -32,7 +32,7 @@ struct ns_inode {
 	uint16_t namelen;
 	uint16_t reach; /* longest path below, relative ("/a/b": 4): a bound, see ns.c */
 	uint8_t type;	/* a Cairn__FileType */
-	char name[];  /* namelen bytes and a NUL; "" for the root */
+	char name[];	/* namelen bytes and a NUL; "" for the root */
 };
 
 struct ns {

@@ -314,7 +314,8 @@ static void test_nul_strings(void)
 		p[12 + k] = (unsigned char)(crc >> (24 - 8 * k));
 	struct evbuffer *copy = evbuffer_new();
 	evbuffer_add(copy, p, len);
-	CHECKF(decode(in, &got, &pl, &cause) == FRAME_NUL_STRING && got && !strcmp(got->mkdir->path, "/a"),
+	CHECKF(decode(in, &got, &pl, &cause) == FRAME_NUL_STRING && got &&
+		   !strcmp(got->mkdir->path, "/a"),
 	       "NUL in a request's path");
 	if (got)
 		cairn__envelope__free_unpacked(got, NULL);

@@ -437,7 +437,8 @@ static int m_rename(const char *s, const char *d, int64_t now)
 	}
 	size_t slen = strlen(s);
 	for (size_t i = 0; i < M.n; i++)
-		if (is_below(M.v[i].path, s) && strlen(d) + strlen(M.v[i].path + slen) >= NS_PATH_MAX)
+		if (is_below(M.v[i].path, s) &&
+		    strlen(d) + strlen(M.v[i].path + slen) >= NS_PATH_MAX)
 			return -ENAMETOOLONG;
 	if (di >= 0)
 		m_del((size_t)di);
@@ -728,8 +729,8 @@ static void check_listing(struct ns *ns, const char *dir, uint32_t limit)
 
 #define L25 "LLLLLLLLLLLLLLLLLLLLLLLLL"
 /* The long name makes paths near NS_PATH_MAX, where renames must be refused. */
-static const char *const pool[] = {"a", "b", "ab", "B", "c", "\xc3\xa9t\xc3\xa9", "a b",
-				   L25 L25 L25 L25 L25 L25 L25 L25 L25 L25};
+static const char *const pool[] = {
+    "a", "b", "ab", "B", "c", "\xc3\xa9t\xc3\xa9", "a b", L25 L25 L25 L25 L25 L25 L25 L25 L25 L25};
 static uint64_t renames_too_long; /* renames the model refused for length */
 #define POOL_N (sizeof(pool) / sizeof(pool[0]))
 

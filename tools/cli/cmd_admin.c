@@ -57,10 +57,13 @@ static const struct cli_cmd admin_release_held_cmd = {
     "admin release-held", NULL, "",
     "Delete every held replica (unknown to the namespace, or newer than it) now."};
 
-const struct cli_cmd *const cli_admin_cmds[] = {
-    &admin_nodes_cmd,	     &admin_fsck_cmd,	       &admin_rebalance_cmd,
-    &admin_decommission_cmd, &admin_recommission_cmd, &admin_release_held_cmd,
-    NULL};
+const struct cli_cmd *const cli_admin_cmds[] = {&admin_nodes_cmd,
+						&admin_fsck_cmd,
+						&admin_rebalance_cmd,
+						&admin_decommission_cmd,
+						&admin_recommission_cmd,
+						&admin_release_held_cmd,
+						NULL};
 
 #define ADMIN_POLL_MS	  1000u
 #define ADMIN_BLOCKED_MAX 5 /* polls reporting "no chunk can move" before giving up */
