@@ -110,7 +110,7 @@ def test_half_frames_and_idle_connections_are_closed(tmp_path):
     meta = Meta(tmp_path, "--frame-timeout", "1s", "--idle-timeout", "2s").start()
     # A libcairn client idle past the limit keeps its connection (it says hello).
     (tmp_path / "alone").mkdir()
-    alone = Meta(tmp_path / "alone", "--idle-timeout", "1s").start()
+    alone = Meta(tmp_path / "alone", "--idle-timeout", "2s").start()
     quiet = subprocess.Popen(["/usr/bin/python3", "-c", IDLE_CLIENT, alone.addr], env=py_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -178,13 +178,14 @@ def test_many_half_frames_keep_memory_bounded(tmp_path):
         cli("mkdir", "/during")  # a normal client is served meanwhile
         grew = rss_kib(meta.proc.pid) - base
         assert sent > 32 * MIB, "the senders pushed only %d bytes" % sent
-        assert grew < 40 * 1024, "metaserver RSS grew by %d KiB" % grew
+        if not os.environ.get("CAIRN_SANITIZE"):  # ASan's quarantine holds freed memory
+            assert grew < 40 * 1024, "metaserver RSS grew by %d KiB" % grew
         for s in socks:
             assert wire.closed_by_peer(s, 60)
         assert cli("ls", "/").split() == ["before", "during"]
         # One line per 10 s window, and a count: not one line each.
         assert 1 <= len(log_lines(meta, "stayed unfinished")) <= 4
-        print("pushed %d MiB, RSS grew %d KiB" % (sent >> 20, grew))
+        assert meta.stop() == 0, meta.log()  # under ASan: no leak either
     finally:
         meta.kill()
 
