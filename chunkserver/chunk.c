@@ -18,6 +18,7 @@
  */
 #include "chunk_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -40,6 +41,7 @@ const struct config_opt chunk_config[] = {
     {"meta", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(meta), "address of the metaserver"},
     {"listen", CONFIG_ADDR, "127.0.0.1:22000", 0, 0, 0, OPT(listen),
      "address for clients and chain peers, also reported to the metaserver"},
+    RPC_LIMIT_ROWS(struct chunk_options, "20M", "512M"),
     {"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "data dirs, comma-separated (one per disk)"},
     {"rack", CONFIG_STRING, NULL, 0, 0, 0, OPT(rack), "rack name, for replica placement"},
     {"capacity", CONFIG_SIZE, "0", 0, 0, 0, OPT(capacity),
@@ -106,12 +108,32 @@ static char **split_dirs(const char *list, int *n, char **cause)
 	}
 }
 
+int chunk_addr_numeric(const char *addr)
+{
+	char *host;
+	uint16_t port;
+	struct in6_addr buf;
+	if (addr_parse(addr, &host, &port) < 0)
+		return 0;
+	int ok = inet_pton(AF_INET, host, &buf) == 1 || inet_pton(AF_INET6, host, &buf) == 1;
+	free(host);
+	return ok;
+}
+
 int chunk_check_options(const struct chunk_options *opts, char **cause)
 {
 	int n;
 	*cause = NULL;
 	if (opts->rack && strlen(opts->rack) > CHUNK_RACK_MAX) {
 		if (asprintf(cause, "--rack: longer than %d characters", CHUNK_RACK_MAX) < 0)
+			*cause = NULL;
+		return -EINVAL;
+	}
+	if (!chunk_addr_numeric(opts->listen)) {
+		if (asprintf(cause,
+			     "--listen %s: give an IP address, not a name: it is what clients and "
+			     "chain peers connect to, and chunkservers do not resolve names",
+			     opts->listen) < 0)
 			*cause = NULL;
 		return -EINVAL;
 	}
@@ -230,6 +252,7 @@ struct chunk_server *chunk_new(struct event_base *base, const struct chunk_optio
 	cs->rpc = rpc_server_new(base, opts->listen, &client_ops, cs, cause);
 	if (!cs->rpc || chunk_stats_start(cs, cause) < 0)
 		goto fail;
+	rpc_server_set_limits(cs->rpc, &opts->limits);
 	if (chunk_repl_start(cs) < 0 || chunk_meta_start(cs) < 0 || chunk_scrub_start(cs) < 0) {
 		*cause = strdup("cannot set up events");
 		goto fail;

@@ -119,6 +119,13 @@ void chunk_on_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer 
  */
 void chunk_report_lost(struct chunk_server *cs, uint64_t id);
 
+/*
+ * chunk.c: whether addr is HOST:PORT with HOST an IP address (v4, or v6 in
+ * brackets): how chunkservers listen and name chain members, so that no
+ * name is ever resolved on the event loop.
+ */
+int chunk_addr_numeric(const char *addr);
+
 /* chunk_io.c: a client connection closed; forget its accounting. */
 void chunk_io_conn_closed(struct chunk_server *cs, struct rpc_conn *c);
 /* chunk_io.c: frees the write path's tables (no calls in progress). */

@@ -252,6 +252,8 @@ static const char *check_chain(const struct chunk_server *cs, char **chain, size
 		if (strlen(chain[i]) >= CHUNK_ADDR_MAX || addr_parse(chain[i], &host, &port) < 0)
 			return "a chain address is not HOST:PORT";
 		free(host);
+		if (!chunk_addr_numeric(chain[i]))
+			return "a chain address is not an IP address (names are not resolved)";
 		if (strcmp(chain[i], cs->opts->listen) == 0)
 			return "the chain names this chunkserver";
 	}

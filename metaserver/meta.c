@@ -39,6 +39,7 @@
 const struct config_opt meta_config[] = {
 	{"config", CONFIG_STRING, NULL, 0, 0, 0, OPT(config), "read settings from FILE"},
 	{"listen", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(listen), "address for clients and chunkservers"},
+	RPC_LIMIT_ROWS(struct meta_options, "4M", "64M"),
 	{"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "directory for the op log and checkpoints"},
 	{"log-file", CONFIG_STRING, NULL, 0, 0, 0, OPT(log_file), "append log lines to FILE, not stderr (SIGHUP reopens it)"},
 	{"audit-log", CONFIG_STRING, NULL, 0, 0, 0, OPT(audit_log), "append a JSON line per namespace change and admin call to FILE"},
@@ -319,6 +320,7 @@ struct meta_server *meta_new(struct event_base *base, const struct meta_options 
 	ms->rpc = rpc_server_new(base, opts->listen, &meta_rpc_ops, ms, cause);
 	if (!ms->rpc || meta_http_start(ms, cause) < 0)
 		goto fail;
+	rpc_server_set_limits(ms->rpc, &opts->limits);
 	log_info("cairn-meta serving on %s (status on http://%s/)", opts->listen, opts->http);
 	return ms;
 fail:

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "rpc.h"
 
 struct meta_options {
 	char *listen;
@@ -35,6 +36,7 @@ struct meta_options {
 	char *config;
 	int64_t recover_to; /* 0, or start from the state at this seq (metaserver/recover.c) */
 	uint64_t delete_grace_ms; /* unknown and newer replicas are held this long */
+	struct rpc_limits limits; /* what the clients' and chunkservers' connections may hold */
 };
 
 /* The flag/config table of cairn-meta (DESIGN §2). */

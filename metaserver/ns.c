@@ -16,6 +16,21 @@
  * walks follow the trees' parent links, and a recursive remove unlinks and
  * frees one leaf at a time, so a 100k-deep tree costs no stack.
  *
+ * Path length. Every path an operation makes is shorter than NS_PATH_MAX
+ * bytes, renames included: moving a directory lengthens every path below
+ * it. So each inode keeps `reach`, a bound on the length of the longest
+ * path below it relative to it ("/a/b": 4), capped at NS_PATH_MAX (which
+ * then means "this long or longer"). Linking an inode raises its
+ * ancestors' bounds while they grow (O(depth) at worst, O(1) when a sibling
+ * reaches as far, and at most NS_PATH_MAX / 2 levels, where the bound
+ * saturates); removals leave bounds as they are, so a bound may be loose.
+ * A rename of a directory whose bound says the move might be too long
+ * walks the moved subtree (no recursion), stopping at the first path that
+ * is: O(subtree) only near the limit, or after what made a tree deep was
+ * removed. (Bounds are never lowered: a lowered one would no longer cover
+ * its children's, which raising relies on to stop early.) Replay makes no
+ * such check (old logs may hold deeper trees); it keeps the bounds.
+ *
  * Operations check everything first, then build their record(s) and go
  * through ns_apply(), which checks again (it also serves replay, where the
  * input is the disk) and changes nothing when it fails.
@@ -27,7 +42,9 @@
  *  - a directory's nentries is the size of its children tree; files have
  *    no children;
  *  - ids are unique, non-zero and below next_id; count is the number of
- *    inodes.
+ *    inodes;
+ *  - an inode's reach is at least the length of every path below it,
+ *    relative to it, or NS_PATH_MAX; a file's is 0.
  */
 #include "ns.h"
 
@@ -394,6 +411,49 @@ static void touch_dir(struct ns_inode *dir, int64_t time_us)
 	dir->ctime_us = time_us;
 }
 
+/* ---- path length below a directory ----------------------------------------- */
+
+/* ino has just been linked under its parent: raises the ancestors' bounds. */
+static void reach_raise(struct ns_inode *ino)
+{
+	size_t r = ino->reach;
+	for (struct ns_inode *d = ino; d->parent; d = d->parent) {
+		r += 1 + d->namelen;
+		if (r > NS_PATH_MAX)
+			r = NS_PATH_MAX;
+		if (d->parent->reach >= r)
+			return;
+		d->parent->reach = (uint16_t)r;
+	}
+}
+
+/*
+ * Whether a path below top, relative to it, is longer than limit bytes.
+ * Walks top's subtree in order without recursion, stopping at the first
+ * such path.
+ */
+static int reach_exceeds(const struct ns_inode *top, size_t limit)
+{
+	size_t rel = 0;
+	struct ns_inode *cur = (struct ns_inode *)top;
+	for (;;) {
+		struct ns_inode *next = RB_MIN(ns_children, &cur->children);
+		while (!next && cur != top) {
+			next = RB_NEXT(ns_children, &cur->parent->children, cur);
+			rel -= 1 + cur->namelen;
+			if (!next)
+				cur = cur->parent;
+		}
+		if (!next)
+			break;
+		cur = next;
+		rel += 1 + cur->namelen;
+		if (rel > limit)
+			return 1;
+	}
+	return 0;
+}
+
 /* Links a new inode (id, name and attributes set) under parent. */
 static void inode_link(struct ns *ns, struct ns_inode *parent, struct ns_inode *ino)
 {
@@ -402,6 +462,7 @@ static void inode_link(struct ns *ns, struct ns_inode *parent, struct ns_inode *
 	CAIRN_ASSERT(!dup);
 	(void)dup;
 	parent->nentries++;
+	reach_raise(ino);
 	id_put(ns, ino);
 	ns->count++;
 	if (ino->id >= ns->next_id)
@@ -519,6 +580,7 @@ static int apply_rename(struct ns *ns, int64_t time_us, const Cairn__LogRename *
 	src->parent = dp;
 	RB_INSERT(ns_children, &dp->children, src);
 	dp->nentries++;
+	reach_raise(src);
 	touch_dir(sp, time_us);
 	touch_dir(dp, time_us);
 	src->ctime_us = time_us;
@@ -758,6 +820,9 @@ int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us)
 		return 0;
 	if (dino && (err = replace_check(sino, dino)) < 0)
 		return err;
+	size_t room = NS_PATH_MAX - 1 - strlen(dst); /* bytes the paths below may add */
+	if (sino->reach > room && reach_exceeds(sino, room))
+		return -ENAMETOOLONG;
 	char sbuf[NS_NAME_MAX + 1], dbuf[NS_NAME_MAX + 1];
 	memcpy(sbuf, sname, slen); /* applying may move sino */
 	sbuf[slen] = '\0';

@@ -104,7 +104,9 @@ int ns_create(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint
 /*
  * Atomic. Replaces an existing file, or an empty directory when src is a
  * directory. Moving a directory under itself is -EINVAL. Renaming onto
- * itself succeeds and changes nothing.
+ * itself succeeds and changes nothing. A move that would make any path
+ * below dst NS_PATH_MAX bytes or longer is -ENAMETOOLONG (O(1) unless the
+ * subtree comes near the limit, then O(subtree)).
  */
 int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us);
 /* A non-empty directory needs recursive. The root cannot be removed (-EBUSY). */

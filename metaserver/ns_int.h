@@ -30,8 +30,9 @@ struct ns_inode {
 	uint32_t gid;
 	uint32_t replication;
 	uint16_t namelen;
-	uint8_t type; /* a Cairn__FileType */
-	char name[];  /* namelen bytes and a NUL; "" for the root */
+	uint16_t reach; /* longest path below, relative ("/a/b": 4): a bound, see ns.c */
+	uint8_t type;	/* a Cairn__FileType */
+	char name[];	/* namelen bytes and a NUL; "" for the root */
 };
 
 struct ns {

@@ -22,6 +22,7 @@ const struct option cli_global_opts[] = {
     {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},
     {"json", no_argument, NULL, CLI_OPT_JSON},
     {"help", no_argument, NULL, CLI_OPT_HELP},
+    {"version", no_argument, NULL, CLI_OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -104,6 +105,11 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 		}
 		if (opt == CLI_OPT_HELP) {
 			cli_cmd_help(cli->cmd, stdout);
+			cli->rc = CLI_OK;
+			return '?';
+		}
+		if (opt == CLI_OPT_VERSION) {
+			printf("cairn %s\n", CAIRN_VERSION);
 			cli->rc = CLI_OK;
 			return '?';
 		}

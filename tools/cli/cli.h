@@ -29,6 +29,7 @@ struct cli_cmd {
 	int (*fn)(struct cli *cli, int argc, char **argv); /* returns an exit status */
 	const char *usage;				   /* arguments, after the name */
 	const char *summary;				   /* one line for --help */
+	const struct cli_cmd *const *subs; /* subcommands for --help, NULL-ended; or NULL */
 };
 
 /* One run of the CLI. */
@@ -73,10 +74,13 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 int cli_global_flag(struct cli *cli, int opt, const char *arg);
 
 /* The global flags' getopt values (command options use values below 256). */
-enum { CLI_OPT_META = 256, CLI_OPT_TIMEOUT, CLI_OPT_JSON, CLI_OPT_HELP };
+enum { CLI_OPT_META = 256, CLI_OPT_TIMEOUT, CLI_OPT_JSON, CLI_OPT_HELP, CLI_OPT_VERSION };
 
 /* The long options main and cli_getopt share; ends with a zero row. */
 extern const struct option cli_global_opts[];
+
+/* The admin subcommands, for the top-level --help; ends with NULL. */
+extern const struct cli_cmd *const cli_admin_cmds[];
 
 /* Prints "cairn: CMD: <fmt>; usage: ..." (one line) and returns CLI_USAGE. */
 int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -109,6 +113,13 @@ char *cli_path(struct cli *cli, const char *arg, int *rc);
 
 /* "/a" + "b" → "/a/b". Returns a new string or NULL. */
 char *cli_join(const char *dir, const char *name);
+
+/*
+ * Writes a name or path for people to read: as it is when it holds only
+ * safe bytes, else quoted as GNU ls's shell-escape style does
+ * ('a'$'\n''b'), so that control bytes never reach the terminal raw.
+ */
+void cli_put_name(FILE *out, const char *name);
 
 /* Writes s as a JSON string (quoted, escaped). */
 void cli_json_str(FILE *out, const char *s);

@@ -10,6 +10,9 @@
  * listed. A file is listed as itself. --json prints one array of objects
  * {"path", "name", "type", "size", "replication", "mode", "mtime",
  * "chunks"} (mode an integer, mtime in seconds), the whole tree with -R.
+ * Names and -R's headers are quoted as GNU ls quotes them (cli_put_name())
+ * when they hold bytes a shell or a terminal would take for something else
+ * (a newline must not forge a line); --json carries them exactly.
  *
  * An error inside the tree (a directory removed while listed) is reported
  * and the rest is still listed; the exit status is then 1.
@@ -83,7 +86,8 @@ static void print_entry(struct ls *ls, const char *path, const char *name,
 		return;
 	}
 	if (!ls->longfmt) {
-		printf("%s\n", name);
+		cli_put_name(stdout, name);
+		putchar('\n');
 		return;
 	}
 	char mode[11], when[32] = "?", rep[16] = "-";
@@ -94,15 +98,20 @@ static void print_entry(struct ls *ls, const char *path, const char *name,
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
 	if (st->type != CAIRN_DIR)
 		snprintf(rep, sizeof(rep), "%u", st->replication);
-	printf("%s %3s %12llu %s %s\n", mode, rep, (unsigned long long)st->size, when, name);
+	printf("%s %3s %12llu %s ", mode, rep, (unsigned long long)st->size, when);
+	cli_put_name(stdout, name);
+	putchar('\n');
 }
 
 /* Lists directory path; with -R, then each subdirectory. */
 static void list_dir(struct ls *ls, const char *path)
 {
 	struct cli *cli = ls->cli;
-	if (ls->recursive && !cli->json)
-		printf("%s%s:\n", ls->nlisted ? "\n" : "", path);
+	if (ls->recursive && !cli->json) {
+		fputs(ls->nlisted ? "\n" : "", stdout);
+		cli_put_name(stdout, path);
+		fputs(":\n", stdout);
+	}
 	ls->nlisted++;
 	cairn_dir_t *d;
 	int err = cairn_opendir(cli->fs, path, &d);

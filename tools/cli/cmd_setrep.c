@@ -4,12 +4,31 @@
  * Sets the target replication of a file; the metaserver checks the range
  * (1..16) and the replication monitor then adds or trims replicas in the
  * background. The command returns once the new target is durable, not
- * once the replicas match it.
+ * once the replicas match it. A target above the number of chunkservers
+ * in service is accepted (more may join) with a warning on stderr, as
+ * HDFS does; the exit status is still 0.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "cli.h"
+
+/* Warns when fewer than n chunkservers are in service to hold the replicas. */
+static void warn_short(struct cli *cli, unsigned long n, const char *path)
+{
+	struct cairn_node *nodes;
+	size_t count, up = 0;
+	if (cairn_admin_nodes(cli->fs, &nodes, &count) != 0)
+		return; /* the target is set; the warning is only a courtesy */
+	for (size_t i = 0; i < count; i++)
+		up += nodes[i].state == CAIRN_NODE_UP;
+	cairn_admin_nodes_free(nodes, count);
+	if (up < n)
+		fprintf(stderr,
+			"cairn: setrep: warning: %s asks for %lu replicas but %zu chunkserver%s "
+			"in service; it stays under-replicated until more join\n",
+			path, n, up, up == 1 ? " is" : "s are");
+}
 
 int cmd_setrep(struct cli *cli, int argc, char **argv)
 {
@@ -33,6 +52,8 @@ int cmd_setrep(struct cli *cli, int argc, char **argv)
 		int err = cairn_set_replication(cli->fs, path, (uint32_t)n);
 		if (err)
 			rc = cli_fail(cli, err, "setrep %lu %s", n, path);
+		else
+			warn_short(cli, n, path);
 	}
 	free(path);
 	return rc;

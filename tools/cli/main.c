@@ -29,8 +29,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"df", cmd_df, "[--json]", "Files, directories and bytes stored; capacity and use of the chunkservers."},
     {"locations", cmd_locations, "[--json] PATH",
      "Each chunk of a file: offset, length, id, version, replicas."},
-    {"admin", cmd_admin, "nodes|fsck [PATH]",
-     "Chunkservers and their state; fsck under PATH (exit 1 unless HEALTHY)."},
+    {"admin", cmd_admin, "SUBCOMMAND [ARGS]", "Administer the cluster:", cli_admin_cmds},
 };
 
 #define N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
@@ -40,6 +39,7 @@ static const char *const global_help[][2] = {
     {"--timeout DURATION", "how long a call keeps retrying before it fails (default 60s)"},
     {"--json", "machine-readable output where a command prints a report"},
     {"--help", "this text; 'cairn COMMAND --help' for one command"},
+    {"--version", "the version of cairn"},
 };
 
 #define N_FLAGS (sizeof(global_help) / sizeof(global_help[0]))
@@ -52,6 +52,13 @@ static void usage(FILE *out)
 		char head[64];
 		snprintf(head, sizeof(head), "%s %s", cli_cmds[i].name, cli_cmds[i].usage);
 		fprintf(out, "  %-24s %s\n", head, cli_cmds[i].summary);
+		for (const struct cli_cmd *const *sub = cli_cmds[i].subs; sub && *sub; sub++) {
+			snprintf(head, sizeof(head), "%s %s", (*sub)->name, (*sub)->usage);
+			if (strlen(head) > 22)
+				fprintf(out, "    %s\n    %-22s %s\n", head, "", (*sub)->summary);
+			else
+				fprintf(out, "    %-22s %s\n", head, (*sub)->summary);
+		}
 	}
 	fprintf(out, "\nGlobal flags (before or after the command):\n");
 	for (size_t i = 0; i < N_FLAGS; i++)
@@ -77,10 +84,16 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
 			return -1;
 		if (opt == ':')
 			return cli_usage(cli, "%s needs a value", argv[optind - 1]);
+		if (opt == '?' && optopt && optopt < 256)
+			return cli_usage(cli, "unknown option -%c", optopt);
 		if (opt == '?')
 			return cli_usage(cli, "unknown option %s", argv[optind - 1]);
 		if (opt == CLI_OPT_HELP) {
 			usage(stdout);
+			return CLI_OK;
+		}
+		if (opt == CLI_OPT_VERSION) {
+			printf("cairn %s\n", CAIRN_VERSION);
 			return CLI_OK;
 		}
 		int rc = cli_global_flag(cli, opt, optarg);

@@ -59,8 +59,12 @@ def text(path):
 
 
 def encode(path):
-    """path as the bytes libcairn takes."""
-    return text(path).encode("utf-8", "surrogateescape")
+    """path as the bytes libcairn takes. A NUL byte would end the C string
+    there (and name another file), so it is refused, as os.mkdir() does."""
+    raw = text(path).encode("utf-8", "surrogateescape")
+    if b"\0" in raw:
+        raise ValueError("embedded null byte in path %r" % (text(path),))
+    return raw
 
 
 def decode(raw):
