@@ -1,0 +1,174 @@
+"""Data dirs have identity (issue 10, items 1 and 2), with real processes.
+
+A file's chunk size is its own, fixed at create: a metaserver restarted with
+another --chunk-size reads, checks and keeps every existing file as it was
+(no replica re-made or deleted), new files get the new default, and
+`cairn put --chunk-size` picks another. A metaserver formats its data dir
+with a random file-system id; a chunkserver joins one file system, records
+its id in its data dirs and is refused by (and refuses) a metaserver of
+another: one line in each log, nothing deleted on either side. Data dirs
+of two file systems in one chunkserver, or a metaserver identity file that
+does not match its checkpoint, stop the start.
+"""
+import filecmp
+import os
+import subprocess
+import time
+
+from cluster import Chunk, Cluster, fsck_is, locations, wait_for
+from conftest import BIN, free_port
+
+MIB = 1 << 20
+
+
+def put(cluster, tmp_path, remote, size, *opts):
+    local = tmp_path / ("local-" + remote.strip("/").replace("/", "-"))
+    local.write_bytes(os.urandom(size))
+    cluster.cli("put", *opts, str(local), remote)
+    return local
+
+
+def get_equals(cluster, tmp_path, remote, local):
+    out = tmp_path / ("got-" + remote.strip("/").replace("/", "-"))
+    cluster.cli("get", remote, str(out))
+    return filecmp.cmp(str(out), str(local), shallow=False)
+
+
+def replicas_on_disk(cluster, path):
+    """{(chunkserver, chunk id): inode} of every replica file of path's chunks: a
+    replica deleted and made again has another inode."""
+    ids = {c["chunk"] for c in locations(cluster, path)}
+    return {(c.name, cid): os.stat(p).st_ino
+            for c in cluster.chunks for cid, p in c.replica_files().items() if cid in ids}
+
+
+def ident(path):
+    """The identity file of a data dir as a dict."""
+    out = {}
+    with open(os.path.join(path, "identity")) as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                k, v = line.split()
+                out[k] = v
+    return out
+
+
+def offsets(cluster, path):
+    return [(c["offset"], c["length"]) for c in locations(cluster, path)]
+
+
+def test_chunk_size_is_the_files_own(tmp_path):
+    c = Cluster(tmp_path, meta_extra=("--scan-interval", "300ms")).start()  # --chunk-size 1M
+    try:
+        f = put(c, tmp_path, "/f", 3 * MIB + 5)
+        assert offsets(c, "/f") == [(0, MIB), (MIB, MIB), (2 * MIB, MIB), (3 * MIB, 5)]
+        meta_id = ident(c.meta.dir)
+        assert meta_id["chunk_size"] == str(MIB) and len(meta_id["fs_id"]) == 32
+        before = replicas_on_disk(c, "/f")
+        assert len(before) == 4 * 3
+
+        c.meta.extra[c.meta.extra.index("1M")] = "4M"
+        c.meta.restart()
+        assert "chunk size" in c.meta.log() and ident(c.meta.dir) == meta_id
+        assert get_equals(c, tmp_path, "/f", f)
+        assert offsets(c, "/f") == [(0, MIB), (MIB, MIB), (2 * MIB, MIB), (3 * MIB, 5)]
+        wait_for("fsck HEALTHY", lambda: fsck_is(c, "HEALTHY"))
+        g = put(c, tmp_path, "/g", 5 * MIB)  # the new default
+        assert offsets(c, "/g") == [(0, 4 * MIB), (4 * MIB, MIB)]
+        h = put(c, tmp_path, "/h", 5 * MIB, "--chunk-size", "2M")
+        assert offsets(c, "/h") == [(0, 2 * MIB), (2 * MIB, 2 * MIB), (4 * MIB, MIB)]
+        r = c.cli.run("put", "--chunk-size", "3M", str(h), "/bad", check=False)
+        assert r.returncode == 2 and "power of two" in r.stderr
+        r = c.cli.run("stat", "/bad", check=False)
+        assert r.returncode != 0
+
+        # Several replication scans later, /f's replicas are the very same files.
+        time.sleep(1.5)
+        assert replicas_on_disk(c, "/f") == before
+
+        # And a restart keeps every file's mapping, checkpoint and log alike.
+        c.meta.restart()
+        for name, local in (("/f", f), ("/g", g), ("/h", h)):
+            assert get_equals(c, tmp_path, name, local)
+        assert offsets(c, "/h") == [(0, 2 * MIB), (2 * MIB, 2 * MIB), (4 * MIB, MIB)]
+        wait_for("fsck HEALTHY", lambda: fsck_is(c, "HEALTHY"))
+    finally:
+        c.kill()
+
+
+def test_a_chunkserver_of_another_file_system_is_refused(tmp_path):
+    one = ("--replication", "1", "--scan-interval", "300ms")
+    os.makedirs(str(tmp_path / "a"))
+    os.makedirs(str(tmp_path / "b"))
+    a = Cluster(tmp_path / "a", nchunks=1, meta_extra=one).start()
+    b = Cluster(tmp_path / "b", nchunks=1, meta_extra=one).start()
+    try:
+        fa = put(a, tmp_path, "/a-file", 2 * MIB + 9)
+        fb = put(b, tmp_path, "/b-file", MIB + 3)
+        ch = a.chunks[0]
+        a_id, b_id = ident(a.meta.dir)["fs_id"], ident(b.meta.dir)["fs_id"]
+        assert a_id != b_id and ident(ch.dir)["fs_id"] == a_id
+        assert ident(b.chunks[0].dir)["fs_id"] == b_id
+        held = replicas_on_disk(a, "/a-file")
+        assert len(held) == 3
+
+        # A's chunkserver, started against B's metaserver, is refused on both sides.
+        ch.stop()
+        ch.meta_addr = b.meta.addr
+        ch.start()
+        wait_for("B's metaserver to refuse it",
+                 lambda: "belongs to file system %s" % a_id in b.meta.log())
+        wait_for("the chunkserver to say why", lambda: "refused us" in ch.log())
+        time.sleep(4.5)  # two more attempts (every 2 s): still one line each
+        assert b.meta.log().count("refused chunkserver %s" % ch.addr) == 1
+        assert ch.log().count("refused us") == 1
+        nodes = b.cli.json("admin", "nodes")
+        assert ch.addr not in [n["addr"] for n in nodes]
+        assert {k: v for k, v in replicas_on_disk(a, "/a-file").items()} == held
+        assert get_equals(b, tmp_path, "/b-file", fb)
+        assert fsck_is(b, "HEALTHY")
+        assert ident(ch.dir)["fs_id"] == a_id
+
+        # Back in A: its file reads and nothing was lost.
+        ch.stop()
+        ch.meta_addr = a.meta.addr
+        ch.start()
+        a.wait_ready()
+        assert get_equals(a, tmp_path, "/a-file", fa)
+        wait_for("A's fsck HEALTHY", lambda: fsck_is(a, "HEALTHY"))
+        assert replicas_on_disk(a, "/a-file") == held
+
+        # A metaserver whose identity file names another file system than its
+        # checkpoint refuses to start, and changes nothing.
+        a.meta.stop()
+        mine = open(os.path.join(a.meta.dir, "identity")).read()
+        theirs = open(os.path.join(b.meta.dir, "identity")).read()
+        with open(os.path.join(a.meta.dir, "identity"), "w") as w:
+            w.write(theirs)
+        listing = sorted(os.listdir(a.meta.dir))
+        try:
+            a.meta.start()
+            assert False, "started with another file system's identity"
+        except RuntimeError as e:
+            assert "belongs to file system %s" % a_id in str(e)
+        assert sorted(os.listdir(a.meta.dir)) == listing
+        with open(os.path.join(a.meta.dir, "identity"), "w") as w:
+            w.write(mine)
+        a.meta.start()
+        assert get_equals(a, tmp_path, "/a-file", fa)
+    finally:
+        a.kill()
+        b.kill()
+
+
+def test_data_dirs_of_two_file_systems_refuse_to_start(tmp_path):
+    dirs = [tmp_path / "d1", tmp_path / "d2"]
+    for i, d in enumerate(dirs):
+        d.mkdir()
+        (d / "identity").write_text("format 1\nfs_id %032x\n" % (i + 1))
+    r = subprocess.run([os.path.join(BIN, "cairn-chunk"), "--meta", "127.0.0.1:1",
+                        "--listen", "127.0.0.1:%d" % free_port(), "--data", "%s,%s" % tuple(dirs)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "two file systems" in r.stderr, r
+    assert sorted(os.listdir(str(dirs[0]))) == ["identity"]
+    assert (dirs[1] / "identity").read_text() == "format 1\nfs_id %032x\n" % 2
