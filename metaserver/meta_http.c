@@ -42,6 +42,7 @@ static void on_status(struct evhttp_request *req, void *arg)
 			    nodes_nlive(ms->nodes, time_mono_ms()), chunkmap_count(ms->cmap),
 			    chunkmap_nreplicas(ms->cmap), lease_count(ms->leases));
 	meta_admin_status(ms, out);
+	meta_ident_status(ms, out);
 	evbuffer_add_printf(out, "}\n");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "application/json");

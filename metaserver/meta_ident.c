@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "ident.h"
 #include "log.h"
 #include "meta_int.h"
@@ -173,6 +175,14 @@ int meta_ident_check(struct meta_server *ms, const char *addr, const uint8_t *fs
 	if (!refused_before(ms, addr, theirs))
 		log_warn("refused %s", *why ? *why : addr);
 	return -EACCES;
+}
+
+void meta_ident_status(struct meta_server *ms, struct evbuffer *out)
+{
+	char hex[IDENT_HEX_LEN + 1];
+	ident_hex(ns_fs_id(ms->ns), hex);
+	evbuffer_add_printf(out, ", \"fs_id\": \"%s\", \"format_chunk_size\": %" PRIu64, hex,
+			    ns_format_chunk_size(ms->ns));
 }
 
 void meta_ident_free(struct meta_server *ms)

@@ -128,6 +128,8 @@ int meta_ident_load(struct meta_server *ms, char **cause);
  */
 int meta_ident_check(struct meta_server *ms, const char *addr, const uint8_t *fs_id, size_t len,
 		     char **why);
+/* Adds ", \"fs_id\": ..., \"format_chunk_size\": ..." to the status page's JSON object. */
+void meta_ident_status(struct meta_server *ms, struct evbuffer *out);
 /* Frees the refusal log. */
 void meta_ident_free(struct meta_server *ms);
 

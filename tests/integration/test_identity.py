@@ -64,6 +64,8 @@ def test_chunk_size_is_the_files_own(tmp_path):
         assert offsets(c, "/f") == [(0, MIB), (MIB, MIB), (2 * MIB, MIB), (3 * MIB, 5)]
         meta_id = ident(c.meta.dir)
         assert meta_id["chunk_size"] == str(MIB) and len(meta_id["fs_id"]) == 32
+        st = c.meta.status()
+        assert st["fs_id"] == meta_id["fs_id"] and st["format_chunk_size"] == MIB
         before = replicas_on_disk(c, "/f")
         assert len(before) == 4 * 3
 
