@@ -69,7 +69,10 @@ int chunk_ident_load(struct chunk_server *cs, char **cause)
 	return 0;
 }
 
-/* Writes our id into every data dir that lacks it. */
+/*
+ * Writes our id into every data dir that lacks it, once per start (a dir
+ * that fails gets a warning and is tried again at the next start).
+ */
 static void record(struct chunk_server *cs)
 {
 	struct ident id = {.format = IDENT_FORMAT};
@@ -78,9 +81,8 @@ static void record(struct chunk_server *cs)
 		char *why = NULL;
 		if (cs->dir_ided[i])
 			continue;
-		if (ident_write(cs->dirs[i], &id, &why) == 0)
-			cs->dir_ided[i] = 1;
-		else
+		cs->dir_ided[i] = 1;
+		if (ident_write(cs->dirs[i], &id, &why) < 0)
 			log_warn("cannot record the file-system id: %s", why ? why : cs->dirs[i]);
 		free(why);
 	}

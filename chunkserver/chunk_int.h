@@ -75,7 +75,7 @@ struct chunk_server {
 	uint8_t fs_id[16];	     /* the file system our data dirs belong to, when has_id */
 	int has_id;
 	int ident_refused;	     /* a metaserver of another file system: logged once */
-	unsigned char *dir_ided;     /* per data dir: its identity file is written */
+	unsigned char *dir_ided;     /* per data dir: its identity file is written (or was tried) */
 
 	/* Write path (chunk_io.c). */
 	struct chunk_vpend *vpend[CHUNK_VPEND_BUCKETS];

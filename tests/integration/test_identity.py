@@ -174,3 +174,38 @@ def test_data_dirs_of_two_file_systems_refuse_to_start(tmp_path):
     assert r.returncode != 0 and "two file systems" in r.stderr, r
     assert sorted(os.listdir(str(dirs[0]))) == ["identity"]
     assert (dirs[1] / "identity").read_text() == "format 1\nfs_id %032x\n" % 2
+
+
+def test_a_data_dir_without_identity_is_adopted(tmp_path):
+    """A metaserver data dir with data but no identity file (made before
+    identities) is adopted with a new id and a warning; one whose identity file
+    alone was lost gets it back from its checkpoint. Files read either way."""
+    c = Cluster(tmp_path, nchunks=1, meta_extra=("--replication", "1")).start()
+    try:
+        f = put(c, tmp_path, "/f", 2 * MIB + 1)
+        first = ident(c.meta.dir)
+        c.meta.kill()  # no final checkpoint: only the op log holds /f
+        assert not any(n.startswith("checkpoint.") for n in os.listdir(c.meta.dir))
+        os.unlink(os.path.join(c.meta.dir, "identity"))
+        c.meta.start()
+        assert "made before file-system ids: adopted" in c.meta.log()
+        adopted = ident(c.meta.dir)
+        assert adopted["fs_id"] != first["fs_id"] and adopted["chunk_size"] == str(MIB)
+        # The chunkserver joined the first id: it is refused until told otherwise,
+        # and keeps its replicas.
+        wait_for("the refusal", lambda: "refused us" in c.chunks[0].log())
+        assert len(c.chunks[0].replica_files()) >= 3
+        c.chunks[0].stop()
+        os.unlink(os.path.join(c.chunks[0].dir, "identity"))
+        c.chunks[0].start()
+        c.wait_ready()
+        assert get_equals(c, tmp_path, "/f", f)
+
+        c.meta.stop()  # writes a checkpoint, which carries the id
+        os.unlink(os.path.join(c.meta.dir, "identity"))
+        c.meta.start()
+        assert "re-made it from the checkpoint" in c.meta.log()
+        assert ident(c.meta.dir) == adopted
+        assert get_equals(c, tmp_path, "/f", f)
+    finally:
+        c.kill()
