@@ -93,8 +93,9 @@ int chunk_ident_accept(struct chunk_server *cs, const uint8_t *fs_id, size_t len
 	char ours[IDENT_HEX_LEN + 1], theirs[IDENT_HEX_LEN + 1];
 	if (len != IDENT_ID_LEN || ident_is_zero(fs_id)) {
 		if (!cs->ident_refused)
-			log_error("metaserver %s names no file system: acting on none of its answers",
-				  cs->opts->meta);
+			log_error(
+			    "metaserver %s names no file system: acting on none of its answers",
+			    cs->opts->meta);
 		cs->ident_refused = 1;
 		return -CAIRN_EPROTO;
 	}
@@ -107,10 +108,11 @@ int chunk_ident_accept(struct chunk_server *cs, const uint8_t *fs_id, size_t len
 	if (memcmp(cs->fs_id, fs_id, IDENT_ID_LEN) != 0) {
 		ident_hex(cs->fs_id, ours);
 		if (!cs->ident_refused)
-			log_error("metaserver %s serves file system %s, but our data dirs belong to %s: "
-				  "not joining it, acting on none of its commands (nothing deleted); "
-				  "asking again every heartbeat",
-				  cs->opts->meta, theirs, ours);
+			log_error(
+			    "metaserver %s serves file system %s, but our data dirs belong to %s: "
+			    "not joining it, acting on none of its commands (nothing deleted); "
+			    "asking again every heartbeat",
+			    cs->opts->meta, theirs, ours);
 		cs->ident_refused = 1;
 		return -EACCES;
 	}

@@ -72,10 +72,10 @@ struct chunk_server {
 	uint32_t report_page;	     /* the next page's number */
 
 	/* Identity (chunk_ident.c). */
-	uint8_t fs_id[16];	     /* the file system our data dirs belong to, when has_id */
+	uint8_t fs_id[16]; /* the file system our data dirs belong to, when has_id */
 	int has_id;
-	int ident_refused;	     /* a metaserver of another file system: logged once */
-	unsigned char *dir_ided;     /* per data dir: its identity file is written (or was tried) */
+	int ident_refused;	 /* a metaserver of another file system: logged once */
+	unsigned char *dir_ided; /* per data dir: its identity file is written (or was tried) */
 
 	/* Write path (chunk_io.c). */
 	struct chunk_vpend *vpend[CHUNK_VPEND_BUCKETS];

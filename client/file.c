@@ -351,7 +351,8 @@ int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_fil
 /* Whether a chunk size may be asked for: 0 (the default) or a power of two in range. */
 static int chunk_size_ok(uint64_t cs)
 {
-	return cs == 0 || (cs >= CAIRN_CHUNK_SIZE_MIN && cs <= CAIRN_CHUNK_SIZE_MAX && !(cs & (cs - 1)));
+	return cs == 0 ||
+	       (cs >= CAIRN_CHUNK_SIZE_MIN && cs <= CAIRN_CHUNK_SIZE_MAX && !(cs & (cs - 1)));
 }
 
 int cairn_open_opts(cairn_t *c, const char *path, int flags, uint32_t mode,

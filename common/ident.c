@@ -145,10 +145,10 @@ int ident_decode(const char *text, size_t len, struct ident *out, char **cause)
 		if (err)
 			return err;
 	}
-	const char *bad = seen != 3			  ? "format or fs_id missing"
+	const char *bad = seen != 3			? "format or fs_id missing"
 			  : out->format != IDENT_FORMAT ? "unknown format version"
-			  : ident_is_zero(out->fs_id)	  ? "the fs_id is all zeros"
-							  : NULL;
+			  : ident_is_zero(out->fs_id)	? "the fs_id is all zeros"
+							: NULL;
 	if (bad) {
 		*cause = xstrdup(bad);
 		return -EINVAL;

@@ -23,16 +23,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IDENT_FILE	 "identity"
-#define IDENT_FORMAT	 1u
-#define IDENT_ID_LEN	 16
-#define IDENT_HEX_LEN	 (2 * IDENT_ID_LEN)
-#define IDENT_TEXT_MAX	 512
+#define IDENT_FILE     "identity"
+#define IDENT_FORMAT   1u
+#define IDENT_ID_LEN   16
+#define IDENT_HEX_LEN  (2 * IDENT_ID_LEN)
+#define IDENT_TEXT_MAX 512
 
 struct ident {
-	uint32_t format;		  /* IDENT_FORMAT */
-	uint8_t fs_id[IDENT_ID_LEN];	  /* never all zeros */
-	uint64_t chunk_size;		  /* 0: not recorded (chunkservers) */
+	uint32_t format;	     /* IDENT_FORMAT */
+	uint8_t fs_id[IDENT_ID_LEN]; /* never all zeros */
+	uint64_t chunk_size;	     /* 0: not recorded (chunkservers) */
 };
 
 /* Fills id with 128 random bits from getrandom(). Returns 0 or -errno. */

@@ -53,8 +53,8 @@ struct ckpt_header {
 	uint64_t count;
 	uint64_t ulen;
 	uint64_t next_id;
-	uint64_t next_chunk_id; /* 0 in a version 1 header */
-	uint8_t fs_id[NS_ID_LEN]; /* zeros before version 3 */
+	uint64_t next_chunk_id;	    /* 0 in a version 1 header */
+	uint8_t fs_id[NS_ID_LEN];   /* zeros before version 3 */
 	uint64_t format_chunk_size; /* 0 before version 3 */
 	uint32_t body_crc;
 	uint32_t size; /* of the header, by its version */

@@ -109,7 +109,8 @@ int meta_ident_load(struct meta_server *ms, char **cause)
 	if (err == 0 && id.chunk_size == 0)
 		why = xstrdup("no chunk_size line");
 	if (err || why) {
-		if (asprintf(cause, "identity of --data %s: %s", dir, why ? why : strerror(-err)) < 0)
+		if (asprintf(cause, "identity of --data %s: %s", dir, why ? why : strerror(-err)) <
+		    0)
 			*cause = NULL;
 		free(why);
 		return -1;

@@ -217,8 +217,8 @@ int ns_walk(const struct ns *ns, ns_walk_fn fn, void *arg);
  * Re-creates one inode from a checkpoint Attr (its parent must already be
  * there; the root's attributes replace the root's), a file with its size
  * and chunks (attr->chunks, as many as attr->nchunks; this raises the
- * next chunk id above them) and chunk size (attr->chunk_size, 0: the format's). Returns 0 or a negative error for an Attr
- * that does not fit.
+ * next chunk id above them) and chunk size (attr->chunk_size, 0: the format's). Returns 0 or a
+ * negative error for an Attr that does not fit.
  */
 int ns_restore(struct ns *ns, const Cairn__Attr *attr);
 

@@ -41,7 +41,7 @@ struct ns {
 	unsigned id_bits;
 	size_t count;
 	uint64_t next_id;
-	uint64_t next_chunk_id; /* above every chunk id ever handed out */
+	uint64_t next_chunk_id;	    /* above every chunk id ever handed out */
 	uint64_t chunk_size;	    /* of new files */
 	uint64_t format_chunk_size; /* of files whose records carry none; 0: chunk_size */
 	uint8_t fs_id[NS_ID_LEN];

@@ -2,11 +2,10 @@
  * test_checkpoint: checkpoints through real files: write then load gives
  * the same tree (files' sizes and chunk lists included) and the same next
  * inode and chunk ids; a version 1 checkpoint still loads; version 3's file-system id,
- * format chunk size and per-file chunk sizes round-trip and version 2 still loads; only two are kept; a corrupt or
- * truncated newest one falls back to the older one with a warning; only
- * corrupt ones is an error; checkpoint + op-log replay gives the final
- * state; checkpoint_fork() while the parent keeps mutating; and the time
- * and size for about a million inodes (printed).
+ * format chunk size and per-file chunk sizes round-trip and version 2 still loads; only two are
+ * kept; a corrupt or truncated newest one falls back to the older one with a warning; only corrupt
+ * ones is an error; checkpoint + op-log replay gives the final state; checkpoint_fork() while the
+ * parent keeps mutating; and the time and size for about a million inodes (printed).
  */
 #include <dirent.h>
 #include <errno.h>

@@ -138,7 +138,8 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 	uint64_t chunk_size = 0;
 	while ((opt = cli_getopt(cli, argc, argv, "r:", opts)) != -1) {
 		if (opt == 'c') {
-			if (parse_size(optarg, &chunk_size) < 0 || chunk_size < CAIRN_CHUNK_SIZE_MIN ||
+			if (parse_size(optarg, &chunk_size) < 0 ||
+			    chunk_size < CAIRN_CHUNK_SIZE_MIN ||
 			    chunk_size > CAIRN_CHUNK_SIZE_MAX || (chunk_size & (chunk_size - 1)))
 				return cli_usage(cli,
 						 "--chunk-size takes a power of two from 1M to 1G, "
