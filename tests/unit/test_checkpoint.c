@@ -301,6 +301,28 @@ static void test_roundtrip(void)
 }
 
 /*
+ * Rewrites the checkpoint at path (as written now) with an older header:
+ * version 1 (52 bytes: no next chunk id, file-system id or format chunk
+ * size) or 2 (60 bytes: no file-system id or format chunk size). The body
+ * stays as it is.
+ */
+static void downgrade(const char *path, uint8_t version)
+{
+	size_t len, keep = version == 1 ? 44 : 52, size = keep + 8;
+	uint8_t *cur = file_read(path, &len), *old = malloc(len);
+	memcpy(old, cur, keep); /* magic .. next inode id (1) or next chunk id (2) */
+	old[11] = version;	/* big-endian */
+	memcpy(old + keep, cur + CHECKPOINT_HEADER_SIZE - 8, 4); /* body CRC */
+	uint32_t crc = crc32c(0, old, size - 4);
+	for (int i = 0; i < 4; i++)
+		old[size - 4 + i] = (uint8_t)(crc >> (24 - 8 * i));
+	memcpy(old + size, cur + CHECKPOINT_HEADER_SIZE, len - CHECKPOINT_HEADER_SIZE);
+	file_write(path, old, len - (CHECKPOINT_HEADER_SIZE - size));
+	free(old);
+	free(cur);
+}
+
+/*
  * A version 1 checkpoint (52-byte header, no next chunk id) still loads;
  * the next chunk id then comes from the chunks restored.
  */
@@ -313,17 +335,7 @@ static void test_v1(void)
 	drop_newest_chunk(ns, &now);
 	CHECK(checkpoint_write(dir, ns, 5, &cause) == 0);
 	ckpt_path(path, sizeof(path), dir, 5);
-	size_t len;
-	uint8_t *v2 = file_read(path, &len);
-	uint8_t *v1 = malloc(len);
-	memcpy(v1, v2, 44);	     /* magic .. next inode id */
-	v1[11] = 1;		     /* version 1 (big-endian) */
-	memcpy(v1 + 44, v2 + 76, 4); /* body CRC */
-	uint32_t crc = crc32c(0, v1, 48);
-	for (int i = 0; i < 4; i++)
-		v1[48 + i] = (uint8_t)(crc >> (24 - 8 * i));
-	memcpy(v1 + 52, v2 + 84, len - 84); /* the same body */
-	file_write(path, v1, len - 32);
+	downgrade(path, 1);
 	uint64_t seq = 0, max = 0;
 	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 5);
 	struct bytes d = dump(ns);
@@ -344,8 +356,6 @@ static void test_v1(void)
 	CHECK(ns_next_chunk_id(ns) > max + 1);
 	printf("version 1: loads, next chunk id %" PRIu64 " (written with %" PRIu64 ")\n",
 	       got ? ns_next_chunk_id(got) : 0, ns_next_chunk_id(ns));
-	free(v1);
-	free(v2);
 	ns_free(got);
 	ns_free(ns);
 	tmpdir_free(dir);
@@ -388,25 +398,13 @@ static void test_identity(void)
 	got = NULL;
 
 	ckpt_path(path, sizeof(path), dir, 7);
-	size_t len;
-	uint8_t *v3 = file_read(path, &len);
-	uint8_t *v2 = malloc(len);
-	memcpy(v2, v3, 52);	     /* magic .. next chunk id */
-	v2[11] = 2;		     /* version 2 (big-endian) */
-	memcpy(v2 + 52, v3 + 76, 4); /* body CRC */
-	uint32_t crc = crc32c(0, v2, 56);
-	for (int i = 0; i < 4; i++)
-		v2[56 + i] = (uint8_t)(crc >> (24 - 8 * i));
-	memcpy(v2 + 60, v3 + 84, len - 84); /* the same body */
-	file_write(path, v2, len - 24);
+	downgrade(path, 2);
 	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 7 && same(ns, got));
 	CHECK(got && memcmp(ns_fs_id(got), zero, NS_ID_LEN) == 0);
 	ns_set_format_chunk_size(got, 4 << 20); /* the metaserver's identity file says */
 	CHECK(got && ns_lookup(got, "/old", &ino) == 0 && ns_file_chunk_size(got, ino) == 4 << 20);
 	CHECK(got && ns_lookup(got, "/big", &ino) == 0 && ns_file_chunk_size(got, ino) == 1 << 30);
 	printf("identity: id and format chunk size round-trip; version 2 loads without them\n");
-	free(v2);
-	free(v3);
 	ns_free(got);
 	ns_free(ns);
 	tmpdir_free(dir);
