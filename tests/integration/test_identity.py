@@ -11,12 +11,14 @@ of two file systems in one chunkserver, or a metaserver identity file that
 does not match its checkpoint, stop the start.
 """
 import filecmp
+import struct
 import os
 import subprocess
 import time
 
-from cluster import Chunk, Cluster, fsck_is, locations, wait_for
-from conftest import BIN, free_port
+import wire
+from cluster import Cluster, fsck_is, locations, wait_for
+from conftest import BIN, Cli, Meta, free_port
 
 MIB = 1 << 20
 
@@ -209,3 +211,66 @@ def test_a_data_dir_without_identity_is_adopted(tmp_path):
         assert get_equals(c, tmp_path, "/f", f)
     finally:
         c.kill()
+
+
+def field(num, value):
+    """One protobuf field: bytes as length-delimited, an int as a varint."""
+    if isinstance(value, bytes):
+        return wire.varint(num << 3 | 2) + wire.varint(len(value)) + value
+    return wire.varint(num << 3) + wire.varint(value)
+
+
+def call(addr, body_field, body):
+    """Sends one request Envelope; returns the reply's (status, error text)."""
+    with wire.connect(addr) as s:
+        s.sendall(wire.frame(field(1, 9) + field(body_field, body)))
+        _, hl, pl, _ = struct.unpack(">IIII", wire.recv_exact(s, 16))
+        env = wire.recv_exact(s, hl)
+    status, error, i = 0, "", 0
+    while i < len(env):
+        tag, i = read_varint(env, i)
+        if tag & 7 == 0:
+            v, i = read_varint(env, i)
+            status = v if tag >> 3 == 3 else status
+        elif tag & 7 == 2:
+            n, i = read_varint(env, i)
+            error = env[i:i + n].decode() if tag >> 3 == 4 else error
+            i += n
+        else:
+            raise AssertionError("unexpected wire type in %r" % env)
+    return status, error
+
+
+def read_varint(b, i):
+    v, shift = 0, 0
+    while True:
+        v |= (b[i] & 0x7F) << shift
+        i += 1
+        if not b[i - 1] & 0x80:
+            return v, i
+        shift += 7
+
+
+STATUS_INVALID, STATUS_PERMISSION = 6, 7
+
+
+def test_the_metaserver_checks_what_it_is_sent(tmp_path):
+    """Bad chunk sizes in CreateReq and OpenReq and a malformed file-system id
+    in RegisterReq are refused with a reason, whatever the client checked."""
+    meta = Meta(tmp_path).start()
+    try:
+        for size in (3 << 20, 64 << 10, 2 << 30):
+            st, why = call(meta.addr, 12, field(1, b"/c") + field(5, size))  # CreateReq
+            assert st == STATUS_INVALID and "power of two" in why, (st, why)
+            st, why = call(meta.addr, 18, field(1, b"/o") + field(3, 1) + field(10, size))
+            assert st == STATUS_INVALID and "power of two" in why, (st, why)
+        st, why = call(meta.addr, 12, field(1, b"/ok") + field(5, 2 << 20))
+        assert st == 0, why
+        st, why = call(meta.addr, 30, field(1, b"127.0.0.1:9") + field(7, b"12345"))
+        assert st == STATUS_PERMISSION and "(malformed)" in why, (st, why)
+        assert meta.log().count("refused chunkserver 127.0.0.1:9") == 1
+        cli = Cli(meta.addr)
+        assert cli.run("stat", "/c", check=False).returncode != 0
+        assert cli.run("stat", "/o", check=False).returncode != 0
+    finally:
+        meta.kill()
