@@ -363,7 +363,7 @@ int cairn_open_opts(cairn_t *c, const char *path, int flags, uint32_t mode,
 	int write = (flags & FILE_ACCMODE) != CAIRN_O_RDONLY;
 	uint64_t chunk_size = opt ? opt->chunk_size : 0;
 	if (!chunk_size_ok(chunk_size)) {
-		call_set_last_error(c, "a chunk size is a power of two from 1M to 1G");
+		call_set_last_error(c, "a chunk size is a power of two from 1M to 256M");
 		return -EINVAL;
 	}
 	if ((flags & ~FILE_FLAGS) || (flags & FILE_ACCMODE) == FILE_ACCMODE ||

@@ -39,7 +39,7 @@ const struct config_opt meta_config[] = {
 	{"listen", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(listen), "address for clients and chunkservers"},
 	{"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "directory for the op log and checkpoints"},
 	{"http", CONFIG_ADDR, "127.0.0.1:20080", 0, 0, 0, OPT(http), "address of the status page"},
-	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 1ll << 30, OPT(chunk_size), "chunk size of new files (a power of two)"},
+	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 256ll << 20, OPT(chunk_size), "chunk size of new files (a power of two)"},
 	{"replication", CONFIG_INT, "3", 0, 1, NS_REPLICATION_MAX, OPT(replication), "default replicas per chunk"},
 	{"heartbeat", CONFIG_DURATION, "2s", 0, 10, 3600000, OPT(heartbeat_ms), "chunkservers' heartbeat interval"},
 	{"dead-after", CONFIG_DURATION, "30s", 0, 100, 86400000, OPT(dead_after_ms), "a silent chunkserver is dead after this"},

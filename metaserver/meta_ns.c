@@ -35,7 +35,7 @@ int meta_chunk_size_check(uint64_t chunk_size, char **why)
 	if (chunk_size == 0 || (chunk_size >= META_CHUNK_SIZE_MIN &&
 				chunk_size <= NS_CHUNK_SIZE_MAX && !(chunk_size & (chunk_size - 1))))
 		return 0;
-	if (asprintf(why, "chunk size %llu is not a power of two from 1M to 1G",
+	if (asprintf(why, "chunk size %llu is not a power of two from 1M to 256M",
 		     (unsigned long long)chunk_size) < 0)
 		*why = NULL;
 	return -EINVAL;

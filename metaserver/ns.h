@@ -37,8 +37,8 @@
 #define NS_READDIR_MAX	      1000 /* entries per page at most */
 #define NS_REPLICATION_MAX    16
 #define NS_CHUNK_SIZE_DEFAULT (64ull << 20)
-#define NS_CHUNK_SIZE_MAX     (1ull << 30) /* of one file */
-#define NS_ID_LEN	      16	   /* bytes of a file-system id */
+#define NS_CHUNK_SIZE_MAX     (256ull << 20) /* of one file: a replica holds at most that */
+#define NS_ID_LEN	      16	     /* bytes of a file-system id */
 
 struct ns;
 struct ns_inode;

@@ -271,7 +271,7 @@ CAIRN_API int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode,
 
 /* The chunk sizes a file may have: powers of two in this range. */
 #define CAIRN_CHUNK_SIZE_MIN (1ull << 20)
-#define CAIRN_CHUNK_SIZE_MAX (1ull << 30)
+#define CAIRN_CHUNK_SIZE_MAX (256ull << 20)
 
 /*
  * Options of one open (cairn_open_opts): zero the struct, then set what

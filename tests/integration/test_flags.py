@@ -19,7 +19,7 @@ def run_meta(*args):
     (["--data", "D", "--chunk-size", "12Q"], "--chunk-size"),
     (["--data", "D", "--chunk-size", "1K"], "out of range"),
     (["--data", "D", "--chunk-size", "3M"], "power of two"),
-    (["--data", "D", "--chunk-size", "2G"], "out of range"),
+    (["--data", "D", "--chunk-size", "512M"], "out of range"),
     (["--data", "D", "--replication", "0"], "--replication"),
     (["--data", "D", "--replication", "three"], "--replication"),
     (["--data", "D", "--heartbeat", "fast"], "--heartbeat"),

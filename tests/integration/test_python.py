@@ -527,7 +527,7 @@ def test_open_with_a_chunk_size(fs, d):
     with fs.open(d + "/f", "ab", chunk_size=4 * MIB) as f:  # exists: stays 2M
         f.write(b"x" * MIB)
     assert [c["offset"] for c in fs.locations(d + "/f")] == [0, 2 * MIB, 4 * MIB, 6 * MIB]
-    for bad in (3 * MIB, MIB // 2, 2 << 30):
+    for bad in (3 * MIB, MIB // 2, 512 * MIB):
         with pytest.raises(ValueError):
             fs.open(d + "/g", "wb", chunk_size=bad)
     assert not fs.exists(d + "/g")

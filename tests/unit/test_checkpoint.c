@@ -379,7 +379,7 @@ static void test_identity(void)
 	ns_set_fs_id(ns, id);
 	ns_set_format_chunk_size(ns, 2 << 20);
 	ns_set_chunk_size(ns, 8 << 20);
-	CHECK(ns_create_sized(ns, "/big", 0644, 0, 0, 0, 1 << 30, 1, 1, NULL) == 0);
+	CHECK(ns_create_sized(ns, "/big", 0644, 0, 0, 0, 256 << 20, 1, 1, NULL) == 0);
 	CHECK(ns_create(ns, "/dflt", 0644, 0, 0, 0, 1, 2, NULL) == 0);
 	Cairn__LogMknod m = CAIRN__LOG_MKNOD__INIT;
 	Cairn__LogRecord rec = CAIRN__LOG_RECORD__INIT;
@@ -391,7 +391,7 @@ static void test_identity(void)
 	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 7 && same(ns, got));
 	CHECK(got && memcmp(ns_fs_id(got), id, NS_ID_LEN) == 0);
 	CHECK(got && ns_format_chunk_size(got) == 2 << 20);
-	CHECK(got && ns_lookup(got, "/big", &ino) == 0 && ns_file_chunk_size(got, ino) == 1 << 30);
+	CHECK(got && ns_lookup(got, "/big", &ino) == 0 && ns_file_chunk_size(got, ino) == 256 << 20);
 	CHECK(got && ns_lookup(got, "/dflt", &ino) == 0 && ns_file_chunk_size(got, ino) == 8 << 20);
 	CHECK(got && ns_lookup(got, "/old", &ino) == 0 && ns_file_chunk_size(got, ino) == 2 << 20);
 	ns_free(got);
@@ -403,7 +403,7 @@ static void test_identity(void)
 	CHECK(got && memcmp(ns_fs_id(got), zero, NS_ID_LEN) == 0);
 	ns_set_format_chunk_size(got, 4 << 20); /* the metaserver's identity file says */
 	CHECK(got && ns_lookup(got, "/old", &ino) == 0 && ns_file_chunk_size(got, ino) == 4 << 20);
-	CHECK(got && ns_lookup(got, "/big", &ino) == 0 && ns_file_chunk_size(got, ino) == 1 << 30);
+	CHECK(got && ns_lookup(got, "/big", &ino) == 0 && ns_file_chunk_size(got, ino) == 256 << 20);
 	printf("identity: id and format chunk size round-trip; version 2 loads without them\n");
 	ns_free(got);
 	ns_free(ns);

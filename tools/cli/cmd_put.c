@@ -7,7 +7,7 @@
  * LOCAL's permission bits less the umask (0644 from standard input). -r N
  * makes the file with N replicas per chunk, and sets an existing file's
  * target to N before writing to it. --chunk-size SIZE (a power of two from
- * 1M to 1G) gives a file put makes that chunk size, for its life (an
+ * 1M to 256M) gives a file put makes that chunk size, for its life (an
  * overwritten file keeps its own).
  *
  * The data goes to the library in reads of up to CLI_PUT_BUF bytes, which
@@ -142,7 +142,7 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 			    chunk_size < CAIRN_CHUNK_SIZE_MIN ||
 			    chunk_size > CAIRN_CHUNK_SIZE_MAX || (chunk_size & (chunk_size - 1)))
 				return cli_usage(cli,
-						 "--chunk-size takes a power of two from 1M to 1G, "
+						 "--chunk-size takes a power of two from 1M to 256M, "
 						 "not '%s'",
 						 optarg);
 			continue;

@@ -378,7 +378,7 @@ class FileSystem:
         buffer size (default DEFAULT_BUFFER_SIZE). For modes that create (w,
         a, x): replication is the file's target replication, set before it is
         opened; permissions are a new file's mode bits; chunk_size (bytes, a
-        power of two from 1 MiB to 1 GiB) is the chunk size of a file this
+        power of two from 1 MiB to 256 MiB) is the chunk size of a file this
         open makes, fixed for its life (None: the metaserver's default; an
         existing file keeps its own; another value raises ValueError).
         """
@@ -387,8 +387,8 @@ class FileSystem:
         opts = None
         if chunk_size is not None:
             cs = int(chunk_size)
-            if cs < 1 << 20 or cs > 1 << 30 or cs & (cs - 1):
-                raise ValueError("chunk_size %r: a power of two from 1 MiB to 1 GiB" % (chunk_size,))
+            if cs < 1 << 20 or cs > 256 << 20 or cs & (cs - 1):
+                raise ValueError("chunk_size %r: a power of two from 1 MiB to 256 MiB" % (chunk_size,))
             opts = OpenOptions(chunk_size=cs, replication=replication or 0)
         h = self._handle()
         if replication and flags & O_CREAT and opts is None:
