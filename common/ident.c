@@ -169,7 +169,7 @@ int ident_read(const char *dir, struct ident *out, char **cause)
 		return err;
 	}
 	size_t len = 0;
-	ssize_t n;
+	ssize_t n = 0;
 	while (len < sizeof(text) && (n = read(fd, text + len, sizeof(text) - len)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
