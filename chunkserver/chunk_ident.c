@@ -111,7 +111,7 @@ int chunk_ident_accept(struct chunk_server *cs, const uint8_t *fs_id, size_t len
 			log_error(
 			    "metaserver %s serves file system %s, but our data dirs belong to %s: "
 			    "not joining it, acting on none of its commands (nothing deleted); "
-			    "asking again every heartbeat",
+			    "asking again every few seconds",
 			    cs->opts->meta, theirs, ours);
 		cs->ident_refused = 1;
 		return -EACCES;

@@ -225,7 +225,7 @@ static void meta_failed(struct chunk_server *cs, int err, const Cairn__Envelope 
 		/* said once already (here or by chunk_ident_accept()) */
 	} else if (err == -EACCES) {
 		log_error("metaserver %s refused us: %s; our data dirs are kept as they are; "
-			  "asking again every heartbeat",
+			  "asking again every few seconds",
 			  cs->opts->meta, why);
 		cs->ident_refused = 1;
 	} else if (err == -ENOTSUP) {
@@ -453,7 +453,9 @@ static void send_heartbeat(struct chunk_server *cs)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct chunk_server *cs = arg;
-	arm(cs, cs->heartbeat_ms);
+	/* Refused as another file system's: ask again, but not at a short heartbeat's pace. */
+	arm(cs, cs->ident_refused && cs->heartbeat_ms < CHUNK_HEARTBEAT_MS ? CHUNK_HEARTBEAT_MS
+									   : cs->heartbeat_ms);
 	store_check_dirs(cs->store);
 	chunk_peer_expire(cs);
 	if (cs->meta_busy)

@@ -1011,7 +1011,7 @@ static void test_other_file_system(void)
 	stub.del_now[1] = SMALL_ID;
 	int regs = stub.registers[1];
 	stub_start();
-	CHECKF(wait_int(&stub.registers[1], regs + 3, 10000), "no registers to another fs");
+	CHECKF(wait_int(&stub.registers[1], regs + 2, 10000), "no registers to another fs");
 	CHECKF(access(path, F_OK) == 0, "a replica deleted on the word of another file system");
 	CHECKF(count_in_file(srv[1].log, "serves file system") == 1,
 	       "the refusal logged %d times (want once)",
