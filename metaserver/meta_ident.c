@@ -88,8 +88,8 @@ static int ident_make(struct meta_server *ms, struct ident *id, char **cause)
 	else if (data)
 		log_warn("data dir %s was made before file-system ids: adopted as file system %s; "
 			 "its files' chunk size is recorded as %" PRIu64
-			 " (--chunk-size now): if it was made with another, stop and fix the "
-			 "chunk_size line of %s/" IDENT_FILE " before any write",
+			 " (--chunk-size now); if it was made with another, stop cairn-meta "
+			 "before any write, delete %s/" IDENT_FILE " and start it with that one",
 			 dir, hex, id->chunk_size, dir);
 	else
 		log_info("formatted data dir %s: new file system %s, default chunk size %" PRIu64,
