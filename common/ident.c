@@ -57,7 +57,7 @@ size_t ident_encode(const struct ident *id, char *buf, size_t cap)
 	char hex[IDENT_HEX_LEN + 1];
 	ident_hex(id->fs_id, hex);
 	int n = snprintf(buf, cap,
-			 "# cairn data dir identity: never edit it, never copy it to another dir\n"
+			 "# cairn data dir identity: never copy it to another dir\n"
 			 "format %" PRIu32 "\nfs_id %s\n",
 			 id->format, hex);
 	if (n > 0 && (size_t)n < cap && id->chunk_size)

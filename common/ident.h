@@ -8,7 +8,7 @@
  * and its checkpoints. A chunkserver keeps the id of the file system it
  * joined in each of its data dirs. The file is a few text lines:
  *
- *   # cairn data dir identity: never edit it, never copy it to another dir
+ *   # cairn data dir identity: never copy it to another dir
  *   format 1
  *   fs_id 0123456789abcdef0123456789abcdef
  *   chunk_size 67108864          (metaserver only)

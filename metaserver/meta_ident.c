@@ -14,7 +14,10 @@
  *    present (the identity file alone was lost);
  *  - otherwise the file's id must match the checkpoint's (when the
  *    checkpoint has one), or the start is refused: the checkpoint belongs
- *    to another file system.
+ *    to another file system. The file's chunk size holds over the
+ *    checkpoint's (with a warning): it is how an operator corrects a data
+ *    dir adopted with the wrong --chunk-size (files made before per-file
+ *    sizes record none, so this one value maps them all).
  * The identity file is written once, atomically, before anything is
  * served; later checkpoints carry the same id.
  *
@@ -89,7 +92,7 @@ static int ident_make(struct meta_server *ms, struct ident *id, char **cause)
 		log_warn("data dir %s was made before file-system ids: adopted as file system %s; "
 			 "its files' chunk size is recorded as %" PRIu64
 			 " (--chunk-size now); if it was made with another, stop cairn-meta "
-			 "before any write, delete %s/" IDENT_FILE " and start it with that one",
+			 "before any write and set the chunk_size line of %s/" IDENT_FILE " to it",
 			 dir, hex, id->chunk_size, dir);
 	else
 		log_info("formatted data dir %s: new file system %s, default chunk size %" PRIu64,
@@ -126,15 +129,11 @@ int meta_ident_load(struct meta_server *ms, char **cause)
 			*cause = NULL;
 		return -1;
 	}
-	if (ns_format_chunk_size(ms->ns) && !ident_is_zero(ckpt_id) &&
-	    ns_format_chunk_size(ms->ns) != id.chunk_size) {
-		if (asprintf(cause,
-			     "--data %s: its checkpoint's format chunk size is %" PRIu64
-			     " but its identity file says %" PRIu64 ": refusing to start",
-			     dir, ns_format_chunk_size(ms->ns), id.chunk_size) < 0)
-			*cause = NULL;
-		return -1;
-	}
+	if (!ident_is_zero(ckpt_id) && ns_format_chunk_size(ms->ns) != id.chunk_size)
+		log_warn("data dir %s: its checkpoint's format chunk size is %" PRIu64
+			 " but its identity file says %" PRIu64 ": the identity file's holds "
+			 "(an operator's correction of an adoption)",
+			 dir, ns_format_chunk_size(ms->ns), id.chunk_size);
 	ns_set_fs_id(ms->ns, id.fs_id);
 	ns_set_format_chunk_size(ms->ns, id.chunk_size);
 	log_info("file system %s (format %" PRIu32 ", format chunk size %" PRIu64
