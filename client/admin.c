@@ -17,7 +17,7 @@
 
 static const char *const node_states[] = {"up", "dead", "decommissioning", "decommissioned"};
 static const char *const fsck_statuses[] = {"HEALTHY", "DEGRADED", "CORRUPT"};
-static const char *const fsck_kinds[] = {"under_replicated", "missing", "corrupt", "stale"};
+static const char *const fsck_kinds[] = {"under_replicated", "missing", "corrupt", "stale", "held"};
 
 #define NAME(table, i) ((i) >= 0 && (size_t)(i) < sizeof(table) / sizeof(table[0]) ? table[i] : "?")
 
@@ -112,8 +112,11 @@ void cairn_admin_fsck_free(struct cairn_fsck *report)
 {
 	if (!report)
 		return;
-	for (size_t i = 0; i < report->nproblems; i++)
+	for (size_t i = 0; i < report->nproblems; i++) {
 		free(report->problems[i].path);
+		free(report->problems[i].node);
+		free(report->problems[i].why);
+	}
 	free(report->problems);
 	free(report);
 }
@@ -131,6 +134,7 @@ static int copy_fsck(const Cairn__FsckResp *r, struct cairn_fsck **out)
 	f->corrupt = r->corrupt;
 	f->stale = r->stale;
 	f->more = r->more;
+	f->held = r->held;
 	f->problems = calloc(r->n_problems ? r->n_problems : 1, sizeof(*f->problems));
 	if (!f->problems) {
 		free(f);
@@ -139,14 +143,18 @@ static int copy_fsck(const Cairn__FsckResp *r, struct cairn_fsck **out)
 	for (size_t i = 0; i < r->n_problems; i++) {
 		const Cairn__FsckProblem *p = r->problems[i];
 		struct cairn_fsck_problem *q = &f->problems[f->nproblems];
-		if (!(q->path = strdup(p->path ? p->path : ""))) {
+		q->path = strdup(p->path ? p->path : "");
+		q->node = strdup(p->node ? p->node : "");
+		q->why = strdup(p->why ? p->why : "");
+		f->nproblems++;
+		if (!q->path || !q->node || !q->why) {
 			cairn_admin_fsck_free(f);
 			return -ENOMEM;
 		}
+		q->version = p->version;
 		q->chunk_id = p->chunk;
 		q->index = p->index;
 		q->kind = (int)p->kind;
-		f->nproblems++;
 	}
 	*out = f;
 	return 0;
@@ -169,6 +177,18 @@ int cairn_admin_fsck(cairn_t *c, const char *path, struct cairn_fsck **out)
 	err = run_unpack(call, CAIRN__ENVELOPE__BODY_FSCK_REPORT, &env);
 	if (!err)
 		err = copy_fsck(env->fsck_report, out);
+	cairn__envelope__free_unpacked(env, NULL);
+	call_free(call);
+	return err;
+}
+
+int cairn_admin_release_held(cairn_t *c, uint64_t *released)
+{
+	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_RELEASE_HELD);
+	Cairn__Envelope *env = NULL;
+	int err = call ? run_unpack(call, CAIRN__ENVELOPE__BODY_RELEASED, &env) : -ENOMEM;
+	if (!err)
+		*released = env->released->released;
 	cairn__envelope__free_unpacked(env, NULL);
 	call_free(call);
 	return err;

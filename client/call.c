@@ -129,6 +129,10 @@ struct call *call_new(struct cairn *c, Cairn__Envelope__BodyCase kind)
 		cairn__empty__init(&call->body.admin_nodes);
 		call->req.admin_nodes = &call->body.admin_nodes;
 		break;
+	case CAIRN__ENVELOPE__BODY_RELEASE_HELD:
+		cairn__empty__init(&call->body.admin_nodes);
+		call->req.release_held = &call->body.admin_nodes;
+		break;
 	case CAIRN__ENVELOPE__BODY_FSCK:
 		cairn__fsck_req__init(&call->body.fsck);
 		call->req.fsck = &call->body.fsck;
@@ -309,6 +313,7 @@ static int take_reply(struct call *call, const Cairn__Envelope *reply)
 	case CAIRN__ENVELOPE__BODY_NODE_LIST:
 	case CAIRN__ENVELOPE__BODY_FSCK_REPORT:
 	case CAIRN__ENVELOPE__BODY_REBALANCE_REPORT:
+	case CAIRN__ENVELOPE__BODY_RELEASED:
 		free(call->raw); /* admin.c unpacks it */
 		call->raw_len = cairn__envelope__get_packed_size(reply);
 		call->raw = malloc(call->raw_len ? call->raw_len : 1);

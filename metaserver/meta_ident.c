@@ -60,10 +60,10 @@ static int has_data(const char *dir)
 }
 
 /* No identity file: format, adopt, or take the checkpoint's. */
-static int ident_make(struct meta_server *ms, struct ident *id, char **cause)
+static int ident_make(struct meta_server *ms, struct ns *ns, struct ident *id, char **cause)
 {
 	const char *dir = ms->opts->data;
-	const uint8_t *ckpt_id = ns_fs_id(ms->ns);
+	const uint8_t *ckpt_id = ns_fs_id(ns);
 	int data = has_data(dir);
 	if (data < 0) {
 		if (asprintf(cause, "--data %s: %s", dir, strerror(-data)) < 0)
@@ -74,8 +74,8 @@ static int ident_make(struct meta_server *ms, struct ident *id, char **cause)
 	id->chunk_size = ms->opts->chunk_size;
 	if (!ident_is_zero(ckpt_id)) {
 		memcpy(id->fs_id, ckpt_id, IDENT_ID_LEN);
-		if (ns_format_chunk_size(ms->ns))
-			id->chunk_size = ns_format_chunk_size(ms->ns);
+		if (ns_format_chunk_size(ns))
+			id->chunk_size = ns_format_chunk_size(ns);
 	} else if (ident_generate(id->fs_id) < 0) {
 		*cause = xstrdup("cannot get random bytes for a file-system id");
 		return -1;
@@ -100,7 +100,7 @@ static int ident_make(struct meta_server *ms, struct ident *id, char **cause)
 	return 0;
 }
 
-int meta_ident_load(struct meta_server *ms, char **cause)
+int meta_ident_load(struct meta_server *ms, struct ns *ns, char **cause)
 {
 	const char *dir = ms->opts->data;
 	struct ident id;
@@ -108,7 +108,7 @@ int meta_ident_load(struct meta_server *ms, char **cause)
 	char hex[IDENT_HEX_LEN + 1], ckpt_hex[IDENT_HEX_LEN + 1];
 	int err = ident_read(dir, &id, &why);
 	if (err == -ENOENT)
-		return ident_make(ms, &id, cause) < 0 ? -1 : meta_ident_load(ms, cause);
+		return ident_make(ms, ns, &id, cause) < 0 ? -1 : meta_ident_load(ms, ns, cause);
 	if (err == 0 && id.chunk_size == 0)
 		why = xstrdup("no chunk_size line");
 	if (err || why) {
@@ -118,7 +118,7 @@ int meta_ident_load(struct meta_server *ms, char **cause)
 		free(why);
 		return -1;
 	}
-	const uint8_t *ckpt_id = ns_fs_id(ms->ns);
+	const uint8_t *ckpt_id = ns_fs_id(ns);
 	ident_hex(id.fs_id, hex);
 	ident_hex(ckpt_id, ckpt_hex);
 	if (!ident_is_zero(ckpt_id) && memcmp(ckpt_id, id.fs_id, IDENT_ID_LEN) != 0) {
@@ -129,13 +129,13 @@ int meta_ident_load(struct meta_server *ms, char **cause)
 			*cause = NULL;
 		return -1;
 	}
-	if (!ident_is_zero(ckpt_id) && ns_format_chunk_size(ms->ns) != id.chunk_size)
+	if (!ident_is_zero(ckpt_id) && ns_format_chunk_size(ns) != id.chunk_size)
 		log_warn("data dir %s: its checkpoint's format chunk size is %" PRIu64
 			 " but its identity file says %" PRIu64 ": the identity file's holds "
 			 "(an operator's correction of an adoption)",
-			 dir, ns_format_chunk_size(ms->ns), id.chunk_size);
-	ns_set_fs_id(ms->ns, id.fs_id);
-	ns_set_format_chunk_size(ms->ns, id.chunk_size);
+			 dir, ns_format_chunk_size(ns), id.chunk_size);
+	ns_set_fs_id(ns, id.fs_id);
+	ns_set_format_chunk_size(ns, id.chunk_size);
 	log_info("file system %s (format %" PRIu32 ", format chunk size %" PRIu64
 		 ", new files' default %" PRIu64 ")",
 		 hex, id.format, id.chunk_size, ms->opts->chunk_size);

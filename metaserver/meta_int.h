@@ -55,6 +55,7 @@ struct meta_server {
 	struct lease_table *leases;
 	uint64_t rng;	      /* placement's random state */
 	uint64_t report_last; /* the last paged report's id */
+	struct held *held;    /* replicas not deleted on a guess (held.h) */
 	/* the replication monitor (repl_meta.c) */
 	struct repl *repl;
 	struct event *scan_ev;
@@ -116,11 +117,11 @@ int meta_chunk_size_check(uint64_t chunk_size, char **why);
  * file, or formats an empty data dir (a new random file-system id, the
  * --chunk-size flag as the format chunk size) or adopts one made before
  * identities; it checks the loaded checkpoint's id against it and sets the
- * namespace's id and format chunk size. Call it after checkpoint_load(),
- * before replay.
+ * id and format chunk size of ns (the checkpoint's namespace). Call it
+ * after the checkpoint is loaded, before replay (recover_load()'s setup).
  * Returns 0 or -1 with a new *cause.
  */
-int meta_ident_load(struct meta_server *ms, char **cause);
+int meta_ident_load(struct meta_server *ms, struct ns *ns, char **cause);
 /*
  * Whether a chunkserver at addr claiming fs_id (len bytes; 0: none yet)
  * may register: 0, or -EACCES with a new *why, logged once
@@ -195,6 +196,9 @@ void meta_repl_fill(struct meta_server *ms, struct nodes_node *node, Cairn__Node
 /* The admin calls (meta_admin.c), for the dispatch table. */
 void meta_admin_nodes(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+/* `cairn admin release-held`: every held replica is deleted (meta_chunk.c). */
+void meta_admin_release_held(struct meta_server *ms, struct meta_call *call,
+			     Cairn__Envelope *req);
 
 /*
  * Rebalance and decommission (repl_admin.c): the admin calls, and the
