@@ -3,9 +3,9 @@
  * checkpoint scheduling.
  *
  * Start-up: lock the data dir, load the newest valid checkpoint, check or
- * make the data dir's identity (meta_ident.c), replay
- * the op log after it (cutting a torn tail), open the log for appending,
- * build the chunk map from the namespace (meta_chunk.c), listen.
+ * make the data dir's identity (meta_ident.c), replay the op log after it
+ * (recover.c: only a torn last record is cut), open the log for
+ * appending, build the chunk map from the namespace (meta_chunk.c), listen.
  * Invariant: every reply to a mutating call is sent only once
  * oplog_durable_seq() covers the last record applied before it was
  * answered; waiters are queued in seq order, so one pass from the head
