@@ -238,7 +238,7 @@ struct chunk_server *chunk_new(struct event_base *base, const struct chunk_optio
 	cs->opts = opts;
 	cs->base = base;
 	cs->dirs = split_dirs(opts->data, &cs->ndirs, cause);
-	if (!cs->dirs)
+	if (!cs->dirs || chunk_ident_load(cs, cause) < 0)
 		goto fail;
 	cs->store = store_open((const char *const *)cs->dirs, cs->ndirs, opts->capacity, base,
 			       on_store_lost, cs, cause);
@@ -287,6 +287,7 @@ void chunk_free(struct chunk_server *cs)
 	if (cs->drain_ev)
 		event_free(cs->drain_ev);
 	chunk_io_free(cs);
+	chunk_ident_free(cs);
 	if (cs->dirs)
 		free_dirs(cs->dirs, cs->ndirs);
 	free(cs->lost);

@@ -8,6 +8,7 @@
  *   chunk_scrub.c  the background scrubber
  *   chunk_stats.c  counters for /metrics, and the --http page serving them
  *   chunk_repl.c   copies of chunks from other chunkservers (re-replication)
+ *   chunk_ident.c  the file system the data dirs belong to
  *
  * Everything here runs on the loop thread.
  */
@@ -71,6 +72,12 @@ struct chunk_server {
 	size_t report_page_max;	     /* replicas per page */
 	uint64_t report_id;	     /* the metaserver's name for it */
 	uint32_t report_page;	     /* the next page's number */
+
+	/* Identity (chunk_ident.c). */
+	uint8_t fs_id[16]; /* the file system our data dirs belong to, when has_id */
+	int has_id;
+	int ident_refused;	 /* a metaserver of another file system: logged once */
+	unsigned char *dir_ided; /* per data dir: its identity file is written (or was tried) */
 
 	/* Write path (chunk_io.c). */
 	struct chunk_vpend *vpend[CHUNK_VPEND_BUCKETS];
@@ -212,5 +219,17 @@ void chunk_stats_totals(const struct chunk_server *cs, uint64_t *read, uint64_t 
 /* chunk_scrub.c: starts the scrubber (a no-op for --scrub-interval 0). */
 int chunk_scrub_start(struct chunk_server *cs);
 void chunk_scrub_stop(struct chunk_server *cs);
+
+/*
+ * Identity (chunk_ident.c). chunk_ident_load() reads the data dirs'
+ * identity files at start-up: 0, or -1 with a new *cause when they name
+ * two file systems or one cannot be read. chunk_ident_accept() judges the
+ * file-system id (len bytes) a NodeResp carries: 0 when it is ours (or
+ * joined now: recorded in the data dirs), else -EACCES or -CAIRN_EPROTO,
+ * logged once, and the answer must not be acted on.
+ */
+int chunk_ident_load(struct chunk_server *cs, char **cause);
+int chunk_ident_accept(struct chunk_server *cs, const uint8_t *fs_id, size_t len);
+void chunk_ident_free(struct chunk_server *cs);
 
 #endif

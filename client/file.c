@@ -345,9 +345,27 @@ static void malloc_tune(void)
 
 int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_file_t **out)
 {
+	return cairn_open_opts(c, path, flags, mode, NULL, out);
+}
+
+/* Whether a chunk size may be asked for: 0 (the default) or a power of two in range. */
+static int chunk_size_ok(uint64_t cs)
+{
+	return cs == 0 ||
+	       (cs >= CAIRN_CHUNK_SIZE_MIN && cs <= CAIRN_CHUNK_SIZE_MAX && !(cs & (cs - 1)));
+}
+
+int cairn_open_opts(cairn_t *c, const char *path, int flags, uint32_t mode,
+		    const struct cairn_open_options *opt, cairn_file_t **out)
+{
 	*out = NULL;
 	pthread_once(&malloc_once, malloc_tune);
 	int write = (flags & FILE_ACCMODE) != CAIRN_O_RDONLY;
+	uint64_t chunk_size = opt ? opt->chunk_size : 0;
+	if (!chunk_size_ok(chunk_size)) {
+		call_set_last_error(c, "a chunk size is a power of two from 1M to 256M");
+		return -EINVAL;
+	}
 	if ((flags & ~FILE_FLAGS) || (flags & FILE_ACCMODE) == FILE_ACCMODE ||
 	    ((flags & CAIRN_O_EXCL) && !(flags & CAIRN_O_CREAT)) ||
 	    ((flags & CAIRN_O_TRUNC) && !write))
@@ -368,7 +386,8 @@ int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_fil
 	call->body.open.exclusive = (flags & CAIRN_O_EXCL) != 0;
 	call->body.open.truncate = (flags & CAIRN_O_TRUNC) != 0;
 	call->body.open.mode = mode & 07777 ? mode & 07777 : 0644;
-	call->body.open.replication = c->replication;
+	call->body.open.replication = opt && opt->replication ? opt->replication : c->replication;
+	call->body.open.chunk_size = chunk_size;
 	call->body.open.allocate = write;
 	call->body.open.locations = write ? 0 : FILE_LOC_BATCH;
 	uint64_t epoch = client_meta_epoch(c);

@@ -33,6 +33,11 @@ int main(int argc, char **argv)
 	char *cause = NULL;
 	int rc = config_parse(meta_config, &opts, argc, argv, "cairn-meta",
 			      "The cairn metaserver: namespace, leases and chunk placement.", &cause);
+	if (rc == 0 && (opts.chunk_size & (opts.chunk_size - 1))) {
+		free(cause);
+		cause = strdup("--chunk-size: not a power of two");
+		rc = -1;
+	}
 	if (rc != 0) {
 		if (rc < 0)
 			fprintf(stderr, "cairn-meta: %s\n", cause ? cause : "bad arguments");

@@ -2,9 +2,10 @@
  * meta: cairn-meta's life cycle, call dispatch, durable replies and
  * checkpoint scheduling.
  *
- * Start-up: lock the data dir, load the newest valid checkpoint, replay
- * the op log after it (cutting a torn tail), open the log for appending,
- * build the chunk map from the namespace (meta_chunk.c), listen.
+ * Start-up: lock the data dir, load the newest valid checkpoint, check or
+ * make the data dir's identity (meta_ident.c), replay the op log after it
+ * (recover.c: only a torn last record is cut), open the log for
+ * appending, build the chunk map from the namespace (meta_chunk.c), listen.
  * Invariant: every reply to a mutating call is sent only once
  * oplog_durable_seq() covers the last record applied before it was
  * answered; waiters are queued in seq order, so one pass from the head
@@ -44,7 +45,7 @@ const struct config_opt meta_config[] = {
 	{"log-file", CONFIG_STRING, NULL, 0, 0, 0, OPT(log_file), "append log lines to FILE, not stderr (SIGHUP reopens it)"},
 	{"audit-log", CONFIG_STRING, NULL, 0, 0, 0, OPT(audit_log), "append a JSON line per namespace change and admin call to FILE"},
 	{"http", CONFIG_ADDR, "127.0.0.1:20080", 0, 0, 0, OPT(http), "address of the status page"},
-	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 256ll << 20, OPT(chunk_size), "size of a chunk"},
+	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 256ll << 20, OPT(chunk_size), "chunk size of new files (a power of two)"},
 	{"replication", CONFIG_INT, "3", 0, 1, NS_REPLICATION_MAX, OPT(replication), "default replicas per chunk"},
 	{"heartbeat", CONFIG_DURATION, "2s", 0, 10, 3600000, OPT(heartbeat_ms), "chunkservers' heartbeat interval"},
 	{"dead-after", CONFIG_DURATION, "30s", 0, 100, 86400000, OPT(dead_after_ms), "a silent chunkserver is dead after this"},
@@ -105,6 +106,8 @@ void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, co
 	Cairn__Envelope attr_body = CAIRN__ENVELOPE__INIT;
 	if (ino && !err) {
 		ns_fill_attr(ino, &attr);
+		if (!ns_inode_is_dir(ino))
+			attr.chunk_size = ns_file_chunk_size(ms->ns, ino);
 		resp.attr = &attr;
 		attr_body.body_case = CAIRN__ENVELOPE__BODY_ATTR;
 		attr_body.attr = &resp;
@@ -265,10 +268,9 @@ static int lock_data_dir(struct meta_server *ms, char **cause)
 static int load_setup(void *arg, struct ns *ns, char **cause)
 {
 	struct meta_server *ms = arg;
-	(void)cause;
 	ns_set_default_replication(ns, (uint32_t)ms->opts->replication);
 	ns_set_chunk_size(ns, ms->opts->chunk_size);
-	return 0;
+	return meta_ident_load(ms, ns, cause) < 0 ? -EINVAL : 0;
 }
 
 /* Checkpoint + replay (recover.c) + open the log for appending. */
@@ -390,6 +392,7 @@ void meta_free(struct meta_server *ms)
 		rpc_server_free(ms->rpc);
 	meta_repl_stop(ms);
 	meta_chunk_stop(ms);
+	meta_ident_free(ms);
 	if (ms->log)
 		oplog_close(ms->log);
 	ns_free(ms->ns);

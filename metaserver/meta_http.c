@@ -95,6 +95,7 @@ static void page_status(struct meta_server *ms, const char *query, struct evbuff
 			    nodes_nlive(ms->nodes, time_mono_ms()), chunkmap_count(ms->cmap),
 			    chunkmap_nreplicas(ms->cmap), lease_count(ms->leases));
 	meta_admin_status(ms, out);
+	meta_ident_status(ms, out);
 	evbuffer_add_printf(out, "}\n");
 }
 

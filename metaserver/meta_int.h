@@ -71,6 +71,9 @@ struct meta_server {
 	uint64_t scans;		      /* scans done */
 	int scan_last_moving;	      /* moves were in flight after the last scan */
 	uint32_t rebalance_pct;	      /* an operator's rebalance threshold until reached; 0: none */
+	/* identity (meta_ident.c): chunkservers of another file system, logged once each */
+	char **refused;
+	size_t nrefused;
 };
 
 /* One call being answered. */
@@ -101,6 +104,38 @@ void meta_answer(struct meta_server *ms, struct meta_call *call, int err, Cairn_
 /* As meta_answer(), with why (may be NULL; copied) as the error's text. */
 void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, const char *why,
 		     Cairn__Envelope *body, const struct ns_inode *ino);
+
+/* The smallest chunk size a client may ask for (the flag may go lower, for tests). */
+#define META_CHUNK_SIZE_MIN (1ull << 20)
+
+/*
+ * Whether a create may ask for chunk_size (0: the default; else a power
+ * of two, META_CHUNK_SIZE_MIN..NS_CHUNK_SIZE_MAX): 0, or -EINVAL with a
+ * new *why (meta_ns.c).
+ */
+int meta_chunk_size_check(uint64_t chunk_size, char **why);
+
+/*
+ * Identity (meta_ident.c). meta_ident_load() reads the data dir's identity
+ * file, or formats an empty data dir (a new random file-system id, the
+ * --chunk-size flag as the format chunk size) or adopts one made before
+ * identities; it checks the loaded checkpoint's id against it and sets the
+ * id and format chunk size of ns (the checkpoint's namespace). Call it
+ * after the checkpoint is loaded, before replay (recover_load()'s setup).
+ * Returns 0 or -1 with a new *cause.
+ */
+int meta_ident_load(struct meta_server *ms, struct ns *ns, char **cause);
+/*
+ * Whether a chunkserver at addr claiming fs_id (len bytes; 0: none yet)
+ * may register: 0, or -EACCES with a new *why, logged once
+ * per address and id.
+ */
+int meta_ident_check(struct meta_server *ms, const char *addr, const uint8_t *fs_id, size_t len,
+		     char **why);
+/* Adds ", \"fs_id\": ..., \"format_chunk_size\": ..." to the status page's JSON object. */
+void meta_ident_status(struct meta_server *ms, struct evbuffer *out);
+/* Frees the refusal log. */
+void meta_ident_free(struct meta_server *ms);
 
 /*
  * The data path (meta_chunk.c). meta_chunk_start() sets up the registry,

@@ -483,7 +483,8 @@ static int apply_mknod(struct ns *ns, int64_t time_us, const Cairn__LogMknod *m)
 		return -EEXIST;
 	if ((m->type != CAIRN__FILE_TYPE__FILE_TYPE_DIR &&
 	     m->type != CAIRN__FILE_TYPE__FILE_TYPE_FILE) ||
-	    m->replication > NS_REPLICATION_MAX)
+	    m->replication > NS_REPLICATION_MAX || m->chunk_size > NS_CHUNK_SIZE_MAX ||
+	    (m->chunk_size && m->type != CAIRN__FILE_TYPE__FILE_TYPE_FILE))
 		return -EINVAL;
 	if (id_reserve(ns) < 0)
 		return -ENOMEM;
@@ -496,6 +497,7 @@ static int apply_mknod(struct ns *ns, int64_t time_us, const Cairn__LogMknod *m)
 	ino->uid = m->uid;
 	ino->gid = m->gid;
 	ino->replication = m->replication;
+	ino->chunk_size = m->chunk_size;
 	ino->atime_us = ino->mtime_us = ino->ctime_us = time_us;
 	inode_link(ns, parent, ino);
 	touch_dir(parent, time_us);
@@ -676,7 +678,8 @@ int ns_lookup(struct ns *ns, const char *path, struct ns_inode **out)
 /* Creates name[0..len) under parent and returns the new inode. */
 static int make_node(struct ns *ns, struct ns_inode *parent, const char *name, size_t len,
 		     Cairn__FileType type, uint32_t mode, uint32_t uid, uint32_t gid,
-		     uint32_t replication, int64_t now_us, struct ns_inode **out)
+		     uint32_t replication, uint64_t chunk_size, int64_t now_us,
+		     struct ns_inode **out)
 {
 	char buf[NS_NAME_MAX + 1];
 	CAIRN_ASSERT(len > 0 && len <= NS_NAME_MAX);
@@ -692,6 +695,7 @@ static int make_node(struct ns *ns, struct ns_inode *parent, const char *name, s
 	m.uid = uid;
 	m.gid = gid;
 	m.replication = replication;
+	m.chunk_size = chunk_size;
 	rec.time_us = now_us;
 	rec.op_case = CAIRN__LOG_RECORD__OP_MKNOD;
 	rec.mknod = &m;
@@ -727,7 +731,7 @@ static int mkdir_parents(struct ns *ns, const char *path, uint32_t mode, uint32_
 	while (*s) {
 		const char *e = strchrnul(s, '/');
 		int err = make_node(ns, cur, s, (size_t)(e - s), CAIRN__FILE_TYPE__FILE_TYPE_DIR,
-				    mode, uid, gid, 0, now_us, &cur);
+				    mode, uid, gid, 0, 0, now_us, &cur);
 		if (err)
 			return err;
 		s = *e ? e + 1 : e;
@@ -755,7 +759,7 @@ int ns_mkdir(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint3
 			err = -EEXIST;
 		if (!err)
 			err = make_node(ns, dir, name, len, CAIRN__FILE_TYPE__FILE_TYPE_DIR, mode,
-					uid, gid, 0, now_us, &ino);
+					uid, gid, 0, 0, now_us, &ino);
 	}
 	if (!err && out)
 		*out = ino;
@@ -765,13 +769,20 @@ int ns_mkdir(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint3
 int ns_create(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint32_t gid,
 	      uint32_t replication, int exclusive, int64_t now_us, struct ns_inode **out)
 {
+	return ns_create_sized(ns, path, mode, uid, gid, replication, 0, exclusive, now_us, out);
+}
+
+int ns_create_sized(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint32_t gid,
+		    uint32_t replication, uint64_t chunk_size, int exclusive, int64_t now_us,
+		    struct ns_inode **out)
+{
 	struct ns_inode *dir, *ino;
 	const char *name;
 	size_t len;
 	int err = path_check(path);
 	if (out)
 		*out = NULL;
-	if (!err && replication > NS_REPLICATION_MAX)
+	if (!err && (replication > NS_REPLICATION_MAX || chunk_size > NS_CHUNK_SIZE_MAX))
 		err = -EINVAL;
 	if (!err)
 		err = resolve_parent(ns, path, &dir, &name, &len);
@@ -785,7 +796,8 @@ int ns_create(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint
 			return -EISDIR;
 	} else {
 		err = make_node(ns, dir, name, len, CAIRN__FILE_TYPE__FILE_TYPE_FILE, mode, uid,
-				gid, replication ? replication : ns->def_replication, now_us, &ino);
+				gid, replication ? replication : ns->def_replication,
+				chunk_size ? chunk_size : ns->chunk_size, now_us, &ino);
 		if (err)
 			return err;
 	}
@@ -946,6 +958,7 @@ void ns_fill_attr(const struct ns_inode *ino, Cairn__Attr *attr)
 	attr->replication = ino->replication;
 	attr->nchunks = ino->nchunks;
 	attr->nentries = ino->nentries;
+	attr->chunk_size = ino->chunk_size;
 	attr->n_chunks = 0;
 	attr->chunks = NULL;
 }

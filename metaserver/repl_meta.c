@@ -77,7 +77,8 @@ static int want(void *arg, const struct chunkmap_chunk *c, struct repl_want *w)
 	if (!ino || ns_inode_is_dir(ino))
 		return -ENOENT;
 	uint32_t repl = ns_inode_replication(ino);
-	uint64_t size = ns_inode_size(ino), cs = ms->opts->chunk_size, start = c->index * cs;
+	uint64_t size = ns_inode_size(ino), cs = ns_file_chunk_size(ms->ns, ino);
+	uint64_t start = c->index * cs;
 	w->target = repl ? repl : (uint32_t)ms->opts->replication;
 	w->length = size > start ? (size - start < cs ? size - start : cs) : 0;
 	w->hold = lease_held(ms->leases, c->file_id, time_mono_ms());

@@ -269,6 +269,29 @@ CAIRN_API void cairn_closedir(cairn_dir_t *d);
 CAIRN_API int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode,
 			 cairn_file_t **out);
 
+/* The chunk sizes a file may have: powers of two in this range. */
+#define CAIRN_CHUNK_SIZE_MIN (1ull << 20)
+#define CAIRN_CHUNK_SIZE_MAX (256ull << 20)
+
+/*
+ * Options of one open (cairn_open_opts): zero the struct, then set what
+ * differs from cairn_open()'s behaviour.
+ */
+struct cairn_open_options {
+	/*
+	 * A file made by this open gets this chunk size, fixed for its life (a
+	 * power of two, CAIRN_CHUNK_SIZE_MIN..MAX; anything else is -EINVAL);
+	 * 0: the metaserver's default. An existing file keeps its own.
+	 */
+	uint64_t chunk_size;
+	/* A file made by this open gets this replication (1..16); 0: the handle's. */
+	uint32_t replication;
+};
+
+/* As cairn_open(), with opt (NULL: as cairn_open()). */
+CAIRN_API int cairn_open_opts(cairn_t *c, const char *path, int flags, uint32_t mode,
+			      const struct cairn_open_options *opt, cairn_file_t **out);
+
 /*
  * Writes out what is buffered, waits until every replica acknowledged it,
  * then releases the lease, committing the file's size (after a failed

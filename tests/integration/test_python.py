@@ -515,6 +515,24 @@ def test_setrep_and_locations(fs, d, cluster):
     assert fs.locations(d + "/f", offset=10 * MIB) == []
 
 
+def test_open_with_a_chunk_size(fs, d):
+    """fs.open(..., chunk_size=) gives a new file its own chunk size (the cluster's
+    default is 1M); an existing file keeps its own; a bad size is a ValueError."""
+    data = os.urandom(5 * MIB + 7)
+    with fs.open(d + "/f", "wb", chunk_size=2 * MIB, replication=2) as f:
+        f.write(data)
+    assert fs.cat(d + "/f") == data and fs.stat(d + "/f")["replication"] == 2
+    assert [(c["offset"], c["length"]) for c in fs.locations(d + "/f")] == [
+        (0, 2 * MIB), (2 * MIB, 2 * MIB), (4 * MIB, MIB + 7)]
+    with fs.open(d + "/f", "ab", chunk_size=4 * MIB) as f:  # exists: stays 2M
+        f.write(b"x" * MIB)
+    assert [c["offset"] for c in fs.locations(d + "/f")] == [0, 2 * MIB, 4 * MIB, 6 * MIB]
+    for bad in (3 * MIB, MIB // 2, 512 * MIB):
+        with pytest.raises(ValueError):
+            fs.open(d + "/g", "wb", chunk_size=bad)
+    assert not fs.exists(d + "/g")
+
+
 def test_admin_reports(tmp_path):
     """nodes(), fsck(), rebalance() and decommission() say what `cairn admin
     ... --json` says; a dead node shows in both."""

@@ -1,12 +1,14 @@
 /*
- * cmd_put: `cairn put [-r N] LOCAL REMOTE`.
+ * cmd_put: `cairn put [-r N] [--chunk-size SIZE] LOCAL REMOTE`.
  *
  * Copies the local file LOCAL ("-": standard input) to REMOTE, or into
  * REMOTE under LOCAL's name when REMOTE is a directory, as cp(1) does. An
  * existing file is overwritten in place (truncated first). The file gets
  * LOCAL's permission bits less the umask (0644 from standard input). -r N
  * makes the file with N replicas per chunk, and sets an existing file's
- * target to N before writing to it.
+ * target to N before writing to it. --chunk-size SIZE (a power of two from
+ * 1M to 256M) gives a file put makes that chunk size, for its life (an
+ * overwritten file keeps its own).
  *
  * The data goes to the library in reads of up to CLI_PUT_BUF bytes, which
  * it keeps flowing to the chunkservers; the copy has succeeded only once
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util.h"
 
 #define CLI_PUT_BUF (4u << 20)
 
@@ -76,7 +79,8 @@ static char *target_path(struct cli *cli, const char *local, char *remote, int *
 	return t;
 }
 
-static int put(struct cli *cli, const char *local, int fd, uint32_t mode, int setrep, char *remote)
+static int put(struct cli *cli, const char *local, int fd, uint32_t mode, int setrep,
+	       uint64_t chunk_size, char *remote)
 {
 	int rc = CLI_FAIL;
 	char *target = target_path(cli, local, remote, &rc);
@@ -85,8 +89,9 @@ static int put(struct cli *cli, const char *local, int fd, uint32_t mode, int se
 	struct cairn_stat st;
 	int created = cairn_stat(cli->fs, target, &st) == -ENOENT;
 	cairn_file_t *f;
-	int err =
-	    cairn_open(cli->fs, target, CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_TRUNC, mode, &f);
+	struct cairn_open_options oo = {.chunk_size = chunk_size};
+	int err = cairn_open_opts(cli->fs, target, CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_TRUNC,
+				  mode, &oo, &f);
 	if (err) {
 		rc = cli_fail(cli, err, "put %s", target);
 		free(target);
@@ -128,8 +133,20 @@ static int put(struct cli *cli, const char *local, int fd, uint32_t mode, int se
 
 int cmd_put(struct cli *cli, int argc, char **argv)
 {
+	static const struct option opts[] = {{"chunk-size", required_argument, NULL, 'c'}, {0}};
 	int opt, rc, setrep = 0;
-	while ((opt = cli_getopt(cli, argc, argv, "r:", NULL)) != -1) {
+	uint64_t chunk_size = 0;
+	while ((opt = cli_getopt(cli, argc, argv, "r:", opts)) != -1) {
+		if (opt == 'c') {
+			if (parse_size(optarg, &chunk_size) < 0 ||
+			    chunk_size < CAIRN_CHUNK_SIZE_MIN ||
+			    chunk_size > CAIRN_CHUNK_SIZE_MAX || (chunk_size & (chunk_size - 1)))
+				return cli_usage(cli,
+						 "--chunk-size takes a power of two from 1M to 256M, "
+						 "not '%s'",
+						 optarg);
+			continue;
+		}
 		if (opt != 'r')
 			return cli->rc;
 		char *end;
@@ -164,7 +181,7 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 	}
 	char *remote = cli_path(cli, argv[optind + 1], &rc);
 	if (remote && (rc = cli_connect(cli)) == CLI_OK)
-		rc = put(cli, local, fd, mode, setrep, remote);
+		rc = put(cli, local, fd, mode, setrep, chunk_size, remote);
 	free(remote);
 	if (fd > 0)
 		close(fd);

@@ -20,7 +20,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"mv", cmd_mv, "SRC DST", "Rename SRC to DST (into DST when DST is a directory)."},
     {"stat", cmd_stat, "[--json] PATH", "Show a file's or directory's attributes."},
     {"setrep", cmd_setrep, "N PATH", "Set a file's target number of replicas."},
-    {"put", cmd_put, "[-r N] LOCAL REMOTE",
+    {"put", cmd_put, "[-r N] [--chunk-size SIZE] LOCAL REMOTE",
      "Copy a local file ('-': stdin) in; -r N makes it with N replicas."},
     {"get", cmd_get, "REMOTE LOCAL",
      "Copy a file out ('-': stdout); no partial file is left on failure."},

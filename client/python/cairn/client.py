@@ -20,7 +20,7 @@ import time
 import weakref
 
 from . import errors, fileio
-from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, Options, Rebalance,
+from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, OpenOptions, Options, Rebalance,
                    Stat, lib, last_error, strerror)
 
 DEFAULT_META = "127.0.0.1:20000"
@@ -387,7 +387,7 @@ class FileSystem:
     # ---- data ----
 
     def open(self, path, mode="rb", buffering=-1, encoding=None, errors=None, newline=None,
-             replication=None, permissions=0o644):
+             replication=None, permissions=0o644, chunk_size=None):
         """Opens path as the built-in open() opens a local file.
 
         mode: "rb" (the default, as in fsspec), "wb", "ab", "xb", with "+"
@@ -395,12 +395,21 @@ class FileSystem:
         UTF-8). buffering 0 gives the RawFile itself (binary only), else the
         buffer size (default DEFAULT_BUFFER_SIZE). For modes that create (w,
         a, x): replication is the file's target replication, set before it is
-        opened; permissions are a new file's mode bits.
+        opened; permissions are a new file's mode bits; chunk_size (bytes, a
+        power of two from 1 MiB to 256 MiB) is the chunk size of a file this
+        open makes, fixed for its life (None: the metaserver's default; an
+        existing file keeps its own; another value raises ValueError).
         """
         flags, to_end, binary, bmode = fileio.parse_mode(mode)
         path = text(path)
+        opts = None
+        if chunk_size is not None:
+            cs = int(chunk_size)
+            if cs < 1 << 20 or cs > 256 << 20 or cs & (cs - 1):
+                raise ValueError("chunk_size %r: a power of two from 1 MiB to 256 MiB" % (chunk_size,))
+            opts = OpenOptions(chunk_size=cs, replication=replication or 0)
         h = self._handle()
-        if replication and flags & O_CREAT:
+        if replication and flags & O_CREAT and opts is None:
             excl = flags & O_EXCL
             self._check(lib.cairn_create(h, encode(path), permissions, replication,
                                          int(bool(excl))), path)
@@ -408,9 +417,16 @@ class FileSystem:
             if not excl:
                 self.setrep(path, replication)
         out = ctypes.c_void_p()
-        self._check(lib.cairn_open(h, encode(path), flags, permissions, ctypes.byref(out)), path)
+        if opts is None:
+            self._check(lib.cairn_open(h, encode(path), flags, permissions, ctypes.byref(out)),
+                        path)
+        else:
+            self._check(lib.cairn_open_opts(h, encode(path), flags, permissions,
+                                            ctypes.byref(opts), ctypes.byref(out)), path)
         raw = fileio.RawFile(self, path, out.value, flags, bmode)
         try:
+            if opts is not None and replication and flags & O_CREAT and not flags & O_EXCL:
+                self.setrep(path, replication)  # an existing file's, as above
             if to_end:
                 raw.seek(0, os.SEEK_END)
             f = fileio.wrap(raw, binary, buffering, encoding, errors, newline, mode)

@@ -163,7 +163,8 @@ class CairnFileSystem(AbstractFileSystem):
             raise NotImplementedError("cairn has no transactions")
         replication = kwargs.pop("replication", self.replication)
         return self.client.open(self._strip_protocol(path), mode,
-                                buffering=block_size or -1, replication=replication)
+                                buffering=block_size or -1, replication=replication,
+                                chunk_size=kwargs.pop("chunk_size", None))
 
     def cat_file(self, path, start=None, end=None, **kwargs):
         path = self._strip_protocol(path)
