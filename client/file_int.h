@@ -96,6 +96,7 @@ struct cairn_file {
 	uint64_t size; /* as this open sees it: at open, grown by its writes */
 	uint64_t lease_id, lease_ms;
 	struct event *lease_ev; /* renews the lease (loop thread) */
+	struct cjob lease_job;	/* a renewal, on the background thread while lease_busy */
 	/* lock-protected: */
 	int refs;
 	int closed;	/* cairn_close() ran: calls completing now free themselves */

@@ -418,31 +418,35 @@ static void failed_member(const struct piece *p, char *addr, size_t size)
 /* Asks the metaserver for chunk index (AllocateReq); returns 0 and a new *out. */
 static int allocate(struct cairn_file *f, uint64_t index, struct loc **out)
 {
-	struct call *call = call_new(f->c, CAIRN__ENVELOPE__BODY_ALLOCATE);
-	if (!call)
-		return -ENOMEM;
-	call->body.allocate.file_id = f->id;
-	call->body.allocate.lease_id = f->lease_id;
-	call->body.allocate.index = index;
-	int err = call_run(call);
-	if (err == 0 && (!call->loc || call->loc->index != index || call->loc->n == 0)) {
-		err = -CAIRN_EPROTO;
-		call_set_last_error(f->c, "the metaserver allocated a chunk without a chain");
-	}
+	Cairn__AllocateReq m = CAIRN__ALLOCATE_REQ__INIT;
+	m.file_id = f->id;
+	m.lease_id = f->lease_id;
+	m.index = index;
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, ALLOCATE, allocate, &m);
+	int err = call_run(f->c, &req, CAIRN__ENVELOPE__BODY_CHUNK, &reply);
 	if (err == 0) {
-		*out = call->loc;
-		call->loc = NULL;
-	} else if (*cairn_last_error(f->c) || (err != -CAIRN_EUNAVAIL && err != -ETIMEDOUT)) {
-		char why[CLIENT_WHY_MAX];
-		snprintf(why, sizeof(why), "allocating chunk %llu: %s", (unsigned long long)index,
-			 *cairn_last_error(f->c) ? cairn_last_error(f->c) : err_str(err));
-		write_fail(f, err, why);
-	} else {
-		/* The metaserver did not answer: no words, as for any call to it (cairn.h). */
-		f->w.meta_gone = 1;
-		write_fail(f, err, "");
+		const Cairn__ChunkInfo *ci = reply->chunk->chunk;
+		if (ci && ci->index == index && ci->n_replicas)
+			*out = loc_from_pb(ci, &err);
+		else
+			err = -CAIRN_EPROTO;
+		if (err == -CAIRN_EPROTO)
+			call_set_last_error(f->c, "the metaserver allocated a chunk without a chain");
+		cairn__envelope__free_unpacked(reply, NULL);
 	}
-	call_free(call);
+	if (err == 0)
+		return 0;
+	if (cairn_meta_gave_up(f->c)) {
+		/* The metaserver did not answer: call.c's words, as for any call to it. */
+		f->w.meta_gone = 1;
+		write_fail(f, err, cairn_last_error(f->c));
+		return err;
+	}
+	char why[CLIENT_WHY_MAX];
+	snprintf(why, sizeof(why), "allocating chunk %llu: %s", (unsigned long long)index,
+		 *cairn_last_error(f->c) ? cairn_last_error(f->c) : err_str(err));
+	write_fail(f, err, why);
 	return err;
 }
 
@@ -452,14 +456,13 @@ static int allocate(struct cairn_file *f, uint64_t index, struct loc **out)
  */
 static void report_member(struct cairn_file *f, uint64_t chunk_id, const char *member, int err)
 {
-	struct call *call = call_new(f->c, CAIRN__ENVELOPE__BODY_REPORT_BAD);
-	if (!call)
-		return;
-	call->body.report_bad.chunk_id = chunk_id;
-	call->body.report_bad.replica = (char *)member;
-	call->body.report_bad.why = (Cairn__Status)err_to_status(err);
-	call_run(call);
-	call_free(call);
+	Cairn__ReportBadReq m = CAIRN__REPORT_BAD_REQ__INIT;
+	m.chunk_id = chunk_id;
+	m.replica = (char *)member;
+	m.why = (Cairn__Status)err_to_status(err);
+	Cairn__Envelope req;
+	CALL_REQ(&req, REPORT_BAD, report_bad, &m);
+	call_run(f->c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, NULL);
 }
 
 /*
