@@ -68,6 +68,7 @@ void file_ref(struct cairn_file *f)
 void file_unref(struct cairn_file *f)
 {
 	pthread_mutex_lock(&f->lock);
+	CAIRN_ASSERT(f->refs > 0);
 	int last = --f->refs == 0;
 	pthread_mutex_unlock(&f->lock);
 	if (!last)

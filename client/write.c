@@ -139,6 +139,8 @@ static void piece_complete(struct piece *p, int err, const char *why)
 	struct cairn_file *f = p->f;
 	int drop = 0;
 	pthread_mutex_lock(&f->lock);
+	/* file_int.h: inflight counts the pieces posted and not completed. */
+	CAIRN_ASSERT(f->w.inflight > 0 && p->state == PIECE_POSTED);
 	f->w.inflight--;
 	if (err == 0) {
 		uint64_t end = p->loc->index * f->chunk_size + p->off + p->len;
@@ -286,6 +288,8 @@ static int overlaps_unacked(struct cairn_file *f, const struct piece *p)
  */
 static void piece_launch(struct cairn_file *f, struct piece *p)
 {
+	/* A piece never crosses a chunk boundary. */
+	CAIRN_ASSERT(p->off + p->len <= f->chunk_size);
 	loc_unref(p->loc);
 	p->loc = loc_ref(p->wc->loc);
 	p->state = PIECE_POSTED;
@@ -529,7 +533,8 @@ static int recover(struct cairn_file *f)
 		pthread_mutex_lock(&f->lock);
 		TAILQ_FOREACH(p, &f->w.pieces, link)
 		{
-			CAIRN_ASSERT(n < (size_t)nfailed);
+			/* Nothing in flight now: every piece left is a failed one. */
+			CAIRN_ASSERT(n < (size_t)nfailed && p->state == PIECE_FAILED);
 			piece_launch(f, p);
 			resend[n++] = p;
 		}
