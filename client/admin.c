@@ -163,10 +163,10 @@ int cairn_admin_rebalance(cairn_t *c, uint32_t threshold, int query, struct cair
 	if (err)
 		return err;
 	const Cairn__RebalanceResp *r = reply->rebalance_report;
-	*out = (struct cairn_rebalance){r->threshold,	  r->mean,	  r->spread,
+	*out = (struct cairn_rebalance){r->threshold,	 r->mean,	 r->spread,
 					r->chunks_moved, r->bytes_moved, r->moves_in_flight,
-					r->scan,	  r->first_scan,  r->balanced,
-					r->blocked,	  r->nodes};
+					r->scan,	 r->first_scan,	 r->balanced,
+					r->blocked,	 r->nodes};
 	cairn__envelope__free_unpacked(reply, NULL);
 	return 0;
 }

@@ -187,7 +187,8 @@ static void addr_next(struct cairn *c)
 	c->addr_gen++;
 }
 
-/* Moves c->cur to leader, named by a "not the leader" answer (c->lock held). Returns 0 or -ENOMEM. */
+/* Moves c->cur to leader, named by a "not the leader" answer (c->lock held). Returns 0 or -ENOMEM.
+ */
 static int addr_leader(struct cairn *c, const char *leader)
 {
 	char *host;
@@ -302,7 +303,8 @@ static void set_gave_up(struct cairn *c, int err, uint64_t timeout_ms)
 	call_mark_gave_up(c);
 }
 
-/* One attempt within deadline. Returns its error, *reply (or NULL), and whether to go again at once. */
+/* One attempt within deadline. Returns its error, *reply (or NULL), and whether to go again at
+ * once. */
 static int attempt(struct cairn *c, Cairn__Envelope *req, uint64_t deadline,
 		   Cairn__Envelope **reply, int *redirect)
 {
@@ -322,6 +324,15 @@ static int attempt(struct cairn *c, Cairn__Envelope *req, uint64_t deadline,
 		evbuffer_free(payload);
 	*redirect = conn_give(c, mc, err, *reply);
 	return err;
+}
+
+/* Whether the handle is being closed: then nothing is retried (the background thread's calls). */
+static int stopping(struct cairn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int s = c->stopping;
+	pthread_mutex_unlock(&c->lock);
+	return s;
 }
 
 static int retryable(int err)
@@ -351,7 +362,7 @@ int call_run_for(struct cairn *c, Cairn__Envelope *req, Cairn__Envelope__BodyCas
 		err = attempt(c, req, deadline, &reply, &redirect);
 		if (reply && err)
 			snprintf(why, sizeof(why), "%s", reply->error ? reply->error : "");
-		if (!retryable(err))
+		if (!retryable(err) || stopping(c))
 			break;
 		if (redirect && ++hops <= CLIENT_REDIRECTS)
 			continue;

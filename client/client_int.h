@@ -73,13 +73,13 @@ struct meta_conn {
 };
 
 struct cairn {
-	char *addr;	    /* the address list as given */
-	char **addrs;	    /* its members */
+	char *addr;   /* the address list as given */
+	char **addrs; /* its members */
 	size_t naddrs;
 	uint64_t timeout_ms;
 	uint32_t replication;
 	struct event_base *base;
-	struct event *wake; /* made active to run queued jobs */
+	struct event *wake;	     /* made active to run queued jobs */
 	struct chunkconn_pool *pool; /* connections to chunkservers */
 	pthread_t thread;	     /* the loop thread */
 	pthread_t bg_thread;	     /* the background caller */
@@ -89,9 +89,9 @@ struct cairn {
 	pthread_cond_t bg_cond;	  /* background work was queued, or stopping */
 	/* lock-protected: */
 	struct meta_conn conns[CLIENT_META_CONNS];
-	char *cur;	    /* the metaserver now asked: a list member or a leader named by one */
-	size_t cur_index;   /* the list member tried last */
-	uint64_t addr_gen;  /* bumped whenever cur changes */
+	char *cur;	   /* the metaserver now asked: a list member or a leader named by one */
+	size_t cur_index;  /* the list member tried last */
+	uint64_t addr_gen; /* bumped whenever cur changes */
 	TAILQ_HEAD(, cjob) jobs;    /* loop work not yet run */
 	TAILQ_HEAD(, cjob) bg_jobs; /* background work not yet run */
 	int stopping;
@@ -156,7 +156,8 @@ uint64_t client_meta_epoch(struct cairn *c);
 /* Records text (NULL: none) as the calling thread's last error on c. */
 void call_set_last_error(struct cairn *c, const char *text);
 
-/* Marks the calling thread's last error on c as giving up on the metaserver (cairn_meta_gave_up()). */
+/* Marks the calling thread's last error on c as giving up on the metaserver (cairn_meta_gave_up()).
+ */
 void call_mark_gave_up(struct cairn *c);
 
 /*

@@ -132,7 +132,8 @@ static void report_run(struct cjob *job, int stopping)
 		m.why = (Cairn__Status)err_to_status(r->err);
 		Cairn__Envelope req;
 		CALL_REQ(&req, REPORT_BAD, report_bad, &m);
-		uint64_t ms = r->c->timeout_ms < CLIENT_REPORT_MS ? r->c->timeout_ms : CLIENT_REPORT_MS;
+		uint64_t ms =
+		    r->c->timeout_ms < CLIENT_REPORT_MS ? r->c->timeout_ms : CLIENT_REPORT_MS;
 		call_run_for(r->c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, ms, NULL);
 	}
 	free(r);
@@ -173,7 +174,8 @@ static void lease_renewed(struct cairn_file *f, int err, const char *why)
 /* One renewal (background thread): a LeaseReq committing the size acknowledged so far. */
 static void lease_renew(struct cjob *job, int stopping)
 {
-	struct cairn_file *f = (struct cairn_file *)((char *)job - offsetof(struct cairn_file, lease_job));
+	struct cairn_file *f =
+	    (struct cairn_file *)((char *)job - offsetof(struct cairn_file, lease_job));
 	if (stopping) {
 		lease_renewed(f, -CAIRN_EUNAVAIL, "");
 		return;
@@ -186,7 +188,9 @@ static void lease_renew(struct cjob *job, int stopping)
 	pthread_mutex_unlock(&f->lock);
 	Cairn__Envelope req;
 	CALL_REQ(&req, LEASE, lease, &m);
-	int err = call_run_for(f->c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, f->lease_ms / 3 + 1, NULL);
+	uint64_t ms =
+	    f->lease_ms / 3 + 1 < f->c->timeout_ms ? f->lease_ms / 3 + 1 : f->c->timeout_ms;
+	int err = call_run_for(f->c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, ms, NULL);
 	lease_renewed(f, err, err ? cairn_last_error(f->c) : "");
 }
 

@@ -436,7 +436,8 @@ static int allocate(struct cairn_file *f, uint64_t index, struct loc **out)
 		else
 			err = -CAIRN_EPROTO;
 		if (err == -CAIRN_EPROTO)
-			call_set_last_error(f->c, "the metaserver allocated a chunk without a chain");
+			call_set_last_error(f->c,
+					    "the metaserver allocated a chunk without a chain");
 		cairn__envelope__free_unpacked(reply, NULL);
 	}
 	if (err == 0)

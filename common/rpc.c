@@ -884,8 +884,8 @@ int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Ca
 	if (rc < 0) {
 		log_warn("rpc: reply %llu to %s cannot be framed: %s", (unsigned long long)call_id,
 			 c->peer, err_str(rc));
-		reply_frame(c->out, call_id, -CAIRN_EINTERNAL, "the reply could not be framed", NULL,
-			    NULL);
+		reply_frame(c->out, call_id, -CAIRN_EINTERNAL, "the reply could not be framed",
+			    NULL, NULL);
 	}
 	conn_output_added(c);
 	return rc;

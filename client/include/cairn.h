@@ -129,7 +129,8 @@ struct cairn_options {
 
 /*
  * Makes a client handle for the metaserver at meta_addr ("HOST:PORT", or a
- * comma-separated list of them; NULL: $CAIRN_META, else "127.0.0.1:20000"). opt may be NULL (defaults).
+ * comma-separated list of them; NULL: $CAIRN_META, else "127.0.0.1:20000").
+ * opt may be NULL (defaults).
  * Does not contact the metaserver: the first call connects, and waits for
  * the connection within its time bound (cairn_ping() checks early).
  * Returns 0 and a new *out (free with cairn_disconnect()), -EINVAL for a

@@ -37,11 +37,11 @@
 
 /* What a fake answers to one request; the script fills it. */
 struct answer {
-	int err;      /* 0, or a negative error sent as the status */
+	int err; /* 0, or a negative error sent as the status */
 	const char *why;
 	const char *leader;
-	int close;    /* close the connection instead of answering */
-	int silent;   /* answer nothing */
+	int close;	      /* close the connection instead of answering */
+	int silent;	      /* answer nothing */
 	Cairn__Envelope body; /* body_case NOT_SET: an empty ok */
 	struct evbuffer *payload;
 	/* storage the script may point the body at */
@@ -67,7 +67,7 @@ struct fake {
 	fake_fn fn;
 	pthread_mutex_t lock;
 	/* lock-protected: */
-	int calls[128];	   /* requests seen, by body case (the small ones) */
+	int calls[128]; /* requests seen, by body case (the small ones) */
 	int ncalls;
 	int connects;
 	uint64_t reported; /* the chunk id of the last ReportBadReq */
