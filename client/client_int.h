@@ -48,6 +48,19 @@
 #define CLIENT_REDIRECTS       8	    /* "not the leader" hops followed at once, per call */
 #define CLIENT_REPORT_MS       2000	    /* bound on a background bad-replica report */
 
+/* Retries and time bounds of the data path, here with the rest (one home for each). */
+#define READ_TRY_MIN_MS	     1000u  /* least time one replica gets while more remain */
+#define READ_TRY_MAX_MS	     5000u  /* most time one replica gets while more remain */
+#define CHUNKCONN_DOWN_MS    1000u  /* asks fail at once for this long after a failed connect */
+#define CHUNKCONN_CONNECT_MS 5000u  /* longest connect */
+#define CHUNKCONN_SLOW_MS    10000u /* a chunkserver that did not answer is tried last this long */
+#define FILE_WRITE_TRIES     3u	    /* chains one piece is sent down before its error stands */
+#define FILE_AGAIN_MS	     20u    /* pause before resending a piece a busy chunkserver refused */
+#define FILE_GRACE_MS	     2000u  /* wait past a call's deadline before giving up on the loop */
+#define FILE_LEASE_MS	     60000u /* assumed when the metaserver names no lease length */
+#define FILE_LEASE_MIN	     30u    /* shortest renewal interval (ms) */
+#define FILE_RELEASE_MS	     1000u  /* longest release of a lease after a failed write */
+
 struct event_base;
 struct event;
 struct chunkconn_pool;

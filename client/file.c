@@ -43,10 +43,7 @@
 
 #define FILE_ACCMODE	 (CAIRN_O_WRONLY | CAIRN_O_RDWR)
 #define FILE_FLAGS	 (FILE_ACCMODE | CAIRN_O_CREAT | CAIRN_O_EXCL | CAIRN_O_TRUNC | CAIRN_O_APPEND)
-#define FILE_LEASE_MS	 60000u /* assumed when the metaserver names no lease length */
-#define FILE_LEASE_MIN	 30u	/* shortest renewal interval (ms) */
-#define FILE_LOCS_LISTED 1024u	/* chunk locations per ChunksReq of cairn_chunk_locations() */
-#define FILE_RELEASE_MS	 1000u	/* longest release of a lease after a failed write */
+#define FILE_LOCS_LISTED 1024u /* chunk locations per ChunksReq of cairn_chunk_locations() */
 
 int file_readable(const struct cairn_file *f)
 {

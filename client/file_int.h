@@ -36,12 +36,9 @@
 
 #define FILE_PIECE_MAX	  (1u << 20) /* payload bytes per write call */
 #define FILE_WRITE_WINDOW 8u	     /* write calls in flight per file */
-#define FILE_WRITE_TRIES  3u	     /* chains one piece is sent down before its error stands */
-#define FILE_AGAIN_MS	  20u	     /* pause before resending a piece a busy chunkserver refused */
 #define FILE_READ_MAX	  (1u << 20) /* bytes per read call */
 #define FILE_READ_AHEAD	  8u	     /* read calls in flight for a sequential reader */
 #define FILE_LOC_BATCH	  256u	     /* chunk locations asked for at once */
-#define FILE_GRACE_MS	  2000u	     /* wait past a call's deadline before giving up on the loop */
 #define FILE_CHUNK_MAX	  (1ull << 40)
 #define FILE_SIZE_MAX	  (1ull << 62) /* largest file offset: keeps offset sums in range */
 

@@ -60,9 +60,6 @@
 #include "rpc.h"
 #include "util.h"
 
-#define READ_TRY_MIN_MS 1000u /* least time one replica gets while more remain */
-#define READ_TRY_MAX_MS 5000u /* most time one replica gets while more remain */
-
 struct rblock {
 	struct cjob job;
 	TAILQ_ENTRY(rblock) link; /* f->r.window */
