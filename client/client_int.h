@@ -43,10 +43,10 @@
 #define CLIENT_BACKOFF_MIN     50	    /* ms, first pause before a retry */
 #define CLIENT_BACKOFF_MAX     1000	    /* ms */
 #define CLIENT_WHY_MAX	       256	    /* bytes kept of a server's error text */
-#define CLIENT_META_CONNS      8	    /* pooled metaserver connections per handle */
-#define CLIENT_META_ADDRS      16	    /* metaserver addresses in a list */
-#define CLIENT_REDIRECTS       8	    /* "not the leader" hops followed at once, per call */
-#define CLIENT_REPORT_MS       2000	    /* bound on a background bad-replica report */
+#define CLIENT_META_CONNS      32 /* pooled metaserver connections per handle (made on first use) */
+#define CLIENT_META_ADDRS      16 /* metaserver addresses in a list */
+#define CLIENT_REDIRECTS       8  /* "not the leader" hops followed at once, per call */
+#define CLIENT_REPORT_MS       2000 /* bound on a background bad-replica report */
 
 /* Retries and time bounds of the data path, here with the rest (one home for each). */
 #define READ_TRY_MIN_MS	     1000u  /* least time one replica gets while more remain */
