@@ -30,7 +30,7 @@
 #include "check.h"
 #include "frame.h"
 
-#define FAKE_CONNS 16
+#define FAKE_CONNS 64
 #define FAKE_STORE (1u << 20)
 #define CHUNK_SIZE (1u << 20)
 #define FILE_LEN   (300u * 1024 + 7)
@@ -186,7 +186,7 @@ static struct fake *fake_start(fake_fn fn)
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t len = sizeof(sa);
 	CHECK(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-	CHECK(listen(f->lfd, 16) == 0);
+	CHECK(listen(f->lfd, FAKE_CONNS) == 0);
 	CHECK(getsockname(f->lfd, (struct sockaddr *)&sa, &len) == 0);
 	snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%d", ntohs(sa.sin_port));
 	pthread_create(&f->thread, NULL, fake_main, f);
@@ -536,6 +536,39 @@ static void test_wrong_kind(void)
 	fake_stop(m);
 }
 
+#define SHARERS 40 /* threads on one handle: more than it has metaserver connections */
+
+static void *stat_many(void *arg)
+{
+	cairn_t *c = arg;
+	long bad = 0;
+	for (int i = 0; i < 50; i++) {
+		struct cairn_stat st;
+		bad += cairn_stat(c, "/x", &st) != 0 || st.id != 42;
+	}
+	return (void *)bad;
+}
+
+/* Many threads on one handle: each call gets a connection (waiting for one), none fails. */
+static void test_threads_share_a_handle(void)
+{
+	struct fake *m = fake_start(meta_ok);
+	cairn_t *c = connect_to(m->addr, 60000);
+	pthread_t t[SHARERS];
+	for (int i = 0; i < SHARERS; i++)
+		pthread_create(&t[i], NULL, stat_many, c);
+	long bad = 0;
+	for (int i = 0; i < SHARERS; i++) {
+		void *r;
+		pthread_join(t[i], &r);
+		bad += (long)r;
+	}
+	CHECK(bad == 0);
+	CHECK(fake_calls(m, CAIRN__ENVELOPE__BODY_STAT) == SHARERS * 50);
+	cairn_disconnect(c);
+	fake_stop(m);
+}
+
 /* Waits (a bounded while) until cond(f) holds. */
 static int wait_until(struct fake *f, int (*cond)(struct fake *))
 {
@@ -619,6 +652,7 @@ int main(void)
 	test_retries();
 	test_deadlines();
 	test_wrong_kind();
+	test_threads_share_a_handle();
 	test_write_chain_recovery();
 	test_read_failover();
 	free(bytes);
