@@ -19,8 +19,9 @@
  * "HOST:PORT,HOST:PORT"); c->cur is the one asked. A connection that
  * cannot be made or is lost moves c->cur to the next member of the list;
  * a "not the leader" answer (STATUS_NOT_LEADER) moves it to the leader it
- * names, and the call is sent there at once (up to CLIENT_REDIRECTS hops,
- * then with back-off as for a lost connection). Connections made for
+ * names (the next member when it names none). Either way the call is sent
+ * to the new one at once (up to CLIENT_REDIRECTS hops, then with back-off
+ * as for a lost connection). Connections made for
  * another address (an older c->addr_gen) are remade before use.
  *
  * Retries: -CAIRN_EUNAVAIL (no connection, a lost one, or a server
@@ -213,7 +214,8 @@ static int addr_leader(struct cairn *c, const char *leader)
 /*
  * Gives mc back after an attempt that ended in err, with reply (NULL when
  * none came): notes what it says of the metaserver. Returns 1 when the
- * call should go again at once (a redirect to a named leader).
+ * call should go again at once: another metaserver is to be asked (the
+ * next of the list, or a leader named).
  */
 static int conn_give(struct cairn *c, struct meta_conn *mc, int err, const Cairn__Envelope *reply)
 {
@@ -221,24 +223,26 @@ static int conn_give(struct cairn *c, struct meta_conn *mc, int err, const Cairn
 	pthread_mutex_lock(&c->lock);
 	CAIRN_ASSERT(mc->busy);
 	mc->busy = 0;
+	uint64_t gen = c->addr_gen;
 	if (reply) {
 		c->reachable = 1;
 	} else if (err == -CAIRN_EUNAVAIL) {
 		c->reachable = 0;
 		if (mc->epoch == c->meta_epoch)
 			c->meta_epoch++;
-		if (mc->gen == c->addr_gen) {
+		if (mc->gen == c->addr_gen)
 			addr_next(c);
-			if (c->naddrs > 1)
-				c->meta_epoch++; /* another metaserver: count it as a change */
-		}
 	}
 	if (err == -CAIRN_ENOTLEADER && mc->gen == c->addr_gen) {
-		if (reply && reply->leader && *reply->leader)
-			redirect = addr_leader(c, reply->leader) == 0;
-		else
-			addr_next(c);
-		c->meta_epoch++;
+		if (!reply || !reply->leader || !*reply->leader ||
+		    addr_leader(c, reply->leader) != 0)
+			addr_next(c); /* no leader named, or not one we can use */
+	}
+	if (mc->gen != c->addr_gen) {
+		/* Another metaserver is asked now (moved here or by another call): go at once. */
+		redirect = 1;
+		if (gen != c->addr_gen)
+			c->meta_epoch++; /* what the last one was told may not be known there */
 	}
 	pthread_cond_signal(&c->conn_cond);
 	pthread_mutex_unlock(&c->lock);
