@@ -5,8 +5,10 @@
  * with read-ahead and replica failover).
  *
  * Threads. An open file is used by one application thread at a time (the
- * "user thread") and by the handle's loop thread, which runs the file's
- * chunkserver calls and lease renewals. The user thread builds each call
+ * "user thread"), by the handle's loop thread, which runs the file's
+ * chunkserver calls and the lease renewal timer, and by the handle's
+ * background thread, which makes the renewal's metaserver call (a loop
+ * thread never blocks on the metaserver). The user thread builds each call
  * (a write piece, a read block), links it where the loop will report on it
  * and posts it as a job; the loop thread sends it, and on completion
  * updates the fields marked lock-protected below under f->lock and
@@ -15,8 +17,8 @@
  * id, chunk_size, lease_id, lease_ms) which both read.
  *
  * Lifetime: a file is reference-counted: the user's reference, dropped by
- * cairn_close(), and one for each call or lease renewal in flight on the
- * loop thread. The last drop frees it, so a call that outlives the
+ * cairn_close(), and one for each call in flight on the loop thread or
+ * lease renewal in flight on the background thread. The last drop frees it, so a call that outlives the
  * caller's patience (a bug below us) never touches freed memory.
  *
  * Invariants: w.inflight counts the pieces posted and not completed;
