@@ -307,8 +307,7 @@ static void set_gave_up(struct cairn *c, int err, uint64_t timeout_ms)
 	call_mark_gave_up(c);
 }
 
-/* One attempt within deadline. Returns its error, *reply (or NULL), and whether to go again at
- * once. */
+/* One attempt within deadline: its error, *reply (or NULL), and *redirect (go again at once). */
 static int attempt(struct cairn *c, Cairn__Envelope *req, uint64_t deadline,
 		   Cairn__Envelope **reply, int *redirect)
 {
@@ -364,8 +363,8 @@ int call_run_for(struct cairn *c, Cairn__Envelope *req, Cairn__Envelope__BodyCas
 		int redirect;
 		cairn__envelope__free_unpacked(reply, NULL);
 		err = attempt(c, req, deadline, &reply, &redirect);
-		if (reply && err)
-			snprintf(why, sizeof(why), "%s", reply->error ? reply->error : "");
+		/* The words of this attempt's refusal, if one came: the last attempt's stand. */
+		snprintf(why, sizeof(why), "%s", reply && err && reply->error ? reply->error : "");
 		if (!retryable(err) || stopping(c))
 			break;
 		if (redirect && ++hops <= CLIENT_REDIRECTS)
