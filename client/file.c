@@ -385,7 +385,7 @@ int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_fil
 	m.locations = write ? 0 : FILE_LOC_BATCH;
 	Cairn__Envelope req, *reply = NULL;
 	CALL_REQ(&req, OPEN, open, &m);
-	uint64_t epoch = client_meta_epoch(c);
+	uint64_t epoch = write ? client_meta_epoch(c) : 0; /* only a writer needs it */
 	err = call_run(c, &req, CAIRN__ENVELOPE__BODY_OPENED, &reply);
 	const Cairn__OpenResp *r = err ? NULL : reply->opened;
 	if (err == 0)
