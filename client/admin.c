@@ -17,7 +17,7 @@
 
 static const char *const node_states[] = {"up", "dead", "decommissioning", "decommissioned"};
 static const char *const fsck_statuses[] = {"HEALTHY", "DEGRADED", "CORRUPT"};
-static const char *const fsck_kinds[] = {"under_replicated", "missing", "corrupt", "stale"};
+static const char *const fsck_kinds[] = {"under_replicated", "missing", "corrupt", "stale", "held"};
 
 #define NAME(table, i) ((i) >= 0 && (size_t)(i) < sizeof(table) / sizeof(table[0]) ? table[i] : "?")
 
@@ -91,8 +91,11 @@ void cairn_admin_fsck_free(struct cairn_fsck *report)
 {
 	if (!report)
 		return;
-	for (size_t i = 0; i < report->nproblems; i++)
+	for (size_t i = 0; i < report->nproblems; i++) {
 		free(report->problems[i].path);
+		free(report->problems[i].node);
+		free(report->problems[i].why);
+	}
 	free(report->problems);
 	free(report);
 }
@@ -110,6 +113,7 @@ static int copy_fsck(const Cairn__FsckResp *r, struct cairn_fsck **out)
 	f->corrupt = r->corrupt;
 	f->stale = r->stale;
 	f->more = r->more;
+	f->held = r->held;
 	f->problems = calloc(r->n_problems ? r->n_problems : 1, sizeof(*f->problems));
 	if (!f->problems) {
 		free(f);
@@ -118,14 +122,18 @@ static int copy_fsck(const Cairn__FsckResp *r, struct cairn_fsck **out)
 	for (size_t i = 0; i < r->n_problems; i++) {
 		const Cairn__FsckProblem *p = r->problems[i];
 		struct cairn_fsck_problem *q = &f->problems[f->nproblems];
-		if (!(q->path = strdup(p->path ? p->path : ""))) {
+		q->path = strdup(p->path ? p->path : "");
+		q->node = strdup(p->node ? p->node : "");
+		q->why = strdup(p->why ? p->why : "");
+		f->nproblems++;
+		if (!q->path || !q->node || !q->why) {
 			cairn_admin_fsck_free(f);
 			return -ENOMEM;
 		}
+		q->version = p->version;
 		q->chunk_id = p->chunk;
 		q->index = p->index;
 		q->kind = (int)p->kind;
-		f->nproblems++;
 	}
 	*out = f;
 	return 0;
@@ -146,6 +154,19 @@ int cairn_admin_fsck(cairn_t *c, const char *path, struct cairn_fsck **out)
 	err = copy_fsck(reply->fsck_report, out);
 	cairn__envelope__free_unpacked(reply, NULL);
 	return err;
+}
+
+int cairn_admin_release_held(cairn_t *c, uint64_t *released)
+{
+	Cairn__Empty m = CAIRN__EMPTY__INIT;
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, RELEASE_HELD, release_held, &m);
+	int err = call_run(c, &req, CAIRN__ENVELOPE__BODY_RELEASED, &reply);
+	if (err)
+		return err;
+	*released = reply->released->released;
+	cairn__envelope__free_unpacked(reply, NULL);
+	return 0;
 }
 
 /* ---- rebalance and decommission ---- */

@@ -560,17 +560,36 @@ out:
 
 int checkpoint_load(const char *dir, struct ns **out, uint64_t *seq, char **cause)
 {
+	uint64_t newest;
+	int err = checkpoint_load_upto(dir, UINT64_MAX, out, seq, &newest, cause);
+	if (!err && newest && !*seq) { /* checkpoints have seqs above 0 */
+		ns_free(*out);
+		*out = NULL;
+		asprintf(cause, "no usable checkpoint in %s (the newest has seq %" PRIu64 ")", dir,
+			 newest);
+		err = -CAIRN_ECHECKSUM;
+	}
+	return err;
+}
+
+int checkpoint_load_upto(const char *dir, uint64_t max_seq, struct ns **out, uint64_t *seq,
+			 uint64_t *newest, char **cause)
+{
 	uint64_t *v = NULL;
 	size_t n = 0;
 	int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int err = dir_fd < 0 ? -errno : ckpt_list(dir, 1, &v, &n);
+	*newest = 0;
 	if (err) {
 		asprintf(cause, "checkpoints in %s: %s", dir, strerror(-err));
 		goto out;
 	}
-	char newest[256] = "";
 	for (size_t i = 0; i < n; i++) {
 		char why[256];
+		if (v[i] > max_seq)
+			continue;
+		if (!*newest)
+			*newest = v[i];
 		const char *bad = load_one(dir_fd, v[i], out, why, sizeof(why));
 		if (!bad) {
 			*seq = v[i];
@@ -578,14 +597,6 @@ int checkpoint_load(const char *dir, struct ns **out, uint64_t *seq, char **caus
 		}
 		log_warn("checkpoint %s/" CKPT_PREFIX "%020" PRIu64 " is not usable (%s); %s", dir,
 			 v[i], bad, i + 1 < n ? "trying the one before it" : "none left");
-		if (i == 0)
-			snprintf(newest, sizeof(newest), "%s", bad);
-	}
-	if (n) {
-		asprintf(cause, "no usable checkpoint in %s (the newest, seq %" PRIu64 ": %s)", dir,
-			 v[0], newest);
-		err = -CAIRN_ECHECKSUM;
-		goto out;
 	}
 	*out = ns_new();
 	*seq = 0;
@@ -598,4 +609,32 @@ out:
 	if (dir_fd >= 0)
 		close(dir_fd);
 	return err;
+}
+
+int checkpoint_set_aside(const char *dir, uint64_t after_seq, const char *suffix)
+{
+	uint64_t *v = NULL;
+	size_t n = 0;
+	int err = ckpt_list(dir, 0, &v, &n), moved = 0;
+	for (size_t i = 0; !err && i < n && v[i] > after_seq; i++) {
+		char from[PATH_MAX], to[PATH_MAX + 64];
+		snprintf(from, sizeof(from), "%s/" CKPT_PREFIX "%020" PRIu64, dir, v[i]);
+		err = -EEXIST;
+		for (int k = 0; k < 1000 && err == -EEXIST; k++) { /* never over an earlier one */
+			if (k)
+				snprintf(to, sizeof(to), "%s.%s.%d", from, suffix, k);
+			else
+				snprintf(to, sizeof(to), "%s.%s", from, suffix);
+			err = 0;
+			if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0)
+				err = -errno;
+		}
+		if (!err)
+			log_warn("checkpoint: %s set aside as %s", from, to);
+		moved++;
+	}
+	free(v);
+	if (!err && moved)
+		err = dir_sync(dir);
+	return err ? err : moved;
 }

@@ -68,4 +68,23 @@ pid_t checkpoint_fork(const char *dir, const struct ns *ns, uint64_t seq);
  */
 int checkpoint_load(const char *dir, struct ns **out, uint64_t *seq, char **cause);
 
+/*
+ * As checkpoint_load(), but only checkpoints with seq <= max_seq count,
+ * and when none of them is valid it starts from an empty namespace (seq
+ * 0) rather than failing: *newest gets the seq of the newest checkpoint
+ * file counted, valid or not (0 when there is none), so the caller can
+ * tell whether the op log after *seq still reaches it (DESIGN §4: a
+ * damaged checkpoint is no reason to refuse when the log covers it).
+ * Start-up only.
+ */
+int checkpoint_load_upto(const char *dir, uint64_t max_seq, struct ns **out, uint64_t *seq,
+			 uint64_t *newest, char **cause);
+
+/*
+ * Renames every checkpoint of dir with a seq above after_seq to
+ * "<name>.<suffix>" (kept, never deleted, no longer listed) and syncs
+ * dir. Returns how many were moved, or a negative error. Start-up only.
+ */
+int checkpoint_set_aside(const char *dir, uint64_t after_seq, const char *suffix);
+
 #endif

@@ -12,11 +12,11 @@
  *  - recorded when its version is the chunk's;
  *  - stale (-CAIRN_ESTALE) when older: not recorded, the node should
  *    delete it;
- *  - an orphan (-ENOENT) when the namespace has no such chunk: the node
- *    should delete it;
+ *  - an orphan (-ENOENT) when the namespace has no such chunk: the
+ *    caller decides (the metaserver holds it for --delete-grace, held.h);
  *  - ahead (1) when newer than the namespace's version: not recorded; the
- *    caller decides (the metaserver adopts the newer version, as GFS does:
- *    it must have failed after granting it).
+ *    caller decides (the metaserver holds it: the log records every
+ *    version before it is granted, so a newer one is one node's claim).
  *
  * Invariant: every recorded replica holds the chunk's current version, so
  * a version bump (chunkmap_set with a higher version) drops them all; the

@@ -31,6 +31,7 @@
 #include "meta_int.h"
 #include "ns.h"
 #include "oplog.h"
+#include "recover.h"
 
 #define OPT(f) offsetof(struct meta_options, f)
 
@@ -48,6 +49,8 @@ const struct config_opt meta_config[] = {
 	{"rebalance-threshold", CONFIG_INT, "10", 0, 1, 100, OPT(rebalance_threshold), "rebalance spread, percentage points"},
 	{"checkpoint-records", CONFIG_INT, "1000000", 0, 1, 1ll << 40, OPT(checkpoint_records), "write a checkpoint after this many log records"},
 	{"log-level", CONFIG_LEVEL, "info", 0, 0, 0, OPT(log_level), "debug, info, warn or error"},
+	{"recover-to", CONFIG_INT, "0", 0, 0, INT64_MAX, OPT(recover_to), "start once from the state at this op-log seq, setting the rest aside (see docs/operations.md)"},
+	{"delete-grace", CONFIG_DURATION, "10m", 0, 0, 30ll * 86400000, OPT(delete_grace_ms), "hold replicas unknown to the namespace (or newer than it) this long after they are reported"},
 	CONFIG_END,
 };
 
@@ -210,11 +213,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	meta_chunk_tick(ms);
 }
 
-static int replay_apply(void *arg, const Cairn__LogRecord *rec)
-{
-	return ns_apply(arg, rec);
-}
-
 static int lock_data_dir(struct meta_server *ms, char **cause)
 {
 	const char *dir = ms->opts->data;
@@ -236,16 +234,23 @@ static int lock_data_dir(struct meta_server *ms, char **cause)
 	return 0;
 }
 
-/* Checkpoint + replay + open the log for appending. */
+/* recover_setup_fn: the checkpoint is loaded (in ms->ns), the log not yet replayed. */
+static int load_setup(void *arg, struct ns *ns, char **cause)
+{
+	struct meta_server *ms = arg;
+	(void)cause;
+	ns_set_default_replication(ns, (uint32_t)ms->opts->replication);
+	ns_set_chunk_size(ns, ms->opts->chunk_size);
+	return 0;
+}
+
+/* Checkpoint + replay (recover.c) + open the log for appending. */
 static int load_namespace(struct meta_server *ms, char **cause)
 {
 	const char *dir = ms->opts->data;
 	uint64_t seq = 0, last = 0;
-	if (checkpoint_load(dir, &ms->ns, &seq, cause) < 0)
-		return -1;
-	ns_set_default_replication(ms->ns, (uint32_t)ms->opts->replication);
-	ns_set_chunk_size(ms->ns, ms->opts->chunk_size);
-	if (oplog_replay(dir, seq, replay_apply, ms->ns, &last, cause) < 0)
+	if (recover_load(dir, (uint64_t)ms->opts->recover_to, load_setup, ms, &ms->ns, &seq,
+			 &last, cause) < 0)
 		return -1;
 	if (last < seq)
 		last = seq;

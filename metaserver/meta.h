@@ -31,6 +31,8 @@ struct meta_options {
 	int64_t checkpoint_records;
 	int log_level;
 	char *config;
+	int64_t recover_to; /* 0, or start from the state at this seq (metaserver/recover.c) */
+	uint64_t delete_grace_ms; /* unknown and newer replicas are held this long */
 };
 
 /* The flag/config table of cairn-meta (DESIGN §2). */

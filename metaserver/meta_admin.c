@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "chunkmap.h"
+#include "held.h"
 #include "meta_int.h"
 #include "nodes.h"
 #include "ns.h"
@@ -230,9 +231,44 @@ static void fsck_free(struct fsck *f)
 {
 	for (size_t i = 0; i < f->resp.n_problems; i++) {
 		free(f->resp.problems[i]->path);
+		if (f->resp.problems[i]->node != protobuf_c_empty_string)
+			free(f->resp.problems[i]->node);
 		free(f->resp.problems[i]);
 	}
 	free(f->resp.problems);
+}
+
+/*
+ * The held replicas (held.h) as problems of kind held: those of files
+ * under f->root, and those of chunks no file has when f->root is "/".
+ */
+static int add_held(struct fsck *f)
+{
+	size_t n;
+	const struct held_replica *v = held_list(f->ms->held, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct chunkmap_chunk *c = chunkmap_get(f->ms->cmap, v[i].chunk);
+		struct ns_inode *ino = c ? ns_get(f->ms->ns, c->file_id) : NULL;
+		if (ino ? !under(f->ms, ino, f->root) : f->root != NS_ROOT_ID)
+			continue;
+		f->resp.held++;
+		size_t before = f->resp.n_problems;
+		if (add_problem(f, ino, v[i].chunk, c ? c->index : 0,
+				CAIRN__FSCK_KIND__FSCK_KIND_HELD) < 0)
+			return -ENOMEM;
+		if (f->resp.n_problems == before)
+			continue; /* over the limit: counted only */
+		Cairn__FsckProblem *p = f->resp.problems[before];
+		struct nodes_node *node = nodes_get(f->ms->nodes, v[i].node);
+		if (!ino)
+			p->path[0] = '\0';
+		p->node = strdup(node ? node->addr : "");
+		p->why = (char *)held_why_name(v[i].why);
+		p->version = v[i].version;
+		if (!p->node)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
@@ -249,6 +285,8 @@ void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Enve
 		err = ns_walk(ms->ns, visit, &f);
 	else
 		err = check_file(&f, ino);
+	if (!err)
+		err = add_held(&f);
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
 	body.body_case = CAIRN__ENVELOPE__BODY_FSCK_REPORT;
 	body.fsck_report = &f.resp;
@@ -272,6 +310,23 @@ static void json_str(struct evbuffer *out, const char *s)
 			evbuffer_add(out, s, 1);
 	}
 	evbuffer_add(out, "\"", 1);
+}
+
+/* "held_count" and "held_replicas": those not deleted on a guess, and why (the first 1000). */
+static void held_status(struct meta_server *ms, struct evbuffer *out)
+{
+	size_t n;
+	const struct held_replica *v = held_list(ms->held, &n);
+	evbuffer_add_printf(out, ", \"held_count\": %zu, \"held_replicas\": [", n);
+	for (size_t i = 0; i < n && i < 1000; i++) {
+		const struct nodes_node *node = nodes_get(ms->nodes, v[i].node);
+		evbuffer_add_printf(
+		    out, "%s{\"chunk\": %llu, \"version\": %llu, \"node\": ", i ? ", " : "",
+		    (unsigned long long)v[i].chunk, (unsigned long long)v[i].version);
+		json_str(out, node ? node->addr : "");
+		evbuffer_add_printf(out, ", \"why\": \"%s\"}", held_why_name(v[i].why));
+	}
+	evbuffer_add_printf(out, "]");
 }
 
 void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
@@ -308,4 +363,5 @@ void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
 		    (unsigned long long)(now - node->last_ms));
 	}
 	evbuffer_add_printf(out, "]");
+	held_status(ms, out);
 }

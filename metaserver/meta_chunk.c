@@ -15,17 +15,19 @@
  *
  * Replies: a call that logs (open that creates, truncates or allocates
  * chunk 0 for its writer, allocate, lease with a new size or a trimming
- * release, register adopting a newer version) is answered
+ * release) is answered
  * through meta_answer(), which holds the reply until the op log is
  * durable; a client never writes a chunk whose allocation could be lost.
  *
  * Deletes reach chunkservers in NodeResp: at registration for the stale
- * and orphaned replicas of the report, and on heartbeats from each node's
- * queue (replicas of chunks the namespace dropped, or of versions passed
- * over). A queued delete whose reply is lost is not resent; the orphan is
- * found again at the node's next registration. Copies to make, and the
- * heartbeat's lists of copied and corrupt replicas, belong to the
- * replication monitor (repl_meta.c).
+ * replicas of the report, and on heartbeats from each node's queue
+ * (replicas of chunks the namespace dropped, or of versions passed over).
+ * Replicas of chunks the namespace does not know, and versions it never
+ * granted, are not deleted on a guess but held (held.h: for
+ * --delete-grace, or until released). A queued delete whose reply is
+ * lost is not resent; the orphan is found again at the node's next
+ * registration. Copies to make, and the heartbeat's lists of copied and
+ * corrupt replicas, belong to the replication monitor (repl_meta.c).
  *
  * Invariants: a chunk in the chunk map is in the namespace with the same
  * id, file, index and version; replicas recorded are of that version.
@@ -38,6 +40,7 @@
 
 #include "chunkmap.h"
 #include "errors.h"
+#include "held.h"
 #include "lease.h"
 #include "log.h"
 #include "meta_int.h"
@@ -434,6 +437,11 @@ static int allocate(struct meta_server *ms, const Cairn__AllocateReq *m, struct 
 		if (nchain < 0)
 			return nchain;
 	}
+	/* Never grant a version a held replica claims: it would pass for the new data. */
+	uint64_t claimed = m->index < n ? held_max_version(ms->held, chunks[m->index].id) : 0;
+	if (m->index < n && claimed > chunks[m->index].version &&
+	    (err = ns_chunk_set_version(ms->ns, m->file_id, m->index, claimed, time_now_us())))
+		return err;
 	err = ns_chunk_alloc(ms->ns, m->file_id, m->index, time_now_us(), k);
 	if (err)
 		return err;
@@ -541,36 +549,37 @@ void meta_report_bad(struct meta_server *ms, struct meta_call *call, Cairn__Enve
 
 /* ---- chunkservers ---------------------------------------------------------------------- */
 
-/*
- * A reported replica newer than the namespace's version: the metaserver
- * must have lost the record granting it; adopt it (logged). Older
- * replicas elsewhere are then stale and queued for deletion.
- */
-static int adopt_version(struct meta_server *ms, const struct nodes_node *node,
-			 const Cairn__ChunkReport *r)
+/* Holds node's replica instead of deleting it (held.h); 2, as take_report() returns. */
+static int hold(struct meta_server *ms, const struct nodes_node *node, const Cairn__ChunkReport *r,
+		enum held_why why, uint64_t now)
 {
-	const struct chunkmap_chunk *c = chunkmap_get(ms->cmap, r->id);
-	uint64_t file_id = c->file_id, index = c->index;
-	log_warn("chunk %llu: %s holds version %llu, newer than the namespace's %llu; adopting it",
-		 (unsigned long long)r->id, node->addr, (unsigned long long)r->version,
-		 (unsigned long long)c->version);
-	int err = ns_chunk_set_version(ms->ns, file_id, index, r->version, time_now_us());
-	if (err)
-		return err;
-	struct ns_chunk k = {r->id, r->version};
-	mirror_chunk(ms, file_id, index, &k, queue_delete);
-	return chunkmap_add_replica(ms->cmap, r->id, node->id, r->version, r->length);
+	if (why == HELD_NEWER)
+		log_warn(
+		    "chunk %llu: %s claims version %llu, newer than the namespace ever granted "
+		    "(%llu); held, not served, and the other replicas stay",
+		    (unsigned long long)r->id, node->addr, (unsigned long long)r->version,
+		    (unsigned long long)chunkmap_get(ms->cmap, r->id)->version);
+	if (held_add(ms->held, node->id, r->id, r->version, why, now) < 0)
+		log_warn("chunk %llu: out of memory holding it on %s (not deleted)",
+			 (unsigned long long)r->id, node->addr);
+	return 2;
 }
 
-/* Records one reported replica. Returns 1 when the node should delete it. */
+/*
+ * Records one reported replica. Returns 0 when recorded, 1 when the node
+ * should delete it (stale), 2 when it is held (unknown chunk, or a
+ * version the namespace never granted).
+ */
 static int take_report(struct meta_server *ms, struct nodes_node *node, const Cairn__ChunkReport *r,
 		       uint64_t now)
 {
 	int rc = chunkmap_add_replica(ms->cmap, r->id, node->id, r->version, r->length);
 	if (rc == 1)
-		rc = adopt_version(ms, node, r);
-	if (rc == -ENOENT)
-		return 1; /* an orphan */
+		return hold(ms, node, r, HELD_NEWER, now);
+	if (rc == -ENOENT) {
+		ns_set_next_chunk_id(ms->ns, r->id + 1); /* never hand out an id that exists */
+		return ms->opts->delete_grace_ms ? hold(ms, node, r, HELD_UNKNOWN, now) : 1;
+	}
 	if (rc == -CAIRN_ESTALE) {
 		/*
 		 * During a write the chain may not have the new version yet: leave
@@ -623,7 +632,10 @@ static void take_page(struct meta_server *ms, struct meta_call *call, struct nod
 	}
 	node->nchunks += n;
 	for (size_t i = 0; i < n; i++) {
-		if (!take_report(ms, node, chunks[i], now)) {
+		int rc = take_report(ms, node, chunks[i], now);
+		if (rc == 2)
+			continue;
+		if (!rc) {
 			meta_repl_short(ms, node, chunks[i]->id, chunks[i]->length);
 			continue;
 		}
@@ -668,6 +680,7 @@ void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelo
 		return;
 	}
 	size_t dropped = known ? chunkmap_drop_node(ms->cmap, node->id) : 0;
+	held_drop_node(ms->held, node->id);
 	node->nchunks = 0;
 	if (known)
 		meta_repl_node_gone(ms, node);
@@ -761,11 +774,13 @@ int meta_chunk_start(struct meta_server *ms, char **cause)
 {
 	ms->nodes = nodes_new(ms->opts->dead_after_ms);
 	ms->cmap = chunkmap_new();
+	ms->held = held_new();
 	ms->leases = lease_new(ms->opts->lease_ms, (uint64_t)time_now_us());
 	if (ms->leases)
 		lease_grace(ms->leases, time_mono_ms() + ms->opts->lease_ms, ns_next_id(ms->ns));
 	ms->rng = ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) | 1;
-	if (!ms->nodes || !ms->cmap || !ms->leases || ns_walk(ms->ns, mirror_file, ms) != 0) {
+	if (!ms->nodes || !ms->cmap || !ms->held || !ms->leases ||
+	    ns_walk(ms->ns, mirror_file, ms) != 0) {
 		*cause = strdup("out of memory building the chunk map");
 		return -1;
 	}
@@ -781,9 +796,11 @@ void meta_chunk_stop(struct meta_server *ms)
 		ns_set_drop(ms->ns, NULL, NULL);
 	nodes_free(ms->nodes);
 	chunkmap_free(ms->cmap);
+	held_free(ms->held);
 	lease_free(ms->leases);
 	ms->nodes = NULL;
 	ms->cmap = NULL;
+	ms->held = NULL;
 	ms->leases = NULL;
 }
 
@@ -805,9 +822,34 @@ static void on_expired(void *arg, uint64_t file_id, uint64_t lease_id)
 		 (unsigned long long)(ino ? ns_inode_size(ino) : 0));
 }
 
+/* held_fn: a held replica leaves the set; its node deletes it (if up: else found again). */
+static void delete_held(void *arg, const struct held_replica *r)
+{
+	struct meta_server *ms = arg;
+	struct nodes_node *node = nodes_get(ms->nodes, r->node);
+	if (node && node->up && nodes_queue_delete(node, r->chunk) == 0)
+		log_info("chunk %llu version %llu on %s: held replica deleted (%s)",
+			 (unsigned long long)r->chunk, (unsigned long long)r->version, node->addr,
+			 held_why_name(r->why));
+}
+
+void meta_admin_release_held(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	(void)req;
+	Cairn__ReleaseHeldResp resp = CAIRN__RELEASE_HELD_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	resp.released = held_release(ms->held, delete_held, ms);
+	log_warn("release-held: %llu held replicas released for deletion by an operator",
+		 (unsigned long long)resp.released);
+	body.body_case = CAIRN__ENVELOPE__BODY_RELEASED;
+	body.released = &resp;
+	meta_answer(ms, call, 0, &body, NULL);
+}
+
 void meta_chunk_tick(struct meta_server *ms)
 {
 	uint64_t now = time_mono_ms();
+	held_due(ms->held, now, ms->opts->delete_grace_ms, delete_held, ms);
 	nodes_expire(ms->nodes, now, on_dead, ms);
 	lease_expire(ms->leases, now, on_expired, ms);
 }

@@ -52,6 +52,7 @@ struct meta_server {
 	struct lease_table *leases;
 	uint64_t rng;	      /* placement's random state */
 	uint64_t report_last; /* the last paged report's id */
+	struct held *held;    /* replicas not deleted on a guess (held.h) */
 	/* the replication monitor (repl_meta.c) */
 	struct repl *repl;
 	struct event *scan_ev;
@@ -157,6 +158,9 @@ void meta_repl_fill(struct meta_server *ms, struct nodes_node *node, Cairn__Node
 /* The admin calls (meta_admin.c), for the dispatch table. */
 void meta_admin_nodes(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+/* `cairn admin release-held`: every held replica is deleted (meta_chunk.c). */
+void meta_admin_release_held(struct meta_server *ms, struct meta_call *call,
+			     Cairn__Envelope *req);
 
 /*
  * Rebalance and decommission (repl_admin.c): the admin calls, and the

@@ -130,6 +130,7 @@ const struct meta_handler meta_handlers[META_NHANDLERS] = {
 	/* admin: meta_admin.c */
 	[CAIRN__ENVELOPE__BODY_ADMIN_NODES] = {meta_admin_nodes, "admin_nodes", 0},
 	[CAIRN__ENVELOPE__BODY_FSCK] = {meta_admin_fsck, "fsck", 0},
+	[CAIRN__ENVELOPE__BODY_RELEASE_HELD] = {meta_admin_release_held, "release_held", 0},
 	/* rebalance and decommission: repl_admin.c */
 	[CAIRN__ENVELOPE__BODY_REBALANCE] = {meta_admin_rebalance, "rebalance", 0},
 	[CAIRN__ENVELOPE__BODY_DECOMMISSION] = {meta_admin_decommission, "decommission", 0},

@@ -23,10 +23,17 @@
  *
  * Replay reads segments through one buffer big enough for the largest
  * record, so a length is checked before any allocation and nothing beyond
- * that buffer is held. A bad record cuts the log: its bytes onward are
- * copied to a .corrupt file (synced) before the segment is truncated, and
- * later segments are renamed aside, so a crash in the middle of a cut
- * leaves at worst a second copy, never a loss.
+ * that buffer is held. A bad record is a torn write only when it is the
+ * last thing in the log: a crash can tear the unacknowledged last batch,
+ * never an earlier one (each was synced before the next was written), so
+ * a bad record with an intact one anywhere after it is damage, which is
+ * refused (a cut would roll the namespace back past acknowledged
+ * mutations). The search for an intact record after a bad one maps the
+ * segment and tries every offset, which costs time only on this error
+ * path. A cut copies the bytes onward to a .corrupt file (synced) before
+ * the segment is truncated, and later segments are renamed aside, so a
+ * crash in the middle of a cut leaves at worst a second copy, never a
+ * loss.
  *
  * Invariants: only the writer thread touches the active segment's fd
  * after oplog_open(); pend_last is the seq of the last record in pend
@@ -45,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -259,99 +267,113 @@ static int rest_is_zero(struct oplog_reader *r)
 
 struct oplog_replay_state {
 	uint64_t after;
+	uint64_t upto; /* apply nothing past this seq (--recover-to), else UINT64_MAX */
 	uint64_t prev; /* seq of the last good record read, 0 before the first */
 	uint64_t last; /* seq of the last record applied, or after */
 	oplog_apply_fn apply;
 	void *arg;
+	uint32_t bad_len; /* the bad record's length field, when in bounds, else 0 */
+};
+
+/* What replay_next() found. */
+enum {
+	RD_END,	  /* the segment's clean end */
+	RD_GOOD,  /* a record, applied or skipped */
+	RD_TORN,  /* a record cut short or failing its CRC: torn, if nothing follows it */
+	RD_WRONG, /* an intact record that cannot be next (parse, seq, apply): damage */
+	RD_UPTO,  /* the first record past st->upto */
 };
 
 /*
- * Checks one record's seq and applies it. Returns 0, 1 when it is bad
- * (*why set), or -CAIRN_EINTERNAL when the log starts too late.
+ * Checks one record's seq and applies it. Returns RD_GOOD, RD_WRONG
+ * (*why set), RD_UPTO, or -CAIRN_EINTERNAL when the log starts too late.
  */
 static int replay_one(struct oplog_replay_state *st, const Cairn__LogRecord *rec, char *why,
 		      size_t whylen)
 {
 	uint64_t seq = rec->seq;
+	if (seq > st->upto && seq > st->after)
+		return RD_UPTO;
 	if (seq <= st->after) {
 		if (seq <= st->prev) {
 			snprintf(why, whylen, "seq %" PRIu64 " after %" PRIu64, seq, st->prev);
-			return 1;
+			return RD_WRONG;
 		}
 		st->prev = seq;
-		return 0;
+		return RD_GOOD;
 	}
 	if (seq != st->last + 1) {
 		if (st->prev == 0)
 			return -CAIRN_EINTERNAL;
 		snprintf(why, whylen, "seq %" PRIu64 " where %" PRIu64 " was due", seq,
 			 st->last + 1);
-		return 1;
+		return RD_WRONG;
 	}
 	int err = st->apply(st->arg, rec);
 	if (err) {
 		snprintf(why, whylen, "record %" PRIu64 " does not apply: %s", seq, err_str(err));
-		return 1;
+		return RD_WRONG;
 	}
 	st->prev = st->last = seq;
-	return 0;
+	return RD_GOOD;
 }
 
 /*
- * Reads one record at the reader's position. Returns 0 at a clean end of
- * the segment, 1 after a good record, 2 at a bad one (*why set), or a
- * negative error (-CAIRN_EINTERNAL: see replay_one()).
+ * Reads one record at the reader's position. Returns RD_END, RD_GOOD,
+ * RD_TORN or RD_WRONG (*why set), RD_UPTO, or a negative error
+ * (-CAIRN_EINTERNAL: see replay_one()). The reader stays at a record it
+ * did not take.
  */
 static int replay_next(struct oplog_reader *r, struct oplog_replay_state *st, char *why,
 		       size_t whylen)
 {
+	st->bad_len = 0;
 	ssize_t avail = rd_fill(r, OPLOG_HEADER_SIZE);
 	if (avail <= 0)
-		return (int)avail;
+		return avail < 0 ? (int)avail : RD_END;
 	/* A real record's length is never 0: zeros to the end are the zeroed-ahead tail. */
 	if (r->off > 0 &&
 	    (avail < (ssize_t)OPLOG_HEADER_SIZE || get_be32(r->buf + r->start) == 0)) {
 		int zero = rest_is_zero(r);
 		if (zero != 0)
-			return zero < 0 ? zero : 0;
+			return zero < 0 ? zero : RD_END;
 	}
 	if (avail < (ssize_t)OPLOG_HEADER_SIZE) {
 		snprintf(why, whylen, "short header (%zd bytes)", avail);
-		return 2;
+		return RD_TORN;
 	}
 	const uint8_t *h = r->buf + r->start;
 	uint32_t len = get_be32(h), crc = get_be32(h + 4);
 	if (len == 0 || len > OPLOG_MAX_RECORD) {
 		snprintf(why, whylen, "record length %" PRIu32 " out of bounds", len);
-		return 2;
+		return RD_TORN;
 	}
+	st->bad_len = len;
 	avail = rd_fill(r, OPLOG_HEADER_SIZE + len);
 	if (avail < 0)
 		return (int)avail;
 	if (avail < (ssize_t)(OPLOG_HEADER_SIZE + len)) {
 		snprintf(why, whylen, "short record (%zd of %" PRIu32 " payload bytes)",
 			 avail - (ssize_t)OPLOG_HEADER_SIZE, len);
-		return 2;
+		return RD_TORN;
 	}
 	const uint8_t *payload = r->buf + r->start + OPLOG_HEADER_SIZE;
 	if (crc32c(0, payload, len) != crc) {
 		snprintf(why, whylen, "CRC mismatch");
-		return 2;
+		return RD_TORN;
 	}
 	Cairn__LogRecord *rec = cairn__log_record__unpack(NULL, len, payload);
 	if (!rec) {
 		snprintf(why, whylen, "record does not parse");
-		return 2;
+		return RD_WRONG;
 	}
 	int ret = replay_one(st, rec, why, whylen);
 	cairn__log_record__free_unpacked(rec, NULL);
-	if (ret < 0)
+	if (ret != RD_GOOD)
 		return ret;
-	if (ret > 0)
-		return 2;
 	r->start += OPLOG_HEADER_SIZE + len;
 	r->off += OPLOG_HEADER_SIZE + len;
-	return 1;
+	return RD_GOOD;
 }
 
 /* "<name>.corrupt-<off>", with ".<k>" added for k > 0. */
@@ -474,7 +496,101 @@ static int replay_cut(const char *dir, int dir_fd, const struct oplog_seg *segs,
 	return 0;
 }
 
-/* Replays one segment: 0 at its clean end, 1 when it was cut, or a negative error. */
+/* 1 when every byte of fd from off to its end is zero, else 0; or -errno. */
+static int zero_from(int fd, uint64_t off)
+{
+	struct oplog_reader r = {.fd = fd, .off = off};
+	return rest_is_zero(&r);
+}
+
+/*
+ * The seq of the first intact record (length in bounds, CRC, parses)
+ * starting anywhere after offset off of fd, or 0 when there is none
+ * (or the file cannot be mapped: then *err is set). Used only once a bad
+ * record is met, to tell a torn last record from damage in the middle.
+ */
+static uint64_t intact_after(int fd, uint64_t off, int *err)
+{
+	struct stat sb;
+	*err = 0;
+	if (fstat(fd, &sb) < 0) {
+		*err = -errno;
+		return 0;
+	}
+	uint64_t size = (uint64_t)sb.st_size;
+	if (size < off + 1 + OPLOG_HEADER_SIZE)
+		return 0;
+	const uint8_t *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (m == MAP_FAILED) {
+		*err = -errno;
+		return 0;
+	}
+	uint64_t seq = 0;
+	for (uint64_t p = off + 1; !seq && p + OPLOG_HEADER_SIZE <= size; p++) {
+		uint32_t len = get_be32(m + p);
+		if (len == 0 || len > OPLOG_MAX_RECORD || len > size - p - OPLOG_HEADER_SIZE ||
+		    crc32c(0, m + p + OPLOG_HEADER_SIZE, len) != get_be32(m + p + 4))
+			continue;
+		Cairn__LogRecord *rec =
+		    cairn__log_record__unpack(NULL, len, m + p + OPLOG_HEADER_SIZE);
+		seq = rec && rec->seq ? rec->seq : 0;
+		cairn__log_record__free_unpacked(rec, NULL);
+	}
+	munmap((void *)m, size);
+	return seq;
+}
+
+/*
+ * A bad record at r->off of segment i is a torn write, which may be cut,
+ * only in the last segment, only when it failed as a write does (cut
+ * short, CRC), when zeros alone follow its length (when in bounds) and
+ * when no intact record follows it anywhere. Returns 1 (torn), 0
+ * (damage; *next gets the seq of an intact record after it, if any) or
+ * -errno.
+ */
+static int bad_is_torn(struct oplog_reader *r, const struct oplog_replay_state *st, int kind,
+		       int last_seg, uint64_t *next)
+{
+	int err;
+	*next = intact_after(r->fd, r->off, &err);
+	if (err)
+		return err;
+	if (kind != RD_TORN || !last_seg || *next)
+		return 0;
+	return zero_from(r->fd, r->off + OPLOG_HEADER_SIZE + st->bad_len);
+}
+
+/* The refusal of damage at segs[i] offset off: one message in *cause, -EUCLEAN. */
+static int replay_refuse(const char *dir, const struct oplog_reader *r,
+			 const struct oplog_seg *segs, size_t n, size_t i,
+			 const struct oplog_replay_state *st, uint64_t next, const char *why,
+			 char **cause)
+{
+	char after[160] = "";
+	if (next)
+		snprintf(after, sizeof(after), "; an intact record after it holds seq %" PRIu64,
+			 next);
+	if (i + 1 < n)
+		snprintf(after + strlen(after), sizeof(after) - strlen(after),
+			 "; %zu later segments follow, the last from seq %" PRIu64, n - i - 1,
+			 segs[n - 1].first);
+	if (!*after) /* the last thing in the log, yet not torn */
+		snprintf(after, sizeof(after),
+			 "; not a torn write: bytes other than zeros follow it, or it is intact");
+	asprintf(cause,
+		 "op log %s/%s is damaged at offset %" PRIu64 " (%s)%s. The namespace is intact "
+		 "up to seq %" PRIu64 "; records from seq %" PRIu64
+		 " on are at stake. Refusing to start: restore the data dir, or start with "
+		 "--recover-to %" PRIu64 " to keep the state at seq %" PRIu64
+		 " (the rest of the log is moved aside, not deleted; see docs/operations.md)",
+		 dir, segs[i].name, r->off, why, after, st->last, st->last + 1, st->last, st->last);
+	return -EUCLEAN;
+}
+
+/*
+ * Replays one segment: 0 at its clean end, 1 when the log ends in it
+ * (cut there), or a negative error.
+ */
 static int replay_seg(const char *dir, int dir_fd, const struct oplog_seg *segs, size_t n, size_t i,
 		      struct oplog_replay_state *st, uint8_t *buf, char **cause)
 {
@@ -487,13 +603,32 @@ static int replay_seg(const char *dir, int dir_fd, const struct oplog_seg *segs,
 		return err;
 	}
 	int ret;
-	while ((ret = replay_next(&r, st, why, sizeof(why))) == 1)
+	while ((ret = replay_next(&r, st, why, sizeof(why))) == RD_GOOD)
 		;
 	/* What was read may sit only in the page cache of a crashed process. */
 	if (ret >= 0 && fsync(r.fd) < 0)
 		ret = -errno;
+	if (ret == RD_TORN || ret == RD_WRONG) {
+		uint64_t next;
+		int torn = bad_is_torn(&r, st, ret, i + 1 == n, &next);
+		if (torn < 0)
+			ret = torn;
+		else if (!torn && st->last < st->upto)
+			ret = replay_refuse(dir, &r, segs, n, i, st, next, why, cause);
+		else if (!torn) { /* damage past the operator's --recover-to */
+			char damage[sizeof(why)];
+			snprintf(damage, sizeof(damage), "%s", why);
+			snprintf(why, sizeof(why),
+				 "--recover-to %" PRIu64 ", a damaged record (%.100s)", st->upto,
+				 damage);
+		}
+	}
+	if (ret == RD_UPTO)
+		snprintf(why, sizeof(why),
+			 "--recover-to %" PRIu64 ": records from seq %" PRIu64 " on dropped",
+			 st->upto, st->upto + 1);
 	close(r.fd);
-	if (ret == 2) {
+	if (ret == RD_TORN || ret == RD_WRONG || ret == RD_UPTO) {
 		int err = replay_cut(dir, dir_fd, segs, n, i, r.off, why, cause);
 		return err < 0 ? err : 1;
 	}
@@ -502,15 +637,15 @@ static int replay_seg(const char *dir, int dir_fd, const struct oplog_seg *segs,
 			 "op log %s starts past seq %" PRIu64
 			 ": the records after the checkpoint are missing",
 			 dir, st->after + 1);
-	else if (ret < 0)
+	else if (ret < 0 && ret != -EUCLEAN)
 		asprintf(cause, "%s/%s: %s", dir, segs[i].name, strerror(-ret));
 	return ret;
 }
 
-int oplog_replay(const char *dir, uint64_t after_seq, oplog_apply_fn apply, void *arg,
-		 uint64_t *last_seq, char **cause)
+int oplog_replay(const char *dir, uint64_t after_seq, uint64_t upto_seq, oplog_apply_fn apply,
+		 void *arg, uint64_t *last_seq, char **cause)
 {
-	struct oplog_replay_state st = {after_seq, 0, after_seq, apply, arg};
+	struct oplog_replay_state st = {after_seq, upto_seq, 0, after_seq, apply, arg, 0};
 	struct oplog_seg *segs = NULL;
 	size_t n = 0;
 	uint8_t *buf = NULL;

@@ -16,7 +16,7 @@
  * (OPLOG_SEGMENT_SIZE unless changed).
  *
  * Life cycle: oplog_replay() once at start-up, which applies what follows
- * the checkpoint and cuts a torn or corrupt tail; then oplog_open() to
+ * the checkpoint, cuts a torn last record and refuses any other damage; then oplog_open() to
  * append after the last record (always into a fresh segment); then
  * oplog_append() per record on the event loop; a single writer thread
  * write()s each pending batch in one go and fdatasync()s it, then
@@ -45,28 +45,39 @@ typedef int (*oplog_apply_fn)(void *arg, const Cairn__LogRecord *rec);
 
 /*
  * Reads the segments of dir in order and calls apply for each record
- * with seq > after_seq, in order; records up to after_seq (a checkpoint
- * covers them) are skipped. The first applied record must be after_seq + 1
- * and each next one the previous + 1.
+ * with seq > after_seq and <= upto_seq, in order; records up to after_seq
+ * (a checkpoint covers them) are skipped. The first applied record must
+ * be after_seq + 1 and each next one the previous + 1.
  *
  * A segment ends cleanly at its end of file or at a record boundary past
- * its first record followed only by zeros. At the first bad record (short
- * header, length of 0 or over the limit, short payload, CRC mismatch,
- * unparsable, seq gap or going back, apply() failing) the log is cut
- * there: the bytes from that record on, and every later segment, are moved
- * aside to "<segment>.corrupt-<offset>" files
- * (never deleted), the cut is made durable (ftruncate, fsync of file and
- * directory) and one warning names the segment, offset, bytes cut and the
- * reason. Replay then ends successfully.
+ * its first record followed only by zeros. A bad record (short header,
+ * length of 0 or over the limit, short payload, CRC mismatch, unparsable,
+ * seq gap or going back, apply() failing) is one of two things:
+ *
+ * - a torn write, which is cut: it is in the last segment, it failed as a
+ *   write can (cut short or its CRC), only zeros follow its length, and no
+ *   intact record follows it anywhere. The bytes from it on are moved
+ *   aside to "<segment>.corrupt-<offset>" (never deleted), the cut is made
+ *   durable (ftruncate, fsync of file and directory), one warning names
+ *   the segment, offset, bytes cut and the reason, and replay succeeds;
+ * - damage, anything else: nothing is cut and -EUCLEAN is returned with a
+ *   *cause naming the segment, the offset, the reason, the last intact seq
+ *   and what follows, and the --recover-to choice.
+ *
+ * upto_seq (UINT64_MAX for all; else the operator's --recover-to): the
+ * first record past it, or damage met after it, cuts the log there as
+ * above (so everything after upto_seq is moved aside, never deleted).
  *
  * *last_seq gets the seq of the last record applied, or after_seq if none
- * was. Returns 0 (also after a cut); or a negative error with a new *cause
- * (free with free()) on an I/O error, or -CAIRN_EINTERNAL when the log
- * starts past after_seq + 1 (records the state needs are missing: nothing
- * is applied or cut). Start-up only, before oplog_open().
+ * was (less than upto_seq when the log ends before it: the caller
+ * decides). Returns 0 (also after a cut); -EUCLEAN on damage;
+ * -CAIRN_EINTERNAL when the log starts past after_seq + 1 (records the
+ * state needs are missing: nothing is applied or cut); or another
+ * negative error on I/O; each with a new *cause (free with free()).
+ * Start-up only, before oplog_open().
  */
-int oplog_replay(const char *dir, uint64_t after_seq, oplog_apply_fn apply, void *arg,
-		 uint64_t *last_seq, char **cause);
+int oplog_replay(const char *dir, uint64_t after_seq, uint64_t upto_seq, oplog_apply_fn apply,
+		 void *arg, uint64_t *last_seq, char **cause);
 
 /*
  * Opens dir's log for appending after last_seq (from oplog_replay()): the

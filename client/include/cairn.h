@@ -414,6 +414,7 @@ enum cairn_fsck_kind {
 	CAIRN_FSCK_MISSING = 1,		 /* no live replica */
 	CAIRN_FSCK_BAD_REPLICA = 2,	 /* a replica found corrupt, not yet re-made */
 	CAIRN_FSCK_STALE = 3,		 /* a stale-version replica not yet deleted */
+	CAIRN_FSCK_HELD = 4,		 /* a replica held, not deleted (node, version, why set) */
 };
 
 /* One chunk with a problem. */
@@ -422,6 +423,9 @@ struct cairn_fsck_problem {
 	uint64_t chunk_id;
 	uint64_t index; /* the chunk's number in the file */
 	int kind;	/* enum cairn_fsck_kind */
+	char *node;	/* held: the chunkserver holding it ("" otherwise) */
+	uint64_t version; /* held: the replica's version */
+	char *why;	/* held: why it is held ("" otherwise) */
 };
 
 /* What fsck found under a path: totals over every chunk, and the problems. */
@@ -436,6 +440,7 @@ struct cairn_fsck {
 	size_t nproblems;
 	struct cairn_fsck_problem *problems;
 	int more; /* more problems than the metaserver sends in one reply were left out */
+	uint64_t held; /* replicas held, not deleted: unknown to the namespace or newer than it */
 };
 
 /*
@@ -447,9 +452,17 @@ struct cairn_fsck {
 CAIRN_API int cairn_admin_fsck(cairn_t *c, const char *path, struct cairn_fsck **out);
 CAIRN_API void cairn_admin_fsck_free(struct cairn_fsck *report);
 
+/*
+ * Deletes every held replica now (chunks unknown to the namespace,
+ * versions it never granted), on an operator's explicit choice: see
+ * `cairn admin release-held`. *released gets how many. Returns 0 or a
+ * negative error.
+ */
+CAIRN_API int cairn_admin_release_held(cairn_t *c, uint64_t *released);
+
 /* "HEALTHY", "DEGRADED", "CORRUPT" (or "?"). Borrowed, static. */
 CAIRN_API const char *cairn_fsck_status_name(int status);
-/* "under_replicated", "missing", "corrupt", "stale" (or "?"). Borrowed, static. */
+/* "under_replicated", "missing", "corrupt", "stale", "held" (or "?"). Borrowed, static. */
 CAIRN_API const char *cairn_fsck_kind_name(int kind);
 
 /* ---- admin: rebalance and decommission (client/admin.c) ------------- */

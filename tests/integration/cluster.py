@@ -86,8 +86,10 @@ class Cluster:
     def __init__(self, tmp, nchunks=3, chunk_size="1M", meta_extra=(), chunk_extra=(),
                  chunk_env=None):
         self.tmp = str(tmp)
+        # --delete-grace shortened as the other timings: replicas unknown to
+        # the namespace (a file removed while its node was away) go after 2 s.
         self.meta = Meta(tmp, "--chunk-size", chunk_size, "--heartbeat", "200ms",
-                         *meta_extra)
+                         "--delete-grace", "2s", *meta_extra)
         self.chunks = [Chunk(tmp, self.meta.addr, "chunk%d" % i, *chunk_extra, env=chunk_env)
                        for i in range(nchunks)]
         self.cli = Cli(self.meta.addr)

@@ -18,7 +18,7 @@ MIB = 1024 * 1024
 TIMINGS = ("--dead-after", "2s", "--scan-interval", "500ms")
 NODE_KEYS = {"addr", "rack", "state", "used", "capacity", "chunks"}
 FSCK_KEYS = {"status", "files", "chunks", "under_replicated", "missing", "corrupt", "stale",
-             "problems"}
+             "held", "problems"}
 
 
 def start(tmp_path, n=3, chunk_extra=(), replication="3"):
@@ -143,7 +143,7 @@ def test_fsck_paths(cluster, tmp_path):
     rc, report = fsck(cluster)
     assert rc == 0 and report == {"status": "HEALTHY", "files": 0, "chunks": 0,
                                   "under_replicated": 0, "missing": 0, "corrupt": 0,
-                                  "stale": 0, "problems": []}
+                                  "stale": 0, "held": 0, "problems": []}
     assert "status: HEALTHY" in cluster.cli("admin", "fsck")
     cluster.cli("mkdir", "/x", "/y")
     put_bytes(cluster, tmp_path, "/x/f", os.urandom(2 * MIB), "-r", "3")

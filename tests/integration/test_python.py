@@ -534,6 +534,7 @@ def test_admin_reports(tmp_path):
         rep = fs.fsck("/adm")
         assert rep == dict(c.cli.json("admin", "fsck", "/adm"), more=False)
         assert rep["status"] == "HEALTHY" and rep["files"] == 1 and rep["chunks"] == 3
+        assert rep["held"] == 0 and fs.release_held() == 0
         with pytest.raises(FileNotFoundError) as e:
             fs.fsck("/adm/nope")
         assert "/adm/nope" in str(e.value)

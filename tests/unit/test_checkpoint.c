@@ -4,7 +4,9 @@
  * inode and chunk ids; a version 1 checkpoint still loads; only two are kept; a corrupt or
  * truncated newest one falls back to the older one with a warning; only
  * corrupt ones is an error; checkpoint + op-log replay gives the final
- * state; checkpoint_fork() while the parent keeps mutating; and the time
+ * state; checkpoint_fork() while the parent keeps mutating; recover_load()
+ * past a damaged newest checkpoint the log covers (started, set aside),
+ * one it does not cover (refused) and --recover-to (once); and the time
  * and size for about a million inodes (printed).
  */
 #include <dirent.h>
@@ -25,6 +27,7 @@
 #include "errors.h"
 #include "ns.h"
 #include "oplog.h"
+#include "recover.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BIG_DIRS 100
@@ -506,7 +509,7 @@ static void test_with_oplog(void)
 	uint64_t seq = 0, replayed = 0;
 	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == ck);
 	CHECK(got && same_as_dump(got, &at_fork));
-	CHECK(oplog_replay(dir, seq, apply_rec, got, &replayed, &cause) == 0);
+	CHECK(oplog_replay(dir, seq, UINT64_MAX, apply_rec, got, &replayed, &cause) == 0);
 	CHECK(replayed == last);
 	CHECK(same(ns, got));
 	CHECK(count_files(dir, "corrupt") == 0);
@@ -514,6 +517,105 @@ static void test_with_oplog(void)
 	       last, ns_count(got));
 	free(at_fork.data);
 	ns_free(got);
+	ns_free(ns);
+	tmpdir_free(dir);
+}
+
+static int no_setup(void *arg, struct ns *ns, char **cause)
+{
+	(void)arg;
+	(void)ns;
+	(void)cause;
+	return 0;
+}
+
+/* Flips one byte in the middle of the checkpoint for seq. */
+static void damage(const char *dir, uint64_t seq)
+{
+	char path[512];
+	size_t len;
+	ckpt_path(path, sizeof(path), dir, seq);
+	uint8_t *b = file_read(path, &len);
+	b[len / 2] ^= 0x10;
+	file_write(path, b, len);
+	free(b);
+}
+
+/*
+ * recover_load(): a damaged newest checkpoint falls back to the older one
+ * plus the log, which the purge kept (it is set aside as .damaged); when
+ * the log no longer covers it the start is refused with the seqs at
+ * stake; --recover-to gives the state at its seq, sets the rest aside,
+ * moves chunk ids on and is not repeated by a second start.
+ */
+/* Mutations in small durable steps (a segment ends only between batches). */
+static void mutate_durably(struct ns *ns, struct oplog *log, int64_t *now)
+{
+	for (int i = 0; i < 20; i++) {
+		mutate(ns, 100, now);
+		CHECK(wait_durable(log, oplog_last_seq(log)) == 0);
+	}
+}
+
+static void test_recover(void)
+{
+	char *dir = tmpdir_new(), *cause = NULL, path[600];
+	struct ns *ns = ns_new(), *got = NULL;
+	struct oplog *log = oplog_open(dir, 0, &cause);
+	oplog_set_segment_size(log, 16 << 10);
+	ns_set_emit(ns, emit_to_log, log);
+	int64_t now = 1;
+	mutate_durably(ns, log, &now);
+	uint64_t ck1 = oplog_last_seq(log);
+	struct bytes at_ck1 = dump(ns);
+	CHECK(checkpoint_write(dir, ns, ck1, &cause) == 0);
+	mutate_durably(ns, log, &now);
+	uint64_t ck2 = oplog_last_seq(log);
+	CHECK(checkpoint_write(dir, ns, ck2, &cause) == 0);
+	CHECK(oplog_purge(dir, ck1) >= 0); /* as meta.c: keep the log since the previous one */
+	mutate_durably(ns, log, &now);
+	uint64_t last = oplog_last_seq(log);
+	oplog_close(log);
+
+	damage(dir, ck2);
+	uint64_t seq = 0, got_last = 0;
+	CHECK(recover_load(dir, 0, no_setup, NULL, &got, &seq, &got_last, &cause) == 0);
+	CHECK(seq == ck1 && got_last == last && same(ns, got));
+	ckpt_path(path, sizeof(path), dir, ck2);
+	strcat(path, ".damaged");
+	CHECK(exists(path) && count_files(dir, "corrupt") == 0);
+	ns_free(got);
+	got = NULL;
+
+	/* The newest checkpoint damaged and the log before it purged: refused. */
+	CHECK(checkpoint_write(dir, ns, last, &cause) == 0);
+	CHECK(oplog_purge(dir, last) > 0);
+	damage(dir, last);
+	CHECK(recover_load(dir, 0, no_setup, NULL, &got, &seq, &got_last, &cause) == -EUCLEAN);
+	CHECK(cause && strstr(cause, "is not usable") && strstr(cause, "starts past"));
+	free(cause);
+	cause = NULL;
+	CHECK(count_files(dir, "damaged") == 1 && count_files(dir, "corrupt") == 0);
+
+	/* --recover-to ck1: the state at ck1, the rest aside, ids moved on; once only. */
+	uint64_t ids = ns_next_chunk_id(ns);
+	CHECK(recover_load(dir, ck1, no_setup, NULL, &got, &seq, &got_last, &cause) == 0);
+	CHECK(got_last == ck1 && seq == ck1 && same_as_dump(got, &at_ck1));
+	CHECK(ns_next_chunk_id(got) >= RECOVER_CHUNK_ID_GAP);
+	CHECK(count_files(dir, "after-recover-to") == 1 && count_files(dir, "recovered-to") == 1);
+	(void)ids;
+	ns_free(got);
+	got = NULL;
+	CHECK(recover_load(dir, ck1, no_setup, NULL, &got, &seq, &got_last, &cause) == 0);
+	CHECK(got_last == ck1 && same_as_dump(got, &at_ck1));
+	ns_free(got);
+	got = NULL;
+	/* Past what the log holds: refused. */
+	CHECK(recover_load(dir, last + 10, no_setup, NULL, &got, &seq, &got_last, &cause) ==
+	      -EUCLEAN);
+	CHECK(cause && strstr(cause, "holds the state only up to"));
+	free(cause);
+	free(at_ck1.data);
 	ns_free(ns);
 	tmpdir_free(dir);
 }
@@ -557,6 +659,7 @@ int main(void)
 	test_v1();
 	test_corrupt();
 	test_with_oplog();
+	test_recover();
 	bench();
 	if (failures) {
 		printf("test_checkpoint: %d failures\n", failures);

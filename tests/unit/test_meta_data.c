@@ -4,7 +4,8 @@
  * --chunk-size 1M) on this test's event_base, driven over rpc_client by
  * three fake chunkservers (RegisterReq/HeartbeatReq peers) and a client:
  *
- *  - registration answers the heartbeat interval and deletes orphans;
+ *  - registration answers the heartbeat interval and deletes orphans
+ *    (--delete-grace 0);
  *  - open for write grants a lease; a second writer gets LEASE naming the
  *    path; a reader opens freely; an expired lease frees the file and is
  *    dead for its holder;
@@ -19,7 +20,9 @@
  *    during the lease grace the old holder reclaims its lease and other
  *    writers wait, re-registration rebuilds the chunk map, and stale
  *    replicas are told to go once the grace is over; a replica ahead of
- *    the namespace is adopted;
+ *    the namespace is held, not adopted, the good one kept, the next
+ *    version skips past it, release-held deletes it; with --delete-grace
+ *    an unknown chunk is held for the grace, then deleted;
  *  - a report of 250,000 replicas (CAIRN_REPORT_N to change) in pages:
  *    every chunk it holds is listed with the node, every orphan answered
  *    for deletion; a heartbeat or a stray page mid-report is refused, and
@@ -552,8 +555,25 @@ static void phase_restarted(int first)
 	cairn__envelope__free_unpacked(e, NULL);
 }
 
-/* A replica ahead of the namespace (the record granting it was lost) is adopted. */
-static void phase_adopt(void)
+/* The release-held call: returns how many were released (or a negative error). */
+static int64_t do_release_held(void)
+{
+	Cairn__Empty m = CAIRN__EMPTY__INIT;
+	Cairn__Envelope req = CAIRN__ENVELOPE__INIT, *out = NULL;
+	req.body_case = CAIRN__ENVELOPE__BODY_RELEASE_HELD;
+	req.release_held = &m;
+	int err = call(&req, &out, NULL);
+	int64_t n = err ? err : (int64_t)out->released->released;
+	cairn__envelope__free_unpacked(out, NULL);
+	return n;
+}
+
+/*
+ * A replica ahead of the namespace is one node's claim: held, not served,
+ * not adopted, and the replica at the namespace's version stays; the next
+ * version granted skips past it; release-held deletes it.
+ */
+static void phase_newer_held(void)
 {
 	Cairn__Envelope *e;
 	struct report r2[1] = {{f_c1, 1}}, r1[1] = {{f_c1, 5}};
@@ -564,13 +584,57 @@ static void phase_adopt(void)
 	e = do_chunks(f_id);
 	if (e->chunk_list->n_chunks == 2) {
 		Cairn__ChunkInfo *c1 = e->chunk_list->chunks[1];
-		CHECK(c1->version == 5 && c1->n_replicas == 1 &&
-		      strcmp(c1->replicas[0], NODE1) == 0);
+		CHECK(c1->version == 1 && c1->n_replicas == 1 &&
+		      strcmp(c1->replicas[0], NODE2) == 0);
 	}
 	cairn__envelope__free_unpacked(e, NULL);
 	e = do_heartbeat(NODE2, 0, NULL, 0);
+	CHECK(!has_id(e, f_c1));
+	cairn__envelope__free_unpacked(e, NULL);
+	for (int i = 0; i < 3; i++) { /* past the lease grace; no grace ends this hold */
+		run_for(400);
+		cairn__envelope__free_unpacked(do_heartbeat(NODE2, 0, NULL, 0), NULL);
+		e = do_heartbeat(NODE1, 0, NULL, 0);
+		CHECK(!has_id(e, f_c1) && !e->node->reregister);
+		cairn__envelope__free_unpacked(e, NULL);
+	}
+	uint64_t lease = 0, size = 0;
+	CHECK(do_open("/f", 1, 0, 0, &lease, NULL, &size, NULL) == 0);
+	CHECK(do_allocate(f_id, lease, 1, &e) == 0);
+	CHECK(e && e->chunk->chunk->version > 5);
+	cairn__envelope__free_unpacked(e, NULL);
+	CHECK(do_lease(f_id, lease, size, 1) == 0);
+	CHECK(do_release_held() == 1);
+	e = do_heartbeat(NODE1, 0, NULL, 0);
 	CHECK(has_id(e, f_c1));
 	cairn__envelope__free_unpacked(e, NULL);
+}
+
+/*
+ * With a grace: an unknown chunk is held, not deleted, until its node
+ * reported it the grace ago; then a heartbeat carries its delete.
+ */
+static void phase_unknown_held(void)
+{
+	Cairn__Envelope *e;
+	struct report r[1] = {{777777, 3}};
+	opts.delete_grace_ms = 400;
+	e = do_register(NODE3, "r2", r, 1);
+	CHECK(e->node->n_delete_ == 0);
+	cairn__envelope__free_unpacked(e, NULL);
+	e = do_heartbeat(NODE3, 0, NULL, 0);
+	CHECK(!has_id(e, 777777));
+	cairn__envelope__free_unpacked(e, NULL);
+	int deleted = 0;
+	for (int i = 0; i < 8 && !deleted; i++) { /* past the grace, and a tick */
+		run_for(400);
+		e = do_heartbeat(NODE3, 0, NULL, 0);
+		deleted = has_id(e, 777777);
+		CHECK(!e->node->reregister);
+		cairn__envelope__free_unpacked(e, NULL);
+	}
+	CHECK(deleted);
+	opts.delete_grace_ms = 0;
 }
 
 /* ---- paged chunk reports -------------------------------------------------------------- */
@@ -797,6 +861,7 @@ int main(void)
 	}
 	free(opts.listen);
 	opts.listen = strdup("127.0.0.1:0");
+	opts.delete_grace_ms = 0; /* orphans go at registration, but in phase_unknown_held */
 	uint64_t t0 = time_mono_ms();
 
 	server_start();
@@ -809,12 +874,13 @@ int main(void)
 	server_stop(0); /* no checkpoint: the log replays */
 	server_start();
 	phase_restarted(0);
-	phase_adopt();
+	phase_newer_held();
+	phase_unknown_held();
 	phase_paged_report();
 	server_stop(0);
-	server_start(); /* the adopted version was logged */
+	server_start(); /* the version granted past the held one was logged */
 	Cairn__Envelope *e = do_chunks(f_id);
-	CHECK(e->chunk_list->n_chunks == 2 && e->chunk_list->chunks[1]->version == 5);
+	CHECK(e->chunk_list->n_chunks == 2 && e->chunk_list->chunks[1]->version > 5);
 	cairn__envelope__free_unpacked(e, NULL);
 	server_stop(0);
 

@@ -1,9 +1,11 @@
 /*
  * test_oplog: the op log through real files in a temp dir: append, close,
  * replay; group commit with appends racing the writer; a torn last record
- * at every byte offset; a flipped byte at every offset of a middle record;
- * a missing segment; several segments and purging; a failing disk; and
- * the durable append rate (printed).
+ * at every byte offset (cut); a flipped byte at every offset of a middle
+ * record (refused, nothing cut; --recover-to cuts and keeps the rest
+ * aside); a record apply() refuses; a torn-looking record at the end of a
+ * middle segment and a missing segment (refused); several segments and
+ * purging; a failing disk; and the durable append rate (printed).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -230,7 +232,7 @@ static size_t recs_bytes(const struct recs *want, size_t n)
 static int replay(const char *dir, uint64_t after, struct recs *got, uint64_t *last)
 {
 	char *cause = NULL;
-	int err = oplog_replay(dir, after, collect, got, last, &cause);
+	int err = oplog_replay(dir, after, UINT64_MAX, collect, got, last, &cause);
 	if (err)
 		fprintf(stderr, "replay %s: %s\n", dir, cause ? cause : "?");
 	free(cause);
@@ -272,7 +274,8 @@ static void test_roundtrip(void)
 	char *empty = tmpdir_new();
 	CHECK(replay(empty, 3, &got, &last) == 0 && last == 3 && got.n == 0);
 	tmpdir_free(empty);
-	CHECK(oplog_replay("/nonexistent/cairn", 0, collect, &got, &last, &cause) == -ENOENT);
+	CHECK(oplog_replay("/nonexistent/cairn", 0, UINT64_MAX, collect, &got, &last, &cause) ==
+	      -ENOENT);
 	CHECK(cause != NULL);
 	free(cause);
 	cause = NULL;
@@ -400,77 +403,68 @@ static void test_torn_tail(void)
 	tmpdir_free(src);
 }
 
-/* Redirects stderr to a file while f runs; returns what was written (free it). */
-static char *capture_stderr(int (*f)(void *), void *arg, int *ret)
+/* Replays dir up to upto, quietly; returns the error and the cause (free it). */
+static int replay_upto(const char *dir, uint64_t upto, struct recs *got, uint64_t *last,
+		       char **cause)
 {
-	char path[] = "/tmp/cairn-oplog-err-XXXXXX";
-	int fd = mkstemp(path), saved = dup(2);
-	fflush(stderr);
-	dup2(fd, 2);
-	*ret = f(arg);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	size_t len;
-	uint8_t *text = file_read(path, &len);
-	text[len] = '\0';
-	close(fd);
-	unlink(path);
-	return (char *)text;
+	*cause = NULL;
+	return oplog_replay(dir, 0, upto, collect, got, last, cause);
 }
 
-struct replay_args {
-	const char *dir;
-	struct recs *got;
-	uint64_t last;
-};
-
-static int replay_quiet(void *arg)
-{
-	struct replay_args *a = arg;
-	return replay(a->dir, 0, a->got, &a->last);
-}
-
-/* A flipped byte anywhere in a middle record: what precedes applies, the rest is cut. */
+/*
+ * A flipped byte anywhere in a middle record (its length field too, which
+ * can point its end into the zeros): damage, not a torn tail. Replay
+ * refuses with -EUCLEAN, names the segment, the offset and the seqs at
+ * stake, and cuts nothing; replay up to the last good seq (--recover-to)
+ * cuts and keeps the rest aside, byte for byte.
+ */
 static void test_flipped_byte(void)
 {
 	struct recs want = {0}, got = {0};
 	size_t n = 40, mid = 20;
 	char *src = make_log(n, &want);
-	char seg[256], path[512], aside[600];
+	char seg[256], path[512], aside[600], expect[128];
 	seg_path(seg, sizeof(seg), src, 1);
 	size_t len, off = 0;
 	uint8_t *orig = file_read(seg, &len);
 	CHECK(len >= recs_bytes(&want, n));
-	len = recs_bytes(&want, n);
 	for (size_t i = 0; i < mid - 1; i++)
 		off += 8 + want.len[i];
 	size_t rec_len = 8 + want.len[mid - 1];
 	int bad = 0;
 	for (size_t b = off; b < off + rec_len; b++) {
-		char *dir = tmpdir_new();
+		char *dir = tmpdir_new(), *cause;
 		seg_path(path, sizeof(path), dir, 1);
 		orig[b] ^= 0x20;
 		file_write(path, orig, len);
-		orig[b] ^= 0x20;
-		struct replay_args a = {dir, &got, 0};
-		int ret;
-		char *err = capture_stderr(replay_quiet, &a, &ret);
-		int ok = ret == 0 && a.last == mid - 1 && same_recs(&got, &want, 1, mid - 1);
-		ok &= strstr(err, "cut at offset") != NULL && strstr(err, "oplog.0000") != NULL;
-		ok &= strchr(err, '\n') == err + strlen(err) - 1; /* one line */
+		uint64_t last = 0;
+		int ret = replay_upto(dir, UINT64_MAX, &got, &last, &cause);
+		int ok = ret == -EUCLEAN && cause && count_files(dir, "corrupt") == 0;
+		snprintf(expect, sizeof(expect),
+			 "oplog.00000000000000000001 is damaged at offset %zu", off);
+		ok &= cause && strstr(cause, expect) != NULL;
+		snprintf(expect, sizeof(expect), "--recover-to %zu", mid - 1);
+		ok &= cause && strstr(cause, expect) != NULL;
+		size_t now_len;
+		uint8_t *now = file_read(path, &now_len);
+		ok &= now_len == len && memcmp(now, orig, len) == 0; /* untouched */
+		free(now);
+		recs_free(&got);
+		if (!ok)
+			fprintf(stderr, "flipped byte at %zu (record at %zu): ret %d: %s\n", b, off,
+				ret, cause ? cause : "");
+		free(cause);
+		/* The operator's choice: the state at mid - 1, the rest kept aside. */
+		ret = replay_upto(dir, mid - 1, &got, &last, &cause);
+		ok &= ret == 0 && last == mid - 1 && same_recs(&got, &want, 1, mid - 1);
 		snprintf(aside, sizeof(aside), "%s.corrupt-%zu", path, off);
 		size_t alen;
 		uint8_t *tail = file_read(aside, &alen);
-		ok &= tail && alen == len - off;
-		if (tail)
-			tail[b - off] ^= 0x20;
-		ok &= tail && memcmp(tail, orig + off, alen) == 0;
-		if (b == off + 8 + 3 && !ok)
-			fprintf(stderr, "log said: %s", err);
+		ok &= tail && alen == len - off && memcmp(tail, orig + off, alen) == 0;
 		free(tail);
-		free(err);
+		free(cause);
 		recs_free(&got);
+		orig[b] ^= 0x20;
 		if (!ok) {
 			fprintf(stderr, "flipped byte at %zu (record at %zu): wrong replay\n", b,
 				off);
@@ -481,14 +475,33 @@ static void test_flipped_byte(void)
 	CHECK(bad == 0);
 	printf("flipped byte: %zu offsets checked\n", rec_len);
 
-	/* apply() refusing a record cuts there too. */
-	char *dir = tmpdir_new();
+	/* An intact record that apply() refuses is damage too; past it is still refused. */
+	char *dir = tmpdir_new(), *cause;
 	seg_path(path, sizeof(path), dir, 1);
 	file_write(path, orig, len);
 	got.fail_at = (int)mid;
 	uint64_t last;
-	CHECK(replay(dir, 0, &got, &last) == 0 && last == mid - 1);
+	CHECK(replay_upto(dir, UINT64_MAX, &got, &last, &cause) == -EUCLEAN);
+	CHECK(count_files(dir, "corrupt") == 0 && strstr(cause, "does not apply"));
+	free(cause);
+	recs_free(&got);
+	got.fail_at = (int)mid;
+	CHECK(replay_upto(dir, mid + 5, &got, &last, &cause) == -EUCLEAN);
+	free(cause);
+	recs_free(&got);
+	CHECK(replay_upto(dir, mid - 1, &got, &last, &cause) == 0 && last == mid - 1);
 	CHECK(count_files(dir, "corrupt") == 1);
+	recs_free(&got);
+	tmpdir_free(dir);
+
+	/* --recover-to on an intact log: the records past it go aside, nothing else. */
+	dir = tmpdir_new();
+	seg_path(path, sizeof(path), dir, 1);
+	file_write(path, orig, len);
+	CHECK(replay_upto(dir, 5, &got, &last, &cause) == 0 && last == 5 &&
+	      same_recs(&got, &want, 1, 5));
+	recs_free(&got);
+	CHECK(replay(dir, 0, &got, &last) == 0 && last == 5);
 	recs_free(&got);
 	tmpdir_free(dir);
 	free(orig);
@@ -607,12 +620,44 @@ static void test_segments(void)
 	CHECK(replay(dir, 2500, &got, &last) == 0 && last == n && same_recs(&got, &want, 2501, n));
 	recs_free(&got);
 	/* The log now starts after seq 1: replaying from 0 must refuse, not cut. */
-	CHECK(oplog_replay(dir, 0, collect, &got, &last, &cause) == -CAIRN_EINTERNAL);
+	CHECK(oplog_replay(dir, 0, UINT64_MAX, collect, &got, &last, &cause) == -CAIRN_EINTERNAL);
 	CHECK(got.n == 0 && count_files(dir, "corrupt") == 0);
 	free(cause);
 	cause = NULL;
 
-	/* A lost segment in the middle: a seq gap, cut at the next one. */
+	/* A middle segment's last record cut short: torn-looking, but not last: refused. */
+	char mid_path[512];
+	uint64_t mid_first = 0;
+	DIR *md = opendir(dir);
+	struct dirent *mde;
+	while ((mde = readdir(md)))
+		if (strncmp(mde->d_name, "oplog.", 6) == 0 && strlen(mde->d_name) == 26) {
+			uint64_t f = strtoull(mde->d_name + 6, NULL, 10);
+			if (f > 3000 && f < 3500 && (!mid_first || f < mid_first))
+				mid_first = f;
+		}
+	closedir(md);
+	seg_path(mid_path, sizeof(mid_path), dir, mid_first);
+	size_t mlen, end = 0;
+	uint8_t *mimg = file_read(mid_path, &mlen);
+	while (end + 8 <= mlen) {
+		uint32_t l = (uint32_t)mimg[end] << 24 | (uint32_t)mimg[end + 1] << 16 |
+			     (uint32_t)mimg[end + 2] << 8 | mimg[end + 3];
+		if (!l)
+			break;
+		end += 8 + l;
+	}
+	file_write(mid_path, mimg, end - 3);
+	CHECK(oplog_replay(dir, 2500, UINT64_MAX, collect, &got, &last, &cause) == -EUCLEAN);
+	CHECK(cause && strstr(cause, "short record") && strstr(cause, "later segments follow"));
+	CHECK(count_files(dir, "corrupt") == 0);
+	free(cause);
+	cause = NULL;
+	recs_free(&got);
+	file_write(mid_path, mimg, mlen);
+	free(mimg);
+
+	/* A lost segment in the middle: a seq gap, refused; --recover-to cuts at the gap. */
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	uint64_t firsts[4096];
@@ -632,8 +677,14 @@ static void test_segments(void)
 	seg_path(path, sizeof(path), dir, victim);
 	CHECK(unlink(path) == 0);
 	int before = count_segments(dir);
-	CHECK(replay(dir, 2500, &got, &last) == 0 && last == victim - 1 &&
-	      same_recs(&got, &want, 2501, victim - 1));
+	CHECK(oplog_replay(dir, 2500, UINT64_MAX, collect, &got, &last, &cause) == -EUCLEAN);
+	CHECK(strstr(cause, "where") && count_segments(dir) == before &&
+	      count_files(dir, "corrupt") == 0);
+	free(cause);
+	cause = NULL;
+	recs_free(&got);
+	CHECK(oplog_replay(dir, 2500, victim - 1, collect, &got, &last, &cause) == 0 &&
+	      last == victim - 1 && same_recs(&got, &want, 2501, victim - 1));
 	recs_free(&got);
 	int later = 0;
 	for (size_t i = 0; i < k; i++)

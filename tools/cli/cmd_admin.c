@@ -7,11 +7,14 @@
  * [{"addr", "rack", "state", "used", "capacity", "chunks"}].
  *
  * fsck: one line per chunk with a problem ("PATH chunk ID index N:
- * KIND"), then the totals and the status; --json prints exactly
+ * KIND", or for a held replica "PATH chunk ID version V on NODE: held
+ * (WHY)"), then the totals and the status; --json prints exactly
  * {"status", "files", "chunks", "under_replicated", "missing", "corrupt",
- * "stale", "problems": [{"path", "chunk", "kind"}]} with chunk a decimal
- * integer. Exit status 1 unless the status is HEALTHY (also with --json),
- * or when the call fails; a path that does not exist is one error line.
+ * "stale", "held", "problems": [{"path", "chunk", "kind"}]} with chunk a
+ * decimal integer; a problem of kind "held" also has "node", "version"
+ * and "why" (its path is "" when no file has the chunk). Exit status 1
+ * unless the status is HEALTHY (also with --json), or when the call
+ * fails; a path that does not exist is one error line.
  *
  * rebalance: starts a rebalance (to --threshold PCT points of the mean,
  * 1..100, else the metaserver's default) and prints where it stands; with
@@ -25,6 +28,9 @@
  * --wait, a line whenever its replica count changes, until it is
  * decommissioned (exit 0) or dies first (exit 1). recommission ADDR
  * takes it back into service.
+ *
+ * release-held: the held replicas (never deleted on a guess) are deleted
+ * now, on the operator's word; prints how many.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,6 +53,9 @@ static const struct cli_cmd admin_decommission_cmd = {
     "Copy the chunkserver's replicas elsewhere, then retire it (it keeps serving reads)."};
 static const struct cli_cmd admin_recommission_cmd = {
     "admin recommission", NULL, "ADDR", "Take a decommissioning chunkserver back into service."};
+static const struct cli_cmd admin_release_held_cmd = {
+    "admin release-held", NULL, "",
+    "Delete every held replica (unknown to the namespace, or newer than it) now."};
 
 #define ADMIN_POLL_MS	  1000u
 #define ADMIN_BLOCKED_MAX 5 /* polls reporting "no chunk can move" before giving up */
@@ -122,35 +131,50 @@ static void fsck_json(const struct cairn_fsck *f)
 {
 	printf(
 	    "{\"status\": \"%s\", \"files\": %llu, \"chunks\": %llu, \"under_replicated\": %llu, "
-	    "\"missing\": %llu, \"corrupt\": %llu, \"stale\": %llu, \"problems\": [",
+	    "\"missing\": %llu, \"corrupt\": %llu, \"stale\": %llu, \"held\": %llu, "
+	    "\"problems\": [",
 	    cairn_fsck_status_name(f->status), (unsigned long long)f->files,
 	    (unsigned long long)f->chunks, (unsigned long long)f->under_replicated,
 	    (unsigned long long)f->missing, (unsigned long long)f->corrupt,
-	    (unsigned long long)f->stale);
+	    (unsigned long long)f->stale, (unsigned long long)f->held);
 	for (size_t i = 0; i < f->nproblems; i++) {
+		const struct cairn_fsck_problem *p = &f->problems[i];
 		printf("%s\n  {\"path\": ", i ? "," : "");
-		cli_json_str(stdout, f->problems[i].path);
-		printf(", \"chunk\": %llu, \"kind\": \"%s\"}",
-		       (unsigned long long)f->problems[i].chunk_id,
-		       cairn_fsck_kind_name(f->problems[i].kind));
+		cli_json_str(stdout, p->path);
+		printf(", \"chunk\": %llu, \"kind\": \"%s\"", (unsigned long long)p->chunk_id,
+		       cairn_fsck_kind_name(p->kind));
+		if (p->kind == CAIRN_FSCK_HELD) {
+			printf(", \"node\": ");
+			cli_json_str(stdout, p->node);
+			printf(", \"version\": %llu, \"why\": ", (unsigned long long)p->version);
+			cli_json_str(stdout, p->why);
+		}
+		printf("}");
 	}
 	printf("%s]}\n", f->nproblems ? "\n" : "");
 }
 
 static void fsck_plain(const struct cairn_fsck *f)
 {
-	for (size_t i = 0; i < f->nproblems; i++)
-		printf("%s chunk %016llx index %llu: %s\n", f->problems[i].path,
-		       (unsigned long long)f->problems[i].chunk_id,
-		       (unsigned long long)f->problems[i].index,
-		       cairn_fsck_kind_name(f->problems[i].kind));
+	for (size_t i = 0; i < f->nproblems; i++) {
+		const struct cairn_fsck_problem *p = &f->problems[i];
+		if (p->kind == CAIRN_FSCK_HELD)
+			printf("%s chunk %016llx version %llu on %s: held (%s)\n",
+			       *p->path ? p->path : "(no file)", (unsigned long long)p->chunk_id,
+			       (unsigned long long)p->version, p->node, p->why);
+		else
+			printf("%s chunk %016llx index %llu: %s\n", p->path,
+			       (unsigned long long)p->chunk_id, (unsigned long long)p->index,
+			       cairn_fsck_kind_name(p->kind));
+	}
 	if (f->more)
 		printf("(more problems than listed: see the totals)\n");
 	printf("files: %llu  chunks: %llu  under-replicated: %llu  missing: %llu  corrupt: %llu  "
-	       "stale: %llu\n",
+	       "stale: %llu  held: %llu\n",
 	       (unsigned long long)f->files, (unsigned long long)f->chunks,
 	       (unsigned long long)f->under_replicated, (unsigned long long)f->missing,
-	       (unsigned long long)f->corrupt, (unsigned long long)f->stale);
+	       (unsigned long long)f->corrupt, (unsigned long long)f->stale,
+	       (unsigned long long)f->held);
 	printf("status: %s\n", cairn_fsck_status_name(f->status));
 }
 
@@ -180,6 +204,23 @@ static int admin_fsck(struct cli *cli, int argc, char **argv)
 	}
 	free(path);
 	return rc;
+}
+
+static int admin_release_held(struct cli *cli, int argc, char **argv)
+{
+	int rc;
+	uint64_t n = 0;
+	if (cli_getopt(cli, argc, argv, "", NULL) != -1)
+		return cli->rc;
+	if (argc - optind > 0)
+		return cli_usage(cli, "no arguments");
+	if ((rc = cli_connect(cli)) != CLI_OK)
+		return rc;
+	int err = cairn_admin_release_held(cli->fs, &n);
+	if (err)
+		return cli_fail(cli, err, "admin release-held");
+	printf("%llu held replicas released for deletion\n", (unsigned long long)n);
+	return CLI_OK;
 }
 
 static void sleep_ms(unsigned ms)
@@ -424,10 +465,14 @@ int cmd_admin(struct cli *cli, int argc, char **argv)
 		cli->cmd = cancel ? &admin_recommission_cmd : &admin_decommission_cmd;
 		return admin_decommission(cli, argc - 1, argv + 1, cancel);
 	}
+	if (strcmp(sub, "release-held") == 0) {
+		cli->cmd = &admin_release_held_cmd;
+		return admin_release_held(cli, argc - 1, argv + 1);
+	}
 	if (strcmp(sub, "--help") == 0) {
-		const struct cli_cmd *subs[] = {&admin_nodes_cmd, &admin_fsck_cmd,
-						&admin_rebalance_cmd, &admin_decommission_cmd,
-						&admin_recommission_cmd};
+		const struct cli_cmd *subs[] = {&admin_nodes_cmd,	 &admin_fsck_cmd,
+						&admin_rebalance_cmd,	 &admin_decommission_cmd,
+						&admin_recommission_cmd, &admin_release_held_cmd};
 		for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
 			printf("usage: cairn %s %s\n  %s\n", subs[i]->name, subs[i]->usage,
 			       subs[i]->summary);

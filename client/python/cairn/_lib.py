@@ -74,7 +74,8 @@ class Node(ctypes.Structure):
 
 class FsckProblem(ctypes.Structure):
     _fields_ = [("path", ctypes.c_char_p), ("chunk_id", ctypes.c_uint64),
-                ("index", ctypes.c_uint64), ("kind", ctypes.c_int)]
+                ("index", ctypes.c_uint64), ("kind", ctypes.c_int), ("node", ctypes.c_char_p),
+                ("version", ctypes.c_uint64), ("why", ctypes.c_char_p)]
 
 
 class Fsck(ctypes.Structure):
@@ -82,7 +83,8 @@ class Fsck(ctypes.Structure):
                 ("chunks", ctypes.c_uint64), ("under_replicated", ctypes.c_uint64),
                 ("missing", ctypes.c_uint64), ("corrupt", ctypes.c_uint64),
                 ("stale", ctypes.c_uint64), ("nproblems", ctypes.c_size_t),
-                ("problems", ctypes.POINTER(FsckProblem)), ("more", ctypes.c_int)]
+                ("problems", ctypes.POINTER(FsckProblem)), ("more", ctypes.c_int),
+                ("held", ctypes.c_uint64)]
 
 
 class Rebalance(ctypes.Structure):
@@ -152,6 +154,7 @@ PROTOTYPES = {
     "cairn_fsck_kind_name": (_s, [_int]),
     "cairn_admin_rebalance": (_int, [_p, _u32, _int, ctypes.POINTER(Rebalance)]),
     "cairn_admin_decommission": (_int, [_p, _s, _int]),
+    "cairn_admin_release_held": (_int, [_p, ctypes.POINTER(ctypes.c_uint64)]),
 }
 
 lib, path = load()

@@ -324,22 +324,36 @@ class FileSystem:
 
     def fsck(self, path="/"):
         """Checks every chunk under path: a dict status ("HEALTHY", "DEGRADED",
-        "CORRUPT"), files, chunks, under_replicated, missing, corrupt, stale, problems
-        (a list of dicts path, chunk, index, kind) and more (problems left out)."""
+        "CORRUPT"), files, chunks, under_replicated, missing, corrupt, stale, held, problems
+        (a list of dicts path, chunk, index, kind; held ones also node, version, why) and
+        more (problems left out)."""
         rep = ctypes.POINTER(Fsck)()
         self._check(lib.cairn_admin_fsck(self._handle(), encode(path), ctypes.byref(rep)), path)
         try:
             r = rep.contents
             out = {k: getattr(r, k) for k in ("files", "chunks", "under_replicated", "missing",
-                                               "corrupt", "stale")}
+                                               "corrupt", "stale", "held")}
             out["status"] = decode(lib.cairn_fsck_status_name(r.status))
-            out["problems"] = [{"path": decode(p.path), "chunk": p.chunk_id, "index": p.index,
-                                "kind": decode(lib.cairn_fsck_kind_name(p.kind))}
-                               for p in (r.problems[i] for i in range(r.nproblems))]
+            out["problems"] = [self._problem(r.problems[i]) for i in range(r.nproblems)]
             out["more"] = bool(r.more)
             return out
         finally:
             lib.cairn_admin_fsck_free(rep)
+
+    @staticmethod
+    def _problem(p):
+        out = {"path": decode(p.path), "chunk": p.chunk_id, "index": p.index,
+               "kind": decode(lib.cairn_fsck_kind_name(p.kind))}
+        if out["kind"] == "held":
+            out.update(node=decode(p.node), version=p.version, why=decode(p.why))
+        return out
+
+    def release_held(self):
+        """Deletes every held replica now (`cairn admin release-held`): chunks unknown to
+        the namespace and versions it never granted. Returns how many."""
+        n = ctypes.c_uint64()
+        self._check(lib.cairn_admin_release_held(self._handle(), ctypes.byref(n)))
+        return n.value
 
     def rebalance(self, threshold=0, query=False):
         """Asks for a rebalance to within threshold percentage points of the mean
