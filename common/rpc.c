@@ -993,14 +993,13 @@ int rpc_call(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
 	return 0;
 }
 
-int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
-	      struct evbuffer *payload)
+/* Frames the reply to call_id onto out (the envelope as rpc_reply() documents it). */
+static int reply_frame(struct evbuffer *out, uint64_t call_id, int err, const char *why,
+		       Cairn__Envelope *body, struct evbuffer *payload)
 {
 	Cairn__Envelope r = CAIRN__ENVELOPE__INIT;
 	Cairn__Empty empty = CAIRN__EMPTY__INIT;
 
-	if (!c->open)
-		return 0;
 	r.call_id = call_id;
 	r.is_reply = 1;
 	r.status = err_to_status(err);
@@ -1017,21 +1016,45 @@ int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Ca
 		r.body_case = CAIRN__ENVELOPE__BODY_OK;
 		r.ok = &empty;
 	}
-	int rc = frame_encode(c->out, &r, payload);
+	return frame_encode(out, &r, payload);
+}
+
+int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
+	      struct evbuffer *payload)
+{
+	if (!c->open)
+		return 0;
+	int rc = reply_frame(c->out, call_id, err, why, body, payload);
 	if (rc < 0) {
 		log_warn("rpc: reply %llu to %s cannot be framed: %s", (unsigned long long)call_id,
 			 c->peer, err_str(rc));
-		Cairn__Envelope e = CAIRN__ENVELOPE__INIT;
-		e.call_id = call_id;
-		e.is_reply = 1;
-		e.status = err_to_status(-CAIRN_EINTERNAL);
-		e.error = (char *)"the reply could not be framed";
-		e.body_case = CAIRN__ENVELOPE__BODY_OK;
-		e.ok = &empty;
-		frame_encode(c->out, &e, NULL);
+		reply_frame(c->out, call_id, -CAIRN_EINTERNAL, "the reply could not be framed",
+			    NULL, NULL);
 	}
 	conn_output_added(c);
 	return rc;
+}
+
+int rpc_reply_pack(uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
+		   struct evbuffer **frame)
+{
+	*frame = evbuffer_new();
+	if (!*frame)
+		return -ENOMEM;
+	int rc = reply_frame(*frame, call_id, err, why, body, NULL);
+	if (rc < 0) {
+		evbuffer_free(*frame);
+		*frame = NULL;
+	}
+	return rc;
+}
+
+void rpc_reply_packed(struct rpc_conn *c, struct evbuffer *frame)
+{
+	if (!c->open)
+		return;
+	evbuffer_add_buffer(c->out, frame);
+	conn_output_added(c);
 }
 
 /* ---- server -------------------------------------------------------------- */

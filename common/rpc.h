@@ -107,6 +107,23 @@ int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Ca
 	      struct evbuffer *payload);
 
 /*
+ * Frames now the reply rpc_reply() would send (no payload), to be sent
+ * later as it is with rpc_reply_packed(): a reply held until something
+ * happens (the metaserver's durable replies) is packed once. Returns 0
+ * and a new *frame (free with evbuffer_free()), or a negative error
+ * (-E2BIG over a limit, -ENOMEM). Any thread.
+ */
+int rpc_reply_pack(uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
+		   struct evbuffer **frame);
+
+/*
+ * Sends a frame made by rpc_reply_pack() (its bytes are moved out: frame
+ * is left empty, still the caller's). A no-op once the connection has
+ * closed.
+ */
+void rpc_reply_packed(struct rpc_conn *c, struct evbuffer *frame);
+
+/*
  * Listens on addr ("HOST:PORT"), making an rpc_conn with ops/arg for each
  * accepted connection (the server holds that reference and drops it when
  * the connection closes). PORT 0 picks a free port (see rpc_server_port());

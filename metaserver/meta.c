@@ -9,8 +9,9 @@
  * Invariant: every reply to a mutating call is sent only once
  * oplog_durable_seq() covers the last record applied before it was
  * answered; waiters are queued in seq order, so one pass from the head
- * releases them. A waiter holds a packed copy of its reply, never
- * pointers into the namespace, which may change before it is sent.
+ * releases them. A waiter holds its reply framed (rpc_reply_pack()), never
+ * pointers into the namespace, which may change before it is sent; the
+ * frame goes out as it is.
  */
 #include "meta.h"
 
@@ -62,22 +63,18 @@ const struct config_opt meta_config[] = {
 static void waiter_free(struct meta_waiter *w)
 {
 	rpc_conn_unref(w->conn);
-	free(w->why);
-	free(w->body);
+	if (w->frame)
+		evbuffer_free(w->frame);
 	free(w);
 }
 
 /* Sends w's held reply, or err instead when non-zero. */
 static void waiter_send(struct meta_waiter *w, int err)
 {
-	Cairn__Envelope *body = NULL;
-	const char *why = err ? NULL : w->why;
-	if (!err)
-		err = w->err;
-	if (!err && w->body && !(body = cairn__envelope__unpack(NULL, w->body_len, w->body)))
-		err = -CAIRN_EINTERNAL;
-	rpc_reply(w->conn, w->call_id, err, why, body, NULL);
-	cairn__envelope__free_unpacked(body, NULL);
+	if (err)
+		rpc_reply(w->conn, w->call_id, err, NULL, NULL, NULL);
+	else
+		rpc_reply_packed(w->conn, w->frame);
 }
 
 /* Sends every held reply the op log now covers; err fails them all instead. */
@@ -121,30 +118,17 @@ void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, co
 		return;
 	}
 	struct meta_waiter *w = calloc(1, sizeof(*w));
-	int nomem = !w;
-	if (w && body) {
-		w->body_len = cairn__envelope__get_packed_size(body);
-		w->body = malloc(w->body_len ? w->body_len : 1);
-		nomem = !w->body;
-		if (w->body)
-			cairn__envelope__pack(body, w->body);
-	}
-	if (w && why)
-		nomem |= !(w->why = strdup(why));
-	if (nomem) {
-		if (w) {
-			free(w->body);
-			free(w->why);
-			free(w);
-		}
-		rpc_reply(call->conn, call->call_id, -ENOMEM, NULL, NULL, NULL);
+	int rc = w ? rpc_reply_pack(call->call_id, err, why, body, &w->frame) : -ENOMEM;
+	if (rc < 0) {
+		free(w);
+		rpc_reply(call->conn, call->call_id, rc == -ENOMEM ? rc : -CAIRN_EINTERNAL, NULL, NULL,
+			  NULL);
 		return;
 	}
 	rpc_conn_ref(call->conn);
 	w->conn = call->conn;
 	w->call_id = call->call_id;
 	w->seq = seq;
-	w->err = err;
 	w->queued_us = time_mono_us();
 	STAILQ_INSERT_TAIL(&ms->waiters, w, link);
 }

@@ -20,16 +20,13 @@ struct chunkmap;
 struct lease_table;
 struct nodes_node;
 
-/* A reply held until the op log is durable up to seq: a copy, never pointers into ns. */
+/* A reply held until the op log is durable up to seq: framed, never pointers into ns. */
 struct meta_waiter {
 	STAILQ_ENTRY(meta_waiter) link;
 	struct rpc_conn *conn; /* one reference held */
 	uint64_t call_id;
 	uint64_t seq;
-	int err;
-	char *why;     /* owned, or NULL */
-	uint8_t *body; /* an Envelope holding the reply body, packed; NULL: none */
-	size_t body_len;
+	struct evbuffer *frame; /* the reply, framed by rpc_reply_pack(); owned */
 	uint64_t queued_us; /* when it was queued (monotonic), for the commit latency */
 };
 

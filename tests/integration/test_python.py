@@ -624,6 +624,7 @@ def test_timeout_and_unavailable(tmp_path):
             fs.stat("/x")
         assert isinstance(e.value, ConnectionError) and e.value.errno == cairn.EUNAVAIL
         assert "/x" in str(e.value)
+        assert "unavailable (gave up after 1s)" in str(e.value)  # libcairn's words
     meta = Meta(tmp_path).start()
     try:
         with cairn.connect(meta.addr, timeout=1.5) as fs:
@@ -637,6 +638,15 @@ def test_timeout_and_unavailable(tmp_path):
             assert e.value.errno == errno.ETIMEDOUT and "/late" in str(e.value)
     finally:
         meta.kill()
+
+
+def test_defaults_and_address_lists(cluster):
+    """None is libcairn's default; a list of addresses passes over a dead member."""
+    from conftest import free_port
+    with cairn.connect("127.0.0.1:%d,%s" % (free_port(), cluster.meta.addr)) as fs:
+        fs.ping()
+        assert fs.timeout == 60.0  # libcairn's default, read back from the handle
+        assert cluster.meta.addr in fs.addr
 
 
 # ---- threads and processes ----

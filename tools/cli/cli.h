@@ -19,9 +19,6 @@
 #define CLI_FAIL  1
 #define CLI_USAGE 2
 
-#define CLI_DEFAULT_META    "127.0.0.1:20000"
-#define CLI_DEFAULT_TIMEOUT 60000 /* ms */
-
 struct cli;
 
 struct cli_cmd {
@@ -34,8 +31,8 @@ struct cli_cmd {
 
 /* One run of the CLI. */
 struct cli {
-	const char *meta; /* metaserver HOST:PORT */
-	uint64_t timeout_ms;
+	const char *meta;    /* --meta: metaserver HOST:PORT[,...]; NULL: libcairn's default */
+	uint64_t timeout_ms; /* --timeout; 0: libcairn's default */
 	int json;
 	int rc;			   /* exit status after cli_getopt() returned '?' */
 	int unreachable;	   /* a call failed for want of the metaserver */

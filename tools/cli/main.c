@@ -34,9 +34,14 @@ static const struct cli_cmd cli_cmds[] = {
 
 #define N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 
+#define CLI_STR_(x) #x
+#define CLI_STR(x)  CLI_STR_(x)
+
 static const char *const global_help[][2] = {
-    {"--meta ADDR", "the metaserver, HOST:PORT (default: $CAIRN_META, else " CLI_DEFAULT_META ")"},
-    {"--timeout DURATION", "how long a call keeps retrying before it fails (default 60s)"},
+    {"--meta ADDR", "the metaserver, HOST:PORT, or a comma-separated list of them (default: "
+		    "$CAIRN_META, else " CAIRN_DEFAULT_META ")"},
+    {"--timeout DURATION", "how long a call keeps retrying before it fails (default "
+			   CLI_STR(CAIRN_DEFAULT_TIMEOUT_S) "s)"},
     {"--json", "machine-readable output where a command prints a report"},
     {"--help", "this text; 'cairn COMMAND --help' for one command"},
     {"--version", "the version of cairn"},
@@ -130,9 +135,6 @@ static int run(struct cli *cli, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct cli cli = {0};
-	const char *env = getenv("CAIRN_META");
-	cli.meta = env && *env ? env : CLI_DEFAULT_META;
-	cli.timeout_ms = CLI_DEFAULT_TIMEOUT;
 	int rc = run(&cli, argc, argv);
 	cairn_disconnect(cli.fs);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -23,16 +23,16 @@ from . import errors, fileio
 from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, OpenOptions, Options, Rebalance,
                    Stat, lib, last_error, strerror)
 
-DEFAULT_META = "127.0.0.1:20000"
 COPY_BUFFER = 4 << 20
 
 
-def connect(addr=None, timeout=60.0, replication=None):
-    """A FileSystem for the metaserver at addr ("HOST:PORT").
+def connect(addr=None, timeout=None, replication=None):
+    """A FileSystem for the metaserver at addr ("HOST:PORT", or a comma-separated list).
 
-    addr defaults to $CAIRN_META, else 127.0.0.1:20000. timeout (seconds)
-    bounds every call, retries included. replication is given to files
-    this handle creates (None: the metaserver's default).
+    addr None: libcairn's default ($CAIRN_META, else 127.0.0.1:20000).
+    timeout (seconds) bounds every call, retries included (None:
+    libcairn's default, 60 s). replication is given to files this handle
+    creates (None: the metaserver's default).
     """
     return FileSystem(addr, timeout, replication)
 
@@ -94,11 +94,9 @@ def info(path, st):
 class FileSystem:
     """A connection to one cairn cluster (see connect())."""
 
-    def __init__(self, addr=None, timeout=60.0, replication=None):
-        if addr is None:
-            addr = os.environ.get("CAIRN_META") or DEFAULT_META
-        self.addr = addr
-        self.timeout = float(timeout)
+    def __init__(self, addr=None, timeout=None, replication=None):
+        self.addr = addr  # None until the first handle says which (libcairn's default)
+        self.timeout = None if timeout is None else float(timeout)
         self.replication = replication
         self._lock = threading.Lock()
         self._files = weakref.WeakSet()
@@ -130,13 +128,16 @@ class FileSystem:
                 raise ValueError("cairn.FileSystem %s is closed" % self.addr)
             if self._h is None or self._pid != os.getpid():
                 opt = Options()
-                opt.timeout_ms = max(1, int(self.timeout * 1000))
+                opt.timeout_ms = 0 if self.timeout is None else max(1, int(self.timeout * 1000))
                 opt.replication = self.replication or 0
                 out = ctypes.c_void_p()
-                rc = lib.cairn_connect(self.addr.encode(), ctypes.byref(opt), ctypes.byref(out))
+                addr = None if self.addr is None else self.addr.encode()
+                rc = lib.cairn_connect(addr, ctypes.byref(opt), ctypes.byref(out))
                 if rc < 0:
                     raise errors.exception(rc, strerror(rc), "", self.addr)
                 self._h, self._pid = out.value, os.getpid()
+                self.addr = lib.cairn_meta_addr(self._h).decode()
+                self.timeout = lib.cairn_timeout_ms(self._h) / 1000.0
                 self._files = weakref.WeakSet()
             return self._h
 
@@ -161,10 +162,6 @@ class FileSystem:
     def _error(self, code, path=None, path2=None):
         """The exception for code, with this thread's last error text on the handle."""
         cause = last_error(self._h) if self._h is not None else ""
-        if not cause and code in (-errno.ETIMEDOUT, -errors.EUNAVAIL):
-            cause = "metaserver %s %s, gave up after %gs" % (
-                self.addr, "did not answer" if code == -errno.ETIMEDOUT else "unreachable",
-                self.timeout)
         shown = [None if p is None else text(p) for p in (path, path2)]
         return errors.exception(code, strerror(code), cause, *shown)
 
