@@ -18,6 +18,7 @@
  */
 #include "chunk_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -40,13 +41,18 @@ const struct config_opt chunk_config[] = {
     {"meta", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(meta), "address of the metaserver"},
     {"listen", CONFIG_ADDR, "127.0.0.1:22000", 0, 0, 0, OPT(listen),
      "address for clients and chain peers, also reported to the metaserver"},
+    RPC_LIMIT_ROWS(struct chunk_options, "20M", "512M"),
     {"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "data dirs, comma-separated (one per disk)"},
     {"rack", CONFIG_STRING, NULL, 0, 0, 0, OPT(rack), "rack name, for replica placement"},
     {"capacity", CONFIG_SIZE, "0", 0, 0, 0, OPT(capacity),
      "bytes the chunks may use, split between the dirs; 0: the disks' free space"},
     {"scrub-interval", CONFIG_DURATION, "24h", 0, 0, 30ll * 86400000, OPT(scrub_interval_ms),
      "re-verify every chunk once per this; 0: never"},
+    {"http", CONFIG_ADDR, NULL, 0, 0, 0, OPT(http),
+     "address of the /metrics page (Prometheus); unset: none"},
     {"log-level", CONFIG_LEVEL, "info", 0, 0, 0, OPT(log_level), "debug, info, warn or error"},
+    {"log-file", CONFIG_STRING, NULL, 0, 0, 0, OPT(log_file),
+     "append log lines to FILE, not stderr (SIGHUP reopens it)"},
     CONFIG_END,
 };
 
@@ -102,12 +108,32 @@ static char **split_dirs(const char *list, int *n, char **cause)
 	}
 }
 
+int chunk_addr_numeric(const char *addr)
+{
+	char *host;
+	uint16_t port;
+	struct in6_addr buf;
+	if (addr_parse(addr, &host, &port) < 0)
+		return 0;
+	int ok = inet_pton(AF_INET, host, &buf) == 1 || inet_pton(AF_INET6, host, &buf) == 1;
+	free(host);
+	return ok;
+}
+
 int chunk_check_options(const struct chunk_options *opts, char **cause)
 {
 	int n;
 	*cause = NULL;
 	if (opts->rack && strlen(opts->rack) > CHUNK_RACK_MAX) {
 		if (asprintf(cause, "--rack: longer than %d characters", CHUNK_RACK_MAX) < 0)
+			*cause = NULL;
+		return -EINVAL;
+	}
+	if (!chunk_addr_numeric(opts->listen)) {
+		if (asprintf(cause,
+			     "--listen %s: give an IP address, not a name: it is what clients and "
+			     "chain peers connect to, and chunkservers do not resolve names",
+			     opts->listen) < 0)
 			*cause = NULL;
 		return -EINVAL;
 	}
@@ -164,6 +190,7 @@ void chunk_on_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer 
 		rpc_reply(c, req->call_id, -EINVAL, "this call takes no payload", NULL, NULL);
 		return;
 	}
+	chunk_stats_call(cs, (unsigned)req->body_case);
 	h->fn(cs, c, req, payload);
 }
 
@@ -187,6 +214,7 @@ static void teardown(struct chunk_server *cs)
 	chunk_meta_stop(cs);
 	chunk_peer_free_all(cs);
 	chunk_repl_stop(cs);
+	chunk_stats_http_stop(cs);
 	store_close(cs->store); /* runs the callbacks of what was queued */
 	cs->store = NULL;
 }
@@ -210,7 +238,7 @@ struct chunk_server *chunk_new(struct event_base *base, const struct chunk_optio
 	cs->opts = opts;
 	cs->base = base;
 	cs->dirs = split_dirs(opts->data, &cs->ndirs, cause);
-	if (!cs->dirs)
+	if (!cs->dirs || chunk_ident_load(cs, cause) < 0)
 		goto fail;
 	cs->store = store_open((const char *const *)cs->dirs, cs->ndirs, opts->capacity, base,
 			       on_store_lost, cs, cause);
@@ -222,8 +250,9 @@ struct chunk_server *chunk_new(struct event_base *base, const struct chunk_optio
 		goto fail;
 	}
 	cs->rpc = rpc_server_new(base, opts->listen, &client_ops, cs, cause);
-	if (!cs->rpc)
+	if (!cs->rpc || chunk_stats_start(cs, cause) < 0)
 		goto fail;
+	rpc_server_set_limits(cs->rpc, &opts->limits);
 	if (chunk_repl_start(cs) < 0 || chunk_meta_start(cs) < 0 || chunk_scrub_start(cs) < 0) {
 		*cause = strdup("cannot set up events");
 		goto fail;
@@ -258,8 +287,10 @@ void chunk_free(struct chunk_server *cs)
 	if (cs->drain_ev)
 		event_free(cs->drain_ev);
 	chunk_io_free(cs);
+	chunk_ident_free(cs);
 	if (cs->dirs)
 		free_dirs(cs->dirs, cs->ndirs);
 	free(cs->lost);
+	chunk_stats_stop(cs);
 	free(cs);
 }

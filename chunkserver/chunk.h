@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "rpc.h"
 
 struct chunk_options {
 	char *config;
@@ -23,9 +24,12 @@ struct chunk_options {
 	char *listen;
 	char *data; /* DIR[,DIR...] */
 	char *rack; /* NULL: none */
+	char *http;	/* the /metrics page's address; NULL: none */
+	char *log_file; /* NULL: stderr */
 	uint64_t capacity;
 	uint64_t scrub_interval_ms;
 	int log_level;
+	struct rpc_limits limits; /* what the clients' and peers' connections may hold */
 };
 
 /* The flag/config table of cairn-chunk (DESIGN §2). */

@@ -6,7 +6,9 @@
  *   chunk_peer.c   connections to the next members of write chains
  *   chunk_meta.c   the metaserver link: register, heartbeats, commands
  *   chunk_scrub.c  the background scrubber
+ *   chunk_stats.c  counters for /metrics, and the --http page serving them
  *   chunk_repl.c   copies of chunks from other chunkservers (re-replication)
+ *   chunk_ident.c  the file system the data dirs belong to
  *
  * Everything here runs on the loop thread.
  */
@@ -24,6 +26,7 @@ struct chunk_peer;
 struct chunk_vpend;
 struct chunk_client;
 struct chunk_repl;
+struct chunk_stats;
 
 /* Buckets of the small hash tables of chunk_io.c (powers of 2). */
 #define CHUNK_VPEND_BUCKETS  256u
@@ -70,6 +73,12 @@ struct chunk_server {
 	uint64_t report_id;	     /* the metaserver's name for it */
 	uint32_t report_page;	     /* the next page's number */
 
+	/* Identity (chunk_ident.c). */
+	uint8_t fs_id[16]; /* the file system our data dirs belong to, when has_id */
+	int has_id;
+	int ident_refused;	 /* a metaserver of another file system: logged once */
+	unsigned char *dir_ided; /* per data dir: its identity file is written (or was tried) */
+
 	/* Write path (chunk_io.c). */
 	struct chunk_vpend *vpend[CHUNK_VPEND_BUCKETS];
 	struct chunk_client *clients[CHUNK_CLIENT_BUCKETS];
@@ -89,6 +98,9 @@ struct chunk_server {
 
 	/* Copies for re-replication (chunk_repl.c). */
 	struct chunk_repl *repl;
+
+	/* Counters and the --http page (chunk_stats.c). */
+	struct chunk_stats *stats;
 };
 
 /* One row of the dispatch table, indexed by the envelope's body case. */
@@ -113,6 +125,13 @@ void chunk_on_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer 
  * lost with its disk, vanished, or found corrupt). Duplicates are fine.
  */
 void chunk_report_lost(struct chunk_server *cs, uint64_t id);
+
+/*
+ * chunk.c: whether addr is HOST:PORT with HOST an IP address (v4, or v6 in
+ * brackets): how chunkservers listen and name chain members, so that no
+ * name is ever resolved on the event loop.
+ */
+int chunk_addr_numeric(const char *addr);
 
 /* chunk_io.c: a client connection closed; forget its accounting. */
 void chunk_io_conn_closed(struct chunk_server *cs, struct rpc_conn *c);
@@ -172,8 +191,45 @@ int chunk_repl_busy(const struct chunk_server *cs, uint64_t id);
 void chunk_repl_sending(struct chunk_server *cs, Cairn__HeartbeatReq *hb);
 void chunk_repl_acked(struct chunk_server *cs, int ok);
 
+/*
+ * chunk_stats.c: what the chunkserver counts, served as /metrics on --http
+ * (when set). chunk_stats_start() returns 0 or -1 with a new *cause (the
+ * --http address is bad or taken); chunk_stats_stop() closes the page and
+ * frees the counters (a no-op when not started). The counting calls below
+ * are one call site each.
+ */
+int chunk_stats_start(struct chunk_server *cs, char **cause);
+void chunk_stats_stop(struct chunk_server *cs);
+/* Closes the --http page only (shutdown: before the store closes). */
+void chunk_stats_http_stop(struct chunk_server *cs);
+/* A call of dispatch row op arrived. */
+void chunk_stats_call(struct chunk_server *cs, unsigned op);
+/* A call of dispatch row op that reached the store was answered; it began at start_us. */
+void chunk_stats_done(struct chunk_server *cs, unsigned op, uint64_t start_us);
+/* Bytes a client read or wrote here (written: this replica's bytes, chain members count too). */
+void chunk_stats_read(struct chunk_server *cs, uint64_t bytes);
+void chunk_stats_written(struct chunk_server *cs, uint64_t bytes);
+/* A replica here failed its checksum (a read, a write or the scrubber found it). */
+void chunk_stats_checksum(struct chunk_server *cs);
+/* A replication copy to here ended: err 0 (length bytes copied) or failed. */
+void chunk_stats_copy(struct chunk_server *cs, int err, uint64_t length);
+/* The bytes clients read and wrote since the start, for the heartbeat. */
+void chunk_stats_totals(const struct chunk_server *cs, uint64_t *read, uint64_t *written);
+
 /* chunk_scrub.c: starts the scrubber (a no-op for --scrub-interval 0). */
 int chunk_scrub_start(struct chunk_server *cs);
 void chunk_scrub_stop(struct chunk_server *cs);
+
+/*
+ * Identity (chunk_ident.c). chunk_ident_load() reads the data dirs'
+ * identity files at start-up: 0, or -1 with a new *cause when they name
+ * two file systems or one cannot be read. chunk_ident_accept() judges the
+ * file-system id (len bytes) a NodeResp carries: 0 when it is ours (or
+ * joined now: recorded in the data dirs), else -EACCES or -CAIRN_EPROTO,
+ * logged once, and the answer must not be acted on.
+ */
+int chunk_ident_load(struct chunk_server *cs, char **cause);
+int chunk_ident_accept(struct chunk_server *cs, const uint8_t *fs_id, size_t len);
+void chunk_ident_free(struct chunk_server *cs);
 
 #endif

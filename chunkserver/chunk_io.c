@@ -97,6 +97,8 @@ struct chunk_call {
 	uint64_t call_id;
 	uint64_t chunk_id;
 	uint64_t bytes;
+	uint64_t start_us; /* arrival (monotonic), for the latency */
+	unsigned op;	   /* its dispatch row */
 	int parts; /* parts not done yet, plus one while submitting */
 	int err;
 	char *why;
@@ -108,6 +110,7 @@ struct chunk_read { /* a ReadReq's or CrcsReq's */
 	struct rpc_conn *conn; /* one reference held */
 	uint64_t call_id;
 	uint64_t chunk_id;
+	uint64_t start_us;
 };
 
 static size_t hash64(uint64_t v, size_t nbuckets)
@@ -249,6 +252,8 @@ static const char *check_chain(const struct chunk_server *cs, char **chain, size
 		if (strlen(chain[i]) >= CHUNK_ADDR_MAX || addr_parse(chain[i], &host, &port) < 0)
 			return "a chain address is not HOST:PORT";
 		free(host);
+		if (!chunk_addr_numeric(chain[i]))
+			return "a chain address is not an IP address (names are not resolved)";
 		if (strcmp(chain[i], cs->opts->listen) == 0)
 			return "the chain names this chunkserver";
 	}
@@ -267,6 +272,7 @@ static struct chunk_call *call_new(struct chunk_server *cs, struct rpc_conn *c, 
 	call->call_id = call_id;
 	call->chunk_id = chunk_id;
 	call->parts = 1;
+	call->start_us = time_mono_us();
 	cs->ncalls++;
 	return call;
 }
@@ -291,6 +297,9 @@ static void call_part_done(struct chunk_call *call)
 	if (--call->parts > 0)
 		return;
 	rpc_reply(call->conn, call->call_id, call->err, call->why, NULL, NULL);
+	chunk_stats_done(call->cs, call->op, call->start_us);
+	if (!call->err && call->op == CAIRN__ENVELOPE__BODY_WRITE)
+		chunk_stats_written(call->cs, call->bytes);
 	if (call->client) {
 		call->client->write_bytes -= call->bytes;
 		client_unref(call->client);
@@ -305,8 +314,10 @@ static void call_part_done(struct chunk_call *call)
 static void on_local(int err, struct evbuffer *data, void *arg)
 {
 	struct chunk_call *call = arg;
-	if (err == -CAIRN_ECHECKSUM)
+	if (err == -CAIRN_ECHECKSUM) {
+		chunk_stats_checksum(call->cs);
 		chunk_report_lost(call->cs, call->chunk_id);
+	}
 	if (err)
 		call_fail(call, err, NULL);
 	call_part_done(call);
@@ -413,6 +424,7 @@ static void h_write(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope
 		return;
 	}
 	struct chunk_call *call = call_new(cs, c, req->call_id, m->chunk_id);
+	call->op = CAIRN__ENVELOPE__BODY_WRITE;
 	call->client = cl;
 	cl->refs++;
 	cl->write_bytes += len;
@@ -469,6 +481,7 @@ static void h_sync(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope 
 		return;
 	}
 	struct chunk_call *call = call_new(cs, c, req->call_id, m->chunk_id);
+	call->op = CAIRN__ENVELOPE__BODY_SYNC;
 	if (m->n_chain > 0) {
 		Cairn__SyncReq s = *m;
 		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
@@ -493,6 +506,7 @@ static void on_read(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 	if (err == -CAIRN_ECHECKSUM) {
 		log_error("chunk %016llx: a read found the replica corrupt; reporting it lost",
 			  (unsigned long long)r->chunk_id);
+		chunk_stats_checksum(r->cs);
 		chunk_report_lost(r->cs, r->chunk_id);
 	}
 	if (err) {
@@ -505,8 +519,10 @@ static void on_read(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 		body.data = &resp;
 		body.n_payload_crc = ncrcs; /* the stored CRCs, when they fit the frame's blocks */
 		body.payload_crc = (uint32_t *)crcs;
+		chunk_stats_read(r->cs, resp.length);
 		rpc_reply(r->conn, r->call_id, 0, NULL, &body, data); /* moves the bytes */
 	}
+	chunk_stats_done(r->cs, CAIRN__ENVELOPE__BODY_READ, r->start_us);
 	r->cs->ncalls--;
 	rpc_conn_unref(r->conn);
 	free(r);
@@ -543,6 +559,7 @@ static struct chunk_read *read_new(struct chunk_server *cs, struct rpc_conn *c, 
 	rpc_conn_ref(c);
 	r->call_id = call_id;
 	r->chunk_id = chunk_id;
+	r->start_us = time_mono_us();
 	cs->ncalls++;
 	return r;
 }
@@ -569,6 +586,7 @@ static void on_crcs(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 		log_error("chunk %016llx: a checksum request found the replica corrupt; reporting "
 			  "it lost",
 			  (unsigned long long)r->chunk_id);
+		chunk_stats_checksum(r->cs);
 		chunk_report_lost(r->cs, r->chunk_id);
 	}
 	Cairn__CrcsResp resp = CAIRN__CRCS_RESP__INIT;
@@ -578,6 +596,7 @@ static void on_crcs(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 	body.body_case = CAIRN__ENVELOPE__BODY_CRC_LIST;
 	body.crc_list = &resp;
 	rpc_reply(r->conn, r->call_id, err, NULL, err ? NULL : &body, NULL);
+	chunk_stats_done(r->cs, CAIRN__ENVELOPE__BODY_CRCS, r->start_us);
 	r->cs->ncalls--;
 	rpc_conn_unref(r->conn);
 	free(r);

@@ -29,7 +29,9 @@
  * brings the next heartbeat forward (chunk_meta_kick()). Nothing here ever
  * blocks or delays client I/O: every call is asynchronous and at most
  * one is in flight. A metaserver that refuses RegisterReq (not written
- * yet: ENOTSUP) is logged once and asked again every interval.
+ * yet: ENOTSUP; another file system: PERMISSION) is logged once and asked
+ * again every interval. Every NodeResp names the metaserver's file system;
+ * chunk_ident.c judges it before anything in it is acted on.
  *
  * CAIRN_CHUNK_REPORT_PAGE in the environment sets a smaller page, so
  * tests see several pages from a few replicas.
@@ -219,7 +221,14 @@ static void meta_failed(struct chunk_server *cs, int err, const Cairn__Envelope 
 			const char *what)
 {
 	const char *why = reply && reply->error && *reply->error ? reply->error : err_str(err);
-	if (err == -ENOTSUP) {
+	if (cs->ident_refused && (err == -EACCES || err == -CAIRN_EPROTO)) {
+		/* said once already (here or by chunk_ident_accept()) */
+	} else if (err == -EACCES) {
+		log_error("metaserver %s refused us: %s; our data dirs are kept as they are; "
+			  "asking again every few seconds",
+			  cs->opts->meta, why);
+		cs->ident_refused = 1;
+	} else if (err == -ENOTSUP) {
 		if (!cs->meta_notsup)
 			log_warn("metaserver %s does not take %s calls (%s); asking again every "
 				 "heartbeat",
@@ -278,6 +287,8 @@ static void on_register(int err, Cairn__Envelope *reply, struct evbuffer *payloa
 		err = -CAIRN_EPROTO;
 	if (err == 0 && !cs->report_page && cs->report_at < cs->report_n && !reply->node->report_id)
 		err = -CAIRN_EPROTO; /* a paged report the metaserver did not open */
+	if (err == 0)
+		err = chunk_ident_accept(cs, reply->node->fs_id.data, reply->node->fs_id.len);
 	if (err) {
 		report_failed(cs, err, reply, cs->report_page ? "chunk report" : "register");
 		return;
@@ -314,6 +325,8 @@ static int call_page(struct chunk_server *cs)
 			reg.chunks = p.ptrs;
 			reg.n_chunks = p.n;
 			reg.more = cs->report_at < cs->report_n;
+			reg.fs_id.data = cs->fs_id;
+			reg.fs_id.len = cs->has_id ? sizeof(cs->fs_id) : 0;
 			env.body_case = CAIRN__ENVELOPE__BODY_REGISTER;
 			env.register_ = &reg;
 		} else {
@@ -382,6 +395,8 @@ static void on_heartbeat(int err, Cairn__Envelope *reply, struct evbuffer *paylo
 		return;
 	if (err == 0 && reply->body_case != CAIRN__ENVELOPE__BODY_NODE)
 		err = -CAIRN_EPROTO;
+	if (err == 0)
+		err = chunk_ident_accept(cs, reply->node->fs_id.data, reply->node->fs_id.len);
 	if (err) {
 		cs->sent_nlost = 0;
 		chunk_repl_acked(cs, 0);
@@ -417,6 +432,7 @@ static void send_heartbeat(struct chunk_server *cs)
 	space(cs, &hb.capacity, &hb.used);
 	hb.load = cs->ncalls;
 	hb.nchunks = nchunks;
+	chunk_stats_totals(cs, &hb.bytes_read, &hb.bytes_written);
 	hb.lost = cs->lost;
 	hb.n_lost = cs->nlost;
 	hb.corrupt = corrupt;
@@ -438,7 +454,9 @@ static void send_heartbeat(struct chunk_server *cs)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct chunk_server *cs = arg;
-	arm(cs, cs->heartbeat_ms);
+	/* Refused as another file system's: ask again, but not at a short heartbeat's pace. */
+	arm(cs, cs->ident_refused && cs->heartbeat_ms < CHUNK_HEARTBEAT_MS ? CHUNK_HEARTBEAT_MS
+									   : cs->heartbeat_ms);
 	store_check_dirs(cs->store);
 	chunk_peer_expire(cs);
 	if (cs->meta_busy)

@@ -12,6 +12,12 @@
  * connected the socket becomes an rpc_conn; calls on it fail with the
  * connection when it is lost, and the next call connects again.
  *
+ * Chain members are named by numeric address only (as chunkservers listen
+ * and register: see chunk_check_options()): a name would need a blocking
+ * getaddrinfo() on the event loop, stalling every call of the process, so
+ * a chain member that is not an IP address fails its calls with -EINVAL
+ * and a clear reason instead.
+ *
  * Calls made while the connect is in progress wait, in order, as packed
  * envelopes (plus their payload buffers), and are sent in that order
  * before any later call, so a chain's writes keep their order.
@@ -214,8 +220,8 @@ static void on_connect(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Resolves p->addr once: numeric hosts at once; a name with the blocking
- * getaddrinfo() (give chain members as IP addresses). Returns 0 or an errno.
+ * Turns p->addr into a socket address, once. Numeric hosts only (this
+ * never blocks). Returns 0, or EINVAL for a name or a bad address.
  */
 static int peer_resolve(struct chunk_peer *p)
 {
@@ -230,13 +236,9 @@ static int peer_resolve(struct chunk_peer *p)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	int gai = getaddrinfo(host, portstr, &hints, &res);
-	if (gai == EAI_NONAME) {
-		hints.ai_flags = AI_NUMERICSERV;
-		gai = getaddrinfo(host, portstr, &hints, &res);
-	}
 	free(host);
 	if (gai)
-		return EHOSTUNREACH;
+		return EINVAL;
 	memcpy(&p->sa, res->ai_addr, res->ai_addrlen);
 	p->salen = res->ai_addrlen;
 	freeaddrinfo(res);
@@ -249,6 +251,13 @@ static void peer_connect(struct chunk_peer *p)
 	static const struct timeval limit = {CHUNK_PEER_CONNECT_MS / 1000,
 					     CHUNK_PEER_CONNECT_MS % 1000 * 1000};
 	int err = peer_resolve(p);
+	if (err) {
+		log_info("chain peer %s: not an IP address: refused", p->addr);
+		fail_waiting(
+		    p, -EINVAL,
+		    "not an IP address (chain members are named by IP address, not resolved)");
+		return;
+	}
 	if (!err) {
 		p->fd = socket(p->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (p->fd < 0)

@@ -293,6 +293,7 @@ static void finish(struct chunk_copy *k, int err, const char *why)
 	else
 		cs->repl->waiting--;
 	if (!k->cancelled && !cs->stopping) {
+		chunk_stats_copy(cs, err, k->length);
 		if (err == 0) {
 			log_info("chunk %016llx: copied %llu bytes from %s in %llu ms",
 				 (unsigned long long)k->id, (unsigned long long)k->length,

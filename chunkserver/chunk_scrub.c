@@ -79,6 +79,7 @@ static void on_scrubbed(int err, struct evbuffer *data, void *arg)
 		log_error("scrub: the replica of chunk %016llx is corrupt; reporting it lost",
 			  (unsigned long long)id);
 		chunk_report_lost(cs, id);
+		chunk_stats_checksum(cs);
 		cs->scrub_found++;
 	} else if (err && err != -ENOENT && err != -ESHUTDOWN) {
 		log_warn("scrub: chunk %016llx: %s", (unsigned long long)id, err_str(err));

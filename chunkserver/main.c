@@ -18,6 +18,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	chunk_shutdown(arg);
 }
 
+/* SIGHUP: logrotate moved the log file; open it again. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	if (log_reopen() < 0)
+		log_warn("cannot reopen the log file; still writing to the old one");
+}
+
 int main(int argc, char **argv)
 {
 	/*
@@ -43,6 +50,12 @@ int main(int argc, char **argv)
 		config_free(chunk_config, &opts);
 		return rc < 0 ? 2 : 0;
 	}
+	if (opts.log_file && log_open_file(opts.log_file, &cause) < 0) {
+		fprintf(stderr, "cairn-chunk: %s\n", cause ? cause : "cannot open the log file");
+		free(cause);
+		config_free(chunk_config, &opts);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	struct event_base *base = event_base_new();
 	struct chunk_server *cs = base ? chunk_new(base, &opts, &cause) : NULL;
@@ -56,11 +69,14 @@ int main(int argc, char **argv)
 	}
 	struct event *term = evsignal_new(base, SIGTERM, on_signal, cs);
 	struct event *intr = evsignal_new(base, SIGINT, on_signal, cs);
+	struct event *hup = evsignal_new(base, SIGHUP, on_hup, cs);
 	event_add(term, NULL);
 	event_add(intr, NULL);
+	event_add(hup, NULL);
 	event_base_dispatch(base);
 	event_free(term);
 	event_free(intr);
+	event_free(hup);
 	chunk_free(cs);
 	event_base_free(base);
 	config_free(chunk_config, &opts);

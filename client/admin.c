@@ -3,11 +3,11 @@
  * fsck, rebalance and decommission, as `cairn admin nodes`, `fsck`,
  * `rebalance` and `decommission` use them.
  *
- * Each is one metaserver call through call.c, which keeps the reply
- * packed (call->raw); here it is unpacked on the caller's thread and
- * copied into plain structs the caller frees, so no protobuf type leaks
- * into the public API. Names of states and kinds live here, once, for
- * every front end.
+ * Each is one metaserver call through call.c: the request is built on the
+ * stack (CALL_REQ), call_run() hands back the unpacked reply, which is
+ * copied here into plain structs the caller frees, so no protobuf type
+ * leaks into the public API. Names of states and kinds live here, once,
+ * for every front end.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,26 +34,6 @@ const char *cairn_fsck_status_name(int status)
 const char *cairn_fsck_kind_name(int kind)
 {
 	return NAME(fsck_kinds, kind);
-}
-
-/*
- * Runs call and unpacks its kept reply, which must have body kind.
- * Returns 0 and a new *out (free with cairn__envelope__free_unpacked())
- * or a negative error.
- */
-static int run_unpack(struct call *call, Cairn__Envelope__BodyCase kind, Cairn__Envelope **out)
-{
-	int err = call_run(call);
-	if (err)
-		return err;
-	Cairn__Envelope *env =
-	    call->raw ? cairn__envelope__unpack(NULL, call->raw_len, call->raw) : NULL;
-	if (!env || env->body_case != kind) {
-		cairn__envelope__free_unpacked(env, NULL);
-		return -CAIRN_EPROTO;
-	}
-	*out = env;
-	return 0;
 }
 
 /* ---- nodes ---- */
@@ -94,15 +74,14 @@ static int copy_nodes(const Cairn__NodesResp *r, struct cairn_node **out, size_t
 
 int cairn_admin_nodes(cairn_t *c, struct cairn_node **out, size_t *n)
 {
-	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_ADMIN_NODES);
-	if (!call)
-		return -ENOMEM;
-	Cairn__Envelope *env = NULL;
-	int err = run_unpack(call, CAIRN__ENVELOPE__BODY_NODE_LIST, &env);
-	if (!err)
-		err = copy_nodes(env->node_list, out, n);
-	cairn__envelope__free_unpacked(env, NULL);
-	call_free(call);
+	Cairn__Empty m = CAIRN__EMPTY__INIT;
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, ADMIN_NODES, admin_nodes, &m);
+	int err = call_run(c, &req, CAIRN__ENVELOPE__BODY_NODE_LIST, &reply);
+	if (err)
+		return err;
+	err = copy_nodes(reply->node_list, out, n);
+	cairn__envelope__free_unpacked(reply, NULL);
 	return err;
 }
 
@@ -162,36 +141,32 @@ static int copy_fsck(const Cairn__FsckResp *r, struct cairn_fsck **out)
 
 int cairn_admin_fsck(cairn_t *c, const char *path, struct cairn_fsck **out)
 {
-	char *norm;
-	int err = client_path_norm(path ? path : "/", &norm);
+	Cairn__FsckReq m = CAIRN__FSCK_REQ__INIT;
+	int err = client_path_norm(path ? path : "/", &m.path);
 	if (err)
 		return err;
-	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_FSCK);
-	if (!call) {
-		free(norm);
-		return -ENOMEM;
-	}
-	call->owned[0] = norm;
-	call->body.fsck.path = norm;
-	Cairn__Envelope *env = NULL;
-	err = run_unpack(call, CAIRN__ENVELOPE__BODY_FSCK_REPORT, &env);
-	if (!err)
-		err = copy_fsck(env->fsck_report, out);
-	cairn__envelope__free_unpacked(env, NULL);
-	call_free(call);
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, FSCK, fsck, &m);
+	err = call_run(c, &req, CAIRN__ENVELOPE__BODY_FSCK_REPORT, &reply);
+	free(m.path);
+	if (err)
+		return err;
+	err = copy_fsck(reply->fsck_report, out);
+	cairn__envelope__free_unpacked(reply, NULL);
 	return err;
 }
 
 int cairn_admin_release_held(cairn_t *c, uint64_t *released)
 {
-	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_RELEASE_HELD);
-	Cairn__Envelope *env = NULL;
-	int err = call ? run_unpack(call, CAIRN__ENVELOPE__BODY_RELEASED, &env) : -ENOMEM;
-	if (!err)
-		*released = env->released->released;
-	cairn__envelope__free_unpacked(env, NULL);
-	call_free(call);
-	return err;
+	Cairn__Empty m = CAIRN__EMPTY__INIT;
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, RELEASE_HELD, release_held, &m);
+	int err = call_run(c, &req, CAIRN__ENVELOPE__BODY_RELEASED, &reply);
+	if (err)
+		return err;
+	*released = reply->released->released;
+	cairn__envelope__free_unpacked(reply, NULL);
+	return 0;
 }
 
 /* ---- rebalance and decommission ---- */
@@ -200,39 +175,31 @@ int cairn_admin_rebalance(cairn_t *c, uint32_t threshold, int query, struct cair
 {
 	if (threshold > 100)
 		return -EINVAL;
-	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_REBALANCE);
-	if (!call)
-		return -ENOMEM;
-	call->body.rebalance.threshold = threshold;
-	call->body.rebalance.query = !!query;
-	Cairn__Envelope *env = NULL;
-	int err = run_unpack(call, CAIRN__ENVELOPE__BODY_REBALANCE_REPORT, &env);
-	if (!err) {
-		const Cairn__RebalanceResp *r = env->rebalance_report;
-		*out = (struct cairn_rebalance){r->threshold,	 r->mean,	 r->spread,
-						r->chunks_moved, r->bytes_moved, r->moves_in_flight,
-						r->scan,	 r->first_scan,	 r->balanced,
-						r->blocked,	 r->nodes};
-	}
-	cairn__envelope__free_unpacked(env, NULL);
-	call_free(call);
-	return err;
+	Cairn__RebalanceReq m = CAIRN__REBALANCE_REQ__INIT;
+	m.threshold = threshold;
+	m.query = !!query;
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, REBALANCE, rebalance, &m);
+	int err = call_run(c, &req, CAIRN__ENVELOPE__BODY_REBALANCE_REPORT, &reply);
+	if (err)
+		return err;
+	const Cairn__RebalanceResp *r = reply->rebalance_report;
+	*out = (struct cairn_rebalance){r->threshold,	 r->mean,	 r->spread,
+					r->chunks_moved, r->bytes_moved, r->moves_in_flight,
+					r->scan,	 r->first_scan,	 r->balanced,
+					r->blocked,	 r->nodes};
+	cairn__envelope__free_unpacked(reply, NULL);
+	return 0;
 }
 
 int cairn_admin_decommission(cairn_t *c, const char *addr, int cancel)
 {
 	if (!addr || !*addr)
 		return -EINVAL;
-	char *copy = strdup(addr);
-	struct call *call = copy ? call_new(c, CAIRN__ENVELOPE__BODY_DECOMMISSION) : NULL;
-	if (!call) {
-		free(copy);
-		return -ENOMEM;
-	}
-	call->owned[0] = copy;
-	call->body.decommission.addr = copy;
-	call->body.decommission.cancel = !!cancel;
-	int err = call_run(call);
-	call_free(call);
-	return err;
+	Cairn__DecommissionReq m = CAIRN__DECOMMISSION_REQ__INIT;
+	m.addr = (char *)addr;
+	m.cancel = !!cancel;
+	Cairn__Envelope req;
+	CALL_REQ(&req, DECOMMISSION, decommission, &m);
+	return call_run(c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, NULL);
 }

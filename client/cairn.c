@@ -1,23 +1,23 @@
 /*
- * cairn: libcairn's client handle: connect, disconnect, the loop thread.
+ * cairn: libcairn's client handle: connect, disconnect, the loop thread
+ * and the background thread.
  *
- * Each handle owns an event_base (made thread-safe with
- * evthread_use_pthreads(), so other threads may make its wake event
- * active), one thread running that base, and an rpc_client to the
- * metaserver living on it. API calls from any thread go through call.c,
- * which makes them on the caller's thread over one of the handle's
- * rpc_sync connections when one is free, else through the loop.
- * The rpc_client keeps its connection up (reconnecting with back-off) so
- * that losing it is seen at once, calls in flight or not: call.c then
- * knows a call that times out afterwards never reached the metaserver.
- * The loop thread runs with every signal blocked, so the host's signal
- * handlers run on the host's threads and a write to a closed socket cannot
- * kill the host with SIGPIPE.
+ * Each handle owns the metaserver call layer (call.c: a pool of blocking
+ * connections used on the callers' threads), an event_base (made
+ * thread-safe with evthread_use_pthreads(), so other threads may make its
+ * wake event active) with one thread running it for the data path, and a
+ * background thread that makes the metaserver calls nobody waits for
+ * (lease renewals, bad-replica reports), which the loop thread may not
+ * make itself (it must not block). Both threads run with every signal
+ * blocked, so the host's signal handlers run on the host's threads and a
+ * write to a closed socket cannot kill the host with SIGPIPE.
  *
- * Data-path jobs (struct cjob) are queued like calls and run on the loop
- * thread by the same wake event; the chunkserver connection pool lives
- * there too and is closed when the handle stops, failing what is in
- * flight on it.
+ * Data-path jobs (struct cjob) are queued and run on the loop thread by
+ * the wake event; the chunkserver connection pool lives there too and is
+ * closed when the handle stops, failing what is in flight on it.
+ *
+ * The metaserver address is a comma-separated list ("HOST:PORT[,...]");
+ * call.c moves along it (and to a leader a member names).
  *
  * The library never prints: its copy of the log sink (common/log.c,
  * linked in with hidden visibility) is silenced when the first handle is
@@ -34,8 +34,6 @@
 #include "chunkconn.h"
 #include "client_int.h"
 #include "log.h"
-#include "rpc.h"
-#include "rpc_sync.h"
 #include "util.h"
 
 static pthread_once_t client_once = PTHREAD_ONCE_INIT;
@@ -86,18 +84,13 @@ static void run_jobs(struct cairn *c, int stopping)
 	}
 }
 
-/* The wake event: queued calls or jobs are waiting, or the handle is stopping. */
+/* The wake event: queued jobs are waiting, or the handle is stopping. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct cairn *c = arg;
 	pthread_mutex_lock(&c->lock);
 	int stopping = c->stopping;
 	pthread_mutex_unlock(&c->lock);
-	if (stopping && c->rpc) {
-		rpc_client_free(c->rpc); /* fails the calls in flight */
-		c->rpc = NULL;
-	}
-	call_dispatch(c);
 	run_jobs(c, stopping);
 	if (stopping) {
 		chunkconn_pool_free(c->pool); /* fails the data calls in flight */
@@ -106,25 +99,40 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* The metaserver connection closed (loop thread). */
-static void on_meta_close(struct rpc_conn *conn, void *arg)
+int client_post_bg(struct cairn *c, struct cjob *job)
+{
+	pthread_mutex_lock(&c->lock);
+	int stopping = c->stopping;
+	if (!stopping) {
+		TAILQ_INSERT_TAIL(&c->bg_jobs, job, link);
+		pthread_cond_signal(&c->bg_cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return stopping ? -CAIRN_EUNAVAIL : 0;
+}
+
+/* The background thread: runs its jobs in order until the handle stops. */
+static void *bg_main(void *arg)
 {
 	struct cairn *c = arg;
 	pthread_mutex_lock(&c->lock);
-	c->reachable = 0;
-	c->meta_epoch++;
+	for (;;) {
+		struct cjob *job = TAILQ_FIRST(&c->bg_jobs);
+		if (!job && c->stopping)
+			break;
+		if (!job) {
+			pthread_cond_wait(&c->bg_cond, &c->lock);
+			continue;
+		}
+		TAILQ_REMOVE(&c->bg_jobs, job, link);
+		int stopping = c->stopping;
+		pthread_mutex_unlock(&c->lock);
+		job->run(job, stopping);
+		pthread_mutex_lock(&c->lock);
+	}
 	pthread_mutex_unlock(&c->lock);
+	return NULL;
 }
-
-uint64_t client_meta_epoch(struct cairn *c)
-{
-	pthread_mutex_lock(&c->lock);
-	uint64_t e = c->meta_epoch;
-	pthread_mutex_unlock(&c->lock);
-	return e;
-}
-
-static const struct rpc_conn_ops meta_ops = {NULL, on_meta_close};
 
 static void *loop_main(void *arg)
 {
@@ -133,34 +141,84 @@ static void *loop_main(void *arg)
 	return NULL;
 }
 
-/* Starts the loop thread with every signal blocked in it. */
-static int start_thread(struct cairn *c)
+/* Starts fn(c) on a new thread with every signal blocked in it. */
+static int start_thread(struct cairn *c, pthread_t *t, void *(*fn)(void *))
 {
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&c->thread, NULL, loop_main, c);
+	int rc = pthread_create(t, NULL, fn, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -rc;
 }
 
-/* Frees what cairn_connect() made, the thread excepted. */
+/*
+ * Splits list ("HOST:PORT[,HOST:PORT...]", blanks around members ignored)
+ * into c->addrs. Returns 0, -EINVAL (a member is not HOST:PORT, or too
+ * many) or -ENOMEM.
+ */
+static int addrs_parse(struct cairn *c, const char *list)
+{
+	c->addrs = calloc(CLIENT_META_ADDRS, sizeof(*c->addrs));
+	if (!c->addrs)
+		return -ENOMEM;
+	for (const char *s = list;;) {
+		s += strspn(s, " \t");
+		size_t len = strcspn(s, ",");
+		while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		if (c->naddrs == CLIENT_META_ADDRS)
+			return -EINVAL;
+		char *a = strndup(s, len);
+		if (!a)
+			return -ENOMEM;
+		c->addrs[c->naddrs++] = a;
+		char *host = NULL;
+		uint16_t port;
+		if (addr_parse(a, &host, &port) != 0)
+			return -EINVAL;
+		free(host);
+		s += strcspn(s, ",");
+		if (!*s++)
+			return 0;
+	}
+}
+
+/* Frees what cairn_connect() made, the threads excepted. */
 static void handle_free(struct cairn *c)
 {
-	if (c->rpc)
-		rpc_client_free(c->rpc);
-	for (int i = 0; i < CLIENT_SYNC_CONNS; i++) {
-		rpc_sync_free(c->sync[i]);
-		pthread_mutex_destroy(&c->sync_lock[i]);
-	}
+	call_close_all(c);
 	chunkconn_pool_free(c->pool);
 	if (c->wake)
 		event_free(c->wake);
 	if (c->base)
 		event_base_free(c->base);
+	pthread_cond_destroy(&c->conn_cond);
+	pthread_cond_destroy(&c->bg_cond);
 	pthread_mutex_destroy(&c->lock);
+	for (size_t i = 0; i < c->naddrs; i++)
+		free(c->addrs[i]);
+	free(c->addrs);
+	free(c->cur);
 	free(c->addr);
 	free(c);
+}
+
+/* Stops the threads that run (the loop's, then the background one) and frees c. */
+static void handle_stop(struct cairn *c, int loop_started)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stopping = 1;
+	pthread_cond_broadcast(&c->bg_cond);
+	pthread_cond_broadcast(&c->conn_cond);
+	pthread_mutex_unlock(&c->lock);
+	if (loop_started) {
+		event_active(c->wake, 0, 0);
+		pthread_join(c->thread, NULL);
+	}
+	if (c->bg_started)
+		pthread_join(c->bg_thread, NULL);
+	handle_free(c);
 }
 
 int cairn_connect(const char *meta_addr, const struct cairn_options *opt, cairn_t **out)
@@ -173,41 +231,46 @@ int cairn_connect(const char *meta_addr, const struct cairn_options *opt, cairn_
 		meta_addr = getenv("CAIRN_META");
 	if (!meta_addr || !*meta_addr)
 		meta_addr = CLIENT_DEFAULT_META;
-	char *host = NULL;
-	uint16_t port;
-	if (addr_parse(meta_addr, &host, &port) != 0)
-		return -EINVAL;
-	free(host);
 
 	struct cairn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
-	for (int i = 0; i < CLIENT_SYNC_CONNS; i++)
-		pthread_mutex_init(&c->sync_lock[i], NULL);
-	TAILQ_INIT(&c->queue);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->conn_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&c->bg_cond, NULL);
 	TAILQ_INIT(&c->jobs);
+	TAILQ_INIT(&c->bg_jobs);
+	int err = addrs_parse(c, meta_addr);
+	if (err) {
+		handle_free(c);
+		return err;
+	}
 	c->timeout_ms = opt && opt->timeout_ms ? opt->timeout_ms : CLIENT_DEFAULT_TIMEOUT;
 	if (c->timeout_ms > CLIENT_TIMEOUT_MAX)
 		c->timeout_ms = CLIENT_TIMEOUT_MAX;
 	c->replication = opt ? opt->replication : 0;
 	c->addr = strdup(meta_addr);
+	c->cur = strdup(c->addrs[0]);
 	c->base = event_base_new();
 	if (c->base)
 		c->wake = event_new(c->base, -1, 0, on_wake, c);
-	if (c->wake && c->addr)
-		c->rpc = rpc_client_new(c->base, c->addr, &meta_ops, c);
-	if (c->rpc)
+	if (c->wake)
 		c->pool = chunkconn_pool_new(c->base, c->timeout_ms);
-	for (int i = 0; i < CLIENT_SYNC_CONNS && c->addr; i++)
-		c->sync[i] = rpc_sync_new(c->addr); /* connects on its first call */
-	if (!c->addr || !c->pool || !c->sync[CLIENT_SYNC_CONNS - 1]) {
+	if (!c->addr || !c->cur || !c->pool) {
 		handle_free(c);
 		return -ENOMEM;
 	}
-	int err = start_thread(c);
-	if (err) {
+	if ((err = start_thread(c, &c->bg_thread, bg_main)) != 0) {
 		handle_free(c);
+		return err;
+	}
+	c->bg_started = 1;
+	if ((err = start_thread(c, &c->thread, loop_main)) != 0) {
+		handle_stop(c, 0);
 		return err;
 	}
 	*out = c;
@@ -216,14 +279,8 @@ int cairn_connect(const char *meta_addr, const struct cairn_options *opt, cairn_
 
 void cairn_disconnect(cairn_t *c)
 {
-	if (!c)
-		return;
-	pthread_mutex_lock(&c->lock);
-	c->stopping = 1;
-	pthread_mutex_unlock(&c->lock);
-	event_active(c->wake, 0, 0);
-	pthread_join(c->thread, NULL);
-	handle_free(c);
+	if (c)
+		handle_stop(c, 1);
 }
 
 const char *cairn_meta_addr(cairn_t *c)
@@ -238,10 +295,8 @@ uint64_t cairn_timeout_ms(cairn_t *c)
 
 int cairn_ping(cairn_t *c)
 {
-	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_PING);
-	if (!call)
-		return -ENOMEM;
-	int err = call_run(call);
-	call_free(call);
-	return err;
+	Cairn__Empty m = CAIRN__EMPTY__INIT;
+	Cairn__Envelope req;
+	CALL_REQ(&req, PING, ping, &m);
+	return call_run(c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, NULL);
 }

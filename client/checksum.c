@@ -28,13 +28,12 @@ static int chunk_crcs(cairn_t *c, const char *addr, const struct cairn_chunk_loc
 	if (!s)
 		return -ENOMEM;
 	Cairn__CrcsReq m = CAIRN__CRCS_REQ__INIT;
-	Cairn__Envelope req = CAIRN__ENVELOPE__INIT;
+	Cairn__Envelope req;
 	m.chunk_id = loc->chunk_id;
 	m.version = loc->version;
 	m.offset = 0;
 	m.length = loc->length;
-	req.body_case = CAIRN__ENVELOPE__BODY_CRCS;
-	req.crcs = &m;
+	CALL_REQ(&req, CRCS, crcs, &m);
 	Cairn__Envelope *reply = NULL;
 	struct evbuffer *payload = NULL;
 	int err = rpc_sync_call(s, &req, NULL, cairn_timeout_ms(c), &reply, &payload);

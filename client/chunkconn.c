@@ -29,16 +29,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client_int.h"
 #include "errors.h"
 #include "log.h"
 #include "rpc.h"
 #include "util.h"
 
-#define CHUNKCONN_BUCKETS    64u   /* power of 2 */
-#define CHUNKCONN_DOWN_MS    1000u /* asks fail at once for this long after a failed connect */
-#define CHUNKCONN_CONNECT_MS 5000u /* longest connect */
-#define CHUNKCONN_WHY_MAX    160u
-#define CHUNKCONN_SLOW_MS    10000u /* a chunkserver that did not answer is tried last this long */
+#define CHUNKCONN_BUCKETS 64u /* power of 2 */
+#define CHUNKCONN_WHY_MAX 160u
 
 struct chunkconn_wait {
 	TAILQ_ENTRY(chunkconn_wait) link;

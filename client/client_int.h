@@ -1,25 +1,28 @@
 /*
  * client_int: what libcairn's own files share; not part of the public API.
  *
- * The handle (struct cairn) owns an event_base, one thread running it, and
- * an rpc_client to the metaserver that lives on that thread. A call
- * (struct call) is built by the API function on the caller's thread and
- * made there, blocking, over one of the handle's rpc_sync connections when
- * one is free; else it is put on the handle's queue and handed to the
- * rpc_client by the loop thread; the reply is copied into the call on the
- * loop thread and the caller, waiting on the call's condition variable,
- * takes it from there.
+ * The handle (struct cairn) owns the metaserver call layer (call.c), an
+ * event_base with one thread running it (the "loop thread", for the data
+ * path), and one background thread for metaserver calls nobody waits for
+ * (lease renewals, bad-replica reports).
+ *
+ * Metaserver calls (call.c) are made on the calling thread, blocking, over
+ * one of the handle's pooled rpc_sync connections: one transport, no
+ * hand-off to another thread. A call is an Envelope built where it is made
+ * (the body a message on the caller's stack); call_run() returns the reply
+ * as a new Envelope the caller frees. The loop thread never makes one: it
+ * must not block, and hands such work to the background thread instead
+ * (client_post_bg()).
  *
  * The data path (file.c, write.c, read.c) hands its chunkserver calls to
- * the loop thread as jobs (struct cjob) on a second queue; they run there,
- * talk to chunkservers through the handle's connection pool (chunkconn.c)
- * and report back through the open file's own lock and condition variable.
+ * the loop thread as jobs (struct cjob) on a queue; they run there, talk
+ * to chunkservers through the handle's connection pool (chunkconn.c) and
+ * report back through the open file's own lock and condition variable.
  *
- * Invariants: a call's fields below `lock-protected` change only under
- * c->lock; a call is freed by whoever drops its last reference (the caller,
- * or the loop thread when the caller gave up waiting on it). c->pool and
- * c->rpc are touched only on the loop thread (and by cairn_connect() and
- * handle_free() while no loop thread runs).
+ * Invariants: fields below `lock-protected` change only under c->lock; a
+ * pooled metaserver connection is used by the one thread that marked it
+ * busy; c->pool is touched only on the loop thread (and by cairn_connect()
+ * and handle_free() while no loop thread runs).
  */
 #ifndef CAIRN_CLIENT_INT_H
 #define CAIRN_CLIENT_INT_H
@@ -32,52 +35,81 @@
 #include "cairn.h"
 #include "cairn.pb-c.h"
 
-#define CLIENT_DEFAULT_META    "127.0.0.1:20000"
-#define CLIENT_DEFAULT_TIMEOUT 60000	    /* ms */
+/* libcairn's defaults and caps: their one home (front ends pass 0 for "default"). */
+#define CLIENT_DEFAULT_META    CAIRN_DEFAULT_META
+#define CLIENT_DEFAULT_TIMEOUT (CAIRN_DEFAULT_TIMEOUT_S * 1000ull) /* ms */
 #define CLIENT_TIMEOUT_MAX     (1ull << 40) /* ms (35 years): keeps deadlines from overflowing */
 #define CLIENT_PATH_MAX	       4096	    /* bytes of a path, as the metaserver's NS_PATH_MAX */
 #define CLIENT_BACKOFF_MIN     50	    /* ms, first pause before a retry */
 #define CLIENT_BACKOFF_MAX     1000	    /* ms */
 #define CLIENT_WHY_MAX	       256	    /* bytes kept of a server's error text */
-#define CLIENT_SYNC_CONNS      4	    /* caller-thread metaserver connections per handle */
+#define CLIENT_META_CONNS      32 /* pooled metaserver connections per handle (made on first use) */
+#define CLIENT_META_ADDRS      16 /* metaserver addresses in a list */
+#define CLIENT_REDIRECTS       8  /* "not the leader" hops followed at once, per call */
+#define CLIENT_REPORT_MS       2000 /* bound on a background bad-replica report */
 
-struct rpc_client;
-struct rpc_sync;
+/* Retries and time bounds of the data path, here with the rest (one home for each). */
+#define READ_TRY_MIN_MS	     1000u  /* least time one replica gets while more remain */
+#define READ_TRY_MAX_MS	     5000u  /* most time one replica gets while more remain */
+#define CHUNKCONN_DOWN_MS    1000u  /* asks fail at once for this long after a failed connect */
+#define CHUNKCONN_CONNECT_MS 5000u  /* longest connect */
+#define CHUNKCONN_SLOW_MS    10000u /* a chunkserver that did not answer is tried last this long */
+#define FILE_WRITE_TRIES     3u	    /* chains one piece is sent down before its error stands */
+#define FILE_AGAIN_MS	     20u    /* pause before resending a piece a busy chunkserver refused */
+#define FILE_GRACE_MS	     2000u  /* wait past a call's deadline before giving up on the loop */
+#define FILE_LEASE_MS	     60000u /* assumed when the metaserver names no lease length */
+#define FILE_LEASE_MIN	     30u    /* shortest renewal interval (ms) */
+#define FILE_RELEASE_MS	     1000u  /* longest release of a lease after a failed write */
+
 struct event_base;
 struct event;
-struct call;
 struct chunkconn_pool;
 struct loc;
+struct rpc_sync;
 
 /*
- * A piece of work for the loop thread. run is called there once, with
- * stopping set when the handle is being closed (then it must fail its
- * work, not start it).
+ * A piece of work for the loop thread or the background thread. run is
+ * called there once, with stopping set when the handle is being closed
+ * (then it must fail its work, not start it).
  */
 struct cjob {
 	TAILQ_ENTRY(cjob) link;
 	void (*run)(struct cjob *job, int stopping);
 };
 
+/* One pooled metaserver connection. */
+struct meta_conn {
+	struct rpc_sync *s; /* NULL until first used */
+	uint64_t gen;	    /* the c->addr_gen it was made for */
+	uint64_t epoch;	    /* c->meta_epoch when it was last (re)connected */
+	int busy;	    /* held by a call (the only thread that touches s) */
+};
+
 struct cairn {
-	char *addr;
+	char *addr;   /* the address list as given */
+	char **addrs; /* its members */
+	size_t naddrs;
 	uint64_t timeout_ms;
 	uint32_t replication;
 	struct event_base *base;
-	struct event *wake; /* made active to hand queued calls to the loop */
-	struct rpc_client *rpc;
-	/* Metaserver connections for calls made on the caller's thread, each used under its lock. */
-	struct rpc_sync *sync[CLIENT_SYNC_CONNS];
-	pthread_mutex_t sync_lock[CLIENT_SYNC_CONNS];
+	struct event *wake;	     /* made active to run queued jobs */
 	struct chunkconn_pool *pool; /* connections to chunkservers */
-	pthread_t thread;
+	pthread_t thread;	     /* the loop thread */
+	pthread_t bg_thread;	     /* the background caller */
+	int bg_started;
 	pthread_mutex_t lock;
+	pthread_cond_t conn_cond; /* a pooled connection was freed (CLOCK_MONOTONIC) */
+	pthread_cond_t bg_cond;	  /* background work was queued, or stopping */
 	/* lock-protected: */
-	TAILQ_HEAD(, call) queue; /* calls not yet handed to rpc */
-	TAILQ_HEAD(, cjob) jobs;  /* data-path work not yet run */
+	struct meta_conn conns[CLIENT_META_CONNS];
+	char *cur;	   /* the metaserver now asked: a list member or a leader named by one */
+	size_t cur_index;  /* the list member tried last */
+	uint64_t addr_gen; /* bumped whenever cur changes */
+	TAILQ_HEAD(, cjob) jobs;    /* loop work not yet run */
+	TAILQ_HEAD(, cjob) bg_jobs; /* background work not yet run */
 	int stopping;
-	int reachable;	     /* a reply arrived since the connection was last lost */
-	uint64_t meta_epoch; /* how many times the metaserver connection was lost */
+	int reachable;	     /* a reply arrived since a connection was last lost */
+	uint64_t meta_epoch; /* how many times a metaserver connection was lost */
 };
 
 /* One page of a directory listing: names point into the names block. */
@@ -88,74 +120,37 @@ struct call_page {
 	int more;
 };
 
-struct call {
-	TAILQ_ENTRY(call) link;
-	struct cairn *c;
-	pthread_cond_t cond;
-	Cairn__Envelope req;
-	union {
-		Cairn__StatReq stat;
-		Cairn__MkdirReq mkdir;
-		Cairn__CreateReq create;
-		Cairn__ReaddirReq readdir;
-		Cairn__RenameReq rename;
-		Cairn__RemoveReq remove;
-		Cairn__SetattrReq setattr;
-		Cairn__Empty ping;
-		Cairn__OpenReq open;
-		Cairn__ChunksReq chunks;
-		Cairn__AllocateReq allocate;
-		Cairn__LeaseReq lease;
-		Cairn__ReportBadReq report_bad;
-		Cairn__Empty admin_nodes;
-		Cairn__FsckReq fsck;
-		Cairn__RebalanceReq rebalance;
-		Cairn__DecommissionReq decommission;
-		Cairn__TruncateReq truncate;
-	} body;
-	char *owned[2];	     /* strings the request points to, freed with the call */
-	uint64_t attempt_ms; /* the rpc deadline of the attempt being made */
-	/* lock-protected: */
-	int refs; /* the caller's, and the loop's while an attempt is in flight */
-	int done;
-	int err;
-	/* results, written by the loop thread before done is set: */
-	int has_attr;
-	struct cairn_stat attr;
-	int has_page;
-	struct call_page page;
-	int has_open; /* an OpenResp: attr, lease_id, chunk_size, lease_ms */
-	uint64_t lease_id, chunk_size, lease_ms;
-	struct loc *loc;   /* a ChunkResp's or OpenResp's chunk (call_free() drops it) */
-	int has_locs;	   /* a ChunksResp (locs, nlocs, size) or OpenResp's chunks (locs, nlocs) */
-	struct loc **locs; /* call_free() drops them */
-	size_t nlocs;
-	uint64_t size;
-	uint8_t *raw; /* an admin reply (NodesResp, FsckResp, RebalanceResp), packed; call_free() drops it */
-	size_t raw_len;
-	char why[CLIENT_WHY_MAX];
-};
+/* Sets env to an envelope carrying the request msg in its body field (kind: STAT, OPEN, ...). */
+#define CALL_REQ(env, kind, field, msg)                                                            \
+	do {                                                                                       \
+		cairn__envelope__init(env);                                                        \
+		(env)->body_case = CAIRN__ENVELOPE__BODY_##kind;                                   \
+		(env)->field = (msg);                                                              \
+	} while (0)
 
 /*
- * Returns a new call for a request with body kind (the body's fields are
- * set by the caller in call->body), or NULL when out of memory. Free with
- * call_free(). Any thread.
+ * Sends req (body set by the caller, borrowed; call_id is filled in here)
+ * to the metaserver and waits for the answer, retrying with back-off
+ * (CLIENT_BACKOFF_MIN doubling to CLIENT_BACKOFF_MAX) after a lost
+ * connection, an unreachable metaserver or -EAGAIN, moving to the next
+ * address of the list after a failed connection and to the leader named
+ * by a "not the leader" answer, all within the handle's timeout. want is
+ * the body the reply must carry (CAIRN__ENVELOPE__BODY__NOT_SET: any;
+ * another gives -CAIRN_EPROTO). Returns 0 and, when reply is non-NULL, a
+ * new *reply (free with cairn__envelope__free_unpacked(*reply, NULL)); or
+ * a negative error. Records the server's words (or libcairn's "metaserver
+ * ADDR unavailable (gave up after Ns)") as the thread's last error. Any
+ * thread but the loop thread.
  */
-struct call *call_new(struct cairn *c, Cairn__Envelope__BodyCase kind);
-
-/*
- * Sends the call and waits for its answer, retrying after a lost
- * connection with back-off, all within the handle's timeout. Returns 0 or
- * a negative error; the results are in call->attr / call->page. Records
- * the server's error text for cairn_last_error(). Once per call. Any thread.
- */
-int call_run(struct call *call);
+int call_run(struct cairn *c, Cairn__Envelope *req, Cairn__Envelope__BodyCase want,
+	     Cairn__Envelope **reply);
 
 /* As call_run(), retrying for timeout_ms instead of the handle's timeout. */
-int call_run_for(struct call *call, uint64_t timeout_ms);
+int call_run_for(struct cairn *c, Cairn__Envelope *req, Cairn__Envelope__BodyCase want,
+		 uint64_t timeout_ms, Cairn__Envelope **reply);
 
-/* Drops the caller's reference. call_free(NULL) is a no-op. */
-void call_free(struct call *call);
+/* Closes the pooled metaserver connections (handle_free()). No call may be in progress. */
+void call_close_all(struct cairn *c);
 
 /* Frees what a page holds and empties it. */
 void call_page_clear(struct call_page *p);
@@ -164,20 +159,19 @@ void call_page_clear(struct call_page *p);
 void call_attr_to_stat(const Cairn__Attr *a, struct cairn_stat *st);
 
 /*
- * The loop side, for cairn.c: hands the queued calls to rpc (or fails them
- * when the handle is stopping). Runs on the loop thread.
- */
-void call_dispatch(struct cairn *c);
-
-/*
- * How many times c's metaserver connection was lost: what the metaserver
- * was told before a change of it may have been forgotten (it restarted).
- * Any thread.
+ * How many times one of c's metaserver connections was found lost: what
+ * the metaserver was told before a change of it may have been forgotten
+ * (it restarted, or another one answers now). Looks at the idle pooled
+ * connections for a close first. Any thread.
  */
 uint64_t client_meta_epoch(struct cairn *c);
 
 /* Records text (NULL: none) as the calling thread's last error on c. */
 void call_set_last_error(struct cairn *c, const char *text);
+
+/* Marks the calling thread's last error on c as giving up on the metaserver (cairn_meta_gave_up()).
+ */
+void call_mark_gave_up(struct cairn *c);
 
 /*
  * Queues job to run on c's loop thread. Returns 0, or -CAIRN_EUNAVAIL when
@@ -185,6 +179,9 @@ void call_set_last_error(struct cairn *c, const char *text);
  * thread.
  */
 int client_post(struct cairn *c, struct cjob *job);
+
+/* As client_post(), for the background thread (which may make metaserver calls). */
+int client_post_bg(struct cairn *c, struct cjob *job);
 
 /*
  * Copies path with repeated and trailing slashes dropped. Returns 0 and a

@@ -18,14 +18,17 @@
  * most FILE_RELEASE_MS, and not at all when the metaserver was just found
  * unreachable for a whole timeout: an unreleased lease expires anyway).
  *
- * Replicas a reader or writer finds bad are reported to the metaserver in
- * the background (ReportBadReq), from any thread, through a loop job.
+ * Lease renewals and the bad replicas a reader or writer finds
+ * (ReportBadReq, from any thread) are metaserver calls nobody waits for:
+ * they run on the handle's background thread (client_post_bg()), as the
+ * loop thread, where the renewal timer fires, must not block.
  *
  * Memory. The first open tunes glibc's malloc for the data path (see
  * malloc_tune()), unless the environment already tunes it.
  */
 #include <errno.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,15 +39,11 @@
 
 #include "file_int.h"
 #include "loc.h"
-#include "rpc.h"
 #include "util.h"
 
 #define FILE_ACCMODE	 (CAIRN_O_WRONLY | CAIRN_O_RDWR)
 #define FILE_FLAGS	 (FILE_ACCMODE | CAIRN_O_CREAT | CAIRN_O_EXCL | CAIRN_O_TRUNC | CAIRN_O_APPEND)
-#define FILE_LEASE_MS	 60000u /* assumed when the metaserver names no lease length */
-#define FILE_LEASE_MIN	 30u	/* shortest renewal interval (ms) */
-#define FILE_LOCS_LISTED 1024u	/* chunk locations per ChunksReq of cairn_chunk_locations() */
-#define FILE_RELEASE_MS	 1000u	/* longest release of a lease after a failed write */
+#define FILE_LOCS_LISTED 1024u /* chunk locations per ChunksReq of cairn_chunk_locations() */
 
 int file_readable(const struct cairn_file *f)
 {
@@ -66,6 +65,7 @@ void file_ref(struct cairn_file *f)
 void file_unref(struct cairn_file *f)
 {
 	pthread_mutex_lock(&f->lock);
+	CAIRN_ASSERT(f->refs > 0);
 	int last = --f->refs == 0;
 	pthread_mutex_unlock(&f->lock);
 	if (!last)
@@ -80,6 +80,8 @@ void file_set_last_error(struct cairn_file *f)
 {
 	pthread_mutex_lock(&f->lock);
 	call_set_last_error(f->c, f->w.err ? f->w.why : NULL);
+	if (f->w.err && f->w.meta_gone)
+		call_mark_gave_up(f->c);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -116,22 +118,20 @@ struct report_job {
 	char replica[LOC_MAX_ADDR + 1];
 };
 
-static void report_sent(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
-{
-}
-
+/* Sends one report (background thread); the answer does not matter. */
 static void report_run(struct cjob *job, int stopping)
 {
 	struct report_job *r = (struct report_job *)job;
-	if (!stopping && r->c->rpc) {
+	if (!stopping) {
 		Cairn__ReportBadReq m = CAIRN__REPORT_BAD_REQ__INIT;
-		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
 		m.chunk_id = r->chunk_id;
 		m.replica = r->replica;
 		m.why = (Cairn__Status)err_to_status(r->err);
-		env.body_case = CAIRN__ENVELOPE__BODY_REPORT_BAD;
-		env.report_bad = &m;
-		rpc_client_call(r->c->rpc, &env, NULL, r->c->timeout_ms, report_sent, NULL);
+		Cairn__Envelope req;
+		CALL_REQ(&req, REPORT_BAD, report_bad, &m);
+		uint64_t ms =
+		    r->c->timeout_ms < CLIENT_REPORT_MS ? r->c->timeout_ms : CLIENT_REPORT_MS;
+		call_run_for(r->c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, ms, NULL);
 	}
 	free(r);
 }
@@ -146,35 +146,57 @@ void file_report_bad(struct cairn *c, uint64_t chunk_id, const char *replica, in
 	r->chunk_id = chunk_id;
 	r->err = err;
 	snprintf(r->replica, sizeof(r->replica), "%s", replica);
-	if (client_post(c, &r->job) < 0)
+	if (client_post_bg(c, &r->job) < 0)
 		free(r);
 }
 
 /* ---- the write lease ---- */
 
-static void lease_renewed(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+/* A renewal ended with err and the metaserver's words why; drops its reference. */
+static void lease_renewed(struct cairn_file *f, int err, const char *why)
 {
-	struct cairn_file *f = arg;
 	pthread_mutex_lock(&f->lock);
+	CAIRN_ASSERT(f->lease_busy);
 	f->lease_busy = 0;
 	if ((err == -CAIRN_ELEASE || err == -ENOENT) && !f->w.err) {
 		f->w.err = -CAIRN_ELEASE;
 		snprintf(f->w.why, sizeof(f->w.why), "the write lease on %s was lost%s%s", f->path,
-			 reply && reply->error && *reply->error ? ": " : "",
-			 reply && reply->error ? reply->error : "");
+			 *why ? ": " : "", why);
 		pthread_cond_broadcast(&f->cond);
 	}
 	pthread_mutex_unlock(&f->lock);
 	file_unref(f);
 }
 
-/* The renewal timer (loop thread): one LeaseReq unless one is in flight. */
+/* One renewal (background thread): a LeaseReq committing the size acknowledged so far. */
+static void lease_renew(struct cjob *job, int stopping)
+{
+	struct cairn_file *f =
+	    (struct cairn_file *)((char *)job - offsetof(struct cairn_file, lease_job));
+	if (stopping) {
+		lease_renewed(f, -CAIRN_EUNAVAIL, "");
+		return;
+	}
+	Cairn__LeaseReq m = CAIRN__LEASE_REQ__INIT;
+	m.file_id = f->id;
+	m.lease_id = f->lease_id;
+	pthread_mutex_lock(&f->lock);
+	m.size = f->w.acked_size;
+	pthread_mutex_unlock(&f->lock);
+	Cairn__Envelope req;
+	CALL_REQ(&req, LEASE, lease, &m);
+	uint64_t ms =
+	    f->lease_ms / 3 + 1 < f->c->timeout_ms ? f->lease_ms / 3 + 1 : f->c->timeout_ms;
+	int err = call_run_for(f->c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, ms, NULL);
+	lease_renewed(f, err, err ? cairn_last_error(f->c) : "");
+}
+
+/* The renewal timer (loop thread): one renewal unless one is in flight. */
 static void lease_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct cairn_file *f = arg;
 	pthread_mutex_lock(&f->lock);
 	int busy = f->lease_busy;
-	uint64_t size = f->w.acked_size;
 	if (!busy) {
 		f->lease_busy = 1;
 		f->refs++;
@@ -182,18 +204,9 @@ static void lease_tick(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&f->lock);
 	if (busy)
 		return;
-	Cairn__LeaseReq m = CAIRN__LEASE_REQ__INIT;
-	Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
-	m.file_id = f->id;
-	m.lease_id = f->lease_id;
-	m.size = size;
-	env.body_case = CAIRN__ENVELOPE__BODY_LEASE;
-	env.lease = &m;
-	int err = f->c->rpc ? rpc_client_call(f->c->rpc, &env, NULL, f->lease_ms / 3 + 1,
-					      lease_renewed, f)
-			    : -CAIRN_EUNAVAIL;
-	if (err)
-		lease_renewed(err, NULL, NULL, f);
+	f->lease_job.run = lease_renew;
+	if (client_post_bg(f->c, &f->lease_job) < 0)
+		lease_renewed(f, -CAIRN_EUNAVAIL, "");
 }
 
 static int lease_start(struct cairn_file *f)
@@ -223,17 +236,15 @@ static void lease_stop(struct cairn_file *f)
 static int lease_call_trim(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t size,
 			   int release, int trim, uint64_t timeout_ms)
 {
-	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_LEASE);
-	if (!call)
-		return -ENOMEM;
-	call->body.lease.file_id = id;
-	call->body.lease.lease_id = lease_id;
-	call->body.lease.size = size;
-	call->body.lease.release = release != 0;
-	call->body.lease.trim = trim != 0;
-	int err = call_run_for(call, timeout_ms);
-	call_free(call);
-	return err;
+	Cairn__LeaseReq m = CAIRN__LEASE_REQ__INIT;
+	m.file_id = id;
+	m.lease_id = lease_id;
+	m.size = size;
+	m.release = release != 0;
+	m.trim = trim != 0;
+	Cairn__Envelope req;
+	CALL_REQ(&req, LEASE, lease, &m);
+	return call_run_for(c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, timeout_ms, NULL);
 }
 
 static int lease_call(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t size, int release,
@@ -245,16 +256,16 @@ static int lease_call(struct cairn *c, uint64_t id, uint64_t lease_id, uint64_t 
 /* ---- open and close ---- */
 
 /* Checks an OpenResp. Returns 0, or an error with its words recorded. */
-static int check_opened(struct cairn *c, const struct call *call, int write)
+static int check_opened(struct cairn *c, const Cairn__OpenResp *r, int write)
 {
 	const char *bad = NULL;
-	if (!call->has_open)
-		bad = "the metaserver's answer to open is not an OpenResp";
-	else if (call->attr.type != CAIRN_FILE)
+	if (!r->attr)
+		bad = "the metaserver's answer to open has no attributes";
+	else if (r->attr->type != CAIRN__FILE_TYPE__FILE_TYPE_FILE)
 		return -EISDIR;
-	else if (call->chunk_size == 0 || call->chunk_size > FILE_CHUNK_MAX)
+	else if (r->chunk_size == 0 || r->chunk_size > FILE_CHUNK_MAX)
 		bad = "the metaserver gave an impossible chunk size";
-	else if (write && call->lease_id == 0)
+	else if (write && r->lease_id == 0)
 		bad = "the metaserver granted no write lease";
 	if (!bad)
 		return 0;
@@ -262,7 +273,7 @@ static int check_opened(struct cairn *c, const struct call *call, int write)
 	return -CAIRN_EPROTO;
 }
 
-static struct cairn_file *file_new(struct cairn *c, const struct call *call, int flags)
+static struct cairn_file *file_new(struct cairn *c, char *path, const Cairn__OpenResp *r, int flags)
 {
 	struct cairn_file *f = calloc(1, sizeof(*f));
 	if (!f)
@@ -272,7 +283,7 @@ static struct cairn_file *file_new(struct cairn *c, const struct call *call, int
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	int rc = pthread_cond_init(&f->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if (rc != 0 || !(f->path = strdup(call->body.open.path))) {
+	if (rc != 0 || !(f->path = strdup(path))) {
 		if (rc == 0)
 			pthread_cond_destroy(&f->cond);
 		free(f);
@@ -282,13 +293,13 @@ static struct cairn_file *file_new(struct cairn *c, const struct call *call, int
 	f->c = c;
 	f->refs = 1;
 	f->flags = flags;
-	f->id = call->attr.id;
-	f->size = call->attr.size;
-	f->chunk_size = call->chunk_size;
-	f->lease_id = call->lease_id;
-	f->lease_ms = call->lease_ms ? call->lease_ms : FILE_LEASE_MS;
-	f->w.known = call->attr.nchunks;
-	f->w.acked_size = call->attr.size;
+	f->id = r->attr->id;
+	f->size = r->attr->size;
+	f->chunk_size = r->chunk_size;
+	f->lease_id = r->lease_id;
+	f->lease_ms = r->lease_ms ? r->lease_ms : FILE_LEASE_MS;
+	f->w.known = r->attr->nchunks;
+	f->w.acked_size = r->attr->size;
 	TAILQ_INIT(&f->w.pieces);
 	TAILQ_INIT(&f->r.window);
 	return f;
@@ -299,16 +310,22 @@ static struct cairn_file *file_new(struct cairn *c, const struct call *call, int
  * (allocated with the open), a reader's first chunk locations. On error
  * the file is closed.
  */
-static int open_adopt(struct cairn_file *f, struct call *call, uint64_t epoch)
+static int open_adopt(struct cairn_file *f, const Cairn__OpenResp *r, uint64_t epoch)
 {
 	int err = 0;
-	struct loc *l = call->loc;
-	if (l && file_writable(f) && l->index == 0 && l->n && f->w.known == 1) {
-		call->loc = NULL;
-		err = write_adopt(f, l, epoch);
+	if (r->chunk && file_writable(f) && r->chunk->index == 0 && r->chunk->n_replicas &&
+	    f->w.known == 1) {
+		struct loc *l = loc_from_pb(r->chunk, &err);
+		if (l)
+			err = write_adopt(f, l, epoch);
 	}
-	if (!err && call->has_locs && !file_writable(f))
-		err = read_adopt(f, call->locs, call->nlocs);
+	if (!err && r->n_chunks && !file_writable(f)) {
+		struct loc **locs;
+		if ((err = loc_list_from_pb(r->chunks, r->n_chunks, &locs)) == 0) {
+			err = read_adopt(f, locs, r->n_chunks);
+			loc_list_free(locs, r->n_chunks);
+		}
+	}
 	if (err) {
 		if (file_writable(f))
 			lease_stop(f);
@@ -345,9 +362,27 @@ static void malloc_tune(void)
 
 int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_file_t **out)
 {
+	return cairn_open_opts(c, path, flags, mode, NULL, out);
+}
+
+/* Whether a chunk size may be asked for: 0 (the default) or a power of two in range. */
+static int chunk_size_ok(uint64_t cs)
+{
+	return cs == 0 ||
+	       (cs >= CAIRN_CHUNK_SIZE_MIN && cs <= CAIRN_CHUNK_SIZE_MAX && !(cs & (cs - 1)));
+}
+
+int cairn_open_opts(cairn_t *c, const char *path, int flags, uint32_t mode,
+		    const struct cairn_open_options *opt, cairn_file_t **out)
+{
 	*out = NULL;
 	pthread_once(&malloc_once, malloc_tune);
 	int write = (flags & FILE_ACCMODE) != CAIRN_O_RDONLY;
+	uint64_t chunk_size = opt ? opt->chunk_size : 0;
+	if (!chunk_size_ok(chunk_size)) {
+		call_set_last_error(c, "a chunk size is a power of two from 1M to 256M");
+		return -EINVAL;
+	}
 	if ((flags & ~FILE_FLAGS) || (flags & FILE_ACCMODE) == FILE_ACCMODE ||
 	    ((flags & CAIRN_O_EXCL) && !(flags & CAIRN_O_CREAT)) ||
 	    ((flags & CAIRN_O_TRUNC) && !write))
@@ -356,39 +391,39 @@ int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode, cairn_fil
 	int err = client_path_norm(path, &p);
 	if (err)
 		return err;
-	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_OPEN);
-	if (!call) {
-		free(p);
-		return -ENOMEM;
-	}
-	call->owned[0] = p;
-	call->body.open.path = p;
-	call->body.open.write = write;
-	call->body.open.create = (flags & CAIRN_O_CREAT) != 0;
-	call->body.open.exclusive = (flags & CAIRN_O_EXCL) != 0;
-	call->body.open.truncate = (flags & CAIRN_O_TRUNC) != 0;
-	call->body.open.mode = mode & 07777 ? mode & 07777 : 0644;
-	call->body.open.replication = c->replication;
-	call->body.open.allocate = write;
-	call->body.open.locations = write ? 0 : FILE_LOC_BATCH;
-	uint64_t epoch = client_meta_epoch(c);
-	err = call_run(call);
-	int allocated = err == 0 && call->loc; /* chunk 0 came with the open */
+	Cairn__OpenReq m = CAIRN__OPEN_REQ__INIT;
+	m.path = p;
+	m.write = write;
+	m.create = (flags & CAIRN_O_CREAT) != 0;
+	m.exclusive = (flags & CAIRN_O_EXCL) != 0;
+	m.truncate = (flags & CAIRN_O_TRUNC) != 0;
+	m.mode = mode & 07777 ? mode & 07777 : 0644;
+	m.replication = opt && opt->replication ? opt->replication : c->replication;
+	m.chunk_size = chunk_size;
+	m.allocate = write;
+	m.locations = write ? 0 : FILE_LOC_BATCH;
+	Cairn__Envelope req, *reply = NULL;
+	CALL_REQ(&req, OPEN, open, &m);
+	uint64_t epoch = write ? client_meta_epoch(c) : 0; /* only a writer needs it */
+	err = call_run(c, &req, CAIRN__ENVELOPE__BODY_OPENED, &reply);
+	const Cairn__OpenResp *r = err ? NULL : reply->opened;
 	if (err == 0)
-		err = check_opened(c, call, write);
+		err = check_opened(c, r, write);
 	struct cairn_file *f = NULL;
-	if (err == 0 && !(f = file_new(c, call, flags)))
+	if (err == 0 && !(f = file_new(c, p, r, flags)))
 		err = -ENOMEM;
 	if (err == 0 && write && (err = lease_start(f)) != 0) {
 		lease_stop(f);
 		file_unref(f);
 	}
 	if (err == 0)
-		err = open_adopt(f, call, epoch);
-	if (err && call->lease_id)
-		lease_call_trim(c, call->attr.id, call->lease_id, call->attr.size, 1, allocated,
+		err = open_adopt(f, r, epoch);
+	/* A lease granted to an open that failed here is given back (with chunk 0 if it came). */
+	if (err && r && r->lease_id && r->attr)
+		lease_call_trim(c, r->attr->id, r->lease_id, r->attr->size, 1, r->chunk != NULL,
 				FILE_RELEASE_MS);
-	call_free(call);
+	cairn__envelope__free_unpacked(reply, NULL);
+	free(p);
 	if (err == 0)
 		*out = f;
 	return err;
@@ -398,7 +433,7 @@ int cairn_close(cairn_file_t *f)
 {
 	if (!f)
 		return 0;
-	int err = 0;
+	int err = 0, gave_up = 0;
 	char why[CLIENT_WHY_MAX] = "";
 	if (file_writable(f)) {
 		err = write_flush(f);
@@ -413,6 +448,7 @@ int cairn_close(cairn_file_t *f)
 		int lerr = f->w.meta_gone ? 0
 					  : lease_call_trim(f->c, f->id, f->lease_id, size, 1,
 							    f->w.adopted, ms);
+		gave_up = err ? f->w.meta_gone : lerr && cairn_meta_gave_up(f->c);
 		if (!err && lerr) {
 			err = lerr;
 			snprintf(why, sizeof(why), "%s", cairn_last_error(f->c));
@@ -424,6 +460,8 @@ int cairn_close(cairn_file_t *f)
 	read_free(f);
 	write_free(f);
 	call_set_last_error(f->c, err ? why : NULL);
+	if (gave_up)
+		call_mark_gave_up(f->c);
 	file_unref(f);
 	return err;
 }
@@ -518,21 +556,23 @@ int cairn_chunk_locations(cairn_t *c, const char *path, uint64_t off, uint64_t l
 			break;
 		uint64_t count =
 		    last - first + 1 < FILE_LOCS_LISTED ? last - first + 1 : FILE_LOCS_LISTED;
-		struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_CHUNKS);
-		if (!call) {
-			err = -ENOMEM;
-			break;
+		Cairn__ChunksReq m = CAIRN__CHUNKS_REQ__INIT;
+		m.file_id = id;
+		m.first = first;
+		m.count = (uint32_t)count;
+		Cairn__Envelope req, *reply;
+		CALL_REQ(&req, CHUNKS, chunks, &m);
+		struct loc **locs = NULL;
+		size_t nlocs = 0;
+		err = call_run(c, &req, CAIRN__ENVELOPE__BODY_CHUNK_LIST, &reply);
+		if (err == 0) {
+			nlocs = reply->chunk_list->n_chunks;
+			err = loc_list_from_pb(reply->chunk_list->chunks, nlocs, &locs);
+			cairn__envelope__free_unpacked(reply, NULL);
 		}
-		call->body.chunks.file_id = id;
-		call->body.chunks.first = first;
-		call->body.chunks.count = (uint32_t)count;
-		err = call_run(call);
-		if (err == 0 && !call->has_locs)
-			err = -CAIRN_EPROTO;
 		if (err == 0)
-			err = add_locs(call->locs, call->nlocs, chunk_size, size, off, end, out, n,
-				       &cap);
-		call_free(call);
+			err = add_locs(locs, nlocs, chunk_size, size, off, end, out, n, &cap);
+		loc_list_free(locs, nlocs);
 		first += count;
 	}
 	if (err) {

@@ -5,8 +5,10 @@
  * with read-ahead and replica failover).
  *
  * Threads. An open file is used by one application thread at a time (the
- * "user thread") and by the handle's loop thread, which runs the file's
- * chunkserver calls and lease renewals. The user thread builds each call
+ * "user thread"), by the handle's loop thread, which runs the file's
+ * chunkserver calls and the lease renewal timer, and by the handle's
+ * background thread, which makes the renewal's metaserver call (a loop
+ * thread never blocks on the metaserver). The user thread builds each call
  * (a write piece, a read block), links it where the loop will report on it
  * and posts it as a job; the loop thread sends it, and on completion
  * updates the fields marked lock-protected below under f->lock and
@@ -15,8 +17,8 @@
  * id, chunk_size, lease_id, lease_ms) which both read.
  *
  * Lifetime: a file is reference-counted: the user's reference, dropped by
- * cairn_close(), and one for each call or lease renewal in flight on the
- * loop thread. The last drop frees it, so a call that outlives the
+ * cairn_close(), and one for each call in flight on the loop thread or
+ * lease renewal in flight on the background thread. The last drop frees it, so a call that outlives the
  * caller's patience (a bug below us) never touches freed memory.
  *
  * Invariants: w.inflight counts the pieces posted and not completed;
@@ -36,12 +38,9 @@
 
 #define FILE_PIECE_MAX	  (1u << 20) /* payload bytes per write call */
 #define FILE_WRITE_WINDOW 8u	     /* write calls in flight per file */
-#define FILE_WRITE_TRIES  3u	     /* chains one piece is sent down before its error stands */
-#define FILE_AGAIN_MS	  20u	     /* pause before resending a piece a busy chunkserver refused */
 #define FILE_READ_MAX	  (1u << 20) /* bytes per read call */
 #define FILE_READ_AHEAD	  8u	     /* read calls in flight for a sequential reader */
 #define FILE_LOC_BATCH	  256u	     /* chunk locations asked for at once */
-#define FILE_GRACE_MS	  2000u	     /* wait past a call's deadline before giving up on the loop */
 #define FILE_CHUNK_MAX	  (1ull << 40)
 #define FILE_SIZE_MAX	  (1ull << 62) /* largest file offset: keeps offset sums in range */
 
@@ -96,6 +95,7 @@ struct cairn_file {
 	uint64_t size; /* as this open sees it: at open, grown by its writes */
 	uint64_t lease_id, lease_ms;
 	struct event *lease_ev; /* renews the lease (loop thread) */
+	struct cjob lease_job;	/* a renewal, on the background thread while lease_busy */
 	/* lock-protected: */
 	int refs;
 	int closed;	/* cairn_close() ran: calls completing now free themselves */

@@ -71,3 +71,27 @@ int loc_same(const struct loc *a, const struct loc *b)
 			return 0;
 	return 1;
 }
+
+int loc_list_from_pb(Cairn__ChunkInfo *const *chunks, size_t n, struct loc ***out)
+{
+	*out = NULL;
+	struct loc **v = calloc(n ? n : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int err;
+		if (!(v[i] = loc_from_pb(chunks[i], &err))) {
+			loc_list_free(v, i);
+			return err;
+		}
+	}
+	*out = v;
+	return 0;
+}
+
+void loc_list_free(struct loc **locs, size_t n)
+{
+	for (size_t i = 0; locs && i < n; i++)
+		loc_unref(locs[i]);
+	free(locs);
+}

@@ -36,6 +36,16 @@ struct loc {
  */
 struct loc *loc_from_pb(const Cairn__ChunkInfo *ci, int *err);
 
+/*
+ * Copies the n chunks of a reply's chunk list. Returns 0 and a new *out
+ * of n locs (free with loc_list_free(*out, n)), or an error as
+ * loc_from_pb()'s. Any thread.
+ */
+int loc_list_from_pb(Cairn__ChunkInfo *const *chunks, size_t n, struct loc ***out);
+
+/* Drops each of the n locs and frees the array. loc_list_free(NULL, 0) is a no-op. */
+void loc_list_free(struct loc **locs, size_t n);
+
 /* Takes another reference to l and returns it. Any thread. */
 struct loc *loc_ref(struct loc *l);
 

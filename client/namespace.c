@@ -3,8 +3,8 @@
  * rename, remove, setattr) and the paged directory iterator.
  *
  * Each call checks and normalises its paths here (absolute, no empty
- * components, at most CLIENT_PATH_MAX bytes), fills one request and runs it
- * through call.c. A directory listing holds one page at a time and asks
+ * components, at most CLIENT_PATH_MAX bytes), builds its request on the
+ * stack and runs it through call.c. A directory listing holds one page at a time and asks
  * for the next one after the last name it returned, so a listing resumes
  * correctly after a lost connection and never repeats a name.
  */
@@ -56,65 +56,45 @@ int client_path_norm(const char *path, char **out)
 	return 0;
 }
 
-/*
- * Makes a call of kind for path and, when path2 is non-NULL, a second
- * path: the normalised copies are owned by the call (call->owned[0] and
- * [1]). Returns a new call (free with call_free()) or NULL with *err set.
- */
-static struct call *start(struct cairn *c, Cairn__Envelope__BodyCase kind, const char *path,
-			  const char *path2, int *err)
+/* Runs req, which must be answered with an empty ok. Frees path (may be NULL). */
+static int run_ok(struct cairn *c, Cairn__Envelope *req, char *path)
 {
-	char *p = NULL, *p2 = NULL;
-	*err = client_path_norm(path, &p);
-	if (*err == 0 && path2)
-		*err = client_path_norm(path2, &p2);
-	struct call *call = *err ? NULL : call_new(c, kind);
-	if (!call) {
-		if (*err == 0)
-			*err = -ENOMEM;
-		free(p);
-		free(p2);
-		return NULL;
-	}
-	call->owned[0] = p;
-	call->owned[1] = p2;
-	return call;
-}
-
-/* Runs call and frees it; returns its error. */
-static int finish(struct call *call)
-{
-	int err = call_run(call);
-	call_free(call);
+	int err = call_run(c, req, CAIRN__ENVELOPE__BODY__NOT_SET, NULL);
+	free(path);
 	return err;
 }
 
 int cairn_stat(cairn_t *c, const char *path, struct cairn_stat *st)
 {
-	int err;
-	struct call *call = start(c, CAIRN__ENVELOPE__BODY_STAT, path, NULL, &err);
-	if (!call)
+	Cairn__StatReq m = CAIRN__STAT_REQ__INIT;
+	int err = client_path_norm(path, &m.path);
+	if (err)
 		return err;
-	call->body.stat.path = call->owned[0];
-	err = call_run(call);
-	if (err == 0 && !call->has_attr)
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, STAT, stat, &m);
+	err = call_run(c, &req, CAIRN__ENVELOPE__BODY_ATTR, &reply);
+	free(m.path);
+	if (err)
+		return err;
+	if (reply->attr->attr)
+		call_attr_to_stat(reply->attr->attr, st);
+	else
 		err = -CAIRN_EPROTO;
-	if (err == 0)
-		*st = call->attr;
-	call_free(call);
+	cairn__envelope__free_unpacked(reply, NULL);
 	return err;
 }
 
 static int do_mkdir(cairn_t *c, const char *path, uint32_t mode, int parents)
 {
-	int err;
-	struct call *call = start(c, CAIRN__ENVELOPE__BODY_MKDIR, path, NULL, &err);
-	if (!call)
+	Cairn__MkdirReq m = CAIRN__MKDIR_REQ__INIT;
+	int err = client_path_norm(path, &m.path);
+	if (err)
 		return err;
-	call->body.mkdir.path = call->owned[0];
-	call->body.mkdir.mode = mode & 07777;
-	call->body.mkdir.parents = parents;
-	return finish(call);
+	m.mode = mode & 07777;
+	m.parents = parents;
+	Cairn__Envelope req;
+	CALL_REQ(&req, MKDIR, mkdir, &m);
+	return run_ok(c, &req, m.path);
 }
 
 int cairn_mkdir(cairn_t *c, const char *path, uint32_t mode)
@@ -129,26 +109,28 @@ int cairn_mkdirs(cairn_t *c, const char *path, uint32_t mode)
 
 int cairn_create(cairn_t *c, const char *path, uint32_t mode, uint32_t replication, int excl)
 {
-	int err;
-	struct call *call = start(c, CAIRN__ENVELOPE__BODY_CREATE, path, NULL, &err);
-	if (!call)
+	Cairn__CreateReq m = CAIRN__CREATE_REQ__INIT;
+	int err = client_path_norm(path, &m.path);
+	if (err)
 		return err;
-	call->body.create.path = call->owned[0];
-	call->body.create.mode = mode & 07777;
-	call->body.create.replication = replication ? replication : c->replication;
-	call->body.create.exclusive = excl != 0;
-	return finish(call);
+	m.mode = mode & 07777;
+	m.replication = replication ? replication : c->replication;
+	m.exclusive = excl != 0;
+	Cairn__Envelope req;
+	CALL_REQ(&req, CREATE, create, &m);
+	return run_ok(c, &req, m.path);
 }
 
 int cairn_remove(cairn_t *c, const char *path, int recursive)
 {
-	int err;
-	struct call *call = start(c, CAIRN__ENVELOPE__BODY_REMOVE, path, NULL, &err);
-	if (!call)
+	Cairn__RemoveReq m = CAIRN__REMOVE_REQ__INIT;
+	int err = client_path_norm(path, &m.path);
+	if (err)
 		return err;
-	call->body.remove.path = call->owned[0];
-	call->body.remove.recursive = recursive != 0;
-	return finish(call);
+	m.recursive = recursive != 0;
+	Cairn__Envelope req;
+	CALL_REQ(&req, REMOVE, remove, &m);
+	return run_ok(c, &req, m.path);
 }
 
 int cairn_rename(cairn_t *c, const char *src, const char *dst)
@@ -158,28 +140,33 @@ int cairn_rename(cairn_t *c, const char *src, const char *dst)
 
 int cairn_rename2(cairn_t *c, const char *src, const char *dst, int flags)
 {
-	int err;
 	if (flags & ~CAIRN_RENAME_NOREPLACE)
 		return -EINVAL;
-	struct call *call = start(c, CAIRN__ENVELOPE__BODY_RENAME, src, dst, &err);
-	if (!call)
+	Cairn__RenameReq m = CAIRN__RENAME_REQ__INIT;
+	int err = client_path_norm(src, &m.src);
+	if (err)
 		return err;
-	call->body.rename.src = call->owned[0];
-	call->body.rename.dst = call->owned[1];
-	call->body.rename.noreplace = (flags & CAIRN_RENAME_NOREPLACE) != 0;
-	return finish(call);
+	if ((err = client_path_norm(dst, &m.dst)) != 0) {
+		free(m.src);
+		return err;
+	}
+	m.noreplace = (flags & CAIRN_RENAME_NOREPLACE) != 0;
+	Cairn__Envelope req;
+	CALL_REQ(&req, RENAME, rename, &m);
+	err = run_ok(c, &req, m.src);
+	free(m.dst);
+	return err;
 }
 
-/* One setattr call; the fields not in mask are ignored by the metaserver. */
-static int do_setattr(cairn_t *c, const char *path, const Cairn__SetattrReq *attr)
+/* One setattr call; the fields not in attr->mask are ignored by the metaserver. */
+static int do_setattr(cairn_t *c, const char *path, Cairn__SetattrReq *attr)
 {
-	int err;
-	struct call *call = start(c, CAIRN__ENVELOPE__BODY_SETATTR, path, NULL, &err);
-	if (!call)
+	int err = client_path_norm(path, &attr->path);
+	if (err)
 		return err;
-	call->body.setattr = *attr;
-	call->body.setattr.path = call->owned[0];
-	return finish(call);
+	Cairn__Envelope req;
+	CALL_REQ(&req, SETATTR, setattr, attr);
+	return run_ok(c, &req, attr->path);
 }
 
 int cairn_set_replication(cairn_t *c, const char *path, uint32_t replication)
@@ -226,33 +213,57 @@ int cairn_utimes(cairn_t *c, const char *path, int64_t atime_us, int64_t mtime_u
 	return do_setattr(c, path, &a);
 }
 
+/* Copies a page of entries out of a reply. */
+static int take_page(struct call_page *p, const Cairn__ReaddirResp *r)
+{
+	size_t bytes = 0;
+	for (size_t i = 0; i < r->n_entries; i++) {
+		const char *name = r->entries[i]->name;
+		if (!name || !*name || strchr(name, '/'))
+			return -CAIRN_EPROTO;
+		bytes += strlen(name) + 1;
+	}
+	/* A page that says more but holds nothing would never end. */
+	if (r->n_entries == 0 && r->more)
+		return -CAIRN_EPROTO;
+	p->ents = calloc(r->n_entries ? r->n_entries : 1, sizeof(*p->ents));
+	p->names = malloc(bytes ? bytes : 1);
+	if (!p->ents || !p->names) {
+		call_page_clear(p);
+		return -ENOMEM;
+	}
+	char *at = p->names;
+	for (size_t i = 0; i < r->n_entries; i++) {
+		size_t len = strlen(r->entries[i]->name) + 1;
+		memcpy(at, r->entries[i]->name, len);
+		p->ents[i].name = at;
+		call_attr_to_stat(r->entries[i]->attr, &p->ents[i].st);
+		at += len;
+	}
+	p->n = r->n_entries;
+	p->more = r->more;
+	return 0;
+}
+
 /* Replaces d's page with the one after d->after (or the first). */
 static int dir_fetch(struct cairn_dir *d)
 {
-	int err;
-	struct call *call = start(d->c, CAIRN__ENVELOPE__BODY_READDIR, d->path, NULL, &err);
-	if (!call)
+	Cairn__ReaddirReq m = CAIRN__READDIR_REQ__INIT;
+	m.path = d->path;
+	m.after = d->after ? d->after : "";
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, READDIR, readdir, &m);
+	int err = call_run(d->c, &req, CAIRN__ENVELOPE__BODY_ENTRIES, &reply);
+	if (err)
 		return err;
-	call->owned[1] = strdup(d->after ? d->after : "");
-	if (!call->owned[1]) {
-		call_free(call);
-		return -ENOMEM;
-	}
-	call->body.readdir.path = call->owned[0];
-	call->body.readdir.after = call->owned[1];
-	err = call_run(call);
-	if (err == 0 && !call->has_page)
-		err = -CAIRN_EPROTO;
-	/* A page that says more but holds nothing would never end. */
-	if (err == 0 && call->page.n == 0 && call->page.more)
-		err = -CAIRN_EPROTO;
+	struct call_page page = {0};
+	err = take_page(&page, reply->entries);
+	cairn__envelope__free_unpacked(reply, NULL);
 	if (err == 0) {
 		call_page_clear(&d->page);
-		d->page = call->page;
-		memset(&call->page, 0, sizeof(call->page));
+		d->page = page;
 		d->next = 0;
 	}
-	call_free(call);
 	return err;
 }
 

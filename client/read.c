@@ -60,9 +60,6 @@
 #include "rpc.h"
 #include "util.h"
 
-#define READ_TRY_MIN_MS 1000u /* least time one replica gets while more remain */
-#define READ_TRY_MAX_MS 5000u /* most time one replica gets while more remain */
-
 struct rblock {
 	struct cjob job;
 	TAILQ_ENTRY(rblock) link; /* f->r.window */
@@ -287,18 +284,22 @@ int read_adopt(struct cairn_file *f, struct loc **locs, size_t n)
 /* Asks the metaserver where chunks [index, index + count) are, and caches it. */
 static int loc_fetch(struct cairn_file *f, uint64_t index, uint32_t count)
 {
-	struct call *call = call_new(f->c, CAIRN__ENVELOPE__BODY_CHUNKS);
-	if (!call)
-		return -ENOMEM;
-	call->body.chunks.file_id = f->id;
-	call->body.chunks.first = index;
-	call->body.chunks.count = count;
-	int err = call_run(call);
-	if (err == 0 && !call->has_locs)
-		err = -CAIRN_EPROTO;
+	Cairn__ChunksReq m = CAIRN__CHUNKS_REQ__INIT;
+	m.file_id = f->id;
+	m.first = index;
+	m.count = count;
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, CHUNKS, chunks, &m);
+	int err = call_run(f->c, &req, CAIRN__ENVELOPE__BODY_CHUNK_LIST, &reply);
+	if (err)
+		return err;
+	struct loc **locs;
+	size_t n = reply->chunk_list->n_chunks;
+	err = loc_list_from_pb(reply->chunk_list->chunks, n, &locs);
+	cairn__envelope__free_unpacked(reply, NULL);
 	if (err == 0)
-		err = loc_cache(f, index, count, call->locs, call->nlocs);
-	call_free(call);
+		err = loc_cache(f, index, count, locs, n);
+	loc_list_free(locs, n);
 	return err;
 }
 

@@ -52,18 +52,13 @@ int cairn_truncate(cairn_t *c, const char *path, uint64_t size)
 		return -EISDIR;
 	if (size > st.size)
 		return grow(c, path, size);
-	char *p;
-	if ((err = client_path_norm(path, &p)) != 0)
+	Cairn__TruncateReq m = CAIRN__TRUNCATE_REQ__INIT;
+	if ((err = client_path_norm(path, &m.path)) != 0)
 		return err;
-	struct call *call = call_new(c, CAIRN__ENVELOPE__BODY_TRUNCATE);
-	if (!call) {
-		free(p);
-		return -ENOMEM;
-	}
-	call->owned[0] = p;
-	call->body.truncate.path = p;
-	call->body.truncate.size = size;
-	err = call_run(call);
-	call_free(call);
+	m.size = size;
+	Cairn__Envelope req;
+	CALL_REQ(&req, TRUNCATE, truncate, &m);
+	err = call_run(c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, NULL);
+	free(m.path);
 	return err;
 }

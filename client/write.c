@@ -139,6 +139,8 @@ static void piece_complete(struct piece *p, int err, const char *why)
 	struct cairn_file *f = p->f;
 	int drop = 0;
 	pthread_mutex_lock(&f->lock);
+	/* file_int.h: inflight counts the pieces posted and not completed. */
+	CAIRN_ASSERT(f->w.inflight > 0 && p->state == PIECE_POSTED);
 	f->w.inflight--;
 	if (err == 0) {
 		uint64_t end = p->loc->index * f->chunk_size + p->off + p->len;
@@ -286,6 +288,8 @@ static int overlaps_unacked(struct cairn_file *f, const struct piece *p)
  */
 static void piece_launch(struct cairn_file *f, struct piece *p)
 {
+	/* A piece never crosses a chunk boundary. */
+	CAIRN_ASSERT(p->off + p->len <= f->chunk_size);
 	loc_unref(p->loc);
 	p->loc = loc_ref(p->wc->loc);
 	p->state = PIECE_POSTED;
@@ -418,31 +422,36 @@ static void failed_member(const struct piece *p, char *addr, size_t size)
 /* Asks the metaserver for chunk index (AllocateReq); returns 0 and a new *out. */
 static int allocate(struct cairn_file *f, uint64_t index, struct loc **out)
 {
-	struct call *call = call_new(f->c, CAIRN__ENVELOPE__BODY_ALLOCATE);
-	if (!call)
-		return -ENOMEM;
-	call->body.allocate.file_id = f->id;
-	call->body.allocate.lease_id = f->lease_id;
-	call->body.allocate.index = index;
-	int err = call_run(call);
-	if (err == 0 && (!call->loc || call->loc->index != index || call->loc->n == 0)) {
-		err = -CAIRN_EPROTO;
-		call_set_last_error(f->c, "the metaserver allocated a chunk without a chain");
-	}
+	Cairn__AllocateReq m = CAIRN__ALLOCATE_REQ__INIT;
+	m.file_id = f->id;
+	m.lease_id = f->lease_id;
+	m.index = index;
+	Cairn__Envelope req, *reply;
+	CALL_REQ(&req, ALLOCATE, allocate, &m);
+	int err = call_run(f->c, &req, CAIRN__ENVELOPE__BODY_CHUNK, &reply);
 	if (err == 0) {
-		*out = call->loc;
-		call->loc = NULL;
-	} else if (*cairn_last_error(f->c) || (err != -CAIRN_EUNAVAIL && err != -ETIMEDOUT)) {
-		char why[CLIENT_WHY_MAX];
-		snprintf(why, sizeof(why), "allocating chunk %llu: %s", (unsigned long long)index,
-			 *cairn_last_error(f->c) ? cairn_last_error(f->c) : err_str(err));
-		write_fail(f, err, why);
-	} else {
-		/* The metaserver did not answer: no words, as for any call to it (cairn.h). */
-		f->w.meta_gone = 1;
-		write_fail(f, err, "");
+		const Cairn__ChunkInfo *ci = reply->chunk->chunk;
+		if (ci && ci->index == index && ci->n_replicas)
+			*out = loc_from_pb(ci, &err);
+		else
+			err = -CAIRN_EPROTO;
+		if (err == -CAIRN_EPROTO)
+			call_set_last_error(f->c,
+					    "the metaserver allocated a chunk without a chain");
+		cairn__envelope__free_unpacked(reply, NULL);
 	}
-	call_free(call);
+	if (err == 0)
+		return 0;
+	if (cairn_meta_gave_up(f->c)) {
+		/* The metaserver did not answer: call.c's words, as for any call to it. */
+		f->w.meta_gone = 1;
+		write_fail(f, err, cairn_last_error(f->c));
+		return err;
+	}
+	char why[CLIENT_WHY_MAX];
+	snprintf(why, sizeof(why), "allocating chunk %llu: %s", (unsigned long long)index,
+		 *cairn_last_error(f->c) ? cairn_last_error(f->c) : err_str(err));
+	write_fail(f, err, why);
 	return err;
 }
 
@@ -452,14 +461,13 @@ static int allocate(struct cairn_file *f, uint64_t index, struct loc **out)
  */
 static void report_member(struct cairn_file *f, uint64_t chunk_id, const char *member, int err)
 {
-	struct call *call = call_new(f->c, CAIRN__ENVELOPE__BODY_REPORT_BAD);
-	if (!call)
-		return;
-	call->body.report_bad.chunk_id = chunk_id;
-	call->body.report_bad.replica = (char *)member;
-	call->body.report_bad.why = (Cairn__Status)err_to_status(err);
-	call_run(call);
-	call_free(call);
+	Cairn__ReportBadReq m = CAIRN__REPORT_BAD_REQ__INIT;
+	m.chunk_id = chunk_id;
+	m.replica = (char *)member;
+	m.why = (Cairn__Status)err_to_status(err);
+	Cairn__Envelope req;
+	CALL_REQ(&req, REPORT_BAD, report_bad, &m);
+	call_run(f->c, &req, CAIRN__ENVELOPE__BODY__NOT_SET, NULL);
 }
 
 /*
@@ -526,7 +534,8 @@ static int recover(struct cairn_file *f)
 		pthread_mutex_lock(&f->lock);
 		TAILQ_FOREACH(p, &f->w.pieces, link)
 		{
-			CAIRN_ASSERT(n < (size_t)nfailed);
+			/* Nothing in flight now: every piece left is a failed one. */
+			CAIRN_ASSERT(n < (size_t)nfailed && p->state == PIECE_FAILED);
 			piece_launch(f, p);
 			resend[n++] = p;
 		}

@@ -33,6 +33,7 @@ static const struct {
 	{-CAIRN_ELEASE, CAIRN__STATUS__STATUS_LEASE},
 	{-CAIRN_EUNAVAIL, CAIRN__STATUS__STATUS_UNAVAILABLE},
 	{-CAIRN_EINTERNAL, CAIRN__STATUS__STATUS_INTERNAL},
+	{-CAIRN_ENOTLEADER, CAIRN__STATUS__STATUS_NOT_LEADER},
 };
 
 #define N_ERR (sizeof(err_table) / sizeof(err_table[0]))
@@ -68,6 +69,8 @@ const char *err_str(int err)
 		return "server unavailable";
 	case CAIRN_EINTERNAL:
 		return "internal server error";
+	case CAIRN_ENOTLEADER:
+		return "not the metaserver leader";
 	}
 	if (err == 0)
 		return "success";

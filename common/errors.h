@@ -17,7 +17,8 @@ enum {
 	CAIRN_EPROTO = 1003,    /* malformed or unexpected message */
 	CAIRN_EUNAVAIL = 1004,  /* server unreachable */
 	CAIRN_EINTERNAL = 1005, /* a bug or inconsistency on the server */
-	CAIRN_ELAST = 1006,
+	CAIRN_ENOTLEADER = 1006, /* not the metaserver leader (the client moves on) */
+	CAIRN_ELAST = 1007,
 };
 
 /* Maps a negative error (or 0) to a cairn.proto Status number. */

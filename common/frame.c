@@ -13,8 +13,17 @@
  * Encoding packs header and envelope straight into space reserved on the
  * output buffer, then moves the payload's chains after them.
  *
- * Invariant: frame_decode() drains nothing unless it returns 1 or an error,
- * and a frame it returns 1 for has passed every length, CRC and count check.
+ * protobuf strings carry their length, so they may hold NUL bytes, which
+ * protobuf-c's C strings would silently cut ("/a\0b" would become "/a").
+ * Once an envelope has unpacked, its bytes are walked once more with the
+ * message descriptors, and a string field holding a NUL byte is reported
+ * (frame_decode() returns FRAME_NUL_STRING): never served as something
+ * else. The walk reads the envelope only (never the payload) and goes at
+ * most FRAME_NEST_MAX messages deep.
+ *
+ * Invariant: frame_decode() drains nothing unless it returns 1, 2 or an
+ * error, and a frame it returns 1 or 2 for has passed every length, CRC and
+ * count check.
  */
 #include "frame.h"
 
@@ -28,6 +37,7 @@
 #include "errors.h"
 
 #define FRAME_MAX_BLOCKS (FRAME_MAX_PAYLOAD / FRAME_BLOCK)
+#define FRAME_NEST_MAX	 16 /* message levels walked for NUL bytes in strings */
 #define PEEK_VECS	 16
 
 static size_t frame_nblocks(size_t payload_len)
@@ -201,6 +211,62 @@ static int check_magic(const unsigned char *p, size_t n, char **cause)
 	return 0;
 }
 
+/* Reads a varint at *i; 0 when it runs past len. */
+static int get_varint(const uint8_t *buf, size_t len, size_t *i, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned shift = 0; *i < len && shift < 64; shift += 7) {
+		uint8_t b = buf[(*i)++];
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Whether the message of type d in buf[0..len) (bytes that have already
+ * unpacked) has a string field, at any depth, holding a NUL byte.
+ */
+static int has_nul_string(const uint8_t *buf, size_t len, const ProtobufCMessageDescriptor *d,
+			  int depth)
+{
+	size_t i = 0;
+	uint64_t key, n;
+	while (i < len) {
+		if (!get_varint(buf, len, &i, &key))
+			return 0;
+		switch (key & 7) {
+		case 0:
+			if (!get_varint(buf, len, &i, &n))
+				return 0;
+			break;
+		case 1:
+			i += 8;
+			break;
+		case 5:
+			i += 4;
+			break;
+		case 2: {
+			if (!get_varint(buf, len, &i, &n) || n > len - i)
+				return 0;
+			const ProtobufCFieldDescriptor *f =
+			    protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+			if (f && f->type == PROTOBUF_C_TYPE_STRING && memchr(buf + i, 0, n))
+				return 1;
+			if (f && f->type == PROTOBUF_C_TYPE_MESSAGE && depth < FRAME_NEST_MAX &&
+			    has_nul_string(buf + i, n, f->descriptor, depth + 1))
+				return 1;
+			i += n;
+			break;
+		}
+		default:
+			return 0; /* groups: unpack would have refused them */
+		}
+	}
+	return 0;
+}
+
 int frame_decode(struct evbuffer *in, Cairn__Envelope **env, struct evbuffer **payload,
 		 char **cause)
 {
@@ -240,7 +306,13 @@ int frame_decode(struct evbuffer *in, Cairn__Envelope **env, struct evbuffer **p
 	Cairn__Envelope *e = cairn__envelope__unpack(NULL, hlen, hlen ? p : empty);
 	if (!e)
 		return fail(cause, "envelope of %u bytes does not parse", hlen);
+	int nul = has_nul_string(p, hlen, &cairn__envelope__descriptor, 0);
 	evbuffer_drain(in, FRAME_HEADER_SIZE + hlen);
+	if (nul && e->is_reply) {
+		rc = fail(cause, "a string of reply %llu holds a NUL byte",
+			  (unsigned long long)e->call_id);
+		goto bad;
+	}
 
 	rc = check_payload(in, plen, e, cause);
 	if (rc < 0)
@@ -256,7 +328,7 @@ int frame_decode(struct evbuffer *in, Cairn__Envelope **env, struct evbuffer **p
 		*payload = pl;
 	}
 	*env = e;
-	return 1;
+	return nul ? FRAME_NUL_STRING : 1;
 bad:
 	cairn__envelope__free_unpacked(e, NULL);
 	return rc;

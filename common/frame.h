@@ -24,6 +24,7 @@
 #define FRAME_MAX_ENVELOPE (4u << 20)
 #define FRAME_MAX_PAYLOAD  (16u << 20)
 #define FRAME_BLOCK	   65536u
+#define FRAME_NUL_STRING   2 /* frame_decode(): a request whose string holds a NUL byte */
 
 /*
  * Appends one frame to out. When payload is non-NULL its bytes are moved
@@ -41,10 +42,14 @@ int frame_encode(struct evbuffer *out, Cairn__Envelope *env, struct evbuffer *pa
  * Takes one whole frame off the front of in, if there is one.
  * Returns 1 with *env (free with cairn__envelope__free_unpacked(*env, NULL))
  * and *payload (a new evbuffer, free with evbuffer_free(); NULL when
- * payload_len is 0); 0 when more bytes are needed (nothing drained); or
+ * payload_len is 0); FRAME_NUL_STRING (2), with the same, for a request
+ * one of whose string fields holds a NUL byte, cut there by unpacking (answer
+ * it with -EINVAL, never serve it); 0 when more bytes are needed (nothing
+ * drained); or
  * -CAIRN_EPROTO with a new *cause (free with free()) when the frame is bad
  * (bad magic or version, a length over its limit, a CRC mismatch, an
- * envelope that does not parse, payload CRCs that do not match). After an
+ * envelope that does not parse, payload CRCs that do not match, a reply
+ * whose string holds a NUL byte). After an
  * error the stream is unusable: close the connection.
  */
 int frame_decode(struct evbuffer *in, Cairn__Envelope **env, struct evbuffer **payload,

@@ -42,6 +42,21 @@
  * own awaiting replies keeps reading, so two ends that both call each other
  * cannot deadlock with both paused.
  *
+ * Limits (servers only: what a peer may make a server hold; struct
+ * rpc_limits). An accept over max_conns is closed at once. A frame whose
+ * header declares more than max_frame closes its connection as soon as
+ * the header is in. Every server conn's buffered input is counted in the
+ * server's total; while the total is at max_buffered, a conn holding input
+ * does not read (it waits on the server's starved list, woken when the
+ * total falls), and a conn with none reads RPC_READ_MIN at most, so the
+ * total overshoots by at most that per connection. Such waits are bounded
+ * by one sweep timer per server (not a timer per conn: the hot path only
+ * stamps times), which closes a conn whose frame has stayed unfinished for
+ * frame_timeout_ms (it frees its share of the total) and a conn that has
+ * made no call within idle_timeout_ms of its accept. Each cause is logged
+ * once per RPC_LOG_WINDOW_MS, then counted: a flood makes two lines, not
+ * one per connection.
+ *
  * Lifetime: a conn is reference-counted. Its owner (server or client, or
  * whoever called rpc_conn_new()) holds one; every callback into user code
  * runs with a temporary reference held, so user code may drop the last
@@ -56,6 +71,8 @@
  * and is in no server's list. The read event is added iff the conn is open,
  * connected, not paused and its input is under RPC_IN_HIGH; the write event
  * iff a write would have blocked and output remains (or while connecting).
+ * A server's buffered total is the sum of its conns' counted input; a conn
+ * is on its server's starved list iff its starved bit is set.
  */
 #include "rpc.h"
 
@@ -93,6 +110,37 @@
 #define RPC_BACKOFF_MIN_MS    50u
 #define RPC_BACKOFF_MAX_MS    2000u
 #define RPC_ACCEPT_PAUSE_MS   100u /* listener rest after an accept error (EMFILE) */
+#define RPC_SWEEP_MIN_MS      50u
+#define RPC_SWEEP_MAX_MS      1000u
+#define RPC_DEF_CONNS	      4096
+#define RPC_DEF_BUFFERED      (256ull << 20)
+#define RPC_DEF_TIMEOUT_MS    30000u
+
+/* Why a server closed or held back a connection: each logged once per window. */
+enum rpc_cause {
+	CAUSE_CONNS,
+	CAUSE_BIG_FRAME,
+	CAUSE_SLOW_FRAME,
+	CAUSE_IDLE,
+	CAUSE_FULL,
+	CAUSE_BAD_FRAME,
+	N_CAUSES
+};
+
+static const char *const cause_text[N_CAUSES] = {
+    "connection refused: --max-conns connections are open",
+    "connection closed: its frame is over --max-frame",
+    "connection closed: its frame stayed unfinished past --frame-timeout",
+    "connection closed: no call within --idle-timeout of connecting",
+    "reading paused: --max-buffered bytes of input are held",
+    "connection closed: a bad frame",
+};
+
+/* A cause's log window: the first event is logged, the rest counted. */
+struct rpc_note {
+	uint64_t since; /* monotonic ms the window began; 0: none open */
+	uint64_t more;	/* events since the logged one */
+};
 
 struct rpc_pending;
 
@@ -137,6 +185,8 @@ struct rpc_conn {
 	unsigned writing : 1;	 /* wev is added */
 	unsigned flushing : 1;	 /* flush is active */
 	unsigned in_input : 1;	 /* inside conn_process_input(): it writes at its end */
+	unsigned called : 1;	 /* a request has come in (idle_timeout_ms no longer applies) */
+	unsigned starved : 1;	 /* on its server's starved list */
 	size_t rdsize;		 /* bytes the next read(2) asks for */
 	uint64_t next_id;
 	struct rpc_pending **table; /* sent calls by id; nbuckets is a power of 2 */
@@ -144,7 +194,12 @@ struct rpc_conn {
 	struct rpc_deadlines own_dl; /* deadlines of calls made on a conn of no client */
 	struct rpc_server *server;   /* accepted by, until closed */
 	LIST_ENTRY(rpc_conn) slink;
-	struct rpc_client *client; /* made by, until closed */
+	LIST_ENTRY(rpc_conn) starve_link; /* while starved */
+	struct rpc_conn *doomed;	  /* next in a sweep's list of conns to close */
+	size_t counted;			  /* input bytes counted in the server's total */
+	uint64_t accepted_ms;		  /* monotonic */
+	uint64_t partial_ms;		  /* an unfinished frame is buffered since; 0: none */
+	struct rpc_client *client;	  /* made by, until closed */
 	char peer[64];
 };
 
@@ -157,6 +212,11 @@ struct rpc_server {
 	LIST_HEAD(, rpc_conn) conns;
 	unsigned nconns;
 	int port;
+	struct rpc_limits lim;
+	size_t buffered; /* input held by the conns (see the invariants) */
+	LIST_HEAD(, rpc_conn) starved;
+	struct event *sweep;
+	struct rpc_note notes[N_CAUSES];
 };
 
 struct rpc_client {
@@ -178,6 +238,9 @@ struct rpc_client {
 static void client_conn_up(struct rpc_client *cl);
 static void client_conn_closed(struct rpc_client *cl, struct rpc_conn *c);
 static void server_conn_closed(struct rpc_server *s, struct rpc_conn *c);
+static void server_note(struct rpc_server *s, enum rpc_cause why, const char *peer,
+			const char *detail);
+static void server_wake(struct rpc_server *s);
 
 /* ---- the call table ------------------------------------------------------ */
 
@@ -400,11 +463,45 @@ static struct rpc_deadlines *conn_deadlines(struct rpc_conn *c)
 	return c->client ? &c->client->dl : &c->own_dl;
 }
 
+/* Whether c's server holds max_buffered bytes of input (never for a client's conn). */
+static int conn_server_full(const struct rpc_conn *c)
+{
+	return c->server && c->server->buffered >= c->server->lim.max_buffered;
+}
+
+/* Puts c on its server's starved list: it reads again once the total falls. */
+static void conn_starve(struct rpc_conn *c)
+{
+	if (c->starved)
+		return;
+	LIST_INSERT_HEAD(&c->server->starved, c, starve_link);
+	c->starved = 1;
+	server_note(c->server, CAUSE_FULL, c->peer, NULL);
+}
+
+/* Brings the server's total up to date with c's input; wakes waiters when it fell. */
+static void conn_account(struct rpc_conn *c)
+{
+	struct rpc_server *s = c->server;
+	if (!s)
+		return;
+	size_t len = evbuffer_get_length(c->in);
+	s->buffered = s->buffered - c->counted + len;
+	int fell = len < c->counted;
+	c->counted = len;
+	if (fell && !LIST_EMPTY(&s->starved) && s->buffered < s->lim.max_buffered)
+		server_wake(s);
+}
+
 /* Adds or deletes the read event to match the conn's state (see the invariants). */
 static void conn_update_read(struct rpc_conn *c)
 {
 	int want =
 	    c->open && !c->connecting && !c->paused && evbuffer_get_length(c->in) < RPC_IN_HIGH;
+	if (want && evbuffer_get_length(c->in) && conn_server_full(c)) {
+		conn_starve(c);
+		want = 0;
+	}
 	if (want && !c->reading)
 		event_add(c->rev, NULL);
 	else if (!want && c->reading)
@@ -496,10 +593,37 @@ static void conn_dispatch(struct rpc_conn *c, Cairn__Envelope *env, struct evbuf
 			pending_complete(p, err_from_status(env->status), env, payload);
 		return;
 	}
+	c->called = 1;
 	if (c->ops && c->ops->on_request)
 		c->ops->on_request(c, env, payload, c->arg);
 	else
 		rpc_reply(c, env->call_id, -ENOTSUP, "this end serves no calls", NULL, NULL);
+}
+
+/* Whether the frame at the front of c's input declares more than c's server takes. */
+static int conn_frame_too_big(struct rpc_conn *c)
+{
+	unsigned char h[FRAME_HEADER_SIZE];
+	if (!c->server || evbuffer_copyout(c->in, h, sizeof(h)) != (ev_ssize_t)sizeof(h))
+		return 0;
+	uint64_t hlen = (uint64_t)h[4] << 24 | (uint64_t)h[5] << 16 | (uint64_t)h[6] << 8 | h[7];
+	uint64_t plen = (uint64_t)h[8] << 24 | (uint64_t)h[9] << 16 | (uint64_t)h[10] << 8 | h[11];
+	return hlen + plen > c->server->lim.max_frame;
+}
+
+/*
+ * Notes when c's unfinished frame began: now when a frame completed in
+ * this pass (the rest is a new one) or none was pending; none when the
+ * input is empty.
+ */
+static void conn_stamp_partial(struct rpc_conn *c, unsigned frames)
+{
+	if (!c->server)
+		return;
+	if (!evbuffer_get_length(c->in))
+		c->partial_ms = 0;
+	else if (frames || !c->partial_ms)
+		c->partial_ms = time_mono_ms();
 }
 
 /*
@@ -526,11 +650,20 @@ static void conn_process_input(struct rpc_conn *c)
 		char *cause;
 		size_t before = evbuffer_get_length(c->in);
 		int rc = frame_decode(c->in, &env, &payload, &cause);
+		if (rc == 0 && conn_frame_too_big(c)) {
+			server_note(c->server, CAUSE_BIG_FRAME, c->peer, NULL);
+			rpc_conn_close(c);
+			break;
+		}
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			log_warn("rpc: bad frame from %s: %s; closing the connection", c->peer,
-				 cause ? cause : err_str(rc));
+			if (c->server)
+				server_note(c->server, CAUSE_BAD_FRAME, c->peer,
+					    cause ? cause : err_str(rc));
+			else
+				log_warn("rpc: bad frame from %s: %s; closing the connection",
+					 c->peer, cause ? cause : err_str(rc));
 			free(cause);
 			/* Replies to the good frames before it go if the socket takes them. */
 			if (evbuffer_get_length(c->out))
@@ -540,7 +673,12 @@ static void conn_process_input(struct rpc_conn *c)
 		}
 		bytes += before - evbuffer_get_length(c->in);
 		frames++;
-		conn_dispatch(c, env, payload);
+		if (rc == FRAME_NUL_STRING)
+			rpc_reply(c, env->call_id, -EINVAL,
+				  "a string holds a NUL byte (names and paths may not)", NULL,
+				  NULL);
+		else
+			conn_dispatch(c, env, payload);
 		cairn__envelope__free_unpacked(env, NULL);
 		if (payload)
 			evbuffer_free(payload);
@@ -548,6 +686,8 @@ static void conn_process_input(struct rpc_conn *c)
 	c->in_input = 0;
 	if (!c->open)
 		return;
+	conn_stamp_partial(c, frames);
+	conn_account(c);
 	if (evbuffer_get_length(c->out) && !c->writing)
 		conn_write(c);
 	if (c->open)
@@ -563,7 +703,10 @@ static int conn_fill(struct rpc_conn *c)
 {
 	struct evbuffer_iovec vec[2];
 	struct iovec iov[2];
-	int nvec = evbuffer_reserve_space(c->in, (ev_ssize_t)c->rdsize, vec, 2);
+	size_t ask = c->rdsize;
+	if (c->server && c->server->buffered + ask > c->server->lim.max_buffered)
+		ask = RPC_READ_MIN; /* near the server's limit: overshoot it by little */
+	int nvec = evbuffer_reserve_space(c->in, (ev_ssize_t)ask, vec, 2);
 	if (nvec <= 0) {
 		log_warn("rpc: out of memory reading from %s; closing the connection", c->peer);
 		rpc_conn_close(c);
@@ -599,7 +742,8 @@ static int conn_fill(struct rpc_conn *c)
 		left -= vec[i].iov_len;
 	}
 	evbuffer_commit_space(c->in, vec, nvec);
-	if ((size_t)n >= room && c->rdsize < RPC_MAX_READ)
+	conn_account(c);
+	if ((size_t)n >= room && ask == c->rdsize && c->rdsize < RPC_MAX_READ)
 		c->rdsize *= 2;
 	else if ((size_t)n < room / 8 && c->rdsize > RPC_READ_MIN)
 		c->rdsize /= 2;
@@ -802,7 +946,7 @@ void rpc_conn_close(struct rpc_conn *c)
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	if (c->server)
-		server_conn_closed(c->server, c);
+		server_conn_closed(c->server, c); /* its input leaves the server's total */
 	if (c->client)
 		client_conn_closed(c->client, c);
 	table_take_all(c, &failed);
@@ -849,14 +993,13 @@ int rpc_call(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer *payload,
 	return 0;
 }
 
-int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
-	      struct evbuffer *payload)
+/* Frames the reply to call_id onto out (the envelope as rpc_reply() documents it). */
+static int reply_frame(struct evbuffer *out, uint64_t call_id, int err, const char *why,
+		       Cairn__Envelope *body, struct evbuffer *payload)
 {
 	Cairn__Envelope r = CAIRN__ENVELOPE__INIT;
 	Cairn__Empty empty = CAIRN__EMPTY__INIT;
 
-	if (!c->open)
-		return 0;
 	r.call_id = call_id;
 	r.is_reply = 1;
 	r.status = err_to_status(err);
@@ -873,29 +1016,137 @@ int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Ca
 		r.body_case = CAIRN__ENVELOPE__BODY_OK;
 		r.ok = &empty;
 	}
-	int rc = frame_encode(c->out, &r, payload);
+	return frame_encode(out, &r, payload);
+}
+
+int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
+	      struct evbuffer *payload)
+{
+	if (!c->open)
+		return 0;
+	int rc = reply_frame(c->out, call_id, err, why, body, payload);
 	if (rc < 0) {
 		log_warn("rpc: reply %llu to %s cannot be framed: %s", (unsigned long long)call_id,
 			 c->peer, err_str(rc));
-		Cairn__Envelope e = CAIRN__ENVELOPE__INIT;
-		e.call_id = call_id;
-		e.is_reply = 1;
-		e.status = err_to_status(-CAIRN_EINTERNAL);
-		e.error = (char *)"the reply could not be framed";
-		e.body_case = CAIRN__ENVELOPE__BODY_OK;
-		e.ok = &empty;
-		frame_encode(c->out, &e, NULL);
+		reply_frame(c->out, call_id, -CAIRN_EINTERNAL, "the reply could not be framed",
+			    NULL, NULL);
 	}
 	conn_output_added(c);
 	return rc;
 }
 
+int rpc_reply_pack(uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
+		   struct evbuffer **frame)
+{
+	*frame = evbuffer_new();
+	if (!*frame)
+		return -ENOMEM;
+	int rc = reply_frame(*frame, call_id, err, why, body, NULL);
+	if (rc < 0) {
+		evbuffer_free(*frame);
+		*frame = NULL;
+	}
+	return rc;
+}
+
+void rpc_reply_packed(struct rpc_conn *c, struct evbuffer *frame)
+{
+	if (!c->open)
+		return;
+	evbuffer_add_buffer(c->out, frame);
+	conn_output_added(c);
+}
+
 /* ---- server -------------------------------------------------------------- */
+
+/* Logs the events of why counted since its window's line, and closes the window. */
+static void note_flush(struct rpc_server *s, enum rpc_cause why, uint64_t now)
+{
+	struct rpc_note *n = &s->notes[why];
+	if (n->more)
+		log_warn("rpc: port %d: %llu more in the last %llus: %s", s->port,
+			 (unsigned long long)n->more,
+			 (unsigned long long)((now - n->since + 999) / 1000), cause_text[why]);
+	n->more = 0;
+	n->since = 0;
+}
+
+/* One event of cause why: logged when no window is open for it, else counted. */
+static void server_note(struct rpc_server *s, enum rpc_cause why, const char *peer,
+			const char *detail)
+{
+	struct rpc_note *n = &s->notes[why];
+	uint64_t now = time_mono_ms();
+	if (n->since && now - n->since < RPC_LOG_WINDOW_MS) {
+		n->more++;
+		return;
+	}
+	note_flush(s, why, now);
+	log_warn("rpc: port %d: %s (%s%s%s); more like it are counted for %us", s->port,
+		 cause_text[why], peer, detail ? ": " : "", detail ? detail : "",
+		 RPC_LOG_WINDOW_MS / 1000);
+	n->since = now;
+}
+
+/* Lets starved conns read again while the total is under the limit. */
+static void server_wake(struct rpc_server *s)
+{
+	struct rpc_conn *c;
+	while (s->buffered < s->lim.max_buffered && (c = LIST_FIRST(&s->starved))) {
+		LIST_REMOVE(c, starve_link);
+		c->starved = 0;
+		conn_update_read(c);
+	}
+}
+
+/*
+ * The sweep: closes conns past frame_timeout_ms with a frame unfinished
+ * (not while paused for their own unread replies) or past idle_timeout_ms
+ * without a call, then logs the counts of windows that have ended. The
+ * victims are listed first, each with a reference, since closing one runs
+ * user code that may close others.
+ */
+static void server_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rpc_server *s = arg;
+	struct rpc_conn *c, *doomed = NULL;
+	uint64_t now = time_mono_ms();
+	LIST_FOREACH(c, &s->conns, slink)
+	{
+		enum rpc_cause why = N_CAUSES;
+		if (c->partial_ms && !c->paused && now - c->partial_ms >= s->lim.frame_timeout_ms)
+			why = CAUSE_SLOW_FRAME;
+		else if (!c->called && now - c->accepted_ms >= s->lim.idle_timeout_ms)
+			why = CAUSE_IDLE;
+		if (why == N_CAUSES)
+			continue;
+		server_note(s, why, c->peer, NULL);
+		rpc_conn_ref(c);
+		c->doomed = doomed;
+		doomed = c;
+	}
+	while ((c = doomed)) {
+		doomed = c->doomed;
+		c->doomed = NULL;
+		rpc_conn_close(c);
+		rpc_conn_unref(c);
+	}
+	for (int why = 0; why < N_CAUSES; why++)
+		if (s->notes[why].since && now - s->notes[why].since >= RPC_LOG_WINDOW_MS)
+			note_flush(s, (enum rpc_cause)why, now);
+}
 
 static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 			     int salen, void *arg)
 {
 	struct rpc_server *s = arg;
+	if (s->nconns >= (uint64_t)s->lim.max_conns) {
+		char peer[64];
+		format_addr(sa, peer, sizeof(peer));
+		evutil_closesocket(fd);
+		server_note(s, CAUSE_CONNS, peer, NULL);
+		return;
+	}
 	struct rpc_conn *c = conn_new(s->base, fd, s->ops, s->arg, 0);
 	if (!c) {
 		log_warn("rpc: out of memory for a connection on port %d", s->port);
@@ -903,6 +1154,7 @@ static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, str
 	}
 	format_addr(sa, c->peer, sizeof(c->peer));
 	c->server = s;
+	c->accepted_ms = time_mono_ms();
 	LIST_INSERT_HEAD(&s->conns, c, slink);
 	s->nconns++;
 	log_debug("rpc: accepted %s", c->peer);
@@ -924,13 +1176,20 @@ static void server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 	evconnlistener_enable(s->lev);
 }
 
-/* Called by rpc_conn_close(): drops the server's reference to c. */
+/* Called by rpc_conn_close(): drops the server's reference to c and its input's count. */
 static void server_conn_closed(struct rpc_server *s, struct rpc_conn *c)
 {
 	LIST_REMOVE(c, slink);
 	s->nconns--;
+	if (c->starved)
+		LIST_REMOVE(c, starve_link);
+	c->starved = 0;
+	s->buffered -= c->counted;
+	c->counted = 0;
 	c->server = NULL;
 	rpc_conn_unref(c);
+	if (!LIST_EMPTY(&s->starved))
+		server_wake(s);
 }
 
 /* addr_parse() with port 0 (any free port) allowed. */
@@ -1001,7 +1260,8 @@ struct rpc_server *rpc_server_new(struct event_base *base, const char *addr,
 		return NULL;
 	}
 	struct rpc_server *s = calloc(1, sizeof(*s));
-	if (!s || !(s->accept_resume = evtimer_new(base, server_accept_resume_cb, s))) {
+	if (!s || !(s->accept_resume = evtimer_new(base, server_accept_resume_cb, s)) ||
+	    !(s->sweep = event_new(base, -1, EV_PERSIST, server_sweep_cb, s))) {
 		if (asprintf(cause, "out of memory") < 0)
 			*cause = NULL;
 		goto fail;
@@ -1010,16 +1270,39 @@ struct rpc_server *rpc_server_new(struct event_base *base, const char *addr,
 	s->ops = ops;
 	s->arg = arg;
 	LIST_INIT(&s->conns);
+	LIST_INIT(&s->starved);
 	if (server_bind(s, host, port, cause) < 0)
 		goto fail;
+	static const struct rpc_limits defaults = {0};
+	rpc_server_set_limits(s, &defaults);
 	free(host);
 	return s;
 fail:
 	free(host);
 	if (s && s->accept_resume)
 		event_free(s->accept_resume);
+	if (s && s->sweep)
+		event_free(s->sweep);
 	free(s);
 	return NULL;
+}
+
+void rpc_server_set_limits(struct rpc_server *s, const struct rpc_limits *l)
+{
+	s->lim.max_conns = l->max_conns > 0 ? l->max_conns : RPC_DEF_CONNS;
+	s->lim.max_frame = l->max_frame ? l->max_frame : RPC_FRAME_MAX;
+	s->lim.max_buffered = l->max_buffered ? l->max_buffered : RPC_DEF_BUFFERED;
+	s->lim.frame_timeout_ms = l->frame_timeout_ms ? l->frame_timeout_ms : RPC_DEF_TIMEOUT_MS;
+	s->lim.idle_timeout_ms = l->idle_timeout_ms ? l->idle_timeout_ms : RPC_DEF_TIMEOUT_MS;
+	uint64_t ms = s->lim.frame_timeout_ms < s->lim.idle_timeout_ms ? s->lim.frame_timeout_ms
+								       : s->lim.idle_timeout_ms;
+	ms /= 4;
+	ms = ms < RPC_SWEEP_MIN_MS   ? RPC_SWEEP_MIN_MS
+	     : ms > RPC_SWEEP_MAX_MS ? RPC_SWEEP_MAX_MS
+				     : ms;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	event_add(s->sweep, &tv);
+	server_wake(s);
 }
 
 void rpc_server_free(struct rpc_server *s)
@@ -1029,6 +1312,7 @@ void rpc_server_free(struct rpc_server *s)
 		return;
 	evconnlistener_free(s->lev);
 	event_free(s->accept_resume);
+	event_free(s->sweep);
 	while ((c = LIST_FIRST(&s->conns)))
 		rpc_conn_close(c); /* unlinks c */
 	free(s);
@@ -1123,12 +1407,29 @@ static void client_retry_cb(evutil_socket_t fd, short what, void *arg)
 		client_connect(cl); /* else connect on the next call */
 }
 
-/* The connection is up: send every queued call, oldest first. */
+/* The hello's reply, or its failure with the connection: nothing to do. */
+static void client_hello_done(int err, Cairn__Envelope *reply, struct evbuffer *payload, void *arg)
+{
+}
+
+/*
+ * The connection is up: send every queued call, oldest first. A client
+ * that stays connected without calls of its own (one with ops) and has
+ * none queued says hello with a ping, since servers close connections
+ * that make no call (rpc_limits.idle_timeout_ms).
+ */
 static void client_conn_up(struct rpc_client *cl)
 {
 	struct rpc_conn *c = cl->conn;
 	struct rpc_pending *p;
 	cl->backoff_ms = RPC_BACKOFF_MIN_MS;
+	if (cl->ops && TAILQ_EMPTY(&cl->queue)) {
+		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+		Cairn__Empty ping = CAIRN__EMPTY__INIT;
+		env.body_case = CAIRN__ENVELOPE__BODY_PING;
+		env.ping = &ping;
+		rpc_call(c, &env, NULL, 0, client_hello_done, NULL); /* a failure: no hello */
+	}
 	while ((p = TAILQ_FIRST(&cl->queue))) {
 		TAILQ_REMOVE(&cl->queue, p, qlink);
 		p->cl = NULL;

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cairn.pb-c.h"
+#include "frame.h"
 
 #define RPC_OUT_HIGH (8u << 20)
 #define RPC_OUT_LOW  (2u << 20)
@@ -106,6 +107,23 @@ int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Ca
 	      struct evbuffer *payload);
 
 /*
+ * Frames now the reply rpc_reply() would send (no payload), to be sent
+ * later as it is with rpc_reply_packed(): a reply held until something
+ * happens (the metaserver's durable replies) is packed once. Returns 0
+ * and a new *frame (free with evbuffer_free()), or a negative error
+ * (-E2BIG over a limit, -ENOMEM). Any thread.
+ */
+int rpc_reply_pack(uint64_t call_id, int err, const char *why, Cairn__Envelope *body,
+		   struct evbuffer **frame);
+
+/*
+ * Sends a frame made by rpc_reply_pack() (its bytes are moved out: frame
+ * is left empty, still the caller's). A no-op once the connection has
+ * closed.
+ */
+void rpc_reply_packed(struct rpc_conn *c, struct evbuffer *frame);
+
+/*
  * Listens on addr ("HOST:PORT"), making an rpc_conn with ops/arg for each
  * accepted connection (the server holds that reference and drops it when
  * the connection closes). PORT 0 picks a free port (see rpc_server_port());
@@ -115,6 +133,55 @@ int rpc_reply(struct rpc_conn *c, uint64_t call_id, int err, const char *why, Ca
  */
 struct rpc_server *rpc_server_new(struct event_base *base, const char *addr,
 				  const struct rpc_conn_ops *ops, void *arg, char **cause);
+/*
+ * What a server grants the connections it accepts, so that no peer can
+ * make it hold memory or sockets for nothing. Field types match the config
+ * table types (CONFIG_INT, CONFIG_SIZE, CONFIG_DURATION) of RPC_LIMIT_ROWS.
+ */
+struct rpc_limits {
+	int64_t max_conns;	   /* accepted connections open at once; more are closed */
+	uint64_t max_frame;	   /* bytes of one frame's envelope and payload */
+	uint64_t max_buffered;	   /* input held across the connections; reading waits past it */
+	uint64_t frame_timeout_ms; /* a frame begun must be whole within this, or the conn closes */
+	uint64_t idle_timeout_ms;  /* a conn that has made no call this long after accept closes */
+};
+
+#define RPC_FRAME_MAX	  (FRAME_MAX_ENVELOPE + FRAME_MAX_PAYLOAD)
+#define RPC_LOG_WINDOW_MS 10000u /* one line per cause per window, then a count */
+
+/*
+ * The rows of a daemon's config table (common/config.h) for its server's
+ * limits, in an options struct `st` holding `struct rpc_limits limits`.
+ * frame_def and buffered_def are the defaults of --max-frame and
+ * --max-buffered as text (a metaserver takes no payloads, a chunkserver does).
+ */
+/* clang-format off */
+#define RPC_LIMIT_ROWS(st, frame_def, buffered_def)                                                \
+	{"max-conns", CONFIG_INT, "4096", 0, 1, 1000000, offsetof(st, limits.max_conns),           \
+	 "connections open at once; more are closed as they come"},                                \
+	{"max-frame", CONFIG_SIZE, frame_def, 0, 65536, RPC_FRAME_MAX,                             \
+	 offsetof(st, limits.max_frame),                                                           \
+	 "largest frame (envelope and payload) a peer may send"},                                  \
+	{"max-buffered", CONFIG_SIZE, buffered_def, 0, 1ll << 20, 0,                               \
+	 offsetof(st, limits.max_buffered),                                                        \
+	 "input held across all connections; past it, reading waits"},                             \
+	{"frame-timeout", CONFIG_DURATION, "30s", 0, 100, 86400000,                                \
+	 offsetof(st, limits.frame_timeout_ms),                                                    \
+	 "a connection whose frame stays unfinished this long is closed"},                         \
+	{"idle-timeout", CONFIG_DURATION, "30s", 0, 100, 86400000,                                 \
+	 offsetof(st, limits.idle_timeout_ms),                                                     \
+	 "a connection that makes no call this long after it is accepted is closed"}
+/* clang-format on */
+
+/*
+ * Sets s's limits (all fields; 0 for a field keeps its default: 4096
+ * connections, RPC_FRAME_MAX, 256 MiB, 30 s, 30 s). Applies to what comes
+ * next: connections already open over a new max_conns stay. Each cause of
+ * a closed or stalled connection is logged once per RPC_LOG_WINDOW_MS, then
+ * counted.
+ */
+void rpc_server_set_limits(struct rpc_server *s, const struct rpc_limits *l);
+
 /* Stops listening, closes every connection it accepted and frees s. No-op for NULL. */
 void rpc_server_free(struct rpc_server *s);
 /* Number of open accepted connections. */

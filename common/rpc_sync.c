@@ -83,6 +83,18 @@ void rpc_sync_close(struct rpc_sync *s)
 	evbuffer_drain(s->out, evbuffer_get_length(s->out));
 }
 
+int rpc_sync_lost(struct rpc_sync *s)
+{
+	if (s->fd < 0)
+		return 0;
+	char b;
+	ssize_t n = recv(s->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+		return 0;
+	rpc_sync_close(s);
+	return 1;
+}
+
 void rpc_sync_free(struct rpc_sync *s)
 {
 	if (!s)

@@ -53,4 +53,12 @@ int rpc_sync_call(struct rpc_sync *s, Cairn__Envelope *req, struct evbuffer *pay
 /* Closes the connection now (the next call reconnects). */
 void rpc_sync_close(struct rpc_sync *s);
 
+/*
+ * Whether the idle connection was closed or reset by the peer (looked at
+ * without blocking; a late reply waiting to be read is not a close): then
+ * it is closed here and 1 is returned; 0 when it is open, or was never
+ * made. Not thread-safe, as every call here.
+ */
+int rpc_sync_lost(struct rpc_sync *s);
+
 #endif

@@ -33,6 +33,8 @@ int64_t time_now_us(void);
 
 /* Monotonic time in milliseconds. */
 uint64_t time_mono_ms(void);
+/* Monotonic time in microseconds. */
+uint64_t time_mono_us(void);
 
 /* "4096", "64K", "64M", "1G", "2T" (powers of 1024). Returns 0 or -EINVAL. */
 int parse_size(const char *s, uint64_t *out);

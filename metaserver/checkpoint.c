@@ -11,7 +11,7 @@
  * decompression buffer that only needs to hold the largest record, so
  * neither side's memory grows with the namespace (beyond the namespace).
  *
- * Checks when loading, in order: header length, magic, version (1 or 2),
+ * Checks when loading, in order: header length, magic, version (1 to 3),
  * header CRC, seq against the file name; then per record the length limit,
  * the Attr parsing and ns_restore(); then the zstd frame being whole with
  * nothing after it, and the body's length, CRC and inode count against
@@ -46,13 +46,16 @@
 #define CKPT_OUT_MIN  (64u << 10)
 
 #define CKPT_V1_HEADER_SIZE 52u
+#define CKPT_V2_HEADER_SIZE 60u
 
 struct ckpt_header {
 	uint64_t seq;
 	uint64_t count;
 	uint64_t ulen;
 	uint64_t next_id;
-	uint64_t next_chunk_id; /* 0 in a version 1 header */
+	uint64_t next_chunk_id;	    /* 0 in a version 1 header */
+	uint8_t fs_id[NS_ID_LEN];   /* zeros before version 3 */
+	uint64_t format_chunk_size; /* 0 before version 3 */
 	uint32_t body_crc;
 	uint32_t size; /* of the header, by its version */
 };
@@ -88,19 +91,27 @@ static void header_encode(uint8_t *p, const struct ckpt_header *h)
 	put_be64(p + 28, h->ulen);
 	put_be64(p + 36, h->next_id);
 	put_be64(p + 44, h->next_chunk_id);
-	put_be32(p + 52, h->body_crc);
-	put_be32(p + 56, crc32c(0, p, 56));
+	memcpy(p + 52, h->fs_id, NS_ID_LEN);
+	put_be64(p + 68, h->format_chunk_size);
+	put_be32(p + 76, h->body_crc);
+	put_be32(p + 80, crc32c(0, p, 80));
 }
 
-/* Returns NULL, or what is wrong with the header. */
-static const char *header_decode(const uint8_t *p, struct ckpt_header *h)
+/* Returns NULL, or what is wrong with the header (len bytes read at p). */
+static const char *header_decode(const uint8_t *p, size_t len, struct ckpt_header *h)
 {
+	static const uint32_t sizes[] = {0, CKPT_V1_HEADER_SIZE, CKPT_V2_HEADER_SIZE,
+					 CHECKPOINT_HEADER_SIZE};
+	if (len < 12)
+		return "short header";
 	if (memcmp(p, CHECKPOINT_MAGIC, 8) != 0)
 		return "bad magic";
 	uint32_t version = get_be32(p + 8);
-	if (version != 1 && version != CHECKPOINT_VERSION)
+	if (version == 0 || version > CHECKPOINT_VERSION)
 		return "unknown format version";
-	h->size = version == 1 ? CKPT_V1_HEADER_SIZE : CHECKPOINT_HEADER_SIZE;
+	h->size = sizes[version];
+	if (len < h->size)
+		return "short header";
 	if (crc32c(0, p, h->size - 4) != get_be32(p + h->size - 4))
 		return "header CRC mismatch";
 	h->seq = get_be64(p + 12);
@@ -108,6 +119,12 @@ static const char *header_decode(const uint8_t *p, struct ckpt_header *h)
 	h->ulen = get_be64(p + 28);
 	h->next_id = get_be64(p + 36);
 	h->next_chunk_id = version == 1 ? 0 : get_be64(p + 44);
+	memset(h->fs_id, 0, NS_ID_LEN);
+	h->format_chunk_size = 0;
+	if (version >= 3) {
+		memcpy(h->fs_id, p + 52, NS_ID_LEN);
+		h->format_chunk_size = get_be64(p + 68);
+	}
 	h->body_crc = get_be32(p + h->size - 8);
 	if (h->count == 0)
 		return "no inodes";
@@ -308,8 +325,10 @@ static int w_body(struct ckpt_writer *w, const struct ns *ns, uint64_t seq)
 				.ulen = w->ulen,
 				.next_id = ns_next_id(ns),
 				.next_chunk_id = ns_next_chunk_id(ns),
+				.format_chunk_size = ns_format_chunk_size(ns),
 				.body_crc = w->crc,
 				.size = CHECKPOINT_HEADER_SIZE};
+	memcpy(h.fs_id, ns_fs_id(ns), NS_ID_LEN);
 	header_encode(hdr, &h);
 	if (pwrite(w->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
 		return errno ? -errno : -EIO;
@@ -519,9 +538,9 @@ static const char *load_one(int dir_fd, uint64_t seq, struct ns **out, char *why
 		goto out;
 	}
 	ssize_t got = read(r.fd, hdr, sizeof(hdr));
-	if (got != (ssize_t)sizeof(hdr))
-		bad = got < 0 ? strerror(errno) : "short header";
-	else if (!(bad = header_decode(hdr, &h)) && h.seq != seq)
+	if (got < 0)
+		bad = strerror(errno);
+	else if (!(bad = header_decode(hdr, (size_t)got, &h)) && h.seq != seq)
 		bad = "the header's seq does not match the file name";
 	else if (!bad && lseek(r.fd, h.size, SEEK_SET) < 0)
 		bad = strerror(errno);
@@ -543,6 +562,8 @@ static const char *load_one(int dir_fd, uint64_t seq, struct ns **out, char *why
 	if (!bad) {
 		ns_set_next_id(ns, h.next_id);
 		ns_set_next_chunk_id(ns, h.next_chunk_id);
+		ns_set_fs_id(ns, h.fs_id);
+		ns_set_format_chunk_size(ns, h.format_chunk_size);
 	}
 out:
 	if (r.fd >= 0)

@@ -7,8 +7,9 @@
  *   header, CHECKPOINT_HEADER_SIZE bytes, big-endian:
  *     "CAIRNCKP" | u32 version | u64 seq | u64 inode count |
  *     u64 uncompressed body length | u64 next inode id |
- *     u64 next chunk id |
- *     u32 crc32c(uncompressed body) | u32 crc32c(the 56 bytes before it)
+ *     u64 next chunk id | u8[16] file-system id |
+ *     u64 format chunk size (that of files whose records carry none) |
+ *     u32 crc32c(uncompressed body) | u32 crc32c(the 80 bytes before it)
  *   body: one zstd frame holding, for every inode from ns_walk() (parents
  *     first, the root first), u32 len | a packed Cairn__Attr of len bytes
  *     (len at most CHECKPOINT_MAX_RECORD); a file's Attr carries its size
@@ -16,7 +17,12 @@
  *
  * Version 1 (still loaded) had no next chunk id: a 52-byte header with the
  * body CRC at 44 and the header CRC, of the 48 bytes before, at 48; the
- * next chunk id then comes from the chunks restored.
+ * next chunk id then comes from the chunks restored. Version 2 (still
+ * loaded) had no id and no format chunk size: a 60-byte header with the
+ * body CRC at 52 and the header CRC at 56; the namespace's id stays zeros
+ * and its format chunk size 0 (the metaserver's identity file has them).
+ * Files' Attrs carry their own chunk size from version 3 on (0 before:
+ * the format chunk size).
  *
  * The body is compressed and decompressed as a stream: neither side holds
  * it whole. A checkpoint is written to "<name>.tmp", synced, renamed into
@@ -35,8 +41,8 @@
 #include "ns.h"
 
 #define CHECKPOINT_MAGIC       "CAIRNCKP"
-#define CHECKPOINT_VERSION     2u
-#define CHECKPOINT_HEADER_SIZE 60u
+#define CHECKPOINT_VERSION     3u
+#define CHECKPOINT_HEADER_SIZE 84u
 #define CHECKPOINT_MAX_RECORD  (16u << 20) /* bytes of one packed Attr */
 
 /*

@@ -2,14 +2,16 @@
  * meta: cairn-meta's life cycle, call dispatch, durable replies and
  * checkpoint scheduling.
  *
- * Start-up: lock the data dir, load the newest valid checkpoint, replay
- * the op log after it (cutting a torn tail), open the log for appending,
- * build the chunk map from the namespace (meta_chunk.c), listen.
+ * Start-up: lock the data dir, load the newest valid checkpoint, check or
+ * make the data dir's identity (meta_ident.c), replay the op log after it
+ * (recover.c: only a torn last record is cut), open the log for
+ * appending, build the chunk map from the namespace (meta_chunk.c), listen.
  * Invariant: every reply to a mutating call is sent only once
  * oplog_durable_seq() covers the last record applied before it was
  * answered; waiters are queued in seq order, so one pass from the head
- * releases them. A waiter holds a packed copy of its reply, never
- * pointers into the namespace, which may change before it is sent.
+ * releases them. A waiter holds its reply framed (rpc_reply_pack()), never
+ * pointers into the namespace, which may change before it is sent; the
+ * frame goes out as it is.
  */
 #include "meta.h"
 
@@ -28,18 +30,23 @@
 #include "errors.h"
 #include "log.h"
 #include "meta_int.h"
+#include "meta_stats.h"
 #include "ns.h"
 #include "oplog.h"
 #include "recover.h"
+#include "util.h"
 
 #define OPT(f) offsetof(struct meta_options, f)
 
 const struct config_opt meta_config[] = {
 	{"config", CONFIG_STRING, NULL, 0, 0, 0, OPT(config), "read settings from FILE"},
 	{"listen", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(listen), "address for clients and chunkservers"},
+	RPC_LIMIT_ROWS(struct meta_options, "4M", "64M"),
 	{"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "directory for the op log and checkpoints"},
+	{"log-file", CONFIG_STRING, NULL, 0, 0, 0, OPT(log_file), "append log lines to FILE, not stderr (SIGHUP reopens it)"},
+	{"audit-log", CONFIG_STRING, NULL, 0, 0, 0, OPT(audit_log), "append a JSON line per namespace change and admin call to FILE"},
 	{"http", CONFIG_ADDR, "127.0.0.1:20080", 0, 0, 0, OPT(http), "address of the status page"},
-	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 256ll << 20, OPT(chunk_size), "size of a chunk"},
+	{"chunk-size", CONFIG_SIZE, "64M", 0, 65536, 256ll << 20, OPT(chunk_size), "chunk size of new files (a power of two)"},
 	{"replication", CONFIG_INT, "3", 0, 1, NS_REPLICATION_MAX, OPT(replication), "default replicas per chunk"},
 	{"heartbeat", CONFIG_DURATION, "2s", 0, 10, 3600000, OPT(heartbeat_ms), "chunkservers' heartbeat interval"},
 	{"dead-after", CONFIG_DURATION, "30s", 0, 100, 86400000, OPT(dead_after_ms), "a silent chunkserver is dead after this"},
@@ -56,22 +63,18 @@ const struct config_opt meta_config[] = {
 static void waiter_free(struct meta_waiter *w)
 {
 	rpc_conn_unref(w->conn);
-	free(w->why);
-	free(w->body);
+	if (w->frame)
+		evbuffer_free(w->frame);
 	free(w);
 }
 
 /* Sends w's held reply, or err instead when non-zero. */
 static void waiter_send(struct meta_waiter *w, int err)
 {
-	Cairn__Envelope *body = NULL;
-	const char *why = err ? NULL : w->why;
-	if (!err)
-		err = w->err;
-	if (!err && w->body && !(body = cairn__envelope__unpack(NULL, w->body_len, w->body)))
-		err = -CAIRN_EINTERNAL;
-	rpc_reply(w->conn, w->call_id, err, why, body, NULL);
-	cairn__envelope__free_unpacked(body, NULL);
+	if (err)
+		rpc_reply(w->conn, w->call_id, err, NULL, NULL, NULL);
+	else
+		rpc_reply_packed(w->conn, w->frame);
 }
 
 /* Sends every held reply the op log now covers; err fails them all instead. */
@@ -80,6 +83,7 @@ static void release_waiters(struct meta_server *ms, uint64_t durable, int err)
 	struct meta_waiter *w;
 	while ((w = STAILQ_FIRST(&ms->waiters)) && (err || w->seq <= durable)) {
 		STAILQ_REMOVE_HEAD(&ms->waiters, link);
+		meta_stats_commit(ms->stats, time_mono_us() - w->queued_us);
 		waiter_send(w, err);
 		waiter_free(w);
 	}
@@ -99,6 +103,8 @@ void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, co
 	Cairn__Envelope attr_body = CAIRN__ENVELOPE__INIT;
 	if (ino && !err) {
 		ns_fill_attr(ino, &attr);
+		if (!ns_inode_is_dir(ino))
+			attr.chunk_size = ns_file_chunk_size(ms->ns, ino);
 		resp.attr = &attr;
 		attr_body.body_case = CAIRN__ENVELOPE__BODY_ATTR;
 		attr_body.attr = &resp;
@@ -112,30 +118,18 @@ void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, co
 		return;
 	}
 	struct meta_waiter *w = calloc(1, sizeof(*w));
-	int nomem = !w;
-	if (w && body) {
-		w->body_len = cairn__envelope__get_packed_size(body);
-		w->body = malloc(w->body_len ? w->body_len : 1);
-		nomem = !w->body;
-		if (w->body)
-			cairn__envelope__pack(body, w->body);
-	}
-	if (w && why)
-		nomem |= !(w->why = strdup(why));
-	if (nomem) {
-		if (w) {
-			free(w->body);
-			free(w->why);
-			free(w);
-		}
-		rpc_reply(call->conn, call->call_id, -ENOMEM, NULL, NULL, NULL);
+	int rc = w ? rpc_reply_pack(call->call_id, err, why, body, &w->frame) : -ENOMEM;
+	if (rc < 0) {
+		free(w);
+		rpc_reply(call->conn, call->call_id, rc == -ENOMEM ? rc : -CAIRN_EINTERNAL, NULL, NULL,
+			  NULL);
 		return;
 	}
 	rpc_conn_ref(call->conn);
 	w->conn = call->conn;
 	w->call_id = call->call_id;
 	w->seq = seq;
-	w->err = err;
+	w->queued_us = time_mono_us();
 	STAILQ_INSERT_TAIL(&ms->waiters, w, link);
 }
 
@@ -174,7 +168,10 @@ static void on_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuffer
 	}
 	struct meta_call call = {c, req->call_id, h->flags};
 	ms->calls++;
+	meta_audit_call(ms, c, req, h->name);
+	uint64_t start = time_mono_us();
 	h->fn(ms, &call, req);
+	meta_stats_call(ms->stats, (unsigned)req->body_case, h->name, time_mono_us() - start);
 	if (h->flags & META_MUTATES)
 		start_checkpoint(ms);
 }
@@ -227,6 +224,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	reap_checkpoint(ms, 0);
 	start_checkpoint(ms);
 	meta_chunk_tick(ms);
+	meta_stats_tick(ms->stats);
 }
 
 static int lock_data_dir(struct meta_server *ms, char **cause)
@@ -254,10 +252,9 @@ static int lock_data_dir(struct meta_server *ms, char **cause)
 static int load_setup(void *arg, struct ns *ns, char **cause)
 {
 	struct meta_server *ms = arg;
-	(void)cause;
 	ns_set_default_replication(ns, (uint32_t)ms->opts->replication);
 	ns_set_chunk_size(ns, ms->opts->chunk_size);
-	return 0;
+	return meta_ident_load(ms, ns, cause) < 0 ? -EINVAL : 0;
 }
 
 /* Checkpoint + replay (recover.c) + open the log for appending. */
@@ -292,7 +289,9 @@ struct meta_server *meta_new(struct event_base *base, const struct meta_options 
 	ms->base = base;
 	ms->lock_fd = -1;
 	STAILQ_INIT(&ms->waiters);
-	if (lock_data_dir(ms, cause) < 0 || load_namespace(ms, cause) < 0 ||
+	ms->stats = meta_stats_new(ms);
+	if (meta_audit_start(ms, cause) < 0 || lock_data_dir(ms, cause) < 0 ||
+	    load_namespace(ms, cause) < 0 ||
 	    meta_chunk_start(ms, cause) < 0 || meta_repl_start(ms, cause) < 0)
 		goto fail;
 	ms->durable_ev = event_new(base, oplog_notify_fd(ms->log), EV_READ | EV_PERSIST,
@@ -307,6 +306,7 @@ struct meta_server *meta_new(struct event_base *base, const struct meta_options 
 	ms->rpc = rpc_server_new(base, opts->listen, &meta_rpc_ops, ms, cause);
 	if (!ms->rpc || meta_http_start(ms, cause) < 0)
 		goto fail;
+	rpc_server_set_limits(ms->rpc, &opts->limits);
 	log_info("cairn-meta serving on %s (status on http://%s/)", opts->listen, opts->http);
 	return ms;
 fail:
@@ -345,6 +345,13 @@ int meta_failed(const struct meta_server *ms)
 	return ms->failed;
 }
 
+void meta_reopen_logs(struct meta_server *ms)
+{
+	int rc = meta_audit_reopen(ms);
+	if (rc < 0)
+		log_warn("--audit-log %s: cannot reopen: %s", ms->opts->audit_log, strerror(-rc));
+}
+
 int meta_port(const struct meta_server *ms)
 {
 	return rpc_server_port(ms->rpc);
@@ -369,10 +376,13 @@ void meta_free(struct meta_server *ms)
 		rpc_server_free(ms->rpc);
 	meta_repl_stop(ms);
 	meta_chunk_stop(ms);
+	meta_ident_free(ms);
 	if (ms->log)
 		oplog_close(ms->log);
 	ns_free(ms->ns);
 	if (ms->lock_fd >= 0)
 		close(ms->lock_fd);
+	meta_stats_free(ms->stats);
+	meta_audit_stop(ms);
 	free(ms);
 }

@@ -16,11 +16,14 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "rpc.h"
 
 struct meta_options {
 	char *listen;
 	char *data;
 	char *http;
+	char *log_file;	 /* NULL: stderr */
+	char *audit_log; /* NULL: no audit log */
 	uint64_t chunk_size;
 	int64_t replication;
 	uint64_t heartbeat_ms;
@@ -33,6 +36,7 @@ struct meta_options {
 	char *config;
 	int64_t recover_to; /* 0, or start from the state at this seq (metaserver/recover.c) */
 	uint64_t delete_grace_ms; /* unknown and newer replicas are held this long */
+	struct rpc_limits limits; /* what the clients' and chunkservers' connections may hold */
 };
 
 /* The flag/config table of cairn-meta (DESIGN §2). */
@@ -62,5 +66,8 @@ int meta_failed(const struct meta_server *ms);
 int meta_port(const struct meta_server *ms);
 
 void meta_free(struct meta_server *ms);
+
+/* Opens the audit log file again under its name (SIGHUP, after logrotate). */
+void meta_reopen_logs(struct meta_server *ms);
 
 #endif

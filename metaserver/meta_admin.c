@@ -365,3 +365,27 @@ void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
 	evbuffer_add_printf(out, "]");
 	held_status(ms, out);
 }
+
+/* ---- the console's views -------------------------------------------------------------------- */
+
+const char *meta_admin_node_state(const struct meta_server *ms, const struct nodes_node *node,
+				  uint64_t now)
+{
+	return state_name(node_state(ms, node, now));
+}
+
+uint64_t meta_admin_fsck_ids(struct meta_server *ms, uint64_t from, uint64_t max_ids,
+			     size_t max_problems, meta_fsck_fn fn, void *arg)
+{
+	struct fsck f = {ms, NS_ROOT_ID, time_mono_ms(), CAIRN__FSCK_RESP__INIT, 0, 0, 0};
+	uint64_t end = ns_next_id(ms->ns), id = from;
+	for (; id < end && id - from < max_ids && f.resp.n_problems < max_problems; id++) {
+		const struct ns_inode *ino = ns_get(ms->ns, id);
+		if (ino && !ns_inode_is_dir(ino) && check_file(&f, ino) < 0)
+			break;
+	}
+	for (size_t i = 0; i < f.resp.n_problems; i++)
+		fn(arg, f.resp.problems[i]);
+	fsck_free(&f);
+	return id < end ? id : 0;
+}

@@ -117,8 +117,8 @@ static void mirror_chunk(struct meta_server *ms, uint64_t file_id, uint64_t inde
  * Chooses up to want nodes for a new replica set. Returns how many (at
  * least 1), or -ENOSPC with a new *why.
  */
-static int place(struct meta_server *ms, size_t want, uint64_t now, struct nodes_node **chain,
-		 char **why)
+static int place(struct meta_server *ms, size_t want, uint64_t chunk_size, uint64_t now,
+		 struct nodes_node **chain, char **why)
 {
 	size_t nn = nodes_count(ms->nodes), nc = 0, nlive = 0, idx[META_REPLICAS_MAX];
 	struct placement_cand *cands = calloc(nn ? nn : 1, sizeof(*cands));
@@ -133,7 +133,7 @@ static int place(struct meta_server *ms, size_t want, uint64_t now, struct nodes
 		if (!nodes_live(ms->nodes, node, now))
 			continue;
 		nlive++;
-		if (nodes_free_bytes(node) < ms->opts->chunk_size || node->decom)
+		if (nodes_free_bytes(node) < chunk_size || node->decom)
 			continue; /* full, or being decommissioned: no new chunks */
 		cands[nc] = (struct placement_cand){node->rack, nodes_free_bytes(node), node->load};
 		map[nc++] = node;
@@ -253,12 +253,14 @@ static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_
 		*why = strdup("truncate needs write");
 		return -EINVAL;
 	}
-	int err = ns_lookup(ms->ns, m->path, ino);
+	int err = meta_chunk_size_check(m->chunk_size, why);
+	if (!err)
+		err = ns_lookup(ms->ns, m->path, ino);
 	if (err == -ENOENT && m->create) {
 		uint32_t repl =
 		    m->replication ? m->replication : inherited_replication(ms, m->path);
-		err = ns_create(ms->ns, m->path, m->mode ? m->mode & 07777 : 0644, 0, 0, repl, 1,
-				now_us, ino);
+		err = ns_create_sized(ms->ns, m->path, m->mode ? m->mode & 07777 : 0644, 0, 0, repl,
+				      m->chunk_size, 1, now_us, ino);
 	} else if (!err && m->create && m->exclusive) {
 		err = -EEXIST;
 	} else if (!err && ns_inode_is_dir(*ino)) {
@@ -350,7 +352,7 @@ void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *
 	ns_fill_attr(ino, &attr);
 	r.attr = &attr;
 	r.lease_id = lease_id;
-	r.chunk_size = ms->opts->chunk_size;
+	r.chunk_size = attr.chunk_size = ns_file_chunk_size(ms->ns, ino);
 	r.lease_ms = ms->opts->lease_ms;
 	body.body_case = CAIRN__ENVELOPE__BODY_OPENED;
 	body.opened = &r;
@@ -479,7 +481,8 @@ static int allocate(struct meta_server *ms, const Cairn__AllocateReq *m, struct 
 		nchain = (int)live_replicas(ms, chunks[m->index].id, now, chain, META_REPLICAS_MAX);
 	if (nchain == 0) {
 		uint32_t repl = ns_inode_replication(ino);
-		nchain = place(ms, repl ? repl : (size_t)ms->opts->replication, now, chain, why);
+		nchain = place(ms, repl ? repl : (size_t)ms->opts->replication,
+			       ns_file_chunk_size(ms->ns, ino), now, chain, why);
 		if (nchain == -ENOSPC && nodes_count(ms->nodes) == 0 &&
 		    lease_in_grace(ms->leases, now)) {
 			/* Just restarted: the chunkservers have not registered yet. */
@@ -555,7 +558,7 @@ static int lease_call(struct meta_server *ms, const Cairn__LeaseReq *m, char **w
 		lease_release(ms->leases, m->file_id, m->lease_id, now);
 		return err;
 	}
-	uint64_t size = ns_inode_size(ino), cs = ms->opts->chunk_size;
+	uint64_t size = ns_inode_size(ino), cs = ns_file_chunk_size(ms->ns, ino);
 	size_t n;
 	ns_inode_chunks(ino, &n);
 	/* A trimming release drops chunks past the final size (allocated, never written). */
@@ -663,6 +666,8 @@ static void answer_node(struct meta_server *ms, struct meta_call *call, struct n
 	resp.n_delete_ = n;
 	resp.reregister = reregister;
 	resp.report_id = report_id;
+	resp.fs_id.data = (uint8_t *)ns_fs_id(ms->ns);
+	resp.fs_id.len = NS_ID_LEN;
 	body.body_case = CAIRN__ENVELOPE__BODY_NODE;
 	body.node = &resp;
 	meta_answer(ms, call, 0, &body, NULL);
@@ -723,6 +728,12 @@ void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelo
 	Cairn__RegisterReq *m = req->register_;
 	uint64_t now = time_mono_ms();
 	struct nodes_node *node;
+	char *why = NULL;
+	if (meta_ident_check(ms, m->addr ? m->addr : "", m->fs_id.data, m->fs_id.len, &why) < 0) {
+		meta_answer_why(ms, call, -EACCES, why, NULL, NULL);
+		free(why);
+		return;
+	}
 	int known = nodes_register(ms->nodes, m->addr, m->rack, m->capacity, m->used, now, &node);
 	if (known < 0) {
 		meta_answer_why(ms, call, known,

@@ -21,16 +21,14 @@ struct lease_table;
 struct idmap;
 struct nodes_node;
 
-/* A reply held until the op log is durable up to seq: a copy, never pointers into ns. */
+/* A reply held until the op log is durable up to seq: framed, never pointers into ns. */
 struct meta_waiter {
 	STAILQ_ENTRY(meta_waiter) link;
 	struct rpc_conn *conn; /* one reference held */
 	uint64_t call_id;
 	uint64_t seq;
-	int err;
-	char *why;     /* owned, or NULL */
-	uint8_t *body; /* an Envelope holding the reply body, packed; NULL: none */
-	size_t body_len;
+	struct evbuffer *frame; /* the reply, framed by rpc_reply_pack(); owned */
+	uint64_t queued_us; /* when it was queued (monotonic), for the commit latency */
 };
 
 struct meta_server {
@@ -40,6 +38,8 @@ struct meta_server {
 	struct oplog *log;
 	struct rpc_server *rpc;
 	struct evhttp *http;
+	struct meta_stats *stats; /* counters, events, history (meta_stats.c) */
+	struct meta_audit *audit; /* the --audit-log, or NULL (meta_audit.c) */
 	struct event *durable_ev; /* the op log's notify fd */
 	struct event *tick_ev;    /* reaps checkpoints, starts new ones */
 	int lock_fd;
@@ -70,6 +70,9 @@ struct meta_server {
 	uint64_t scans;		      /* scans done */
 	int scan_last_moving;	      /* moves were in flight after the last scan */
 	uint32_t rebalance_pct;	      /* an operator's rebalance threshold until reached; 0: none */
+	/* identity (meta_ident.c): chunkservers of another file system, logged once each */
+	char **refused;
+	size_t nrefused;
 };
 
 /* One call being answered. */
@@ -100,6 +103,38 @@ void meta_answer(struct meta_server *ms, struct meta_call *call, int err, Cairn_
 /* As meta_answer(), with why (may be NULL; copied) as the error's text. */
 void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, const char *why,
 		     Cairn__Envelope *body, const struct ns_inode *ino);
+
+/* The smallest chunk size a client may ask for (the flag may go lower, for tests). */
+#define META_CHUNK_SIZE_MIN (1ull << 20)
+
+/*
+ * Whether a create may ask for chunk_size (0: the default; else a power
+ * of two, META_CHUNK_SIZE_MIN..NS_CHUNK_SIZE_MAX): 0, or -EINVAL with a
+ * new *why (meta_ns.c).
+ */
+int meta_chunk_size_check(uint64_t chunk_size, char **why);
+
+/*
+ * Identity (meta_ident.c). meta_ident_load() reads the data dir's identity
+ * file, or formats an empty data dir (a new random file-system id, the
+ * --chunk-size flag as the format chunk size) or adopts one made before
+ * identities; it checks the loaded checkpoint's id against it and sets the
+ * id and format chunk size of ns (the checkpoint's namespace). Call it
+ * after the checkpoint is loaded, before replay (recover_load()'s setup).
+ * Returns 0 or -1 with a new *cause.
+ */
+int meta_ident_load(struct meta_server *ms, struct ns *ns, char **cause);
+/*
+ * Whether a chunkserver at addr claiming fs_id (len bytes; 0: none yet)
+ * may register: 0, or -EACCES with a new *why, logged once
+ * per address and id.
+ */
+int meta_ident_check(struct meta_server *ms, const char *addr, const uint8_t *fs_id, size_t len,
+		     char **why);
+/* Adds ", \"fs_id\": ..., \"format_chunk_size\": ..." to the status page's JSON object. */
+void meta_ident_status(struct meta_server *ms, struct evbuffer *out);
+/* Frees the refusal log. */
+void meta_ident_free(struct meta_server *ms);
 
 /*
  * The data path (meta_chunk.c). meta_chunk_start() sets up the registry,
@@ -196,6 +231,32 @@ int meta_decom_load(struct meta_server *ms, char **cause);
 /* Appends the status page's replication and chunkserver fields (", ..." JSON members). */
 struct evbuffer;
 void meta_admin_status(struct meta_server *ms, struct evbuffer *out);
+
+/* "up", "dead", "decommissioning" or "decommissioned" (static text). */
+const char *meta_admin_node_state(const struct meta_server *ms, const struct nodes_node *node,
+				  uint64_t now);
+/*
+ * fsck of the files with inode ids from from on, for a paged problem list:
+ * looks at up to max_ids ids, stopping early once max_problems problems
+ * were found, and calls fn for each problem (borrowed for the call).
+ * Returns the next id to look at, or 0 when no id is left.
+ */
+typedef void (*meta_fsck_fn)(void *arg, const Cairn__FsckProblem *p);
+uint64_t meta_admin_fsck_ids(struct meta_server *ms, uint64_t from, uint64_t max_ids,
+			     size_t max_problems, meta_fsck_fn fn, void *arg);
+
+/*
+ * The audit log (meta_audit.c). meta_audit_start() opens --audit-log when
+ * set: 0, or -1 with a new *cause. meta_audit_stop() is a no-op when not
+ * started; meta_audit_reopen() returns 0 or a negative errno.
+ * meta_audit_call() logs req from c when it is a namespace change or an
+ * admin call (name: its dispatch name).
+ */
+int meta_audit_start(struct meta_server *ms, char **cause);
+void meta_audit_stop(struct meta_server *ms);
+int meta_audit_reopen(struct meta_server *ms);
+void meta_audit_call(struct meta_server *ms, struct rpc_conn *c, const Cairn__Envelope *req,
+		     const char *name);
 
 /* The status page on --http. Returns 0 or -1 with a new *cause. */
 int meta_http_start(struct meta_server *ms, char **cause);

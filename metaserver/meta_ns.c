@@ -7,6 +7,7 @@
  * the op log has made it durable.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,16 +31,33 @@ static void h_mkdir(struct meta_server *ms, struct meta_call *call, Cairn__Envel
 	meta_answer(ms, call, err, NULL, ino);
 }
 
+int meta_chunk_size_check(uint64_t chunk_size, char **why)
+{
+	if (chunk_size == 0 || (chunk_size >= META_CHUNK_SIZE_MIN &&
+				chunk_size <= NS_CHUNK_SIZE_MAX && !(chunk_size & (chunk_size - 1))))
+		return 0;
+	if (asprintf(why, "chunk size %llu is not a power of two from 1M to 256M",
+		     (unsigned long long)chunk_size) < 0)
+		*why = NULL;
+	return -EINVAL;
+}
+
 static void h_create(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
 {
 	Cairn__CreateReq *m = req->create;
 	struct ns_inode *ino = NULL;
-	int err = ns_create(ms->ns, m->path, m->mode ? m->mode & 07777 : 0644, 0, 0,
-			    m->replication, m->exclusive, time_now_us(), &ino);
-	meta_answer(ms, call, err, NULL, ino);
+	char *why = NULL;
+	int err = meta_chunk_size_check(m->chunk_size, &why);
+	if (!err)
+		err = ns_create_sized(ms->ns, m->path, m->mode ? m->mode & 07777 : 0644, 0, 0,
+				      m->replication, m->chunk_size, m->exclusive, time_now_us(),
+				      &ino);
+	meta_answer_why(ms, call, err, why, NULL, ino);
+	free(why);
 }
 
 struct readdir_page {
+	const struct ns *ns;
 	Cairn__DirEntry *entries;
 	Cairn__DirEntry **ptrs;
 	Cairn__Attr *attrs;
@@ -54,6 +72,8 @@ static void collect_entry(void *arg, const char *name, const struct ns_inode *in
 	cairn__dir_entry__init(e);
 	cairn__attr__init(a);
 	ns_fill_attr(ino, a);
+	if (!ns_inode_is_dir(ino))
+		a->chunk_size = ns_file_chunk_size(p->ns, ino);
 	e->name = (char *)name;
 	e->attr = a;
 	p->ptrs[p->n++] = e;
@@ -64,6 +84,7 @@ static void h_readdir(struct meta_server *ms, struct meta_call *call, Cairn__Env
 	Cairn__ReaddirReq *m = req->readdir;
 	uint32_t limit = m->limit == 0 || m->limit > NS_READDIR_MAX ? NS_READDIR_MAX : m->limit;
 	struct readdir_page p = {
+		.ns = ms->ns,
 		.entries = calloc(limit, sizeof(*p.entries)),
 		.ptrs = calloc(limit, sizeof(*p.ptrs)),
 		.attrs = calloc(limit, sizeof(*p.attrs)),

@@ -16,6 +16,21 @@
  * walks follow the trees' parent links, and a recursive remove unlinks and
  * frees one leaf at a time, so a 100k-deep tree costs no stack.
  *
+ * Path length. Every path an operation makes is shorter than NS_PATH_MAX
+ * bytes, renames included: moving a directory lengthens every path below
+ * it. So each inode keeps `reach`, a bound on the length of the longest
+ * path below it relative to it ("/a/b": 4), capped at NS_PATH_MAX (which
+ * then means "this long or longer"). Linking an inode raises its
+ * ancestors' bounds while they grow (O(depth) at worst, O(1) when a sibling
+ * reaches as far, and at most NS_PATH_MAX / 2 levels, where the bound
+ * saturates); removals leave bounds as they are, so a bound may be loose.
+ * A rename of a directory whose bound says the move might be too long
+ * walks the moved subtree (no recursion), stopping at the first path that
+ * is: O(subtree) only near the limit, or after what made a tree deep was
+ * removed. (Bounds are never lowered: a lowered one would no longer cover
+ * its children's, which raising relies on to stop early.) Replay makes no
+ * such check (old logs may hold deeper trees); it keeps the bounds.
+ *
  * Operations check everything first, then build their record(s) and go
  * through ns_apply(), which checks again (it also serves replay, where the
  * input is the disk) and changes nothing when it fails.
@@ -27,7 +42,9 @@
  *  - a directory's nentries is the size of its children tree; files have
  *    no children;
  *  - ids are unique, non-zero and below next_id; count is the number of
- *    inodes.
+ *    inodes;
+ *  - an inode's reach is at least the length of every path below it,
+ *    relative to it, or NS_PATH_MAX; a file's is 0.
  */
 #include "ns.h"
 
@@ -394,6 +411,49 @@ static void touch_dir(struct ns_inode *dir, int64_t time_us)
 	dir->ctime_us = time_us;
 }
 
+/* ---- path length below a directory ----------------------------------------- */
+
+/* ino has just been linked under its parent: raises the ancestors' bounds. */
+static void reach_raise(struct ns_inode *ino)
+{
+	size_t r = ino->reach;
+	for (struct ns_inode *d = ino; d->parent; d = d->parent) {
+		r += 1 + d->namelen;
+		if (r > NS_PATH_MAX)
+			r = NS_PATH_MAX;
+		if (d->parent->reach >= r)
+			return;
+		d->parent->reach = (uint16_t)r;
+	}
+}
+
+/*
+ * Whether a path below top, relative to it, is longer than limit bytes.
+ * Walks top's subtree in order without recursion, stopping at the first
+ * such path.
+ */
+static int reach_exceeds(const struct ns_inode *top, size_t limit)
+{
+	size_t rel = 0;
+	struct ns_inode *cur = (struct ns_inode *)top;
+	for (;;) {
+		struct ns_inode *next = RB_MIN(ns_children, &cur->children);
+		while (!next && cur != top) {
+			next = RB_NEXT(ns_children, &cur->parent->children, cur);
+			rel -= 1 + cur->namelen;
+			if (!next)
+				cur = cur->parent;
+		}
+		if (!next)
+			break;
+		cur = next;
+		rel += 1 + cur->namelen;
+		if (rel > limit)
+			return 1;
+	}
+	return 0;
+}
+
 /* Links a new inode (id, name and attributes set) under parent. */
 static void inode_link(struct ns *ns, struct ns_inode *parent, struct ns_inode *ino)
 {
@@ -402,6 +462,7 @@ static void inode_link(struct ns *ns, struct ns_inode *parent, struct ns_inode *
 	CAIRN_ASSERT(!dup);
 	(void)dup;
 	parent->nentries++;
+	reach_raise(ino);
 	id_put(ns, ino);
 	ns->count++;
 	if (ino->id >= ns->next_id)
@@ -422,7 +483,8 @@ static int apply_mknod(struct ns *ns, int64_t time_us, const Cairn__LogMknod *m)
 		return -EEXIST;
 	if ((m->type != CAIRN__FILE_TYPE__FILE_TYPE_DIR &&
 	     m->type != CAIRN__FILE_TYPE__FILE_TYPE_FILE) ||
-	    m->replication > NS_REPLICATION_MAX)
+	    m->replication > NS_REPLICATION_MAX || m->chunk_size > NS_CHUNK_SIZE_MAX ||
+	    (m->chunk_size && m->type != CAIRN__FILE_TYPE__FILE_TYPE_FILE))
 		return -EINVAL;
 	if (id_reserve(ns) < 0)
 		return -ENOMEM;
@@ -435,6 +497,7 @@ static int apply_mknod(struct ns *ns, int64_t time_us, const Cairn__LogMknod *m)
 	ino->uid = m->uid;
 	ino->gid = m->gid;
 	ino->replication = m->replication;
+	ino->chunk_size = m->chunk_size;
 	ino->atime_us = ino->mtime_us = ino->ctime_us = time_us;
 	inode_link(ns, parent, ino);
 	touch_dir(parent, time_us);
@@ -519,6 +582,7 @@ static int apply_rename(struct ns *ns, int64_t time_us, const Cairn__LogRename *
 	src->parent = dp;
 	RB_INSERT(ns_children, &dp->children, src);
 	dp->nentries++;
+	reach_raise(src);
 	touch_dir(sp, time_us);
 	touch_dir(dp, time_us);
 	src->ctime_us = time_us;
@@ -614,7 +678,8 @@ int ns_lookup(struct ns *ns, const char *path, struct ns_inode **out)
 /* Creates name[0..len) under parent and returns the new inode. */
 static int make_node(struct ns *ns, struct ns_inode *parent, const char *name, size_t len,
 		     Cairn__FileType type, uint32_t mode, uint32_t uid, uint32_t gid,
-		     uint32_t replication, int64_t now_us, struct ns_inode **out)
+		     uint32_t replication, uint64_t chunk_size, int64_t now_us,
+		     struct ns_inode **out)
 {
 	char buf[NS_NAME_MAX + 1];
 	CAIRN_ASSERT(len > 0 && len <= NS_NAME_MAX);
@@ -630,6 +695,7 @@ static int make_node(struct ns *ns, struct ns_inode *parent, const char *name, s
 	m.uid = uid;
 	m.gid = gid;
 	m.replication = replication;
+	m.chunk_size = chunk_size;
 	rec.time_us = now_us;
 	rec.op_case = CAIRN__LOG_RECORD__OP_MKNOD;
 	rec.mknod = &m;
@@ -665,7 +731,7 @@ static int mkdir_parents(struct ns *ns, const char *path, uint32_t mode, uint32_
 	while (*s) {
 		const char *e = strchrnul(s, '/');
 		int err = make_node(ns, cur, s, (size_t)(e - s), CAIRN__FILE_TYPE__FILE_TYPE_DIR,
-				    mode, uid, gid, 0, now_us, &cur);
+				    mode, uid, gid, 0, 0, now_us, &cur);
 		if (err)
 			return err;
 		s = *e ? e + 1 : e;
@@ -693,7 +759,7 @@ int ns_mkdir(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint3
 			err = -EEXIST;
 		if (!err)
 			err = make_node(ns, dir, name, len, CAIRN__FILE_TYPE__FILE_TYPE_DIR, mode,
-					uid, gid, 0, now_us, &ino);
+					uid, gid, 0, 0, now_us, &ino);
 	}
 	if (!err && out)
 		*out = ino;
@@ -703,13 +769,20 @@ int ns_mkdir(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint3
 int ns_create(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint32_t gid,
 	      uint32_t replication, int exclusive, int64_t now_us, struct ns_inode **out)
 {
+	return ns_create_sized(ns, path, mode, uid, gid, replication, 0, exclusive, now_us, out);
+}
+
+int ns_create_sized(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint32_t gid,
+		    uint32_t replication, uint64_t chunk_size, int exclusive, int64_t now_us,
+		    struct ns_inode **out)
+{
 	struct ns_inode *dir, *ino;
 	const char *name;
 	size_t len;
 	int err = path_check(path);
 	if (out)
 		*out = NULL;
-	if (!err && replication > NS_REPLICATION_MAX)
+	if (!err && (replication > NS_REPLICATION_MAX || chunk_size > NS_CHUNK_SIZE_MAX))
 		err = -EINVAL;
 	if (!err)
 		err = resolve_parent(ns, path, &dir, &name, &len);
@@ -723,7 +796,8 @@ int ns_create(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint
 			return -EISDIR;
 	} else {
 		err = make_node(ns, dir, name, len, CAIRN__FILE_TYPE__FILE_TYPE_FILE, mode, uid,
-				gid, replication ? replication : ns->def_replication, now_us, &ino);
+				gid, replication ? replication : ns->def_replication,
+				chunk_size ? chunk_size : ns->chunk_size, now_us, &ino);
 		if (err)
 			return err;
 	}
@@ -758,6 +832,9 @@ int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us)
 		return 0;
 	if (dino && (err = replace_check(sino, dino)) < 0)
 		return err;
+	size_t room = NS_PATH_MAX - 1 - strlen(dst); /* bytes the paths below may add */
+	if (sino->reach > room && reach_exceeds(sino, room))
+		return -ENAMETOOLONG;
 	char sbuf[NS_NAME_MAX + 1], dbuf[NS_NAME_MAX + 1];
 	memcpy(sbuf, sname, slen); /* applying may move sino */
 	sbuf[slen] = '\0';
@@ -897,6 +974,7 @@ void ns_fill_attr(const struct ns_inode *ino, Cairn__Attr *attr)
 	attr->replication = ino->replication;
 	attr->nchunks = ino->nchunks;
 	attr->nentries = ino->nentries;
+	attr->chunk_size = ino->chunk_size;
 	attr->n_chunks = 0;
 	attr->chunks = NULL;
 }

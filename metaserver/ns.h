@@ -37,6 +37,8 @@
 #define NS_READDIR_MAX	      1000 /* entries per page at most */
 #define NS_REPLICATION_MAX    16
 #define NS_CHUNK_SIZE_DEFAULT (64ull << 20)
+#define NS_CHUNK_SIZE_MAX     (256ull << 20) /* of one file: a replica holds at most that */
+#define NS_ID_LEN	      16	     /* bytes of a file-system id */
 
 struct ns;
 struct ns_inode;
@@ -70,12 +72,29 @@ void ns_set_emit(struct ns *ns, ns_emit_fn fn, void *arg);
 void ns_set_drop(struct ns *ns, ns_drop_fn fn, void *arg);
 
 /*
- * The chunk size, which maps file offsets to chunk indexes (a shrinking
- * size drops the chunks past it). Set it before replay, and keep it for
- * the life of the data dir. Default NS_CHUNK_SIZE_DEFAULT; 0 is ignored.
+ * Chunk sizes. Each file has its own, fixed at create and carried by its
+ * LogMknod record and its checkpoint Attr; it maps the file's offsets to
+ * chunk indexes (a shrinking size drops the chunks past it).
+ * ns_set_chunk_size() sets the size new files get when their create names
+ * none (default NS_CHUNK_SIZE_DEFAULT; 0 is ignored). Files whose records
+ * carry none (made before per-file sizes) have the format chunk size:
+ * ns_set_format_chunk_size(), set before replay and kept for the life of
+ * the data dir (0, the default: the new files' size).
  */
 void ns_set_chunk_size(struct ns *ns, uint64_t chunk_size);
 uint64_t ns_chunk_size(const struct ns *ns);
+void ns_set_format_chunk_size(struct ns *ns, uint64_t chunk_size);
+uint64_t ns_format_chunk_size(const struct ns *ns);
+
+/* The chunk size of file ino (see above). */
+uint64_t ns_file_chunk_size(const struct ns *ns, const struct ns_inode *ino);
+
+/*
+ * The id of the file system (NS_ID_LEN bytes, all zeros until set), which
+ * checkpoints carry. ns_fs_id() is borrowed for the life of ns.
+ */
+void ns_set_fs_id(struct ns *ns, const uint8_t *id);
+const uint8_t *ns_fs_id(const struct ns *ns);
 
 /* Default replication for files created with replication 0. */
 void ns_set_default_replication(struct ns *ns, uint32_t replication);
@@ -98,13 +117,23 @@ int ns_lookup(struct ns *ns, const char *path, struct ns_inode **out);
 /* With parents: creates missing ancestors and succeeds on an existing dir. */
 int ns_mkdir(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint32_t gid,
 	     int parents, int64_t now_us, struct ns_inode **out);
-/* Without exclusive, an existing file is returned as it is. */
+/*
+ * Without exclusive, an existing file is returned as it is. ns_create()
+ * gives a new file the default chunk size, ns_create_sized() chunk_size
+ * (0: the default; else at most NS_CHUNK_SIZE_MAX, which the caller has
+ * checked further).
+ */
 int ns_create(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint32_t gid,
 	      uint32_t replication, int exclusive, int64_t now_us, struct ns_inode **out);
+int ns_create_sized(struct ns *ns, const char *path, uint32_t mode, uint32_t uid, uint32_t gid,
+		    uint32_t replication, uint64_t chunk_size, int exclusive, int64_t now_us,
+		    struct ns_inode **out);
 /*
  * Atomic. Replaces an existing file, or an empty directory when src is a
  * directory. Moving a directory under itself is -EINVAL. Renaming onto
- * itself succeeds and changes nothing.
+ * itself succeeds and changes nothing. A move that would make any path
+ * below dst NS_PATH_MAX bytes or longer is -ENAMETOOLONG (O(1) unless the
+ * subtree comes near the limit, then O(subtree)).
  */
 int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us);
 /* A non-empty directory needs recursive. The root cannot be removed (-EBUSY). */
@@ -130,6 +159,8 @@ int ns_readdir(struct ns *ns, const char *dir, const char *after, uint32_t limit
  * Fills attr from ino (attr must have been initialised with
  * CAIRN__ATTR__INIT). attr->name points into ino: borrowed until the next
  * mutation. attr->chunks is left empty (see ns_inode_chunks()).
+ * attr->chunk_size is the file's recorded one: 0 for a file made before
+ * per-file sizes (ns_file_chunk_size() resolves it).
  */
 void ns_fill_attr(const struct ns_inode *ino, Cairn__Attr *attr);
 
@@ -192,8 +223,8 @@ int ns_walk(const struct ns *ns, ns_walk_fn fn, void *arg);
  * Re-creates one inode from a checkpoint Attr (its parent must already be
  * there; the root's attributes replace the root's), a file with its size
  * and chunks (attr->chunks, as many as attr->nchunks; this raises the
- * next chunk id above them). Returns 0 or a negative error for an Attr
- * that does not fit.
+ * next chunk id above them) and chunk size (attr->chunk_size, 0: the format's). Returns 0 or a
+ * negative error for an Attr that does not fit.
  */
 int ns_restore(struct ns *ns, const Cairn__Attr *attr);
 

@@ -14,10 +14,12 @@
  *  - every chunk id and version is non-zero, every id is below
  *    ns->next_chunk_id, and a version only ever grows;
  *  - a new chunk's id is at or above next_chunk_id when it is applied
- *    (ids are handed out in increasing order and never again).
+ *    (ids are handed out in increasing order and never again);
+ *  - a file's chunk size never changes (ns_file_chunk_size()).
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ns_int.h"
 
@@ -30,6 +32,31 @@ void ns_set_chunk_size(struct ns *ns, uint64_t chunk_size)
 uint64_t ns_chunk_size(const struct ns *ns)
 {
 	return ns->chunk_size;
+}
+
+void ns_set_format_chunk_size(struct ns *ns, uint64_t chunk_size)
+{
+	ns->format_chunk_size = chunk_size;
+}
+
+uint64_t ns_format_chunk_size(const struct ns *ns)
+{
+	return ns->format_chunk_size ? ns->format_chunk_size : ns->chunk_size;
+}
+
+uint64_t ns_file_chunk_size(const struct ns *ns, const struct ns_inode *ino)
+{
+	return ino->chunk_size ? ino->chunk_size : ns_format_chunk_size(ns);
+}
+
+void ns_set_fs_id(struct ns *ns, const uint8_t *id)
+{
+	memcpy(ns->fs_id, id, NS_ID_LEN);
+}
+
+const uint8_t *ns_fs_id(const struct ns *ns)
+{
+	return ns->fs_id;
 }
 
 uint64_t ns_next_chunk_id(const struct ns *ns)
@@ -117,7 +144,8 @@ int ns_apply_set_size(struct ns *ns, int64_t time_us, const Cairn__LogSetSize *s
 	if (err)
 		return err;
 	if (s->size <= ino->size) {
-		uint64_t keep = s->size / ns->chunk_size + (s->size % ns->chunk_size != 0);
+		uint64_t cs = ns_file_chunk_size(ns, ino);
+		uint64_t keep = s->size / cs + (s->size % cs != 0);
 		if (keep < ino->nchunks) {
 			if (ns->drop)
 				ns->drop(ns->drop_arg, ino->id, ino->chunks + keep,
@@ -165,9 +193,14 @@ int ns_file_restore(struct ns *ns, struct ns_inode *ino, const Cairn__Attr *attr
 		if (r->id > max)
 			max = r->id;
 	}
+	if (attr->chunk_size > NS_CHUNK_SIZE_MAX) {
+		free(v);
+		return -EINVAL;
+	}
 	ino->chunks = v;
 	ino->nchunks = ino->chunks_cap = n;
 	ino->size = attr->size;
+	ino->chunk_size = attr->chunk_size;
 	ns_set_next_chunk_id(ns, max + 1);
 	return 0;
 }

@@ -22,6 +22,7 @@ struct ns_inode {
 	uint64_t nentries;
 	uint64_t size;
 	uint64_t nchunks;
+	uint64_t chunk_size; /* files only; 0: the format chunk size */
 	int64_t atime_us;
 	int64_t mtime_us;
 	int64_t ctime_us;
@@ -30,8 +31,9 @@ struct ns_inode {
 	uint32_t gid;
 	uint32_t replication;
 	uint16_t namelen;
-	uint8_t type; /* a Cairn__FileType */
-	char name[];  /* namelen bytes and a NUL; "" for the root */
+	uint16_t reach; /* longest path below, relative ("/a/b": 4): a bound, see ns.c */
+	uint8_t type;	/* a Cairn__FileType */
+	char name[];	/* namelen bytes and a NUL; "" for the root */
 };
 
 struct ns {
@@ -40,8 +42,10 @@ struct ns {
 	unsigned id_bits;
 	size_t count;
 	uint64_t next_id;
-	uint64_t next_chunk_id; /* above every chunk id ever handed out */
-	uint64_t chunk_size;
+	uint64_t next_chunk_id;	    /* above every chunk id ever handed out */
+	uint64_t chunk_size;	    /* of new files */
+	uint64_t format_chunk_size; /* of files whose records carry none; 0: chunk_size */
+	uint8_t fs_id[NS_ID_LEN];
 	uint32_t def_replication;
 	ns_emit_fn emit;
 	void *emit_arg;

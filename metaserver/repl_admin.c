@@ -29,6 +29,7 @@
 #include "chunkmap.h"
 #include "log.h"
 #include "meta_int.h"
+#include "meta_stats.h"
 #include "nodes.h"
 #include "util.h"
 
@@ -125,11 +126,11 @@ void meta_admin_decommission(struct meta_server *ms, struct meta_call *call, Cai
 		free(why);
 		return;
 	}
-	int rc = nodes_decommission(ms->nodes, addr, on);
-	if (rc == 1 && (rc = decom_save(ms)) < 0) {
+	int rc = nodes_decommission(ms->nodes, addr, on), err;
+	if (rc == 1 && (err = decom_save(ms)) < 0) {
 		nodes_decommission(ms->nodes, addr, !on); /* as it was: nothing half-done */
 		if (asprintf(&why, "cannot record the decommission set in %s: %s", ms->opts->data,
-			     strerror(-rc)) < 0)
+			     strerror(-err)) < 0)
 			why = NULL;
 		rc = -EIO;
 	} else if (rc == 1) {
@@ -137,6 +138,7 @@ void meta_admin_decommission(struct meta_server *ms, struct meta_call *call, Cai
 			 on ? "decommissioning: its replicas go elsewhere"
 			    : "back in service (decommission cancelled)",
 			 chunkmap_node_count(ms->cmap, node->id));
+		meta_stats_decommission(ms->stats, node, on);
 		meta_repl_scan_now(ms);
 	}
 	meta_answer_why(ms, call, rc < 0 ? rc : 0, why, NULL, NULL);

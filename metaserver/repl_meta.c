@@ -38,6 +38,7 @@
 #include "lease.h"
 #include "log.h"
 #include "meta_int.h"
+#include "meta_stats.h"
 #include "nodes.h"
 #include "ns.h"
 #include "util.h"
@@ -76,7 +77,8 @@ static int want(void *arg, const struct chunkmap_chunk *c, struct repl_want *w)
 	if (!ino || ns_inode_is_dir(ino))
 		return -ENOENT;
 	uint32_t repl = ns_inode_replication(ino);
-	uint64_t size = ns_inode_size(ino), cs = ms->opts->chunk_size, start = c->index * cs;
+	uint64_t size = ns_inode_size(ino), cs = ns_file_chunk_size(ms->ns, ino);
+	uint64_t start = c->index * cs;
 	w->target = repl ? repl : (uint32_t)ms->opts->replication;
 	w->length = size > start ? (size - start < cs ? size - start : cs) : 0;
 	w->hold = lease_held(ms->leases, c->file_id, time_mono_ms());
@@ -192,6 +194,7 @@ void meta_repl_bad(struct meta_server *ms, uint64_t chunk_id, struct nodes_node 
 	/* A checksum failure is corrupt data; any other failure leaves an outdated replica. */
 	int err = err_from_status(why);
 	enum repl_bad_kind kind = err == -CAIRN_ECHECKSUM ? REPL_BAD_CORRUPT : REPL_BAD_STALE;
+	meta_stats_bad(ms->stats, chunk_id, node, kind == REPL_BAD_CORRUPT);
 	if (repl_mark_bad(ms->repl, chunk_id, node->id, kind) < 0)
 		log_warn("chunk %llu: out of memory remembering the bad replica on %s",
 			 (unsigned long long)chunk_id, node->addr);
@@ -234,6 +237,7 @@ static void take_copied(struct meta_server *ms, struct nodes_node *node,
 	int rc = chunkmap_add_replica(ms->cmap, r->id, node->id, r->version, r->length);
 	repl_done(ms->repl, r->id, node->id);
 	if (rc == 0) {
+		meta_stats_copied(ms->stats, r->length);
 		nodes_unqueue_delete(node, r->id);
 		log_debug("chunk %llu: copied to %s (%llu bytes)", (unsigned long long)r->id,
 			  node->addr, (unsigned long long)r->length);
@@ -248,6 +252,7 @@ static void take_copied(struct meta_server *ms, struct nodes_node *node,
 void meta_repl_heartbeat(struct meta_server *ms, struct nodes_node *node,
 			 const Cairn__HeartbeatReq *m)
 {
+	meta_stats_heartbeat(ms->stats, node, m->bytes_read, m->bytes_written);
 	for (size_t i = 0; i < m->n_corrupt; i++)
 		take_corrupt(ms, node, m->corrupt[i]);
 	for (size_t i = 0; i < m->n_copied; i++)

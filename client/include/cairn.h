@@ -1,12 +1,12 @@
 /*
  * cairn.h: the public C API of libcairn, the cairn client library.
  *
- * A client handle (cairn_t) holds one connection to the metaserver and
- * one to each chunkserver it has talked to, run by one background thread
- * that the library owns; every call made from any thread is handed to
- * that thread and waited for. A handle is thread-safe: many threads may
- * share one and their calls are in flight together. An open file
- * (cairn_file_t) is used by one thread at a time.
+ * A client handle (cairn_t) holds a few connections to the metaserver
+ * (its calls are made on the calling thread) and one to each chunkserver
+ * it has talked to, run by a background thread that the library owns. A
+ * handle is thread-safe: many threads may share one and their calls are
+ * in flight together. An open file (cairn_file_t) is used by one thread at
+ * a time.
  *
  * Errors: every call returns 0 (or a count) on success and a negative
  * error on failure: a negative errno (-ENOENT, -EEXIST, -ENOTDIR, ...) or a
@@ -21,6 +21,13 @@
  * fails with -CAIRN_EUNAVAIL (the metaserver could not be reached, or
  * stayed unreachable after the connection was lost) or -ETIMEDOUT (it is
  * connected and has answered before, but did not answer this in time).
+ * Then cairn_last_error() says "metaserver ADDR unavailable (gave up after
+ * 2s)" (or "did not answer"), and cairn_meta_gave_up() is 1.
+ *
+ * Several metaservers: every address argument takes a comma-separated
+ * list ("h1:20000,h2:20000"). A call moves to the next member when the one
+ * it asks cannot be reached, and to the leader a member names when told
+ * "not the leader" (a replicated metaserver group).
  *
  * Retried mutations: a mutation (mkdir, create, rename, remove, set*) whose
  * connection is lost before its reply arrives is sent again. If the first
@@ -76,7 +83,8 @@ enum {
 	CAIRN_EPROTO = 1003,	/* malformed or unexpected message */
 	CAIRN_EUNAVAIL = 1004,	/* server unreachable */
 	CAIRN_EINTERNAL = 1005, /* a bug or inconsistency on the server */
-	CAIRN_ELAST = 1006,
+	CAIRN_ENOTLEADER = 1006, /* not the metaserver leader (the client moves on) */
+	CAIRN_ELAST = 1007,
 };
 #endif
 
@@ -94,21 +102,35 @@ CAIRN_API const char *cairn_strerror(int err);
  */
 CAIRN_API const char *cairn_last_error(cairn_t *c);
 
+/*
+ * 1 when the calling thread's last call on c failed because the metaserver
+ * could not be reached or did not answer within the handle's timeout (the
+ * last error is then libcairn's "metaserver ADDR unavailable (gave up after
+ * Ns)"), else 0. Front ends use it to stop at once instead of trying the
+ * next argument.
+ */
+CAIRN_API int cairn_meta_gave_up(cairn_t *c);
+
 /* ---- handles -------------------------------------------------------- */
+
+/* libcairn's defaults (front ends pass 0 or NULL to get them): the metaserver and the timeout. */
+#define CAIRN_DEFAULT_META	"127.0.0.1:20000"
+#define CAIRN_DEFAULT_TIMEOUT_S 60
 
 /*
  * Options for cairn_connect(). Zero-initialise, then set what you need:
  * a zero field means its default.
  */
 struct cairn_options {
-	uint64_t timeout_ms;  /* bound on every call, retries included; 0: 60000 */
+	uint64_t timeout_ms;  /* bound on every call, retries included; 0: the default, 60 s */
 	uint32_t replication; /* for files made with replication 0; 0: the metaserver's */
 	uint32_t reserved[13];
 };
 
 /*
- * Makes a client handle for the metaserver at meta_addr ("HOST:PORT";
- * NULL: $CAIRN_META, else "127.0.0.1:20000"). opt may be NULL (defaults).
+ * Makes a client handle for the metaserver at meta_addr ("HOST:PORT", or a
+ * comma-separated list of them; NULL: $CAIRN_META, else "127.0.0.1:20000").
+ * opt may be NULL (defaults).
  * Does not contact the metaserver: the first call connects, and waits for
  * the connection within its time bound (cairn_ping() checks early).
  * Returns 0 and a new *out (free with cairn_disconnect()), -EINVAL for a
@@ -123,7 +145,7 @@ CAIRN_API int cairn_connect(const char *meta_addr, const struct cairn_options *o
  */
 CAIRN_API void cairn_disconnect(cairn_t *c);
 
-/* "HOST:PORT" of the metaserver. Borrowed; valid until cairn_disconnect(). */
+/* The metaserver address (list) as given. Borrowed; valid until cairn_disconnect(). */
 CAIRN_API const char *cairn_meta_addr(cairn_t *c);
 
 /* The handle's per-call bound in milliseconds. */
@@ -153,6 +175,7 @@ struct cairn_stat {
 	int64_t atime_us;
 	int64_t mtime_us;
 	int64_t ctime_us;
+	uint64_t chunk_size; /* bytes per chunk (files), fixed at create; 0 from an older server */
 };
 
 /* Fills *st with path's attributes. Returns 0 or a negative error (-ENOENT, ...). */
@@ -300,6 +323,29 @@ CAIRN_API void cairn_closedir(cairn_dir_t *d);
  */
 CAIRN_API int cairn_open(cairn_t *c, const char *path, int flags, uint32_t mode,
 			 cairn_file_t **out);
+
+/* The chunk sizes a file may have: powers of two in this range. */
+#define CAIRN_CHUNK_SIZE_MIN (1ull << 20)
+#define CAIRN_CHUNK_SIZE_MAX (256ull << 20)
+
+/*
+ * Options of one open (cairn_open_opts): zero the struct, then set what
+ * differs from cairn_open()'s behaviour.
+ */
+struct cairn_open_options {
+	/*
+	 * A file made by this open gets this chunk size, fixed for its life (a
+	 * power of two, CAIRN_CHUNK_SIZE_MIN..MAX; anything else is -EINVAL);
+	 * 0: the metaserver's default. An existing file keeps its own.
+	 */
+	uint64_t chunk_size;
+	/* A file made by this open gets this replication (1..16); 0: the handle's. */
+	uint32_t replication;
+};
+
+/* As cairn_open(), with opt (NULL: as cairn_open()). */
+CAIRN_API int cairn_open_opts(cairn_t *c, const char *path, int flags, uint32_t mode,
+			      const struct cairn_open_options *opt, cairn_file_t **out);
 
 /*
  * Writes out what is buffered, waits until every replica acknowledged it,

@@ -145,7 +145,7 @@ class Meta:
 
     def status(self):
         import urllib.request
-        with urllib.request.urlopen("http://127.0.0.1:%d/status" % self.http_port,
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % self.http_port,
                                     timeout=5) as r:
             return json.load(r)
 

@@ -333,3 +333,27 @@ def test_ls_where_a_server_accepts_and_stays_silent(tmp_path):
         for s in held:
             s.close()
         lsock.close()
+
+
+def test_meta_address_list_moves_past_a_dead_member(cluster, tmp_path):
+    """--meta, CAIRN_META and cairn.connect() take a list: a member where
+    nothing listens is passed over, put and get go through the live one;
+    a list of dead members fails with libcairn's one line naming the list."""
+    dead = "127.0.0.1:%d" % free_port()
+    listed = Cli("%s,%s" % (dead, cluster.meta.addr))
+    local = tmp_path / "list-src"
+    local.write_bytes(os.urandom(3 * MIB + 1))
+    listed.run("put", local, "/listed", timeout="30s")
+    out = tmp_path / "list-got"
+    listed.run("get", "/listed", out, timeout="30s")
+    assert out.read_bytes() == local.read_bytes()
+
+    env = dict(os.environ, CAIRN_META="%s, %s" % (dead, cluster.meta.addr))
+    r = subprocess.run([os.path.join(BIN, "cairn"), "stat", "--json", "/listed"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and '"size": %d' % (3 * MIB + 1) in r.stdout, r.stderr
+
+    both_dead = "%s,127.0.0.1:%d" % (dead, free_port())
+    line, took = fails_in_time(Cli(both_dead), 2, "ls", "/")
+    assert both_dead in line and "unavailable (gave up after 2s)" in line, line
+    assert took < 2 + MARGIN, took

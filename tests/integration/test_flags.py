@@ -18,6 +18,8 @@ def run_meta(*args):
     (["--data", "D", "--listen", "127.0.0.1:99999"], "--listen"),
     (["--data", "D", "--chunk-size", "12Q"], "--chunk-size"),
     (["--data", "D", "--chunk-size", "1K"], "out of range"),
+    (["--data", "D", "--chunk-size", "3M"], "power of two"),
+    (["--data", "D", "--chunk-size", "512M"], "out of range"),
     (["--data", "D", "--replication", "0"], "--replication"),
     (["--data", "D", "--replication", "three"], "--replication"),
     (["--data", "D", "--heartbeat", "fast"], "--heartbeat"),

@@ -613,6 +613,24 @@ def test_setrep_and_locations(fs, d, cluster):
     assert fs.locations(d + "/f", offset=10 * MIB) == []
 
 
+def test_open_with_a_chunk_size(fs, d):
+    """fs.open(..., chunk_size=) gives a new file its own chunk size (the cluster's
+    default is 1M); an existing file keeps its own; a bad size is a ValueError."""
+    data = os.urandom(5 * MIB + 7)
+    with fs.open(d + "/f", "wb", chunk_size=2 * MIB, replication=2) as f:
+        f.write(data)
+    assert fs.cat(d + "/f") == data and fs.stat(d + "/f")["replication"] == 2
+    assert [(c["offset"], c["length"]) for c in fs.locations(d + "/f")] == [
+        (0, 2 * MIB), (2 * MIB, 2 * MIB), (4 * MIB, MIB + 7)]
+    with fs.open(d + "/f", "ab", chunk_size=4 * MIB) as f:  # exists: stays 2M
+        f.write(b"x" * MIB)
+    assert [c["offset"] for c in fs.locations(d + "/f")] == [0, 2 * MIB, 4 * MIB, 6 * MIB]
+    for bad in (3 * MIB, MIB // 2, 512 * MIB):
+        with pytest.raises(ValueError):
+            fs.open(d + "/g", "wb", chunk_size=bad)
+    assert not fs.exists(d + "/g")
+
+
 def test_admin_reports(tmp_path):
     """nodes(), fsck(), rebalance() and decommission() say what `cairn admin
     ... --json` says; a dead node shows in both."""
@@ -704,6 +722,7 @@ def test_timeout_and_unavailable(tmp_path):
             fs.stat("/x")
         assert isinstance(e.value, ConnectionError) and e.value.errno == cairn.EUNAVAIL
         assert "/x" in str(e.value)
+        assert "unavailable (gave up after 1s)" in str(e.value)  # libcairn's words
     meta = Meta(tmp_path).start()
     try:
         with cairn.connect(meta.addr, timeout=1.5) as fs:
@@ -717,6 +736,15 @@ def test_timeout_and_unavailable(tmp_path):
             assert e.value.errno == errno.ETIMEDOUT and "/late" in str(e.value)
     finally:
         meta.kill()
+
+
+def test_defaults_and_address_lists(cluster):
+    """None is libcairn's default; a list of addresses passes over a dead member."""
+    from conftest import free_port
+    with cairn.connect("127.0.0.1:%d,%s" % (free_port(), cluster.meta.addr)) as fs:
+        fs.ping()
+        assert fs.timeout == 60.0  # libcairn's default, read back from the handle
+        assert cluster.meta.addr in fs.addr
 
 
 # ---- threads and processes ----

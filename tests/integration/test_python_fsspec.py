@@ -64,6 +64,10 @@ def test_fsspec_open_and_file_system_calls(url, cfs, tmp_path):
         f.write(data)
     with fsspec.open(url + "/f/a.bin", "rb") as f:
         assert f.read() == data
+    with cfs.open("/f/big-chunks.bin", "wb", chunk_size=2 * MIB) as f:
+        f.write(data)
+    assert [c["offset"] for c in cfs.client.locations("/f/big-chunks.bin")] == [0, 2 * MIB]
+    cfs.rm("/f/big-chunks.bin")
     with fsspec.open(url + "/f/t.txt", "w") as f:
         f.write("one\ntwo\n")
     with fsspec.open(url + "/f/t.txt", "ab") as f:

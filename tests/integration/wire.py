@@ -83,3 +83,64 @@ def closed_by_peer(s, seconds=5.0):
         return True
     except socket.timeout:
         return False
+
+
+def field(num, data):
+    """A length-delimited protobuf field (string, bytes or message)."""
+    return varint(num << 3 | 2) + varint(len(data)) + data
+
+
+def mkdir_envelope(call_id, path):
+    """A MkdirReq (Envelope field 11) for path, which may hold any byte."""
+    return b"\x08" + varint(call_id) + field(11, field(1, path))
+
+
+def fields(msg):
+    """{field number: [values]} of a protobuf message: ints for varints, bytes
+    for length-delimited fields (enough to read a reply's status and error)."""
+    out, i = {}, 0
+
+    def get_varint():
+        nonlocal i
+        n = shift = 0
+        while True:
+            b = msg[i]
+            i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                return n
+
+    while i < len(msg):
+        key = get_varint()
+        if key & 7 == 0:
+            val = get_varint()
+        elif key & 7 == 2:
+            n = get_varint()
+            val, i = msg[i:i + n], i + n
+        elif key & 7 == 1:
+            val, i = msg[i:i + 8], i + 8
+        else:
+            val, i = msg[i:i + 4], i + 4
+        out.setdefault(key >> 3, []).append(val)
+    return out
+
+
+def call(addr, envelope):
+    """Sends one request frame; returns the reply envelope's fields."""
+    with connect(addr) as s:
+        s.sendall(frame(envelope))
+        _, hl, _, _ = struct.unpack(">IIII", recv_exact(s, 16))
+        return fields(recv_exact(s, hl))
+
+
+def push(s, data, seconds=0.5):
+    """Sends what the peer takes of data within seconds; returns the bytes sent."""
+    s.settimeout(seconds)
+    sent = 0
+    try:
+        while sent < len(data):
+            sent += s.send(data[sent:sent + 65536])
+    except (socket.timeout, BlockingIOError):
+        pass
+    return sent

@@ -1,13 +1,13 @@
 /*
  * test_checkpoint: checkpoints through real files: write then load gives
  * the same tree (files' sizes and chunk lists included) and the same next
- * inode and chunk ids; a version 1 checkpoint still loads; only two are kept; a corrupt or
- * truncated newest one falls back to the older one with a warning; only
- * corrupt ones is an error; checkpoint + op-log replay gives the final
- * state; checkpoint_fork() while the parent keeps mutating; recover_load()
- * past a damaged newest checkpoint the log covers (started, set aside),
- * one it does not cover (refused) and --recover-to (once); and the time
- * and size for about a million inodes (printed).
+ * inode and chunk ids; a version 1 checkpoint still loads; version 3's file-system id,
+ * format chunk size and per-file chunk sizes round-trip and version 2 still loads; only two
+ * are kept; a corrupt or truncated newest one falls back to the older one with a warning;
+ * only corrupt ones is an error; checkpoint + op-log replay gives the final state;
+ * checkpoint_fork() while the parent keeps mutating; recover_load() past a damaged newest
+ * checkpoint the log covers (started, set aside), one it does not cover (refused) and
+ * --recover-to (once); and the time and size for about a million inodes (printed).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -304,6 +304,28 @@ static void test_roundtrip(void)
 }
 
 /*
+ * Rewrites the checkpoint at path (as written now) with an older header:
+ * version 1 (52 bytes: no next chunk id, file-system id or format chunk
+ * size) or 2 (60 bytes: no file-system id or format chunk size). The body
+ * stays as it is.
+ */
+static void downgrade(const char *path, uint8_t version)
+{
+	size_t len, keep = version == 1 ? 44 : 52, size = keep + 8;
+	uint8_t *cur = file_read(path, &len), *old = malloc(len);
+	memcpy(old, cur, keep); /* magic .. next inode id (1) or next chunk id (2) */
+	old[11] = version;	/* big-endian */
+	memcpy(old + keep, cur + CHECKPOINT_HEADER_SIZE - 8, 4); /* body CRC */
+	uint32_t crc = crc32c(0, old, size - 4);
+	for (int i = 0; i < 4; i++)
+		old[size - 4 + i] = (uint8_t)(crc >> (24 - 8 * i));
+	memcpy(old + size, cur + CHECKPOINT_HEADER_SIZE, len - CHECKPOINT_HEADER_SIZE);
+	file_write(path, old, len - (CHECKPOINT_HEADER_SIZE - size));
+	free(old);
+	free(cur);
+}
+
+/*
  * A version 1 checkpoint (52-byte header, no next chunk id) still loads;
  * the next chunk id then comes from the chunks restored.
  */
@@ -316,17 +338,7 @@ static void test_v1(void)
 	drop_newest_chunk(ns, &now);
 	CHECK(checkpoint_write(dir, ns, 5, &cause) == 0);
 	ckpt_path(path, sizeof(path), dir, 5);
-	size_t len;
-	uint8_t *v2 = file_read(path, &len);
-	uint8_t *v1 = malloc(len);
-	memcpy(v1, v2, 44);	     /* magic .. next inode id */
-	v1[11] = 1;		     /* version 1 (big-endian) */
-	memcpy(v1 + 44, v2 + 52, 4); /* body CRC */
-	uint32_t crc = crc32c(0, v1, 48);
-	for (int i = 0; i < 4; i++)
-		v1[48 + i] = (uint8_t)(crc >> (24 - 8 * i));
-	memcpy(v1 + 52, v2 + 60, len - 60); /* the same body */
-	file_write(path, v1, len - 8);
+	downgrade(path, 1);
 	uint64_t seq = 0, max = 0;
 	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 5);
 	struct bytes d = dump(ns);
@@ -347,8 +359,55 @@ static void test_v1(void)
 	CHECK(ns_next_chunk_id(ns) > max + 1);
 	printf("version 1: loads, next chunk id %" PRIu64 " (written with %" PRIu64 ")\n",
 	       got ? ns_next_chunk_id(got) : 0, ns_next_chunk_id(ns));
-	free(v1);
-	free(v2);
+	ns_free(got);
+	ns_free(ns);
+	tmpdir_free(dir);
+}
+
+/*
+ * Version 3: the file-system id and the format chunk size come back from
+ * the header, each file's own chunk size from its Attr (a file made before
+ * per-file sizes keeps 0 and resolves to the format size); a version 2
+ * header (60 bytes, no id) still loads, with a zero id and no format size.
+ */
+static void test_identity(void)
+{
+	char *dir = tmpdir_new(), *cause = NULL, path[512];
+	struct ns *ns = ns_new(), *got = NULL;
+	uint8_t id[NS_ID_LEN], zero[NS_ID_LEN] = {0};
+	struct ns_inode *ino;
+	uint64_t seq = 0;
+	for (int i = 0; i < NS_ID_LEN; i++)
+		id[i] = (uint8_t)(0xa0 + i);
+	ns_set_fs_id(ns, id);
+	ns_set_format_chunk_size(ns, 2 << 20);
+	ns_set_chunk_size(ns, 8 << 20);
+	CHECK(ns_create_sized(ns, "/big", 0644, 0, 0, 0, 256 << 20, 1, 1, NULL) == 0);
+	CHECK(ns_create(ns, "/dflt", 0644, 0, 0, 0, 1, 2, NULL) == 0);
+	Cairn__LogMknod m = CAIRN__LOG_MKNOD__INIT;
+	Cairn__LogRecord rec = CAIRN__LOG_RECORD__INIT;
+	m.parent = NS_ROOT_ID, m.name = "old", m.id = ns_next_id(ns);
+	m.type = CAIRN__FILE_TYPE__FILE_TYPE_FILE;
+	rec.op_case = CAIRN__LOG_RECORD__OP_MKNOD, rec.mknod = &m;
+	CHECK(ns_apply(ns, &rec) == 0); /* a round-1 record: no chunk size */
+	CHECK(checkpoint_write(dir, ns, 7, &cause) == 0);
+	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 7 && same(ns, got));
+	CHECK(got && memcmp(ns_fs_id(got), id, NS_ID_LEN) == 0);
+	CHECK(got && ns_format_chunk_size(got) == 2 << 20);
+	CHECK(got && ns_lookup(got, "/big", &ino) == 0 && ns_file_chunk_size(got, ino) == 256 << 20);
+	CHECK(got && ns_lookup(got, "/dflt", &ino) == 0 && ns_file_chunk_size(got, ino) == 8 << 20);
+	CHECK(got && ns_lookup(got, "/old", &ino) == 0 && ns_file_chunk_size(got, ino) == 2 << 20);
+	ns_free(got);
+	got = NULL;
+
+	ckpt_path(path, sizeof(path), dir, 7);
+	downgrade(path, 2);
+	CHECK(checkpoint_load(dir, &got, &seq, &cause) == 0 && seq == 7 && same(ns, got));
+	CHECK(got && memcmp(ns_fs_id(got), zero, NS_ID_LEN) == 0);
+	ns_set_format_chunk_size(got, 4 << 20); /* the metaserver's identity file says */
+	CHECK(got && ns_lookup(got, "/old", &ino) == 0 && ns_file_chunk_size(got, ino) == 4 << 20);
+	CHECK(got && ns_lookup(got, "/big", &ino) == 0 && ns_file_chunk_size(got, ino) == 256 << 20);
+	printf("identity: id and format chunk size round-trip; version 2 loads without them\n");
 	ns_free(got);
 	ns_free(ns);
 	tmpdir_free(dir);
@@ -657,6 +716,7 @@ int main(void)
 {
 	test_roundtrip();
 	test_v1();
+	test_identity();
 	test_corrupt();
 	test_with_oplog();
 	test_recover();

@@ -413,7 +413,10 @@ struct stub {
 	uint64_t main_version[NSRV], main_length[NSRV]; /* MAIN_ID in the last report */
 	int has_small[NSRV];				/* SMALL_ID in the last report */
 	int bad_addr;
-} stub;
+	uint8_t fs_id[16];	/* the file system every answer names */
+	uint64_t del_now[NSRV]; /* a chunk to delete in the answer to a register, or 0 */
+	int fs_id_seen[NSRV];	/* registers that named the file system they joined */
+} stub = {.fs_id = {0xca, 0x19, 0x2e}};
 
 static int stub_index(const char *addr)
 {
@@ -433,6 +436,11 @@ static void stub_register(struct rpc_conn *c, Cairn__Envelope *req, Cairn__NodeR
 		return;
 	}
 	stub.registers[i]++;
+	stub.fs_id_seen[i] += m->fs_id.len == sizeof(stub.fs_id);
+	if (stub.del_now[i]) {
+		resp->delete_ = &stub.del_now[i];
+		resp->n_delete_ = 1;
+	}
 	stub.main_version[i] = stub.main_length[i] = 0;
 	stub.has_small[i] = 0;
 	for (size_t k = 0; k < m->n_chunks; k++) {
@@ -456,6 +464,8 @@ static void stub_request(struct rpc_conn *c, Cairn__Envelope *req, struct evbuff
 	Cairn__NodeResp resp = CAIRN__NODE_RESP__INIT;
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
 	resp.heartbeat_ms = 100;
+	resp.fs_id.data = stub.fs_id;
+	resp.fs_id.len = sizeof(stub.fs_id);
 	if (req->body_case == CAIRN__ENVELOPE__BODY_REGISTER) {
 		stub_register(c, req, &resp);
 		return;
@@ -983,6 +993,45 @@ static double bench_run(struct bench *bn, double *cpu_gb)
 	return (double)bn->total * BENCH_IO / 1e6 / (secs > 0 ? secs : 1e-3);
 }
 
+/*
+ * The metaserver comes back serving another file system, and its answer to
+ * register asks for a delete: the chunkservers act on none of it (the
+ * replica stays), say so once, and keep asking; they join again once it
+ * is theirs. Their identity files name the first file system.
+ */
+static void test_other_file_system(void)
+{
+	char path[400], ident[400];
+	replica_path(&srv[1], SMALL_ID, path, sizeof(path));
+	CHECKF(access(path, F_OK) == 0, "srv[1] holds the small chunk");
+	for (int i = 0; i < NSRV; i++)
+		CHECKF(stub.fs_id_seen[i] > 0, "srv[%d] never named its file system", i);
+	rpc_server_free(stub.srv);
+	stub.fs_id[0] ^= 0xff;
+	stub.del_now[1] = SMALL_ID;
+	int regs = stub.registers[1];
+	stub_start();
+	CHECKF(wait_int(&stub.registers[1], regs + 2, 10000), "no registers to another fs");
+	CHECKF(access(path, F_OK) == 0, "a replica deleted on the word of another file system");
+	CHECKF(count_in_file(srv[1].log, "serves file system") == 1,
+	       "the refusal logged %d times (want once)",
+	       count_in_file(srv[1].log, "serves file system"));
+	snprintf(ident, sizeof(ident), "%.*s/identity", (int)strcspn(srv[1].data, ","),
+		 srv[1].data);
+	CHECKF(count_in_file(ident, "fs_id ca192e") == 1, "srv[1]'s identity file changed");
+	rpc_server_free(stub.srv);
+	stub.fs_id[0] ^= 0xff;
+	stub.del_now[1] = 0;
+	int before[NSRV];
+	for (int i = 0; i < NSRV; i++)
+		before[i] = stub.registers[i];
+	stub_start();
+	for (int i = 0; i < NSRV; i++)
+		CHECKF(wait_int(&stub.heartbeats[i], stub.heartbeats[i] + 1, 10000) &&
+			   stub.registers[i] > before[i],
+		       "srv[%d] did not join its file system again", i);
+}
+
 static void test_throughput(void)
 {
 	struct bench bn = {0};
@@ -1089,6 +1138,7 @@ int main(void)
 	srv[2].scrub = "300ms";
 	restart_all("after kill -9 and restart");
 	test_meta_link();
+	test_other_file_system();
 	/* Without its busy scrubber for the benchmark; also a clean restart. */
 	int regs = stub.registers[2];
 	CHECKF(server_stop(&srv[2], SIGTERM) == 0, "SIGTERM: exit status");

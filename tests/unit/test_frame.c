@@ -286,6 +286,57 @@ static void test_rejects_header(void)
 	evbuffer_free(in);
 }
 
+/*
+ * A string with a NUL byte, which unpacking would cut: a request comes
+ * back as FRAME_NUL_STRING (to be answered EINVAL), a reply is a bad frame;
+ * a NUL in bytes that are not a string (a varint, another field) is fine.
+ */
+static void test_nul_strings(void)
+{
+	Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+	Cairn__MkdirReq mk = CAIRN__MKDIR_REQ__INIT;
+	struct evbuffer *in = evbuffer_new();
+	Cairn__Envelope *got;
+	struct evbuffer *pl;
+	char *cause;
+	env.call_id = 256; /* a varint with a zero byte */
+	env.body_case = CAIRN__ENVELOPE__BODY_MKDIR;
+	env.mkdir = &mk;
+	mk.path = "/a@b";
+	CHECK(frame_encode(in, &env, NULL) == 0);
+	unsigned char *p = evbuffer_pullup(in, -1);
+	size_t len = evbuffer_get_length(in);
+	unsigned char *at = memchr(p + FRAME_HEADER_SIZE, '@', len - FRAME_HEADER_SIZE);
+	CHECK(at != NULL);
+	*at = 0;
+	uint32_t crc = crc32c(0, p + FRAME_HEADER_SIZE, len - FRAME_HEADER_SIZE);
+	for (int k = 0; k < 4; k++)
+		p[12 + k] = (unsigned char)(crc >> (24 - 8 * k));
+	struct evbuffer *copy = evbuffer_new();
+	evbuffer_add(copy, p, len);
+	CHECKF(decode(in, &got, &pl, &cause) == FRAME_NUL_STRING && got &&
+		   !strcmp(got->mkdir->path, "/a"),
+	       "NUL in a request's path");
+	if (got)
+		cairn__envelope__free_unpacked(got, NULL);
+	free(cause);
+
+	/* The same as a reply (is_reply is field 2: appended, it parses the same). */
+	unsigned char *q = evbuffer_pullup(copy, -1);
+	evbuffer_drain(in, -1);
+	static const unsigned char reply[] = {0x10, 0x01};
+	uint32_t hlen = (uint32_t)(len - FRAME_HEADER_SIZE + sizeof(reply));
+	unsigned char *body = malloc(hlen);
+	memcpy(body, q + FRAME_HEADER_SIZE, len - FRAME_HEADER_SIZE);
+	memcpy(body + len - FRAME_HEADER_SIZE, reply, sizeof(reply));
+	raw_frame(in, FRAME_MAGIC | FRAME_VERSION, body, hlen, hlen, 0, crc32c(0, body, hlen), NULL,
+		  0);
+	expect_bad(in, "NUL in a reply's string", "NUL");
+	free(body);
+	evbuffer_free(copy);
+	evbuffer_free(in);
+}
+
 static void test_rejects_payload(void)
 {
 	static const unsigned char ping[] = {0x08, 0x01, 0x8a, 0x01, 0x00};
@@ -385,6 +436,7 @@ int main(void)
 	test_back_to_back();
 	test_rejects_header();
 	test_rejects_payload();
+	test_nul_strings();
 	test_encode_limits();
 	free(pattern);
 	if (failures) {

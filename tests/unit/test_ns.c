@@ -434,9 +434,14 @@ static int m_rename(const char *s, const char *d, int64_t now)
 			return -ENOTDIR;
 		if (m_nchildren(d))
 			return -ENOTEMPTY;
-		m_del((size_t)di);
 	}
 	size_t slen = strlen(s);
+	for (size_t i = 0; i < M.n; i++)
+		if (is_below(M.v[i].path, s) &&
+		    strlen(d) + strlen(M.v[i].path + slen) >= NS_PATH_MAX)
+			return -ENAMETOOLONG;
+	if (di >= 0)
+		m_del((size_t)di);
 	for (size_t i = 0; i < M.n; i++) {
 		char *p = M.v[i].path;
 		if (strcmp(p, s) != 0 && !is_below(p, s))
@@ -722,7 +727,11 @@ static void check_listing(struct ns *ns, const char *dir, uint32_t limit)
 
 /* ---- random operations ------------------------------------------------------------- */
 
-static const char *const pool[] = {"a", "b", "ab", "B", "c", "\xc3\xa9t\xc3\xa9", "a b"};
+#define L25 "LLLLLLLLLLLLLLLLLLLLLLLLL"
+/* The long name makes paths near NS_PATH_MAX, where renames must be refused. */
+static const char *const pool[] = {
+    "a", "b", "ab", "B", "c", "\xc3\xa9t\xc3\xa9", "a b", L25 L25 L25 L25 L25 L25 L25 L25 L25 L25};
+static uint64_t renames_too_long; /* renames the model refused for length */
 #define POOL_N (sizeof(pool) / sizeof(pool[0]))
 
 static void rand_path(char *buf, size_t cap)
@@ -841,6 +850,7 @@ static void random_op(struct ns *ns, struct bytes *recs, int64_t now)
 		want = m_rename(p, q, now);
 		err = ns_rename(ns, p, q, now);
 		CHECK_ERR("rename", err, want, p);
+		renames_too_long += want == -ENAMETOOLONG && m_syntax(q) == 0;
 		CHECK(recs->n - before == (!err && strcmp(p, q) != 0));
 	} else if (r < 66) {
 		int rec = rnd_n(4) == 0;
@@ -915,8 +925,9 @@ static void test_random(uint64_t seed)
 	}
 	full_check(ns);
 	printf("random: %" PRIu64 " ops (seed %" PRIu64 "), %zu records, up to %zu inodes, %" PRIu64
-	       " chunks made, %" PRIu64 " dropped, %.2f s\n",
-	       op_no - 1, seed, recs.n, max_n, M.next_chunk_id - 1, M.dropped.n, now_s() - t0);
+	       " chunks made, %" PRIu64 " dropped, %" PRIu64 " renames too long, %.2f s\n",
+	       op_no - 1, seed, recs.n, max_n, M.next_chunk_id - 1, M.dropped.n, renames_too_long,
+	       now_s() - t0);
 	CHECK(M.dropped.n > 1000 && M.next_chunk_id > 2000);
 
 	/*
@@ -1057,6 +1068,64 @@ static int count_one(void *arg, const struct ns_inode *ino)
 {
 	(*(size_t *)arg)++;
 	return 0;
+}
+
+/* Appends "/" and a 250-byte name of letter ch to path. */
+static void add_long(char *path, char ch)
+{
+	size_t len = strlen(path);
+	path[len] = '/';
+	memset(path + len + 1, ch, 250);
+	path[len + 251] = '\0';
+}
+
+/*
+ * A rename that would put a path below its target at NS_PATH_MAX bytes or
+ * more is refused and changes nothing, also when the subtree's bound is
+ * stale (what made it deep was removed: the move is then allowed).
+ */
+static void test_rename_path_limit(void)
+{
+	struct bytes recs = {0}, before = {0}, after = {0};
+	struct ns *ns = ns_new();
+	char deep[NS_PATH_MAX + 300] = "", s[NS_PATH_MAX] = "/s", cut[NS_PATH_MAX] = "";
+	for (int k = 0; k < 8; k++) { /* /d.../d: 8 x 251 = 2008 bytes */
+		add_long(deep, 'd');
+		CHECK(ns_mkdir(ns, deep, 0755, 0, 0, 0, 1, NULL) == 0);
+	}
+	CHECK(ns_mkdir(ns, "/s", 0755, 0, 0, 0, 1, NULL) == 0);
+	for (int k = 0; k < 9; k++) { /* /s/e.../e: 2 + 9 x 251 = 2261 bytes */
+		add_long(s, 'e');
+		CHECK(ns_mkdir(ns, s, 0755, 0, 0, 0, 1, NULL) == 0);
+		if (k == 1)
+			snprintf(cut, sizeof(cut), "%s", s);
+	}
+	CHECK(ns_create(ns, "/s/f", 0644, 0, 0, 0, 1, 1, NULL) == 0);
+	ns_set_emit(ns, on_emit, &recs);
+	dump(ns, &before);
+	size_t len = strlen(deep);
+	snprintf(deep + len, sizeof(deep) - len, "/moved");
+	CHECK(ns_rename(ns, "/s", deep, 2) == -ENAMETOOLONG);
+	dump(ns, &after);
+	CHECK(before.len == after.len && memcmp(before.data, after.data, before.len) == 0);
+	CHECK(recs.n == 0);
+	CHECK(ns_rename(ns, "/s/f", deep, 2) == 0); /* a file: only its own path counts */
+	CHECK(ns_rename(ns, deep, "/s/f", 2) == 0);
+	/* Shorter below: the stale bound is walked and the move goes. */
+	CHECK(ns_remove(ns, cut, 1, 3) == 0);
+	CHECK(ns_rename(ns, "/s", deep, 4) == 0);
+	CHECK(ns_rename(ns, deep, "/s", 5) == 0);
+	/* Deep again by mkdir under the moved tree: refused again. */
+	CHECK(ns_mkdir(ns, cut, 0755, 0, 0, 0, 6, NULL) == 0);
+	for (int k = 0; k < 7; k++) {
+		add_long(cut, 'g');
+		CHECK(ns_mkdir(ns, cut, 0755, 0, 0, 0, 6, NULL) == 0);
+	}
+	CHECK(ns_rename(ns, "/s", deep, 7) == -ENAMETOOLONG);
+	ns_free(ns);
+	free(recs.data);
+	free(before.data);
+	free(after.data);
 }
 
 /* A 100,000-deep chain (built through records: paths could not reach it). */
@@ -1226,6 +1295,61 @@ static void test_chunk_records(void)
 	ns_free(ns);
 }
 
+/*
+ * Each file keeps the chunk size it was made with: new files take the
+ * default at their create (or the one asked for), files whose records carry
+ * none take the format chunk size, and changing the default later changes
+ * neither (truncation drops chunks by the file's own size); sizes past
+ * NS_CHUNK_SIZE_MAX and sizes on directories are refused.
+ */
+static void test_file_chunk_sizes(void)
+{
+	struct ns *ns = ns_new();
+	struct drops d = {0, 0};
+	struct ns_inode *a, *b, *c;
+	struct ns_chunk k;
+	ns_set_drop(ns, on_drop, &d);
+	ns_set_chunk_size(ns, 1 << 20);
+	ns_set_format_chunk_size(ns, 8 << 20);
+	CHECK(ns_format_chunk_size(ns) == 8 << 20);
+	CHECK(ns_create(ns, "/a", 0644, 0, 0, 0, 1, 1, &a) == 0);
+	CHECK(ns_create_sized(ns, "/b", 0644, 0, 0, 0, 4 << 20, 1, 1, &b) == 0);
+	CHECK(ns_create_sized(ns, "/x", 0644, 0, 0, 0, NS_CHUNK_SIZE_MAX * 2, 1, 1, NULL) ==
+	      -EINVAL);
+	Cairn__LogMknod m = CAIRN__LOG_MKNOD__INIT;
+	Cairn__LogRecord rec = CAIRN__LOG_RECORD__INIT;
+	m.parent = NS_ROOT_ID, m.name = "c", m.id = ns_next_id(ns);
+	m.type = CAIRN__FILE_TYPE__FILE_TYPE_FILE;
+	rec.op_case = CAIRN__LOG_RECORD__OP_MKNOD, rec.mknod = &m;
+	CHECK(ns_apply(ns, &rec) == 0); /* made before per-file sizes */
+	m.name = "dir", m.id = ns_next_id(ns), m.type = CAIRN__FILE_TYPE__FILE_TYPE_DIR;
+	m.chunk_size = 1 << 20;
+	CHECK(ns_apply(ns, &rec) == -EINVAL);
+	ns_set_chunk_size(ns, 2 << 20); /* a restart with another default */
+	CHECK(ns_lookup(ns, "/a", &a) == 0 && ns_file_chunk_size(ns, a) == 1 << 20);
+	CHECK(ns_lookup(ns, "/b", &b) == 0 && ns_file_chunk_size(ns, b) == 4 << 20);
+	CHECK(ns_lookup(ns, "/c", &c) == 0 && ns_file_chunk_size(ns, c) == 8 << 20);
+	Cairn__Attr attr = CAIRN__ATTR__INIT;
+	ns_fill_attr(c, &attr);
+	CHECK(attr.chunk_size == 0);
+	ns_fill_attr(b, &attr);
+	CHECK(attr.chunk_size == 4 << 20);
+	/* Three chunks each; a size of 1.5 chunks of the file's own keeps two. */
+	uint64_t ids[3] = {ns_inode_id(a), ns_inode_id(b), ns_inode_id(c)};
+	uint64_t cs[3] = {1 << 20, 4 << 20, 8 << 20};
+	for (int f = 0; f < 3; f++) {
+		for (uint64_t i = 0; i < 3; i++)
+			CHECK(ns_chunk_alloc(ns, ids[f], i, 2, &k) == 0);
+		CHECK(ns_set_size(ns, ids[f], 3 * cs[f], 3) == 0);
+		uint64_t before = d.n;
+		size_t n;
+		CHECK(ns_set_size(ns, ids[f], cs[f] + cs[f] / 2, 4) == 0 && d.n == before + 1);
+		ns_inode_chunks(ns_get(ns, ids[f]), &n);
+		CHECK(n == 2);
+	}
+	ns_free(ns);
+}
+
 /* ns_restore rebuilds a tree from its walk, with ids and attributes. */
 static int restore_one(void *arg, const struct ns_inode *ino)
 {
@@ -1318,9 +1442,11 @@ int main(int argc, char **argv)
 	test_restore();
 	test_chunk_records();
 	test_remove_file();
+	test_file_chunk_sizes();
 	test_random(seed);
 	test_big_dir();
 	test_deep_tree();
+	test_rename_path_limit();
 	bench();
 	for (size_t i = 0; i < M.n; i++) {
 		free(M.v[i].path);

@@ -22,6 +22,7 @@ const struct option cli_global_opts[] = {
     {"timeout", required_argument, NULL, CLI_OPT_TIMEOUT},
     {"json", no_argument, NULL, CLI_OPT_JSON},
     {"help", no_argument, NULL, CLI_OPT_HELP},
+    {"version", no_argument, NULL, CLI_OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -107,6 +108,11 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 			cli->rc = CLI_OK;
 			return '?';
 		}
+		if (opt == CLI_OPT_VERSION) {
+			printf("cairn %s\n", CAIRN_VERSION);
+			cli->rc = CLI_OK;
+			return '?';
+		}
 		if (opt < 256)
 			return opt;
 		if ((cli->rc = cli_global_flag(cli, opt, optarg)) != 0)
@@ -122,24 +128,14 @@ int cli_connect(struct cli *cli)
 	opt.timeout_ms = cli->timeout_ms;
 	opt.replication = cli->replication;
 	int err = cairn_connect(cli->meta, &opt, &cli->fs);
+	const char *meta = cli->meta ? cli->meta : getenv("CAIRN_META");
 	if (err == -EINVAL)
-		return cli_usage(cli, "--meta %s: not HOST:PORT", cli->meta);
+		return cli_usage(cli, "--meta %s: not HOST:PORT", meta);
 	if (err) {
-		fprintf(stderr, "cairn: %s: %s\n", cli->meta, cairn_strerror(err));
+		fprintf(stderr, "cairn: %s: %s\n", meta ? meta : "", cairn_strerror(err));
 		return CLI_FAIL;
 	}
 	return CLI_OK;
-}
-
-/* "2s", "1500ms", "2m". */
-static void fmt_duration(char *buf, size_t size, uint64_t ms)
-{
-	if (ms % 60000 == 0)
-		snprintf(buf, size, "%llum", (unsigned long long)(ms / 60000));
-	else if (ms % 1000 == 0)
-		snprintf(buf, size, "%llus", (unsigned long long)(ms / 1000));
-	else
-		snprintf(buf, size, "%llums", (unsigned long long)ms);
 }
 
 /* Copies the server's words into buf as one printable line. */
@@ -153,21 +149,15 @@ static void one_line(char *buf, size_t size, const char *s)
 
 int cli_fail(struct cli *cli, int err, const char *what, ...)
 {
-	char subject[1024], cause[512], when[32];
+	char subject[1024], cause[512];
 	va_list ap;
 	va_start(ap, what);
 	vsnprintf(subject, sizeof(subject), what, ap);
 	va_end(ap);
-	fmt_duration(when, sizeof(when), cli->timeout_ms);
 	char why[256];
 	one_line(why, sizeof(why), cli->fs ? cairn_last_error(cli->fs) : "");
-	if (err == -CAIRN_EUNAVAIL && !why[0]) {
-		snprintf(cause, sizeof(cause), "metaserver %s unavailable (gave up after %s)",
-			 cli->meta, when);
-		cli->unreachable = 1;
-	} else if (err == -ETIMEDOUT && !why[0]) {
-		snprintf(cause, sizeof(cause), "metaserver %s did not answer (gave up after %s)",
-			 cli->meta, when);
+	if (cli->fs && cairn_meta_gave_up(cli->fs)) {
+		snprintf(cause, sizeof(cause), "%s", why); /* libcairn's words */
 		cli->unreachable = 1;
 	} else {
 		const char *text = cairn_strerror(err);
@@ -193,6 +183,15 @@ char *cli_path(struct cli *cli, const char *arg, int *rc)
 		return NULL;
 	}
 	return p;
+}
+
+int cli_chunk_size(struct cli *cli, const char *arg, uint64_t *out)
+{
+	if (parse_size(arg, out) < 0 || *out < CAIRN_CHUNK_SIZE_MIN || *out > CAIRN_CHUNK_SIZE_MAX ||
+	    (*out & (*out - 1)))
+		return cli_usage(cli, "--chunk-size takes a power of two from 1M to 256M, not '%s'",
+				 arg);
+	return CLI_OK;
 }
 
 char *cli_join(const char *dir, const char *name)

@@ -19,9 +19,7 @@
 #define CLI_FAIL  1
 #define CLI_USAGE 2
 
-#define CLI_DEFAULT_META    "127.0.0.1:20000"
-#define CLI_DEFAULT_TIMEOUT 60000 /* ms */
-#define CLI_PATH_BUF	    4097  /* a remote path (at most 4096 bytes) and its NUL */
+#define CLI_PATH_BUF 4097 /* a remote path (at most 4096 bytes) and its NUL */
 
 struct cli;
 
@@ -30,12 +28,13 @@ struct cli_cmd {
 	int (*fn)(struct cli *cli, int argc, char **argv); /* returns an exit status */
 	const char *usage;				   /* arguments, after the name */
 	const char *summary;				   /* one line for --help */
+	const struct cli_cmd *const *subs; /* subcommands for --help, NULL-ended; or NULL */
 };
 
 /* One run of the CLI. */
 struct cli {
-	const char *meta; /* metaserver HOST:PORT */
-	uint64_t timeout_ms;
+	const char *meta;    /* --meta: metaserver HOST:PORT[,...]; NULL: libcairn's default */
+	uint64_t timeout_ms; /* --timeout; 0: libcairn's default */
 	int json;
 	int rc;			   /* exit status after cli_getopt() returned '?' */
 	int unreachable;	   /* a call failed for want of the metaserver */
@@ -75,10 +74,13 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 int cli_global_flag(struct cli *cli, int opt, const char *arg);
 
 /* The global flags' getopt values (command options use values below 256). */
-enum { CLI_OPT_META = 256, CLI_OPT_TIMEOUT, CLI_OPT_JSON, CLI_OPT_HELP };
+enum { CLI_OPT_META = 256, CLI_OPT_TIMEOUT, CLI_OPT_JSON, CLI_OPT_HELP, CLI_OPT_VERSION };
 
 /* The long options main and cli_getopt share; ends with a zero row. */
 extern const struct option cli_global_opts[];
+
+/* The admin subcommands, for the top-level --help; ends with NULL. */
+extern const struct cli_cmd *const cli_admin_cmds[];
 
 /* Prints "cairn: CMD: <fmt>; usage: ..." (one line) and returns CLI_USAGE. */
 int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -111,6 +113,13 @@ char *cli_path(struct cli *cli, const char *arg, int *rc);
 
 /* "/a" + "b" → "/a/b". Returns a new string or NULL. */
 char *cli_join(const char *dir, const char *name);
+
+/*
+ * Writes a name or path for people to read: as it is when it holds only
+ * safe bytes, else quoted as GNU ls's shell-escape style does
+ * ('a'$'\n''b'), so that control bytes never reach the terminal raw.
+ */
+void cli_put_name(FILE *out, const char *name);
 
 /* Writes s as a JSON string (quoted, escaped). */
 void cli_json_str(FILE *out, const char *s);
@@ -171,6 +180,7 @@ struct cli_writer {
 	uint32_t mode;	    /* the new file's permission bits (0: the library's default) */
 	uint64_t size;	    /* the bytes expected, for the progress line (0: unknown) */
 	int force;	    /* replace an existing target */
+	uint64_t chunk_size; /* the new file's chunk size (0: the metaserver's default) */
 	/* Copies the source into f: as cli_copy_in() returns. */
 	int (*fill)(void *arg, cairn_file_t *f, struct cli_progress *pr, int *lerr);
 	void *arg;
@@ -181,6 +191,12 @@ struct cli_writer {
  * "cairn: CMD TARGET: ...". Returns CLI_OK or CLI_FAIL.
  */
 int cli_write_atomic(struct cli *cli, const struct cli_writer *w);
+
+/*
+ * Parses a --chunk-size value (a power of two from 1M to 256M) into *out.
+ * Returns CLI_OK, or CLI_USAGE after a one-line error.
+ */
+int cli_chunk_size(struct cli *cli, const char *arg, uint64_t *out);
 
 /* A growing list of strings (paths.c). Zero-initialise; each string owned. */
 struct cli_strs {

@@ -57,6 +57,14 @@ static const struct cli_cmd admin_release_held_cmd = {
     "admin release-held", NULL, "",
     "Delete every held replica (unknown to the namespace, or newer than it) now."};
 
+const struct cli_cmd *const cli_admin_cmds[] = {&admin_nodes_cmd,
+						&admin_fsck_cmd,
+						&admin_rebalance_cmd,
+						&admin_decommission_cmd,
+						&admin_recommission_cmd,
+						&admin_release_held_cmd,
+						NULL};
+
 #define ADMIN_POLL_MS	  1000u
 #define ADMIN_BLOCKED_MAX 5 /* polls reporting "no chunk can move" before giving up */
 
@@ -470,12 +478,9 @@ int cmd_admin(struct cli *cli, int argc, char **argv)
 		return admin_release_held(cli, argc - 1, argv + 1);
 	}
 	if (strcmp(sub, "--help") == 0) {
-		const struct cli_cmd *subs[] = {&admin_nodes_cmd,	 &admin_fsck_cmd,
-						&admin_rebalance_cmd,	 &admin_decommission_cmd,
-						&admin_recommission_cmd, &admin_release_held_cmd};
-		for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-			printf("usage: cairn %s %s\n  %s\n", subs[i]->name, subs[i]->usage,
-			       subs[i]->summary);
+		for (const struct cli_cmd *const *s = cli_admin_cmds; *s; s++)
+			printf("usage: cairn %s %s\n  %s\n", (*s)->name, (*s)->usage,
+			       (*s)->summary);
 		return CLI_OK;
 	}
 	return cli_usage(cli, *sub ? "unknown admin command '%s'" : "missing the admin command%s",

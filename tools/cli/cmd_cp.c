@@ -1,5 +1,5 @@
 /*
- * cmd_cp: `cairn cp [-f] [-r] SRC... DST`.
+ * cmd_cp: `cairn cp [-f] [-r] [--chunk-size SIZE] SRC... DST`.
  *
  * Copies inside cairn, streaming the bytes through this client (no
  * server-side copy): one SRC goes to DST, or into DST under its own name
@@ -7,7 +7,8 @@
  * directory. SRC may be a glob (quoted: cairn expands it). A directory
  * needs -r and comes with everything under it (temporaries of copies in
  * progress left out), merged into an existing one. An existing target
- * file is refused unless -f. Copies keep the source's permission bits.
+ * file is refused unless -f. Copies keep the source's permission bits and
+ * chunk size (--chunk-size SIZE gives them that one instead).
  * Each file is written atomically, as put writes (xfer.c). A failure is
  * reported and the next file is tried (exit status 1).
  */
@@ -22,6 +23,7 @@ struct cp {
 	struct cli *cli;
 	int force;
 	int recursive;
+	uint64_t chunk_size; /* 0: each copy gets its source's */
 	int rc;
 };
 
@@ -43,6 +45,7 @@ static void cp_file(struct cp *c, const char *src, const struct cairn_stat *st, 
 			       .mode = st->mode & 07777,
 			       .size = st->size,
 			       .force = c->force,
+			       .chunk_size = c->chunk_size ? c->chunk_size : st->chunk_size,
 			       .fill = fill_from_remote,
 			       .arg = in};
 	if (cli_write_atomic(c->cli, &w) != CLI_OK)
@@ -130,15 +133,18 @@ static int cp_all(struct cp *c, const struct cli_strs *srcs, const char *dst)
 
 int cmd_cp(struct cli *cli, int argc, char **argv)
 {
+	static const struct option opts[] = {{"chunk-size", required_argument, NULL, 'c'}, {0}};
 	struct cp c = {.cli = cli, .rc = CLI_OK};
 	int opt, rc;
-	while ((opt = cli_getopt(cli, argc, argv, "fr", NULL)) != -1) {
+	while ((opt = cli_getopt(cli, argc, argv, "fr", opts)) != -1) {
 		if (opt == 'f')
 			c.force = 1;
 		else if (opt == 'r')
 			c.recursive = 1;
-		else
+		else if (opt != 'c')
 			return cli->rc;
+		else if ((rc = cli_chunk_size(cli, optarg, &c.chunk_size)) != CLI_OK)
+			return rc;
 	}
 	if (argc - optind < 2)
 		return cli_usage(cli, "missing SRC or DST");

@@ -11,6 +11,9 @@
  * listed. A file is listed as itself. --json prints one array of objects
  * {"path", "name", "type", "size", "replication", "mode", "mtime",
  * "chunks"} (mode an integer, mtime in seconds), the whole tree with -R.
+ * Names and -R's headers are quoted as GNU ls quotes them (cli_put_name())
+ * when they hold bytes a shell or a terminal would take for something else
+ * (a newline must not forge a line); --json carries them exactly.
  *
  * An error inside the tree (a directory removed while listed) is reported
  * and the rest is still listed; the exit status is then 1.
@@ -85,7 +88,8 @@ static void print_entry(struct ls *ls, const char *path, const char *name,
 		return;
 	}
 	if (!ls->longfmt) {
-		printf("%s\n", name);
+		cli_put_name(stdout, name);
+		putchar('\n');
 		return;
 	}
 	char mode[11], when[32] = "?", rep[16] = "-";
@@ -97,16 +101,21 @@ static void print_entry(struct ls *ls, const char *path, const char *name,
 	if (st->type != CAIRN_DIR)
 		snprintf(rep, sizeof(rep), "%u", st->replication);
 	char size[CLI_SIZE_BUF];
-	printf("%s %3s %-8u %-8u %12s %s %s\n", mode, rep, st->uid, st->gid,
-	       cli_size_str(size, st->size, ls->human), when, name);
+	printf("%s %3s %-8u %-8u %12s %s ", mode, rep, st->uid, st->gid,
+	       cli_size_str(size, st->size, ls->human), when);
+	cli_put_name(stdout, name);
+	putchar('\n');
 }
 
 /* Lists directory path; with -R, then each subdirectory. */
 static void list_dir(struct ls *ls, const char *path)
 {
 	struct cli *cli = ls->cli;
-	if (ls->recursive && !cli->json)
-		printf("%s%s:\n", ls->nlisted ? "\n" : "", path);
+	if (ls->recursive && !cli->json) {
+		fputs(ls->nlisted ? "\n" : "", stdout);
+		cli_put_name(stdout, path);
+		fputs(":\n", stdout);
+	}
 	ls->nlisted++;
 	cairn_dir_t *d;
 	int err = cairn_opendir(cli->fs, path, &d);
@@ -191,8 +200,11 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 		struct cairn_stat st;
 		/* Several directories, as ls(1): each under a "PATH:" header (-R prints its own). */
 		if (paths.n > 1 && !ls.recursive && !cli->json &&
-		    cairn_stat(cli->fs, paths.v[i], &st) == 0 && st.type == CAIRN_DIR)
-			printf("%s%s:\n", i ? "\n" : "", paths.v[i]);
+		    cairn_stat(cli->fs, paths.v[i], &st) == 0 && st.type == CAIRN_DIR) {
+			fputs(i ? "\n" : "", stdout);
+			cli_put_name(stdout, paths.v[i]);
+			fputs(":\n", stdout);
+		}
 		list_path(&ls, paths.v[i], paths.n == 1 && optind == argc - 1 ? argv[optind]
 										 : paths.v[i]);
 	}

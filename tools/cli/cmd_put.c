@@ -1,5 +1,5 @@
 /*
- * cmd_put: `cairn put [-f] [-r N] LOCAL... REMOTE`.
+ * cmd_put: `cairn put [-f] [-r N] [--chunk-size SIZE] LOCAL... REMOTE`.
  *
  * Copies local files and directories in, as `hdfs dfs -put` and cp(1) do:
  * one LOCAL goes to REMOTE, or into REMOTE under its own name when REMOTE
@@ -9,7 +9,9 @@
  * directories it needs; an existing directory is merged into. "-" reads
  * one file from standard input. An existing target file is refused unless
  * -f. A file gets its local permission bits less the umask (0644 from
- * standard input). -r N makes the files with N replicas per chunk.
+ * standard input). -r N makes the files with N replicas per chunk;
+ * --chunk-size SIZE (a power of two from 1M to 256M) gives them that chunk
+ * size, for their life (default: the metaserver's).
  *
  * Each file is written atomically (xfer.c): to a hidden temporary renamed
  * over the target once stored and closed, so a failed or killed put never
@@ -31,6 +33,7 @@
 struct put {
 	struct cli *cli;
 	int force;
+	uint64_t chunk_size; /* 0: the metaserver's default */
 	mode_t umask;
 	int rc; /* CLI_FAIL once a file failed */
 };
@@ -54,6 +57,7 @@ static void put_fd(struct put *p, int fd, const char *local, uint32_t mode, uint
 			       .mode = mode,
 			       .size = size,
 			       .force = p->force,
+			       .chunk_size = p->chunk_size,
 			       .fill = fill_from_fd,
 			       .arg = &fd};
 	if (cli_write_atomic(p->cli, &w) != CLI_OK)
@@ -165,11 +169,17 @@ static int put_all(struct put *p, char **locals, int n, const char *remote)
 
 int cmd_put(struct cli *cli, int argc, char **argv)
 {
+	static const struct option opts[] = {{"chunk-size", required_argument, NULL, 'c'}, {0}};
 	struct put p = {.cli = cli, .rc = CLI_OK};
 	int opt, rc;
-	while ((opt = cli_getopt(cli, argc, argv, "fr:", NULL)) != -1) {
+	while ((opt = cli_getopt(cli, argc, argv, "fr:", opts)) != -1) {
 		if (opt == 'f') {
 			p.force = 1;
+			continue;
+		}
+		if (opt == 'c') {
+			if ((rc = cli_chunk_size(cli, optarg, &p.chunk_size)) != CLI_OK)
+				return rc;
 			continue;
 		}
 		if (opt != 'r')

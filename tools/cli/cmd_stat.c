@@ -6,7 +6,8 @@
  * (numeric ids), %a permission bits in octal, %A as ls shows them, %F
  * "regular file" or "directory", %y modification time in UTC
  * ("yyyy-MM-dd HH:mm:ss"), %Y the same in milliseconds since the epoch,
- * %x/%X the access time, %i the inode number, %c the chunk count, %%; and
+ * %x/%X the access time, %i the inode number, %c the chunk count, %o the
+ * chunk size in bytes (HDFS's block size; 0 for a directory), %%; and
  * \n, \t.
  *
  * Plain output is one "key: value" line per attribute, times in local
@@ -49,6 +50,7 @@ static void print_plain(const char *path, const struct cairn_stat *st)
 		printf("%-12s %llu\n", "size:", (unsigned long long)st->size);
 		printf("%-12s %u\n", "replication:", st->replication);
 		printf("%-12s %llu\n", "chunks:", (unsigned long long)st->nchunks);
+		printf("%-12s %llu\n", "chunk_size:", (unsigned long long)st->chunk_size);
 	}
 	printf("%-12s %04o (%s)\n", "mode:", st->mode, mode);
 	printf("%-12s %u\n", "uid:", st->uid);
@@ -124,6 +126,9 @@ static int put_field(char c, const char *path, const struct cairn_stat *st)
 	case 'c':
 		printf("%llu", (unsigned long long)st->nchunks);
 		break;
+	case 'o':
+		printf("%llu", (unsigned long long)(st->type == CAIRN_DIR ? 0 : st->chunk_size));
+		break;
 	case '%':
 		putchar('%');
 		break;
@@ -137,7 +142,7 @@ static int put_field(char c, const char *path, const struct cairn_stat *st)
 static char format_check(const char *fmt)
 {
 	for (const char *p = fmt; *p; p++)
-		if (*p == '%' && strchr("nsbruagAFyYxXic%", p[1] ? p[1] : '?') == NULL)
+		if (*p == '%' && strchr("nsbruagAFyYxXico%", p[1] ? p[1] : '?') == NULL)
 			return p[1] ? p[1] : '%';
 		else if (*p == '%')
 			p++;

@@ -21,12 +21,12 @@ static const struct cli_cmd cli_cmds[] = {
      "Rename SRC to DST (into DST when a directory); -f replaces an existing file."},
     {"stat", cmd_stat, "[--json | --format FMT] PATH...", "Show a file's or directory's attributes."},
     {"setrep", cmd_setrep, "N PATH...", "Set a file's target number of replicas."},
-    {"put", cmd_put, "[-f] [-r N] LOCAL... REMOTE",
+    {"put", cmd_put, "[-f] [-r N] [--chunk-size SIZE] LOCAL... REMOTE",
      "Copy local files and directories ('-': stdin) in, each atomically; -f replaces, -r N: "
      "N replicas."},
     {"get", cmd_get, "REMOTE... LOCAL",
      "Copy files and directories out ('-': stdout); no partial file is left on failure."},
-    {"cp", cmd_cp, "[-f] [-r] SRC... DST",
+    {"cp", cmd_cp, "[-f] [-r] [--chunk-size SIZE] SRC... DST",
      "Copy inside cairn (through this client), each file atomically; -r: directories."},
     {"append", cmd_append, "LOCAL... REMOTE",
      "Append local files ('-': stdin) to REMOTE, made when missing."},
@@ -52,17 +52,22 @@ static const struct cli_cmd cli_cmds[] = {
     {"df", cmd_df, "[-h] [--json]", "Files, directories and bytes stored; capacity and use of the chunkservers."},
     {"locations", cmd_locations, "[--json] PATH",
      "Each chunk of a file: offset, length, id, version, replicas."},
-    {"admin", cmd_admin, "nodes|fsck [PATH]",
-     "Chunkservers and their state; fsck under PATH (exit 1 unless HEALTHY)."},
+    {"admin", cmd_admin, "SUBCOMMAND [ARGS]", "Administer the cluster:", cli_admin_cmds},
 };
 
 #define N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 
+#define CLI_STR_(x) #x
+#define CLI_STR(x)  CLI_STR_(x)
+
 static const char *const global_help[][2] = {
-    {"--meta ADDR", "the metaserver, HOST:PORT (default: $CAIRN_META, else " CLI_DEFAULT_META ")"},
-    {"--timeout DURATION", "how long a call keeps retrying before it fails (default 60s)"},
+    {"--meta ADDR", "the metaserver, HOST:PORT, or a comma-separated list of them (default: "
+		    "$CAIRN_META, else " CAIRN_DEFAULT_META ")"},
+    {"--timeout DURATION", "how long a call keeps retrying before it fails (default "
+			   CLI_STR(CAIRN_DEFAULT_TIMEOUT_S) "s)"},
     {"--json", "machine-readable output where a command prints a report"},
     {"--help", "this text; 'cairn COMMAND --help' for one command"},
+    {"--version", "the version of cairn"},
 };
 
 #define N_FLAGS (sizeof(global_help) / sizeof(global_help[0]))
@@ -75,6 +80,13 @@ static void usage(FILE *out)
 		char head[64];
 		snprintf(head, sizeof(head), "%s %s", cli_cmds[i].name, cli_cmds[i].usage);
 		fprintf(out, "  %-24s %s\n", head, cli_cmds[i].summary);
+		for (const struct cli_cmd *const *sub = cli_cmds[i].subs; sub && *sub; sub++) {
+			snprintf(head, sizeof(head), "%s %s", (*sub)->name, (*sub)->usage);
+			if (strlen(head) > 22)
+				fprintf(out, "    %s\n    %-22s %s\n", head, "", (*sub)->summary);
+			else
+				fprintf(out, "    %-22s %s\n", head, (*sub)->summary);
+		}
 	}
 	fprintf(out, "\nGlobal flags (before or after the command):\n");
 	for (size_t i = 0; i < N_FLAGS; i++)
@@ -100,10 +112,16 @@ static int parse_globals(struct cli *cli, int argc, char **argv)
 			return -1;
 		if (opt == ':')
 			return cli_usage(cli, "%s needs a value", argv[optind - 1]);
+		if (opt == '?' && optopt && optopt < 256)
+			return cli_usage(cli, "unknown option -%c", optopt);
 		if (opt == '?')
 			return cli_usage(cli, "unknown option %s", argv[optind - 1]);
 		if (opt == CLI_OPT_HELP) {
 			usage(stdout);
+			return CLI_OK;
+		}
+		if (opt == CLI_OPT_VERSION) {
+			printf("cairn %s\n", CAIRN_VERSION);
 			return CLI_OK;
 		}
 		int rc = cli_global_flag(cli, opt, optarg);
@@ -140,9 +158,6 @@ static int run(struct cli *cli, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct cli cli = {0};
-	const char *env = getenv("CAIRN_META");
-	cli.meta = env && *env ? env : CLI_DEFAULT_META;
-	cli.timeout_ms = CLI_DEFAULT_TIMEOUT;
 	int rc = run(&cli, argc, argv);
 	cairn_disconnect(cli.fs);
 	if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -134,8 +134,9 @@ int cli_copy_remote(cairn_file_t *src, cairn_file_t *dst, struct cli_progress *p
 static int write_temp(struct cli *cli, const struct cli_writer *w, const char *tmp, int *made)
 {
 	cairn_file_t *f;
-	int err =
-	    cairn_open(cli->fs, tmp, CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_EXCL, w->mode, &f);
+	struct cairn_open_options oo = {.chunk_size = w->chunk_size};
+	int err = cairn_open_opts(cli->fs, tmp, CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_EXCL,
+				  w->mode, &oo, &f);
 	if (err)
 		return cli_fail(cli, err, "%s %s", cli->cmd->name, w->target);
 	*made = 1;

@@ -51,7 +51,12 @@ class Stat(ctypes.Structure):
                 ("uid", ctypes.c_uint32), ("gid", ctypes.c_uint32), ("size", ctypes.c_uint64),
                 ("replication", ctypes.c_uint32), ("nchunks", ctypes.c_uint64),
                 ("nentries", ctypes.c_uint64), ("atime_us", ctypes.c_int64),
-                ("mtime_us", ctypes.c_int64), ("ctime_us", ctypes.c_int64)]
+                ("mtime_us", ctypes.c_int64), ("ctime_us", ctypes.c_int64),
+                ("chunk_size", ctypes.c_uint64)]
+
+
+class OpenOptions(ctypes.Structure):
+    _fields_ = [("chunk_size", ctypes.c_uint64), ("replication", ctypes.c_uint32)]
 
 
 class Dirent(ctypes.Structure):
@@ -140,6 +145,8 @@ PROTOTYPES = {
     "cairn_readdir_next": (_int, [_p, ctypes.POINTER(Dirent)]),
     "cairn_closedir": (None, [_p]),
     "cairn_open": (_int, [_p, _s, _int, _u32, ctypes.POINTER(_p)]),
+    "cairn_open_opts": (_int, [_p, _s, _int, _u32, ctypes.POINTER(OpenOptions),
+                               ctypes.POINTER(_p)]),
     "cairn_close": (_int, [_p]),
     "cairn_read": (ctypes.c_ssize_t, [_p, _p, ctypes.c_size_t]),
     "cairn_pread": (ctypes.c_ssize_t, [_p, _p, ctypes.c_size_t, _u64]),

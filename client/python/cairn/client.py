@@ -22,18 +22,18 @@ import weakref
 
 from . import errors, fileio
 from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, RENAME_NOREPLACE, ChunkLoc, Dirent, Fsck, Node,
-                   Options, Rebalance, Stat, lib, last_error, strerror)
+                   OpenOptions, Options, Rebalance, Stat, lib, last_error, strerror)
 
-DEFAULT_META = "127.0.0.1:20000"
 COPY_BUFFER = 4 << 20
 
 
-def connect(addr=None, timeout=60.0, replication=None):
-    """A FileSystem for the metaserver at addr ("HOST:PORT").
+def connect(addr=None, timeout=None, replication=None):
+    """A FileSystem for the metaserver at addr ("HOST:PORT", or a comma-separated list).
 
-    addr defaults to $CAIRN_META, else 127.0.0.1:20000. timeout (seconds)
-    bounds every call, retries included. replication is given to files
-    this handle creates (None: the metaserver's default).
+    addr None: libcairn's default ($CAIRN_META, else 127.0.0.1:20000).
+    timeout (seconds) bounds every call, retries included (None:
+    libcairn's default, 60 s). replication is given to files this handle
+    creates (None: the metaserver's default).
     """
     return FileSystem(addr, timeout, replication)
 
@@ -60,8 +60,12 @@ def text(path):
 
 
 def encode(path):
-    """path as the bytes libcairn takes."""
-    return text(path).encode("utf-8", "surrogateescape")
+    """path as the bytes libcairn takes. A NUL byte would end the C string
+    there (and name another file), so it is refused, as os.mkdir() does."""
+    raw = text(path).encode("utf-8", "surrogateescape")
+    if b"\0" in raw:
+        raise ValueError("embedded null byte in path %r" % (text(path),))
+    return raw
 
 
 def decode(raw):
@@ -85,17 +89,16 @@ def info(path, st):
         "mtime": st.mtime_us / 1e6,
         "ctime": st.ctime_us / 1e6,
         "id": st.id,
+        "chunk_size": st.chunk_size,
     }
 
 
 class FileSystem:
     """A connection to one cairn cluster (see connect())."""
 
-    def __init__(self, addr=None, timeout=60.0, replication=None):
-        if addr is None:
-            addr = os.environ.get("CAIRN_META") or DEFAULT_META
-        self.addr = addr
-        self.timeout = float(timeout)
+    def __init__(self, addr=None, timeout=None, replication=None):
+        self.addr = addr  # None until the first handle says which (libcairn's default)
+        self.timeout = None if timeout is None else float(timeout)
         self.replication = replication
         self._lock = threading.Lock()
         self._files = weakref.WeakSet()
@@ -128,13 +131,16 @@ class FileSystem:
                 raise ValueError("cairn.FileSystem %s is closed" % self.addr)
             if self._h is None or self._pid != os.getpid():
                 opt = Options()
-                opt.timeout_ms = max(1, int(self.timeout * 1000))
+                opt.timeout_ms = 0 if self.timeout is None else max(1, int(self.timeout * 1000))
                 opt.replication = self.replication or 0
                 out = ctypes.c_void_p()
-                rc = lib.cairn_connect(self.addr.encode(), ctypes.byref(opt), ctypes.byref(out))
+                addr = None if self.addr is None else self.addr.encode()
+                rc = lib.cairn_connect(addr, ctypes.byref(opt), ctypes.byref(out))
                 if rc < 0:
                     raise errors.exception(rc, strerror(rc), "", self.addr)
                 self._h, self._pid = out.value, os.getpid()
+                self.addr = lib.cairn_meta_addr(self._h).decode()
+                self.timeout = lib.cairn_timeout_ms(self._h) / 1000.0
                 self._files = weakref.WeakSet()
             return self._h
 
@@ -159,10 +165,6 @@ class FileSystem:
     def _error(self, code, path=None, path2=None):
         """The exception for code, with this thread's last error text on the handle."""
         cause = last_error(self._h) if self._h is not None else ""
-        if not cause and code in (-errno.ETIMEDOUT, -errors.EUNAVAIL):
-            cause = "metaserver %s %s, gave up after %gs" % (
-                self.addr, "did not answer" if code == -errno.ETIMEDOUT else "unreachable",
-                self.timeout)
         shown = [None if p is None else text(p) for p in (path, path2)]
         return errors.exception(code, strerror(code), cause, *shown)
 
@@ -414,7 +416,7 @@ class FileSystem:
     # ---- data ----
 
     def open(self, path, mode="rb", buffering=-1, encoding=None, errors=None, newline=None,
-             replication=None, permissions=0o644):
+             replication=None, permissions=0o644, chunk_size=None):
         """Opens path as the built-in open() opens a local file.
 
         mode: "rb" (the default, as in fsspec), "wb", "ab", "xb", with "+"
@@ -422,12 +424,21 @@ class FileSystem:
         UTF-8). buffering 0 gives the RawFile itself (binary only), else the
         buffer size (default DEFAULT_BUFFER_SIZE). For modes that create (w,
         a, x): replication is the file's target replication, set before it is
-        opened; permissions are a new file's mode bits.
+        opened; permissions are a new file's mode bits; chunk_size (bytes, a
+        power of two from 1 MiB to 256 MiB) is the chunk size of a file this
+        open makes, fixed for its life (None: the metaserver's default; an
+        existing file keeps its own; another value raises ValueError).
         """
         flags, to_end, binary, bmode = fileio.parse_mode(mode)
         path = self._abs(path)
+        opts = None
+        if chunk_size is not None:
+            cs = int(chunk_size)
+            if cs < 1 << 20 or cs > 256 << 20 or cs & (cs - 1):
+                raise ValueError("chunk_size %r: a power of two from 1 MiB to 256 MiB" % (chunk_size,))
+            opts = OpenOptions(chunk_size=cs, replication=replication or 0)
         h = self._handle()
-        if replication and flags & O_CREAT:
+        if replication and flags & O_CREAT and opts is None:
             excl = flags & O_EXCL
             self._check(lib.cairn_create(h, self._bytes(path), permissions, replication,
                                          int(bool(excl))), path)
@@ -435,10 +446,16 @@ class FileSystem:
             if not excl:
                 self.setrep(path, replication)
         out = ctypes.c_void_p()
-        rc = lib.cairn_open(h, self._bytes(path), flags, permissions, ctypes.byref(out))
-        self._check(rc, path)
+        if opts is None:
+            self._check(lib.cairn_open(h, self._bytes(path), flags, permissions,
+                                       ctypes.byref(out)), path)
+        else:
+            self._check(lib.cairn_open_opts(h, self._bytes(path), flags, permissions,
+                                            ctypes.byref(opts), ctypes.byref(out)), path)
         raw = fileio.RawFile(self, path, out.value, flags, bmode)
         try:
+            if opts is not None and replication and flags & O_CREAT and not flags & O_EXCL:
+                self.setrep(path, replication)  # an existing file's, as above
             if to_end:
                 raw.seek(0, os.SEEK_END)
             f = fileio.wrap(raw, binary, buffering, encoding, errors, newline, mode)
@@ -460,14 +477,16 @@ class FileSystem:
             while view:
                 view = view[f.write(view):]
 
-    def put(self, local, remote, replication=None, overwrite=False, recursive=False):
+    def put(self, local, remote, replication=None, overwrite=False, recursive=False,
+            chunk_size=None):
         """Copies the local file to remote (into it, under the local name, when remote is a
         directory), atomically as `cairn put`: the bytes go to a hidden temporary next to
         remote (see temp_path()), renamed over remote once closed. An existing remote raises
         FileExistsError unless overwrite. A failed copy removes its temporary and leaves
         remote as it was. A local directory needs recursive: it is copied with everything
         under it (into remote when remote is a directory, else as remote), each file as
-        above. Returns the remote path."""
+        above. chunk_size: the new files' chunk size, as open() takes it. Returns the remote
+        path."""
         local = os.fspath(local)
         remote = self._abs(remote)
         if self.isdir(remote):
@@ -476,33 +495,33 @@ class FileSystem:
             if not recursive:
                 raise IsADirectoryError(errno.EISDIR, "a directory (recursive=True copies it)",
                                         local)
-            self._put_tree(local, remote, replication, overwrite)
+            self._put_tree(local, remote, replication, overwrite, chunk_size)
             return remote
-        self._put_file(local, remote, replication, overwrite)
+        self._put_file(local, remote, replication, overwrite, chunk_size)
         return remote
 
-    def _put_tree(self, local, remote, replication, overwrite):
+    def _put_tree(self, local, remote, replication, overwrite, chunk_size):
         self.mkdir(remote, parents=True, exist_ok=True)
         for name in sorted(os.listdir(local)):
             src, dst = os.path.join(local, name), remote.rstrip("/") + "/" + name
             if os.path.isdir(src):
-                self._put_tree(src, dst, replication, overwrite)
+                self._put_tree(src, dst, replication, overwrite, chunk_size)
             else:
-                self._put_file(src, dst, replication, overwrite)
+                self._put_file(src, dst, replication, overwrite, chunk_size)
 
-    def _put_file(self, local, remote, replication, overwrite):
+    def _put_file(self, local, remote, replication, overwrite, chunk_size):
         if not overwrite and self.exists(remote):
             raise self._error(-errno.EEXIST, remote)
         with open(local, "rb", buffering=0) as src:
             self._write_atomic(remote, src, replication, os.fstat(src.fileno()).st_mode & 0o777,
-                               overwrite)
+                               overwrite, chunk_size)
 
-    def _write_atomic(self, remote, src, replication, permissions, overwrite):
+    def _write_atomic(self, remote, src, replication, permissions, overwrite, chunk_size=None):
         """Copies src (readinto) to a temporary renamed over remote once closed."""
         tmp = self.temp_path(remote)
         try:
             with self.open(tmp, "xb", buffering=0, replication=replication,
-                           permissions=permissions) as dst:
+                           permissions=permissions, chunk_size=chunk_size) as dst:
                 copy(src, dst)
             self.mv(tmp, remote, overwrite=overwrite)
         except BaseException:
@@ -633,8 +652,8 @@ class FileSystem:
 
     def copy(self, src, dst, recursive=False, overwrite=False):
         """Copies src to dst inside cairn, streaming through this client (into dst under
-        src's name when dst is a directory), each file atomically as put(). A directory
-        needs recursive. Returns the path made."""
+        src's name when dst is a directory), each file atomically as put(), with its
+        source's chunk size. A directory needs recursive. Returns the path made."""
         src, dst = self._abs(src), self._abs(dst)
         if self.isdir(dst):
             dst = dst.rstrip("/") + "/" + posixpath.basename(src.rstrip("/"))
@@ -654,7 +673,7 @@ class FileSystem:
         if not overwrite and self.exists(dst):
             raise self._error(-errno.EEXIST, dst)
         with self.open(src, "rb", buffering=0) as f:
-            self._write_atomic(dst, f, None, st["mode"], overwrite)
+            self._write_atomic(dst, f, None, st["mode"], overwrite, st["chunk_size"] or None)
         return dst
 
     def tail(self, path, size=1024):

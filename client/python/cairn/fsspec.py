@@ -26,7 +26,7 @@ from fsspec.callbacks import _DEFAULT_CALLBACK
 from fsspec.spec import AbstractFileSystem
 from fsspec.utils import isfilelike, stringify_path, tokenize
 
-from .client import COPY_BUFFER, DEFAULT_META, FileSystem
+from .client import COPY_BUFFER, FileSystem
 
 DEFAULT_PORT = 20000
 
@@ -66,10 +66,10 @@ class CairnFileSystem(AbstractFileSystem):
     protocol = "cairn"
     root_marker = "/"
 
-    def __init__(self, host=None, timeout=60.0, replication=None, **kwargs):
+    def __init__(self, host=None, timeout=None, replication=None, **kwargs):
         super().__init__(**kwargs)
-        host = host or os.environ.get("CAIRN_META") or DEFAULT_META
-        if ":" not in host:
+        host = host or os.environ.get("CAIRN_META") or None  # None: libcairn's default
+        if host and ":" not in host:
             host = "%s:%d" % (host, DEFAULT_PORT)
         self.host = host
         self.timeout = timeout
@@ -94,7 +94,7 @@ class CairnFileSystem(AbstractFileSystem):
     def unstrip_protocol(self, name):
         if name.startswith("cairn://"):
             return name
-        return "cairn://%s%s" % (self.host, self._strip_protocol(name))
+        return "cairn://%s%s" % (self.host or self.client.addr, self._strip_protocol(name))
 
     # ---- listing ----
 
@@ -182,7 +182,8 @@ class CairnFileSystem(AbstractFileSystem):
             if parent not in ("", "/"):
                 self.client.mkdir(parent, parents=True, exist_ok=True)
         target = path if autocommit or not writing else self.client.temp_path(path)
-        f = self.client.open(target, mode, buffering=block_size or -1, replication=replication)
+        f = self.client.open(target, mode, buffering=block_size or -1, replication=replication,
+                             chunk_size=kwargs.pop("chunk_size", None))
         if not writing:
             details = self.client.stat(path)
             f.size, f.details = details["size"], details
@@ -233,7 +234,7 @@ class CairnFileSystem(AbstractFileSystem):
         if parent != "/":
             self.makedirs(parent, exist_ok=True)
         self.client.put(lpath, rpath, replication=kwargs.get("replication", self.replication),
-                        overwrite=True)
+                        overwrite=True, chunk_size=kwargs.get("chunk_size"))
         callback.relative_update(size)
 
     def get_file(self, rpath, lpath, callback=_DEFAULT_CALLBACK, outfile=None,
