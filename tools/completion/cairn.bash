@@ -1,6 +1,6 @@
 # bash completion for cairn(1): commands, each command's flags (from
 # `cairn COMMAND --help`) and remote paths (listed with `cairn ls` against
-# $CAIRN_META or the --meta given on the line). Installed by cmake --install
+# $CAIRN_META or the --meta given on the line). Installed (packaging/) by cmake --install
 # into share/bash-completion/completions/cairn.
 
 _cairn_meta_args() {
