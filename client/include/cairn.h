@@ -148,6 +148,23 @@ CAIRN_API void cairn_disconnect(cairn_t *c);
 /* The metaserver address (list) as given. Borrowed; valid until cairn_disconnect(). */
 CAIRN_API const char *cairn_meta_addr(cairn_t *c);
 
+/*
+ * Told while a metaserver call waits for an unreachable metaserver (or for
+ * a leader): after each failed attempt, before the pause, with addr (the
+ * address list as given), the time waited so far and the call's time
+ * bound (done 0); then once with done 1 when that call ends, either way.
+ * Called on the calling thread, from inside the waiting call: it must not
+ * call into the library.
+ */
+typedef void (*cairn_wait_fn)(void *arg, const char *addr, uint64_t waited_ms,
+			      uint64_t timeout_ms, int done);
+
+/*
+ * Sets (fn NULL: clears) c's wait notice; fn gets arg. Set it before c is
+ * shared between threads (it is then called on each waiting thread).
+ */
+CAIRN_API void cairn_set_wait_notice(cairn_t *c, cairn_wait_fn fn, void *arg);
+
 /* The handle's per-call bound in milliseconds. */
 CAIRN_API uint64_t cairn_timeout_ms(cairn_t *c);
 

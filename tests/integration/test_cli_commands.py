@@ -1,11 +1,13 @@
 """The hdfs-dfs commands people reach for (issue 11), through the CLI on a
 real one-chunkserver cluster: head, tail [-f], touch, test, count [-q]
 [-h], truncate (shorter: the namespace cuts it; longer: zeros), append,
-chmod/chown/chgrp [-R], find, getmerge, and a truncate refused while
-another client writes the file.
+chmod/chown/chgrp [-R], find, getmerge, a truncate refused while
+another client writes the file, and the terminal's notice while a call
+waits for an unreachable metaserver.
 """
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -179,6 +181,34 @@ def test_progress_only_on_a_terminal(cluster, tmp_path):
         shown += chunk
     os.close(master)
     assert b"put /prog-tty" in shown and b"MB/s" in shown, shown
+
+
+def test_waiting_for_the_metaserver_is_shown_on_a_terminal():
+    import pty
+    from conftest import free_port
+    addr = "127.0.0.1:%d" % free_port()  # nobody listens
+    argv = [os.path.join(BIN, "cairn"), "--meta", addr, "--timeout", "4s", "stat", "/"]
+    master, slave = pty.openpty()
+    tty = subprocess.Popen(argv, stderr=slave, stdout=subprocess.DEVNULL)
+    os.close(slave)
+    piped = subprocess.run(argv, capture_output=True, timeout=60)  # meanwhile, not a terminal
+    assert tty.wait(60) == 1
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert re.search(rb"\rcairn: waiting for metaserver %s, [23]s of 4s" % addr.encode(), shown)
+    # Cleared before the one line of giving up.
+    assert b"\r\x1b[Kcairn: stat /: metaserver %s unavailable (gave up after 4s)" % addr.encode() \
+        in shown, shown
+    assert piped.returncode == 1 and b"waiting" not in piped.stderr
+    assert piped.stderr.count(b"\n") == 1 and b"gave up after 4s" in piped.stderr
 
 
 def test_man_pages_and_completion_install_and_work(cluster, tmp_path):

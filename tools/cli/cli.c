@@ -120,6 +120,25 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 	}
 }
 
+/* libcairn's wait notice: one line on the terminal while a call waits for the metaserver. */
+static void wait_notice(void *arg, const char *addr, uint64_t waited_ms, uint64_t timeout_ms,
+			int done)
+{
+	struct cli *cli = arg;
+	if (done) {
+		if (cli->wait_shown)
+			fprintf(stderr, "\r\033[K");
+		cli->wait_shown = 0;
+		return;
+	}
+	if (waited_ms < CLI_WAIT_NOTICE_MS)
+		return;
+	fprintf(stderr, "\rcairn: waiting for metaserver %s, %llus of %llus\033[K", addr,
+		(unsigned long long)(waited_ms / 1000), (unsigned long long)((timeout_ms + 999) / 1000));
+	fflush(stderr);
+	cli->wait_shown = 1;
+}
+
 int cli_connect(struct cli *cli)
 {
 	if (cli->fs)
@@ -135,6 +154,8 @@ int cli_connect(struct cli *cli)
 		fprintf(stderr, "cairn: %s: %s\n", meta ? meta : "", cairn_strerror(err));
 		return CLI_FAIL;
 	}
+	if (isatty(2))
+		cairn_set_wait_notice(cli->fs, wait_notice, cli);
 	return CLI_OK;
 }
 

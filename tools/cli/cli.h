@@ -19,7 +19,8 @@
 #define CLI_FAIL  1
 #define CLI_USAGE 2
 
-#define CLI_PATH_BUF 4097 /* a remote path (at most 4096 bytes) and its NUL */
+#define CLI_WAIT_NOTICE_MS 2000 /* a wait for the metaserver this long is shown */
+#define CLI_PATH_BUF	   4097 /* a remote path (at most 4096 bytes) and its NUL */
 
 struct cli;
 
@@ -41,6 +42,7 @@ struct cli {
 	const struct cli_cmd *cmd; /* the command being run */
 	uint32_t replication;	   /* for files the command makes (0: the metaserver's default) */
 	cairn_t *fs;		   /* made by cli_connect() */
+	int wait_shown;		   /* the "waiting for metaserver" line is on the terminal */
 };
 
 /* A one-line progress meter on stderr, shown only when stderr is a terminal. */
@@ -89,8 +91,10 @@ int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(print
 void cli_cmd_help(const struct cli_cmd *cmd, FILE *out);
 
 /*
- * Makes cli->fs, with cli->replication for the files it makes. Returns
- * CLI_OK, or an exit status after printing why.
+ * Makes cli->fs, with cli->replication for the files it makes. On a
+ * terminal, a call that waits for the metaserver over CLI_WAIT_NOTICE_MS
+ * shows "waiting for metaserver ADDR, Ns of Ts" on stderr until it ends.
+ * Returns CLI_OK, or an exit status after printing why.
  */
 int cli_connect(struct cli *cli);
 
