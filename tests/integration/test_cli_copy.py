@@ -1,7 +1,8 @@
 """Whole datasets through the CLI (issue 11): put and get of directories and
 of several sources, cp [-r] inside cairn, mv [-f], and globs expanded by
 cairn against the namespace ('*', '?', '[...]', '{a,b}') for quoted
-arguments; existing and new targets, trailing slashes; bytes compared.
+arguments; existing and new targets, trailing slashes; bytes compared;
+put --chunk-size and cp keeping chunk sizes.
 """
 import filecmp
 import json
@@ -13,7 +14,7 @@ import pytest
 from cluster import Cluster, cairn_run
 from conftest import BIN
 
-KIB = 1 << 10
+KIB, MIB = 1 << 10, 1 << 20
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +157,33 @@ def test_cp(cluster, tmp_path):
     cairn(cluster, "cp", "/cpsrc/part/deep/*.csv", "/cpglob")
     assert tree(cluster, "/cpglob") == {k.split("/")[-1]: v for k, v in want.items()
                                         if k.startswith("part/deep/")}
+
+
+def test_chunk_sizes_of_put_and_cp(cluster, tmp_path):
+    """put --chunk-size gives every file of a tree that chunk size (stat %o shows it);
+    cp keeps each source's unless --chunk-size; a bad size is a usage error that makes
+    nothing."""
+    src = tmp_path / "cssrc"
+    want = make_dataset(src, nfiles=3)
+    cairn(cluster, "put", "--chunk-size", "2M", src, "/cs")
+
+    def sizes(top):
+        return {e["path"]: int(cairn(cluster, "stat", "--format", "%o", e["path"]).stdout)
+                for e in json.loads(cairn(cluster, "ls", "-R", "--json", top).stdout)
+                if e["type"] == "file"}
+
+    assert set(sizes("/cs").values()) == {2 * MIB} and tree(cluster, "/cs") == want
+    cairn(cluster, "cp", "-r", "/cs", "/cs-kept")
+    assert set(sizes("/cs-kept").values()) == {2 * MIB} and tree(cluster, "/cs-kept") == want
+    cairn(cluster, "cp", "--chunk-size", "4M", "/cs/f00.csv", "/cs-4m")
+    assert sizes("/cs-4m") == {"/cs-4m": 4 * MIB}
+    assert "chunk_size:  4194304" in cairn(cluster, "stat", "/cs-4m").stdout.decode()
+    assert cairn(cluster, "stat", "--format", "%o", "/cs").stdout == b"0\n"  # a directory
+    for cmd in (["put", "--chunk-size", "3M", src / "f00.csv", "/cs-bad"],
+                ["cp", "--chunk-size", "512K", "/cs/f00.csv", "/cs-bad"]):
+        r = cairn(cluster, *cmd, check=False)
+        assert "--chunk-size takes a power of two from 1M to 256M" in err_line(r, 2)
+    assert cairn(cluster, "test", "-e", "/cs-bad", check=False).returncode == 1
 
 
 def test_mv_refuses_an_existing_file_without_f(cluster):

@@ -613,9 +613,10 @@ def test_setrep_and_locations(fs, d, cluster):
     assert fs.locations(d + "/f", offset=10 * MIB) == []
 
 
-def test_open_with_a_chunk_size(fs, d):
+def test_open_with_a_chunk_size(fs, d, tmp_path):
     """fs.open(..., chunk_size=) gives a new file its own chunk size (the cluster's
-    default is 1M); an existing file keeps its own; a bad size is a ValueError."""
+    default is 1M); an existing file keeps its own; a bad size is a ValueError;
+    stat() shows it, copy() keeps it, put(chunk_size=) sets it."""
     data = os.urandom(5 * MIB + 7)
     with fs.open(d + "/f", "wb", chunk_size=2 * MIB, replication=2) as f:
         f.write(data)
@@ -629,6 +630,15 @@ def test_open_with_a_chunk_size(fs, d):
         with pytest.raises(ValueError):
             fs.open(d + "/g", "wb", chunk_size=bad)
     assert not fs.exists(d + "/g")
+    assert fs.stat(d + "/f")["chunk_size"] == 2 * MIB
+    fs.copy(d + "/f", d + "/copy")  # keeps its source's
+    assert fs.stat(d + "/copy")["chunk_size"] == 2 * MIB and fs.cat(d + "/copy") == fs.cat(d + "/f")
+    fs.write_bytes(d + "/small", b"s")
+    assert fs.stat(d + "/small")["chunk_size"] == MIB  # the cluster's default
+    local = tmp_path / "put.bin"
+    local.write_bytes(data)
+    fs.put(str(local), d + "/put", chunk_size=4 * MIB)
+    assert fs.stat(d + "/put")["chunk_size"] == 4 * MIB and fs.cat(d + "/put") == data
 
 
 def test_admin_reports(tmp_path):
