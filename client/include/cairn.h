@@ -156,8 +156,8 @@ CAIRN_API const char *cairn_meta_addr(cairn_t *c);
  * Called on the calling thread, from inside the waiting call: it must not
  * call into the library.
  */
-typedef void (*cairn_wait_fn)(void *arg, const char *addr, uint64_t waited_ms,
-			      uint64_t timeout_ms, int done);
+typedef void (*cairn_wait_fn)(void *arg, const char *addr, uint64_t waited_ms, uint64_t timeout_ms,
+			      int done);
 
 /*
  * Sets (fn NULL: clears) c's wait notice; fn gets arg. Set it before c is

@@ -134,7 +134,8 @@ static void wait_notice(void *arg, const char *addr, uint64_t waited_ms, uint64_
 	if (waited_ms < CLI_WAIT_NOTICE_MS)
 		return;
 	fprintf(stderr, "\rcairn: waiting for metaserver %s, %llus of %llus\033[K", addr,
-		(unsigned long long)(waited_ms / 1000), (unsigned long long)((timeout_ms + 999) / 1000));
+		(unsigned long long)(waited_ms / 1000),
+		(unsigned long long)((timeout_ms + 999) / 1000));
 	fflush(stderr);
 	cli->wait_shown = 1;
 }
@@ -208,8 +209,8 @@ char *cli_path(struct cli *cli, const char *arg, int *rc)
 
 int cli_chunk_size(struct cli *cli, const char *arg, uint64_t *out)
 {
-	if (parse_size(arg, out) < 0 || *out < CAIRN_CHUNK_SIZE_MIN || *out > CAIRN_CHUNK_SIZE_MAX ||
-	    (*out & (*out - 1)))
+	if (parse_size(arg, out) < 0 || *out < CAIRN_CHUNK_SIZE_MIN ||
+	    *out > CAIRN_CHUNK_SIZE_MAX || (*out & (*out - 1)))
 		return cli_usage(cli, "--chunk-size takes a power of two from 1M to 256M, not '%s'",
 				 arg);
 	return CLI_OK;
@@ -312,7 +313,7 @@ void cli_progress_add(struct cli_progress *p, uint64_t n)
 void cli_progress_end(struct cli_progress *p, int ok)
 {
 	if (!p->on || (ok && p->last_ms == p->start_ms))
-		return; /* a copy too short to have drawn a line leaves none (a folder of small files) */
+		return; /* a copy too short to have drawn a line leaves none */
 	if (ok)
 		progress_draw(p, "\n");
 	else

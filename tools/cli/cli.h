@@ -179,11 +179,11 @@ int cli_copy_remote(cairn_file_t *src, cairn_file_t *dst, struct cli_progress *p
 
 /* One atomic write of a remote file (xfer.c has the design). */
 struct cli_writer {
-	const char *target; /* the remote file to make or replace */
-	const char *source; /* what is copied, for error lines */
-	uint32_t mode;	    /* the new file's permission bits (0: the library's default) */
-	uint64_t size;	    /* the bytes expected, for the progress line (0: unknown) */
-	int force;	    /* replace an existing target */
+	const char *target;  /* the remote file to make or replace */
+	const char *source;  /* what is copied, for error lines */
+	uint32_t mode;	     /* the new file's permission bits (0: the library's default) */
+	uint64_t size;	     /* the bytes expected, for the progress line (0: unknown) */
+	int force;	     /* replace an existing target */
 	uint64_t chunk_size; /* the new file's chunk size (0: the metaserver's default) */
 	/* Copies the source into f: as cli_copy_in() returns. */
 	int (*fill)(void *arg, cairn_file_t *f, struct cli_progress *pr, int *lerr);

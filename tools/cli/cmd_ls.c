@@ -29,7 +29,7 @@ struct ls {
 	struct cli *cli;
 	int longfmt;
 	int recursive;
-	int human; /* -h: sizes for people */
+	int human;   /* -h: sizes for people */
 	int nlisted; /* directories listed so far (for -R's blank lines) */
 	int njson;   /* objects printed so far (for --json's commas) */
 	int rc;
@@ -198,15 +198,15 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 		printf("[");
 	for (size_t i = 0; i < paths.n && !cli->unreachable; i++) {
 		struct cairn_stat st;
-		/* Several directories, as ls(1): each under a "PATH:" header (-R prints its own). */
+		/* Several directories, as ls(1): each under a "PATH:" header (-R: its own). */
 		if (paths.n > 1 && !ls.recursive && !cli->json &&
 		    cairn_stat(cli->fs, paths.v[i], &st) == 0 && st.type == CAIRN_DIR) {
 			fputs(i ? "\n" : "", stdout);
 			cli_put_name(stdout, paths.v[i]);
 			fputs(":\n", stdout);
 		}
-		list_path(&ls, paths.v[i], paths.n == 1 && optind == argc - 1 ? argv[optind]
-										 : paths.v[i]);
+		list_path(&ls, paths.v[i],
+			  paths.n == 1 && optind == argc - 1 ? argv[optind] : paths.v[i]);
 	}
 	if (cli->json)
 		printf("%s]\n", ls.njson ? "\n" : "");

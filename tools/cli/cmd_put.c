@@ -141,8 +141,8 @@ static int put_all(struct put *p, char **locals, int n, const char *remote)
 		return cli_fail(p->cli, err, "put %s", remote);
 	int into = err == 0 && st.type == CAIRN_DIR;
 	if (n > 1 && !into)
-		return cli_fail(p->cli, err ? err : -ENOTDIR, "put %s: several sources need a directory",
-				remote);
+		return cli_fail(p->cli, err ? err : -ENOTDIR,
+				"put %s: several sources need a directory", remote);
 	for (int i = 0; i < n && going(p); i++) {
 		if (strcmp(locals[i], "-") == 0) {
 			if (into)
