@@ -153,6 +153,21 @@ def test_du_summary_and_human_sizes(cluster):
     assert "capacity:" in df and any(u in df for u in (" G ", " T ", " M ")), df
 
 
+def read_tty(master):
+    """All a finished program wrote to the terminal whose master side is master (closed)."""
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    return shown
+
+
 def test_progress_only_on_a_terminal(cluster, tmp_path):
     import pty
     local = tmp_path / "p.bin"
@@ -170,16 +185,7 @@ def test_progress_only_on_a_terminal(cluster, tmp_path):
     p.stdin.write(local.read_bytes())
     p.stdin.close()
     assert p.wait(60) == 0
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(master)
+    shown = read_tty(master)
     assert b"put /prog-tty" in shown and b"MB/s" in shown, shown
 
 
@@ -193,16 +199,7 @@ def test_waiting_for_the_metaserver_is_shown_on_a_terminal():
     os.close(slave)
     piped = subprocess.run(argv, capture_output=True, timeout=60)  # meanwhile, not a terminal
     assert tty.wait(60) == 1
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(master)
+    shown = read_tty(master)
     assert re.search(rb"\rcairn: waiting for metaserver %s, [23]s of 4s" % addr.encode(), shown)
     # Cleared before the one line of giving up.
     assert b"\r\x1b[Kcairn: stat /: metaserver %s unavailable (gave up after 4s)" % addr.encode() \
