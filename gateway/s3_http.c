@@ -112,8 +112,22 @@ void http_conn_close(struct http_conn *c)
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
-	if (c->fd >= 0)
+	if (c->fd >= 0) {
+		/*
+		 * Lingering close: a close with unread request bytes would send a
+		 * reset that can destroy our response in flight, so stop writing,
+		 * drop what still arrives (bounded in time and bytes), then close.
+		 */
+		shutdown(c->fd, SHUT_WR);
+		struct timeval tv = {.tv_sec = 0, .tv_usec = 500000};
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		char sink[16384];
+		size_t dropped = 0;
+		ssize_t got;
+		while (dropped < HTTP_DRAIN_MAX && (got = recv(c->fd, sink, sizeof(sink), 0)) > 0)
+			dropped += (size_t)got;
 		close(c->fd);
+	}
 	c->fd = -1;
 }
 

@@ -275,12 +275,14 @@ static long parse_parts(struct s3_req *q, const char *xml, struct part **out)
 	struct part *ps = NULL;
 	long n = 0;
 	const char *pos = NULL;
-	char *num, *etag = NULL;
-	while ((num = s3_xml_next(xml, "PartNumber", &pos)) != NULL) {
-		const char *epos = pos;
-		etag = s3_xml_next(xml, "ETag", &epos);
+	char *part;
+	while ((part = s3_xml_next(xml, "Part", &pos)) != NULL) {
+		const char *ppos = NULL, *epos = NULL;
+		char *num = s3_xml_next(part, "PartNumber", &ppos);
+		char *etag = s3_xml_next(part, "ETag", &epos);
+		free(part);
 		const char *hex = etag ? etag + (etag[0] == '"') : "";
-		long number = strtol(num, NULL, 10);
+		long number = num ? strtol(num, NULL, 10) : 0;
 		free(num);
 		if (n == S3_PARTS_MAX || strspn(hex, "0123456789abcdef") != 32 || number < 1 ||
 		    number > S3_PARTS_MAX) {
