@@ -5,19 +5,21 @@
  *   <root>/<bucket>/                 a bucket is a directory
  *   <root>/<bucket>/<k1>/<k2>/<k3>   object "k1/k2/k3": '/' separates directories,
  *                                    each segment escaped by key_segment_escape()
- *   <root>/<bucket>/%.meta/<id>      the object's sidecar, named by its inode number
+ *   <root>/<bucket>/%.meta/<id>/     the object's sidecar, named by its inode number (hex)
  *   <root>/<bucket>/%.tmp/<random>   uploads in progress (renamed into place whole)
  *   <root>/<bucket>/%.mp/<uploadId>/ a multipart upload: "info" and one file per part
  * Escaped segment names never start with "%.", so these never collide with keys.
  *
- * Sidecar: text lines "name: value". "x-cairn-id" is the inode number of the
- * object it describes, "etag" the quoted ETag; every other line is a
- * response header kept with the object (Content-Type, Cache-Control,
- * Content-Disposition, Content-Encoding, Content-Language, Expires,
- * x-amz-meta-*). A sidecar is written before its object is renamed into
- * place and never changes afterwards (a new object is a new inode), so
- * any gateway may cache it by inode number. An object without a sidecar
- * (a file written by other cairn clients) gets Content-Type
+ * Sidecar: text lines "name: value": "etag" is the quoted ETag; every other
+ * line is a response header kept with the object (Content-Type,
+ * Cache-Control, Content-Disposition, Content-Encoding, Content-Language,
+ * Expires, x-amz-meta-*). It is stored as the name of the one empty file
+ * in the sidecar directory, base64url-encoded, so writing it costs two
+ * metadata operations and no data; text too long for a 255-byte name goes
+ * into a file "m" there instead. A sidecar is written before its object is
+ * renamed into place and never changes afterwards (a new object is a new
+ * inode), so any gateway may cache it by inode number. An object without
+ * a sidecar (a file written by other cairn clients) gets Content-Type
  * binary/octet-stream and ETag "<id>-<mtime>" (hex), which no client takes
  * for an MD5.
  *

@@ -27,6 +27,8 @@
 #include "s3.h"
 #include "util.h"
 
+#define SIDECAR_FILE "m" /* never a base64url name: those are 4 bytes or more */
+
 struct cache_slot {
 	uint64_t id;
 	char *text;
@@ -121,18 +123,89 @@ static int read_small(cairn_t *c, const char *path, size_t max, char **out)
 	return 0;
 }
 
+/* Appends the base64url form of text (no padding). */
+static void b64url(struct sbuf *b, const char *text, size_t n)
+{
+	unsigned char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+	int len = EVP_EncodeBlock(out, (const unsigned char *)text, (int)n);
+	while (len > 0 && out[len - 1] == '=')
+		len--;
+	for (int i = 0; i < len; i++)
+		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	sbuf_add(b, out, (size_t)len);
+	free(out);
+}
+
+/* Decodes a base64url name into a new string, or NULL. */
+static char *b64url_decode(const char *name)
+{
+	size_t n = strlen(name);
+	char *in = xmalloc(n + 4);
+	for (size_t i = 0; i < n; i++)
+		in[i] = name[i] == '-' ? '+' : name[i] == '_' ? '/' : name[i];
+	while (n % 4)
+		in[n++] = '=';
+	in[n] = '\0';
+	char *out = xmalloc(n / 4 * 3 + 1);
+	int len = EVP_DecodeBlock((unsigned char *)out, (unsigned char *)in, (int)n);
+	free(in);
+	if (len < 0) {
+		free(out);
+		return NULL;
+	}
+	while (len > 0 && out[len - 1] == '\0')
+		len--; /* padding decodes as zero bytes */
+	out[len] = '\0';
+	return out;
+}
+
+/* Appends the sidecar directory of inode id. */
+static void sidecar_dir(struct sbuf *b, struct s3_req *q, const char *bucket, uint64_t id)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "%llx", (unsigned long long)id);
+	key_internal(b, q->gw->root, bucket, "meta", name);
+}
+
+/* Reads the sidecar of id into a new *text ("x-cairn-id" line first). Returns 0 or -errno. */
+static int sidecar_read(struct s3_req *q, const char *bucket, uint64_t id, char **text)
+{
+	struct sbuf dir = {0};
+	sidecar_dir(&dir, q, bucket, id);
+	cairn_dir_t *d;
+	struct cairn_dirent e;
+	int rc = cairn_opendir(q->gw->c, dir.p, &d);
+	char *body = NULL;
+	if (rc == 0) {
+		rc = cairn_readdir_next(d, &e);
+		if (rc == 0) {
+			rc = -ENOENT;
+		} else if (rc > 0 && strcmp(e.name, SIDECAR_FILE) == 0) {
+			sbuf_printf(&dir, "/%s", SIDECAR_FILE);
+			rc = read_small(q->gw->c, dir.p, S3_META_MAX, &body);
+		} else if (rc > 0) {
+			body = b64url_decode(e.name);
+			rc = body ? 0 : -CAIRN_EINTERNAL;
+		}
+		cairn_closedir(d);
+	}
+	free(dir.p);
+	if (rc < 0)
+		return rc == -ENOTDIR ? -ENOENT : rc;
+	struct sbuf t = {0};
+	sbuf_printf(&t, "x-cairn-id: %llu\n%s", (unsigned long long)id, body);
+	free(body);
+	*text = t.p;
+	return 0;
+}
+
 int obj_meta_get(struct s3_req *q, const char *bucket, const struct cairn_stat *st,
 		 struct obj_meta *m)
 {
 	memset(m, 0, sizeof(*m));
 	char *text = cache_get(q->gw->cache, st->id);
 	if (!text) {
-		struct sbuf path = {0};
-		char name[32];
-		snprintf(name, sizeof(name), "%llx", (unsigned long long)st->id);
-		key_internal(&path, q->gw->root, bucket, "meta", name);
-		int rc = read_small(q->gw->c, path.p, S3_META_MAX, &text);
-		free(path.p);
+		int rc = sidecar_read(q, bucket, st->id, &text);
 		if (rc < 0 && rc != -ENOENT)
 			return rc;
 		if (rc == 0)
@@ -293,12 +366,18 @@ int obj_upload_body(struct s3_req *q, struct obj_upload *u)
 	return 0;
 }
 
-/* Writes the sidecar for inode id. Returns 0 or a negative error. */
+/*
+ * Writes the sidecar of inode id: a directory %.meta/<id hex> holding one
+ * empty file whose name is the base64url of the sidecar text (two
+ * metadata operations, no data written), or, when that name would pass
+ * 255 bytes, a file SIDECAR_FILE with the text. Returns 0 or a negative error.
+ */
 static int write_sidecar(struct s3_req *q, const char *bucket, uint64_t id, const char *etag,
 			 const struct sbuf *headers)
 {
-	struct sbuf text = {0};
-	sbuf_printf(&text, "x-cairn-id: %llu\netag: %s\n", (unsigned long long)id, etag);
+	cairn_t *c = q->gw->c;
+	struct sbuf text = {0}, dir = {0}, path = {0};
+	sbuf_printf(&text, "etag: %s\n", etag);
 	for (const char *p = headers && headers->p ? headers->p : ""; *p;) {
 		const char *end = strstr(p, "\r\n");
 		size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -306,42 +385,52 @@ static int write_sidecar(struct s3_req *q, const char *bucket, uint64_t id, cons
 		sbuf_adds(&text, "\n");
 		p += len + (end ? 2 : 0);
 	}
-	char name[32];
-	snprintf(name, sizeof(name), "%llx", (unsigned long long)id);
-	struct sbuf path = {0};
-	key_internal(&path, q->gw->root, bucket, "meta", name);
-	cairn_file_t *f;
-	int flags = CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_TRUNC;
-	int rc = cairn_open(q->gw->c, path.p, flags, 0, &f);
+	sidecar_dir(&dir, q, bucket, id);
+	int rc = cairn_mkdir(c, dir.p, 0);
 	if (rc == -ENOENT) {
-		struct sbuf dir = {0};
-		key_internal(&dir, q->gw->root, bucket, "meta", NULL);
-		rc = cairn_mkdir(q->gw->c, dir.p, 0);
-		free(dir.p);
+		struct sbuf top = {0};
+		key_internal(&top, q->gw->root, bucket, "meta", NULL);
+		rc = cairn_mkdir(c, top.p, 0);
+		free(top.p);
 		if (rc == 0 || rc == -EEXIST)
-			rc = cairn_open(q->gw->c, path.p, flags, 0, &f);
+			rc = cairn_mkdir(c, dir.p, 0);
+	}
+	if (rc == -EEXIST) /* left by a gateway that died before the rename */
+		rc = cairn_remove(c, dir.p, 1) ?: cairn_mkdir(c, dir.p, 0);
+	sbuf_printf(&path, "%s/", dir.p);
+	size_t base = path.len;
+	b64url(&path, text.p, text.len);
+	if (rc == 0 && path.len - base <= 255) {
+		rc = cairn_create(c, path.p, 0, 0, 1);
+	} else if (rc == 0) {
+		cairn_file_t *f;
+		path.len = base;
+		sbuf_adds(&path, SIDECAR_FILE);
+		rc = cairn_open(c, path.p, CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_EXCL, 0, &f);
+		if (rc == 0) {
+			ssize_t n = cairn_write(f, text.p, text.len);
+			rc = cairn_close(f);
+			rc = n < 0 ? (int)n : rc;
+		}
 	}
 	if (rc == 0) {
-		ssize_t n = cairn_write(f, text.p, text.len);
-		rc = cairn_close(f);
-		if (n < 0)
-			rc = (int)n;
+		struct sbuf cached = {0};
+		sbuf_printf(&cached, "x-cairn-id: %llu\n%s", (unsigned long long)id, text.p);
+		cache_put(q->gw->cache, id, cached.p);
+		free(cached.p);
 	}
-	if (rc == 0)
-		cache_put(q->gw->cache, id, text.p);
 	free(path.p);
+	free(dir.p);
 	free(text.p);
 	return rc;
 }
 
 static void remove_sidecar(struct s3_req *q, const char *bucket, uint64_t id)
 {
-	char name[32];
-	snprintf(name, sizeof(name), "%llx", (unsigned long long)id);
-	struct sbuf path = {0};
-	key_internal(&path, q->gw->root, bucket, "meta", name);
-	cairn_remove(q->gw->c, path.p, 0);
-	free(path.p);
+	struct sbuf dir = {0};
+	sidecar_dir(&dir, q, bucket, id);
+	cairn_remove(q->gw->c, dir.p, 1);
+	free(dir.p);
 }
 
 /* The parent directory of path (a new string). */
