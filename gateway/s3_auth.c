@@ -432,9 +432,11 @@ static int check_header(const struct s3_auth *a, const struct http_req *r, const
 		rc = refuse(res, "AuthorizationHeaderMalformed", "malformed Credential");
 		goto out;
 	}
-	if (strncmp(payload, "STREAMING-", 10) == 0) {
+	if (strncmp(payload, "STREAMING-", 10) == 0 &&
+	    strcmp(payload, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") != 0) {
 		rc = refuse(res, "NotImplemented",
-			    "streaming (aws-chunked) payload signatures are not supported");
+			    "signed streaming (aws-chunked) payloads are not supported; "
+			    "unsigned ones are");
 		goto out;
 	}
 	in.scope = scope;

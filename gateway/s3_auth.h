@@ -13,8 +13,10 @@
  * valid until X-Amz-Date + X-Amz-Expires, at most 7 days). Any region is
  * accepted: the gateway has none of its own. The payload hash the client
  * signed (x-amz-content-sha256) is returned so the body can be checked
- * against it as it streams; SigV2 and streaming (aws-chunked) signatures
- * are refused as not implemented.
+ * against it as it streams. Unsigned aws-chunked bodies
+ * (STREAMING-UNSIGNED-PAYLOAD-TRAILER, newer SDKs over HTTPS) are taken;
+ * SigV2 and signed streaming payloads (per-chunk signatures) are refused as
+ * not implemented.
  */
 #ifndef CAIRN_S3_AUTH_H
 #define CAIRN_S3_AUTH_H

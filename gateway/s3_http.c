@@ -374,7 +374,8 @@ static int next_chunk(struct http_conn *c, struct http_req *r, int first)
 	return 0;
 }
 
-ssize_t http_body_read(struct http_conn *c, struct http_req *r, void *buf, size_t n)
+/* The body as framed by HTTP (Content-Length or chunked). */
+static ssize_t body_read(struct http_conn *c, struct http_req *r, void *buf, size_t n)
 {
 	if (r->expect_continue) {
 		r->expect_continue = 0;
@@ -400,6 +401,93 @@ ssize_t http_body_read(struct http_conn *c, struct http_req *r, void *buf, size_
 	r->remaining -= (uint64_t)got;
 	if (!r->chunked && r->remaining == 0)
 		r->body_done = 1;
+	return got;
+}
+
+void http_body_aws_chunked(struct http_req *r)
+{
+	r->aws = 1;
+}
+
+/* One line of aws-chunked framing into line[max]. Returns 0, or -EBADMSG, -EPIPE. */
+static int aws_line(struct http_conn *c, struct http_req *r, char *line, size_t max)
+{
+	size_t k = 0;
+	for (;;) {
+		if (r->aws_off == r->aws_len) {
+			ssize_t got = body_read(c, r, r->aws_buf, sizeof(r->aws_buf));
+			if (got <= 0)
+				return got == 0 ? -EBADMSG : (int)got;
+			r->aws_len = (size_t)got;
+			r->aws_off = 0;
+		}
+		char ch = r->aws_buf[r->aws_off++];
+		if (ch == '\n') {
+			if (k > 0 && line[k - 1] == '\r')
+				k--;
+			line[k] = '\0';
+			return 0;
+		}
+		if (k + 1 >= max)
+			return -EBADMSG;
+		line[k++] = ch;
+	}
+}
+
+/* Reads the next aws-chunked size line (and the trailers after the last). */
+static int aws_next(struct http_conn *c, struct http_req *r)
+{
+	char line[512];
+	int rc;
+	if (r->aws_started && ((rc = aws_line(c, r, line, sizeof(line))) < 0 || line[0]))
+		return rc < 0 ? rc : -EBADMSG;
+	r->aws_started = 1;
+	if ((rc = aws_line(c, r, line, sizeof(line))) < 0)
+		return rc;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(line, &end, 16);
+	if (errno || end == line || (*end && *end != ';'))
+		return -EBADMSG;
+	r->aws_left = n;
+	if (n == 0) {
+		do {
+			if ((rc = aws_line(c, r, line, sizeof(line))) < 0)
+				return rc == -EBADMSG ? 0 : rc; /* trailers may end with the body */
+		} while (line[0]);
+		r->aws_done = 1;
+	}
+	return 0;
+}
+
+ssize_t http_body_read(struct http_conn *c, struct http_req *r, void *buf, size_t n)
+{
+	if (!r->aws)
+		return body_read(c, r, buf, n);
+	if (r->aws_done || n == 0)
+		return 0;
+	if (r->aws_left == 0) {
+		int rc = aws_next(c, r);
+		if (rc < 0)
+			return rc;
+		if (r->aws_done)
+			return 0;
+	}
+	if (n > r->aws_left)
+		n = (size_t)r->aws_left;
+	ssize_t got;
+	if (r->aws_off < r->aws_len) {
+		got = (ssize_t)(r->aws_len - r->aws_off < n ? r->aws_len - r->aws_off : n);
+		memcpy(buf, r->aws_buf + r->aws_off, (size_t)got);
+		r->aws_off += (size_t)got;
+	} else {
+		got = body_read(c, r, buf, n);
+		if (got == 0)
+			return -EPIPE;
+		if (got < 0)
+			return got;
+	}
+	r->aws_left -= (uint64_t)got;
 	return got;
 }
 
@@ -439,7 +527,7 @@ int http_body_finish(struct http_conn *c, struct http_req *r)
 	char tmp[16384];
 	size_t dropped = 0;
 	for (;;) {
-		ssize_t got = http_body_read(c, r, tmp, sizeof(tmp));
+		ssize_t got = body_read(c, r, tmp, sizeof(tmp));
 		if (got < 0)
 			return -1;
 		if (got == 0)

@@ -59,6 +59,12 @@ struct http_req {
 	int expect_continue; /* a 100 Continue is owed before the body is read */
 	int chunked;
 	int chunk_started;
+	/* aws-chunked framing inside the body (after any HTTP chunking) */
+	int aws;
+	int aws_started, aws_done;
+	uint64_t aws_left;
+	char aws_buf[256]; /* look-ahead for its framing lines */
+	size_t aws_len, aws_off;
 	uint64_t remaining; /* Content-Length still to read; chunked: of the current chunk */
 	int body_done;
 	uint64_t content_length; /* as declared (0 when chunked) */
@@ -89,6 +95,12 @@ const char *http_header(const struct http_req *r, const char *name);
  * -EBADMSG: bad chunked framing).
  */
 ssize_t http_body_read(struct http_conn *c, struct http_req *r, void *buf, size_t n);
+
+/*
+ * Decodes aws-chunked framing ("SIZE[;ext]\r\nDATA\r\n ... 0\r\ntrailers\r\n\r\n")
+ * inside r's body from now on: http_body_read() returns the payload only.
+ */
+void http_body_aws_chunked(struct http_req *r);
 
 /* Reads the whole body into a new *out (NUL-terminated) if it is at most max bytes; -E2BIG else. */
 int http_body_all(struct http_conn *c, struct http_req *r, size_t max, char **out, size_t *len);

@@ -325,6 +325,12 @@ int main(int argc, char **argv)
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* Only the accepting thread takes the signals (threads inherit this mask). */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	struct s3_gw gw = {0};
 	int lfd = -1;
 	if (gw_init(&gw, &opts, &cause) < 0 || (lfd = listen_on(opts.listen, &cause)) < 0) {
@@ -343,6 +349,7 @@ int main(int argc, char **argv)
 		CAIRN_ASSERT(pthread_create(&threads[i], NULL, worker_main, &wa) == 0);
 	log_info("cairn-s3 listening on %s%s, buckets under %s", opts.listen,
 		 gw.tls ? " (TLS)" : "", gw.root);
+	pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 	accept_loop(lfd, &cq);
 	close(lfd);
 	log_info("cairn-s3 stopping");

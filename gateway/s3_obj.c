@@ -239,6 +239,9 @@ int obj_meta_from_request(const struct s3_req *q, struct sbuf *out)
 	size_t user = 0;
 	for (size_t i = 0; i < sizeof(kept_headers) / sizeof(kept_headers[0]); i++) {
 		const char *v = http_header(q->http, kept_headers[i]);
+		if (v && strcmp(kept_headers[i], "content-encoding") == 0 &&
+		    strncmp(v, "aws-chunked", 11) == 0)
+			v = v[11] == ',' ? v + 12 : NULL; /* framing, not the object's */
 		if (v)
 			sbuf_printf(out, "%s: %s\r\n", kept_names[i], v);
 	}

@@ -799,6 +799,9 @@ void s3_serve(struct s3_req *q)
 			return;
 		}
 	}
+	const char *payload = http_header(q->http, "x-amz-content-sha256");
+	if (payload && strcmp(payload, "STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 0)
+		http_body_aws_chunked(q->http);
 	log_debug("%s %s: %s", q->http->method, q->http->path, op->name);
 	op->handler(q);
 }
