@@ -543,3 +543,68 @@ def test_awscli_round_trip(gw, tmp_path):
     run("s3", "cp", str(tmp_path / "f"), "s3://bk-aws/x/f", "--only-show-errors")
     run("s3", "cp", "s3://bk-aws/x/f", str(tmp_path / "g"), "--only-show-errors")
     assert (tmp_path / "g").read_bytes() == data
+
+
+def test_unsigned_aws_chunked_body(s3, gw):
+    """Newer SDKs frame bodies as aws-chunked with a checksum trailer."""
+    s3.create_bucket(Bucket="bk-chunked")
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": "bk-chunked", "Key": "c"},
+                                    ExpiresIn=300)
+    framed = (b"5;chunk-ext=1\r\nhello\r\n6\r\n, aws!\r\n0\r\n"
+              b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=20) as sock:
+        sock.sendall(("PUT %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %d\r\n"
+                      "Content-Encoding: aws-chunked\r\nX-Amz-Decoded-Content-Length: 11\r\n"
+                      "x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\n"
+                      "Connection: close\r\n\r\n" % (url[len(gw.url):], gw.port, len(framed))
+                      ).encode() + framed)
+        reply = sock.makefile("rb").read()
+    assert reply.startswith(b"HTTP/1.1 200"), reply
+    g = s3.get_object(Bucket="bk-chunked", Key="c")
+    assert g["Body"].read() == b"hello, aws!" and "ContentEncoding" not in g
+
+
+def test_tls(env, tmp_path):
+    cluster = env[0]
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    tls = Gateway(tmp_path, cluster.meta.addr, name="s3-tls")
+    tls.argv += ["--tls-cert", str(cert), "--tls-key", str(key)]
+    tls.url = tls.url.replace("http:", "https:")
+    tls.start()
+    try:
+        c = boto3.client("s3", endpoint_url=tls.url, aws_access_key_id=KEY_ID,
+                         aws_secret_access_key=SECRET, region_name="us-east-1",
+                         verify=str(cert), config=Config(signature_version="s3v4"))
+        c.create_bucket(Bucket="bk-tls")
+        c.put_object(Bucket="bk-tls", Key="k", Body=b"over tls")
+        assert c.get_object(Bucket="bk-tls", Key="k")["Body"].read() == b"over tls"
+        status, _, _ = curl("--cacert", str(cert), tls.url + "/bk-tls/k")
+        assert status == 403  # anonymous, over TLS as well
+        r = subprocess.run(["curl", "-s", "--max-time", "10", "http" + tls.url[5:] + "/"],
+                           capture_output=True)
+        assert r.returncode != 0 or not r.stdout.startswith(b"HTTP/1.1 200")
+    finally:
+        tls.kill()
+
+
+def test_flags_and_clean_stop(env, tmp_path):
+    cluster = env[0]
+    s3bin = os.path.join(BIN, "cairn-s3")
+    r = subprocess.run([s3bin, "--listen", "nowhere"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--listen" in r.stderr
+    r = subprocess.run([s3bin, "--keys", str(tmp_path / "missing")], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "keys file" in r.stderr
+    (tmp_path / "badkeys").write_text("only-one-field\n")
+    r = subprocess.run([s3bin, "--keys", str(tmp_path / "badkeys")], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "badkeys:1" in r.stderr
+    r = subprocess.run([s3bin, "--listen", "0.0.0.0:%d" % free_port()], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "give --keys" in r.stderr
+    g = Gateway(tmp_path, cluster.meta.addr, name="s3-stop").start()
+    assert g.stop() == 0
