@@ -56,6 +56,8 @@ struct s3_gw {
 	struct s3_auth *auth; /* NULL: no keys, every request allowed */
 	SSL_CTX *tls;	      /* NULL: plain HTTP */
 	struct s3_cache *cache;
+	uint64_t boot;	    /* random, names this process in request ids */
+	uint64_t requests; /* counter for request ids (atomic) */
 };
 
 /* One request being served. */

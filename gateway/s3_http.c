@@ -586,8 +586,8 @@ int http_respond(struct http_conn *c, struct http_req *r, int status, const stru
 	struct sbuf b = {0};
 	sbuf_printf(&b,
 		    "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: cairn-s3\r\n"
-		    "x-amz-request-id: %016llx\r\n%s",
-		    status, http_reason(status), date, (unsigned long long)(uintptr_t)r ^ time(NULL),
+		    "x-amz-request-id: %s\r\n%s",
+		    status, http_reason(status), date, r->id[0] ? r->id : "0",
 		    r->keepalive ? "" : "Connection: close\r\n");
 	if (headers && headers->len)
 		sbuf_add(&b, headers->p, headers->len);

@@ -70,6 +70,7 @@ struct http_req {
 	uint64_t content_length; /* as declared (0 when chunked) */
 	int has_length;
 	char *scratch; /* the head's own copy: path, query and headers point into it */
+	char id[24];   /* x-amz-request-id, set by the server */
 };
 
 /* Sets up c over fd (ssl may be NULL: plain; takes ownership of both). */

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include "config.h"
@@ -122,6 +123,8 @@ static void serve_conn(struct s3_gw *gw, int fd, char *buf, uint64_t idle_ms)
 		struct http_req r;
 		int rc = http_read_request(conn, &r);
 		struct s3_req q = {.gw = gw, .conn = conn, .http = &r, .buf = buf};
+		snprintf(r.id, sizeof(r.id), "%08llX%08llX", (unsigned long long)(gw->boot & 0xffffffff),
+			 (unsigned long long)__atomic_add_fetch(&gw->requests, 1, __ATOMIC_RELAXED));
 		if (rc == -EBADMSG) {
 			r.keepalive = 0;
 			s3_error(&q, 400, "BadRequest", "The HTTP request could not be parsed.");
@@ -269,6 +272,7 @@ static int gw_init(struct s3_gw *gw, const struct s3_options *o, char **cause)
 		}
 	}
 	gw->cache = obj_cache_new();
+	RAND_bytes((unsigned char *)&gw->boot, sizeof(gw->boot));
 	return 0;
 }
 

@@ -567,9 +567,13 @@ static int copy_source(const char *h, char **bucket, char **key)
 static int copy_object(struct s3_req *q)
 {
 	char *sb = NULL, *sk = NULL;
-	if (copy_source(http_header(q->http, "x-amz-copy-source"), &sb, &sk) < 0)
+	if (copy_source(http_header(q->http, "x-amz-copy-source"), &sb, &sk) < 0 ||
+	    !key_bucket_ok(sb)) {
+		free(sb);
+		free(sk);
 		return s3_error(q, 400, "InvalidArgument", "Copy Source must mention the source "
 							   "bucket and key: sourcebucket/sourcekey");
+	}
 	struct sbuf path = {0}, headers = {0};
 	struct cairn_stat st;
 	struct obj_meta m = {0};
@@ -770,6 +774,13 @@ void s3_serve(struct s3_req *q)
 		return;
 	}
 	int scope = q->key ? SCOPE_OBJECT : q->bucket ? SCOPE_BUCKET : SCOPE_SERVICE;
+	if (q->bucket && !key_bucket_ok(q->bucket)) { /* also keeps paths below --root */
+		if (scope == SCOPE_BUCKET && strcmp(q->http->method, "PUT") == 0)
+			s3_error(q, 400, "InvalidBucketName", "The specified bucket is not valid.");
+		else
+			s3_error(q, 404, "NoSuchBucket", "The specified bucket does not exist.");
+		return;
+	}
 	const struct s3_op *op = NULL;
 	for (size_t i = 0; i < sizeof(s3_ops) / sizeof(s3_ops[0]) && !op; i++) {
 		const struct s3_op *o = &s3_ops[i];

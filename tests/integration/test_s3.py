@@ -323,6 +323,8 @@ def test_copy_delete_and_multi_delete(s3):
     assert h["ContentType"] == "text/y" and h["Metadata"] == {"z": "2"}
     assert code_of(s3.copy_object, Bucket="bk-copy", Key="d",
                    CopySource="bk-copy/nope") == "NoSuchKey"
+    assert code_of(s3.copy_object, Bucket="bk-copy", Key="d",
+                   CopySource="../etc/passwd") == "InvalidArgument"
 
     s3.delete_object(Bucket="bk-copy2", Key="dst/b")
     s3.delete_object(Bucket="bk-copy2", Key="dst/b")  # deleting nothing succeeds, as in S3
@@ -426,6 +428,10 @@ def test_bad_requests(gw):
     assert raw(b"garbage\r\n\r\n").startswith(b"HTTP/1.1 400")
     assert raw(b"GET / HTTP/1.1\r\nX: " + b"a" * 40000 + b"\r\n\r\n").startswith(b"HTTP/1.1 400")
     assert raw(b"PATCH /bk-x HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 405")
+    # Bucket names that are not S3's cannot reach paths outside --root.
+    for path in (b"/%2E%2E/x", b"/..%2Fs3/x", b"/Bk/x", b"/a%2Fb/c"):
+        reply = raw(b"GET " + path + b" HTTP/1.0\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 404") and b"NoSuchBucket" in reply, path
     assert gw.proc.poll() is None
 
 
