@@ -25,6 +25,8 @@
 #include "log.h"
 #include "util.h"
 
+static int body_droppable(const struct http_req *r);
+
 void sbuf_add(struct sbuf *b, const void *data, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
@@ -516,14 +518,26 @@ int http_body_all(struct http_conn *c, struct http_req *r, size_t max, char **ou
 	return 0;
 }
 
+/*
+ * Whether the unread rest of r's body can be read and dropped to keep the
+ * connection: not when the client waits for a 100 Continue (it may never
+ * send the body), nor when the rest is large or of unknown length.
+ */
+static int body_droppable(const struct http_req *r)
+{
+	if (r->aws)
+		return r->aws_done && r->body_done;
+	if (r->body_done)
+		return 1;
+	return !r->expect_continue && !r->chunked && r->remaining <= HTTP_DRAIN_MAX;
+}
+
 int http_body_finish(struct http_conn *c, struct http_req *r)
 {
+	if (!body_droppable(r))
+		return -1;
 	if (r->body_done)
 		return 0;
-	if (r->expect_continue)
-		return -1; /* the client never sent it: it waits for our word */
-	if (!r->chunked && r->remaining > HTTP_DRAIN_MAX)
-		return -1;
 	char tmp[16384];
 	size_t dropped = 0;
 	for (;;) {
@@ -583,6 +597,8 @@ int http_respond(struct http_conn *c, struct http_req *r, int status, const stru
 {
 	char date[30];
 	http_date(time(NULL), date);
+	if (!body_droppable(r))
+		r->keepalive = 0; /* said in this response, as RFC 7231 5.1.1 asks */
 	struct sbuf b = {0};
 	sbuf_printf(&b,
 		    "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: cairn-s3\r\n"

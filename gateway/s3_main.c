@@ -18,6 +18,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -37,6 +38,7 @@
 #include "util.h"
 
 #define S3_QUEUE_MAX 1024
+#define S3_YIELD_MS  100 /* an idle keep-alive connection yields its worker after this */
 
 struct s3_options {
 	char *config;
@@ -103,7 +105,38 @@ static void set_timeouts(int fd, uint64_t ms)
 }
 
 /* Serves one connection's requests until it closes. */
-static void serve_conn(struct s3_gw *gw, int fd, char *buf, uint64_t idle_ms)
+/* Whether connections wait for a worker. */
+static int queue_waiting(struct conn_queue *cq)
+{
+	pthread_mutex_lock(&cq->lock);
+	int waiting = cq->count > 0;
+	pthread_mutex_unlock(&cq->lock);
+	return waiting;
+}
+
+/*
+ * Waits for the next request on an idle keep-alive connection: up to
+ * idle_ms, or S3_YIELD_MS while other connections wait for a worker (an
+ * idle client then loses its connection, as HTTP allows, rather than
+ * holding a worker others need). Returns whether to read a request.
+ */
+static int next_request_ready(struct http_conn *c, struct conn_queue *cq, uint64_t idle_ms)
+{
+	if (c->off < c->len || (c->ssl && SSL_pending(c->ssl) > 0))
+		return 1;
+	for (uint64_t waited = 0; waited < idle_ms; waited += S3_YIELD_MS) {
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		int rc = poll(&p, 1, S3_YIELD_MS);
+		if (rc != 0)
+			return rc > 0 || errno == EINTR;
+		if (queue_waiting(cq) || s3_stop)
+			return 0;
+	}
+	return 0;
+}
+
+static void serve_conn(struct s3_gw *gw, struct conn_queue *cq, int fd, char *buf,
+		       uint64_t idle_ms)
 {
 	struct http_conn *conn = xmalloc(sizeof(*conn));
 	SSL *ssl = NULL;
@@ -119,8 +152,10 @@ static void serve_conn(struct s3_gw *gw, int fd, char *buf, uint64_t idle_ms)
 		}
 	}
 	http_conn_init(conn, fd, ssl);
-	for (;;) {
+	for (int n = 0;; n++) {
 		struct http_req r;
+		if (n > 0 && !next_request_ready(conn, cq, idle_ms))
+			break;
 		int rc = http_read_request(conn, &r);
 		struct s3_req q = {.gw = gw, .conn = conn, .http = &r, .buf = buf};
 		snprintf(r.id, sizeof(r.id), "%08llX%08llX", (unsigned long long)(gw->boot & 0xffffffff),
@@ -162,7 +197,7 @@ static void *worker_main(void *p)
 		cq->head = (cq->head + 1) % S3_QUEUE_MAX;
 		cq->count--;
 		pthread_mutex_unlock(&cq->lock);
-		serve_conn(w->gw, fd, buf, w->idle_ms);
+		serve_conn(w->gw, cq, fd, buf, w->idle_ms);
 	}
 	free(buf);
 	return NULL;

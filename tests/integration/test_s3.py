@@ -614,3 +614,20 @@ def test_flags_and_clean_stop(env, tmp_path):
     assert r.returncode == 1 and "give --keys" in r.stderr
     g = Gateway(tmp_path, cluster.meta.addr, name="s3-stop").start()
     assert g.stop() == 0
+
+
+def test_idle_connection_yields_its_worker(env, tmp_path):
+    """With every worker held by idle keep-alive clients, a new client is still served."""
+    g = Gateway(tmp_path, env[0].meta.addr, name="s3-one")
+    g.argv += ["--workers", "1", "--idle", "60s"]
+    g.start()
+    try:
+        idle = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+        idle.sendall(b"GET /pub HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle.recv(65536).startswith(b"HTTP/1.1 ")  # served, then kept open
+        with socket.create_connection(("127.0.0.1", g.port), timeout=10) as other:
+            other.sendall(b"GET /pub HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert other.recv(65536).startswith(b"HTTP/1.1 ")
+        idle.close()
+    finally:
+        g.kill()
