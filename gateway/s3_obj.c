@@ -307,6 +307,24 @@ static int md5_header(const char *b64, unsigned char out[16])
 	return 0;
 }
 
+/*
+ * Reads the body into the worker's buffer until it is full or the body
+ * ends: libcairn then gets 1 MiB writes, not one per socket read.
+ */
+static ssize_t fill_buf(struct s3_req *q)
+{
+	size_t have = 0;
+	while (have < S3_IO_BUF) {
+		ssize_t got = http_body_read(q->conn, q->http, q->buf + have, S3_IO_BUF - have);
+		if (got < 0)
+			return got;
+		if (got == 0)
+			break;
+		have += (size_t)got;
+	}
+	return (ssize_t)have;
+}
+
 int obj_upload_body(struct s3_req *q, struct obj_upload *u)
 {
 	EVP_MD_CTX *md5 = EVP_MD_CTX_new();
@@ -317,7 +335,7 @@ int obj_upload_body(struct s3_req *q, struct obj_upload *u)
 		EVP_DigestInit_ex(sha, EVP_sha256(), NULL);
 	int rc = 0;
 	for (;;) {
-		ssize_t got = http_body_read(q->conn, q->http, q->buf, S3_IO_BUF);
+		ssize_t got = fill_buf(q);
 		if (got < 0) {
 			q->close = 1;
 			rc = s3_error(q, 400, "IncompleteBody",
