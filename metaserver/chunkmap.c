@@ -164,13 +164,8 @@ int chunkmap_set(struct chunkmap *cm, uint64_t id, uint64_t file_id, uint64_t in
 		return -EINVAL;
 	struct chunkmap_chunk *c = idmap_get(cm->by_id, id);
 	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		if (idmap_put(cm->by_id, id, c) < 0) {
-			free(c);
-			return -ENOMEM;
-		}
+		c = xcalloc(1, sizeof(*c));
+		idmap_put(cm->by_id, id, c);
 		c->id = id;
 	} else if (version < c->version) {
 		return -EINVAL;

@@ -37,6 +37,7 @@
 
 #include "errors.h"
 #include "idmap.h"
+#include "util.h"
 
 struct lease {
 	uint64_t file_id;
@@ -101,13 +102,8 @@ static int grant(struct lease_table *t, uint64_t file_id, uint64_t id, uint64_t 
 {
 	struct lease *l = idmap_get(t->by_file, file_id);
 	if (!l) {
-		l = malloc(sizeof(*l));
-		if (!l)
-			return -ENOMEM;
-		if (idmap_put(t->by_file, file_id, l) < 0) {
-			free(l);
-			return -ENOMEM;
-		}
+		l = xmalloc(sizeof(*l));
+		idmap_put(t->by_file, file_id, l);
 	}
 	l->file_id = file_id;
 	l->id = id;
@@ -149,8 +145,7 @@ int lease_reclaim(struct lease_table *t, uint64_t file_id, uint64_t lease_id, ui
 	if (!in_grace(t, file_id, now_ms) || lease_id == 0 || lease_id >= t->first_id ||
 	    idmap_get(t->reclaimed, lease_id))
 		return -CAIRN_ELEASE;
-	if (idmap_put(t->reclaimed, lease_id, t) < 0)
-		return -ENOMEM;
+	idmap_put(t->reclaimed, lease_id, t);
 	int err = grant(t, file_id, lease_id, now_ms);
 	if (err)
 		idmap_del(t->reclaimed, lease_id);

@@ -31,6 +31,7 @@
 #include "nodes.h"
 #include "placement.h"
 #include "repl_int.h"
+#include "util.h"
 
 #define REPL_BLOCK 65536u /* a chunk file's header, and its block (chunkfile.h) */
 
@@ -137,14 +138,13 @@ uint64_t repl_replica_bytes(uint64_t length)
 
 /* ---- copies in flight ---------------------------------------------------------------- */
 
-static int pend_add(struct repl *r, uint64_t chunk_id, long delta)
+static void pend_add(struct repl *r, uint64_t chunk_id, long delta)
 {
 	uintptr_t k = (uintptr_t)idmap_get(r->pend, chunk_id) + (uintptr_t)delta;
-	if (k == 0) {
+	if (k == 0)
 		idmap_del(r->pend, chunk_id);
-		return 0;
-	}
-	return idmap_put(r->pend, chunk_id, (void *)k);
+	else
+		idmap_put(r->pend, chunk_id, (void *)k);
 }
 
 int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, uint32_t from,
@@ -152,14 +152,10 @@ int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, u
 {
 	if (r->ncopies == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct copy *v = realloc(r->copies, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		r->copies = v;
+		r->copies = xrealloc(r->copies, cap * sizeof(*r->copies));
 		r->cap = cap;
 	}
-	if (pend_add(r, cmd->chunk_id, 1) < 0)
-		return -ENOMEM;
+	pend_add(r, cmd->chunk_id, 1);
 	struct copy *k = &r->copies[r->ncopies++];
 	k->cmd = *cmd;
 	k->target = target;
@@ -172,7 +168,7 @@ int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, u
 
 static void copy_remove(struct repl *r, size_t i)
 {
-	pend_add(r, r->copies[i].cmd.chunk_id, -1); /* shrinking never allocates */
+	pend_add(r, r->copies[i].cmd.chunk_id, -1);
 	r->nmoves -= r->copies[i].from != REPL_NONE;
 	r->copies[i] = r->copies[--r->ncopies];
 }
@@ -258,11 +254,8 @@ int repl_mark_bad(struct repl *r, uint64_t chunk_id, uint32_t node, enum repl_ba
 {
 	struct bad_set *b = idmap_get(r->bad, chunk_id);
 	if (!b) {
-		b = calloc(1, sizeof(*b));
-		if (!b || idmap_put(r->bad, chunk_id, b) < 0) {
-			free(b);
-			return -ENOMEM;
-		}
+		b = xcalloc(1, sizeof(*b));
+		idmap_put(r->bad, chunk_id, b);
 	}
 	for (uint32_t i = 0; i < b->n; i++) {
 		if (b->v[i].node == node) {
