@@ -57,17 +57,9 @@ struct lease_table {
 
 struct lease_table *lease_new(uint64_t lease_ms, uint64_t first_id)
 {
-	struct lease_table *t = calloc(1, sizeof(*t));
-	if (!t)
-		return NULL;
+	struct lease_table *t = xcalloc(1, sizeof(*t));
 	t->by_file = idmap_new();
 	t->reclaimed = idmap_new();
-	if (!t->by_file || !t->reclaimed) {
-		idmap_free(t->by_file);
-		idmap_free(t->reclaimed);
-		free(t);
-		return NULL;
-	}
 	t->lease_ms = lease_ms;
 	t->first_id = t->next_id = first_id ? first_id : 1;
 	return t;
@@ -191,10 +183,7 @@ size_t lease_expire(struct lease_table *t, uint64_t now_ms, lease_expired_fn fn,
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			uint64_t *v = realloc(dead, cap * sizeof(*v));
-			if (!v)
-				break; /* the rest go on a later sweep */
-			dead = v;
+			dead = xrealloc(dead, cap * sizeof(*dead));
 		}
 		dead[n++] = l->file_id;
 	}
