@@ -65,17 +65,11 @@ struct tally {
 struct repl *repl_new(const struct repl_limits *lim)
 {
 	static const struct repl_limits def = {2, 2, 64, 120000, 16};
-	struct repl *r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
+	struct repl *r = xcalloc(1, sizeof(*r));
 	r->lim = lim ? *lim : def;
 	r->pend = idmap_new();
 	r->bad = idmap_new();
 	r->moved = idmap_new();
-	if (!r->pend || !r->bad || !r->moved) {
-		repl_free(r);
-		return NULL;
-	}
 	return r;
 }
 
@@ -265,10 +259,7 @@ int repl_mark_bad(struct repl *r, uint64_t chunk_id, uint32_t node, enum repl_ba
 	}
 	if (b->n == b->cap) {
 		uint32_t cap = b->cap ? b->cap * 2 : 2;
-		struct bad_entry *v = realloc(b->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM; /* b may stay empty: settled at the next scan */
-		b->v = v;
+		b->v = xrealloc(b->v, cap * sizeof(*b->v));
 		b->cap = cap;
 	}
 	b->v[b->n++] = (struct bad_entry){node, kind};
@@ -627,18 +618,13 @@ static int plan_all(struct plan *p, struct cand *cands, size_t nc, struct repl_s
 
 /* ---- the scan -------------------------------------------------------------------------------- */
 
-static int cand_push(struct cand **v, size_t *n, size_t *cap, struct cand k)
+static void cand_push(struct cand **v, size_t *n, size_t *cap, struct cand k)
 {
 	if (*n == *cap) {
-		size_t c2 = *cap ? *cap * 2 : 256;
-		struct cand *nv = realloc(*v, c2 * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		*v = nv;
-		*cap = c2;
+		*cap = *cap ? *cap * 2 : 256;
+		*v = xrealloc(*v, *cap * sizeof(**v));
 	}
 	(*v)[(*n)++] = k;
-	return 0;
 }
 
 /* Adds c's bytes to its nodes and, when it may move, samples it for each (reservoir). */
@@ -664,8 +650,8 @@ static void account(struct plan *p, const struct chunkmap_chunk *c, const struct
 }
 
 /* Walks the chunk map: trims, settles, collects candidates, accounts bytes. */
-static int walk(struct plan *p, repl_want_fn want, void *arg, struct cand **cands, size_t *nc,
-		struct repl_stats *st)
+static void walk(struct plan *p, repl_want_fn want, void *arg, struct cand **cands, size_t *nc,
+		 struct repl_stats *st)
 {
 	struct repl *r = p->r;
 	size_t pos = 0, cap = 0;
@@ -694,13 +680,11 @@ static int walk(struct plan *p, repl_want_fn want, void *arg, struct cand **cand
 			st->under++;
 		if (t.count + going < w.target) {
 			struct cand k = {c->id, w.length, t.count, w.target - t.count - going, 0};
-			if (cand_push(cands, nc, &cap, k) < 0)
-				return -ENOMEM;
+			cand_push(cands, nc, &cap, k);
 		} else if (going == 0 && misplaced(p, &t, w.target, w.length)) {
 			struct cand k = {c->id, w.length, t.count, 1, 1};
 			st->misplaced++;
-			if (cand_push(cands, nc, &cap, k) < 0)
-				return -ENOMEM;
+			cand_push(cands, nc, &cap, k);
 		} else if (live > w.target && going == 0) {
 			uint64_t id = c->id;
 			st->over += t.count > w.target;
@@ -717,7 +701,6 @@ static int walk(struct plan *p, repl_want_fn want, void *arg, struct cand **cand
 			r->threshold && going == 0 && !bad && t.decom == 0 && t.count == w.target &&
 			    c->nreplicas == w.target && w.length > 0);
 	}
-	return 0;
 }
 
 static void plan_free(struct plan *p)
@@ -734,23 +717,19 @@ static void plan_free(struct plan *p)
 	free(p->seen);
 }
 
-static int plan_alloc(struct plan *p)
+static void plan_alloc(struct plan *p)
 {
 	size_t nn = p->nn + 1, nmv = p->r->threshold ? nn * REPL_MOVABLE : 1;
-	p->received = calloc(nn, sizeof(*p->received));
-	p->served = calloc(nn, sizeof(*p->served));
-	p->pc = calloc(nn, sizeof(*p->pc));
-	p->pc_node = calloc(nn, sizeof(*p->pc_node));
-	p->rack_of = calloc(nn, sizeof(*p->rack_of));
-	p->rack_room = calloc(nn, sizeof(*p->rack_room));
-	p->bytes = calloc(nn, sizeof(*p->bytes));
-	p->mv = calloc(nmv, sizeof(*p->mv));
-	p->nmv = calloc(nn, sizeof(*p->nmv));
-	p->seen = calloc(nn, sizeof(*p->seen));
-	if (!p->received || !p->served || !p->pc || !p->pc_node || !p->rack_of || !p->rack_room ||
-	    !p->bytes || !p->mv || !p->nmv || !p->seen)
-		return -ENOMEM;
-	return 0;
+	p->received = xcalloc(nn, sizeof(*p->received));
+	p->served = xcalloc(nn, sizeof(*p->served));
+	p->pc = xcalloc(nn, sizeof(*p->pc));
+	p->pc_node = xcalloc(nn, sizeof(*p->pc_node));
+	p->rack_of = xcalloc(nn, sizeof(*p->rack_of));
+	p->rack_room = xcalloc(nn, sizeof(*p->rack_room));
+	p->bytes = xcalloc(nn, sizeof(*p->bytes));
+	p->mv = xcalloc(nmv, sizeof(*p->mv));
+	p->nmv = xcalloc(nn, sizeof(*p->nmv));
+	p->seen = xcalloc(nn, sizeof(*p->seen));
 }
 
 int repl_scan(struct repl *r, struct nodes *n, struct chunkmap *cm, uint64_t now_ms,
@@ -761,22 +740,18 @@ int repl_scan(struct repl *r, struct nodes *n, struct chunkmap *cm, uint64_t now
 	struct cand *cands = NULL;
 	struct plan p = {.r = r, .n = n, .cm = cm, .now = now_ms, .rng = rng, .nn = nodes_count(n)};
 	s.expired = expire(r, n, now_ms);
-	int err = plan_alloc(&p);
-	if (err)
-		goto out;
+	plan_alloc(&p);
 	for (size_t i = 0; i < r->ncopies; i++) {
 		p.received[r->copies[i].target]++;
 		if (r->copies[i].cmd.nsources)
 			p.served[r->copies[i].cmd.sources[0]]++;
 	}
 	number_racks(&p);
-	err = walk(&p, want, arg, &cands, &nc, &s);
+	walk(&p, want, arg, &cands, &nc, &s);
 	s.cleared += settle_gone(r, n, cm);
-	if (!err)
-		err = plan_all(&p, cands, nc, &s);
+	int err = plan_all(&p, cands, nc, &s);
 	if (!err)
 		err = repl_plan_moves(&p, &s);
-out:
 	free(cands);
 	plan_free(&p);
 	if (st)
