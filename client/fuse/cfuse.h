@@ -35,6 +35,10 @@ struct cfuse_inode {
 	pthread_mutex_t wlock;
 	cairn_file_t *w; /* wlock: the writer every write handle on this mount shares */
 	uint32_t nwrite; /* wlock: write handles open */
+	/* wlock: times set while the writer was open, set again after its close (which sets mtime)
+	 */
+	int64_t pend_atime_us, pend_mtime_us;
+	int pend_times;
 	struct cfuse_inode *next;
 };
 

@@ -254,11 +254,22 @@ static int writer_open(struct cfuse *m, struct cfuse_inode *e, int flags)
 	return err;
 }
 
-/* Commits and closes ino's shared writer. wlock held. Returns 0 or a negative error. */
-static int writer_close(struct cfuse_inode *e)
+/*
+ * Commits and closes ino's shared writer, then sets again the times set
+ * while it was open (cp -a, tar and rsync set them before they close).
+ * wlock held. Returns 0 or a negative error.
+ */
+static int writer_close(struct cfuse *m, struct cfuse_inode *e)
 {
 	int err = cairn_close(e->w);
 	e->w = NULL;
+	if (!err && e->pend_times) {
+		char *path = cfuse_table_path(&m->table, e);
+		err =
+		    path ? cairn_utimes(m->fs, path, e->pend_atime_us, e->pend_mtime_us) : -ENOMEM;
+		free(path);
+	}
+	e->pend_times = 0;
 	return err;
 }
 
@@ -269,7 +280,7 @@ static int set_size(struct cfuse *m, struct cfuse_inode *e, uint64_t size)
 	int err = 0;
 	if (size == 0) {
 		if (e->w)
-			err = writer_close(e);
+			err = writer_close(m, e);
 		if (!err)
 			err = writer_open(m, e, CAIRN_O_TRUNC);
 	} else {
@@ -283,14 +294,15 @@ static int set_size(struct cfuse *m, struct cfuse_inode *e, uint64_t size)
 		}
 	}
 	if (e->w && e->nwrite == 0) {
-		int cerr = writer_close(e);
+		int cerr = writer_close(m, e);
 		err = err ? err : cerr;
 	}
 	pthread_mutex_unlock(&e->wlock);
 	return err;
 }
 
-static int set_times(struct cfuse *m, const char *path, const struct stat *attr, int to_set)
+static int set_times(struct cfuse *m, struct cfuse_inode *e, const char *path,
+		     const struct stat *attr, int to_set)
 {
 	int64_t now = 0, at = CAIRN_TIME_OMIT, mt = CAIRN_TIME_OMIT;
 	if (to_set & (FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
@@ -306,6 +318,17 @@ static int set_times(struct cfuse *m, const char *path, const struct stat *attr,
 		mt = now;
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		mt = (int64_t)attr->st_mtim.tv_sec * 1000000 + attr->st_mtim.tv_nsec / 1000;
+	pthread_mutex_lock(&e->wlock);
+	if (e->w) {
+		e->pend_atime_us = at != CAIRN_TIME_OMIT ? at
+				   : e->pend_times	 ? e->pend_atime_us
+							 : at;
+		e->pend_mtime_us = mt != CAIRN_TIME_OMIT ? mt
+				   : e->pend_times	 ? e->pend_mtime_us
+							 : mt;
+		e->pend_times = 1;
+	}
+	pthread_mutex_unlock(&e->wlock);
 	return cairn_utimes(m->fs, path, at, mt);
 }
 
@@ -331,7 +354,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 				  to_set & FUSE_SET_ATTR_GID ? attr->st_gid : CAIRN_ID_OMIT);
 	if (!err && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
 			       FUSE_SET_ATTR_MTIME_NOW)))
-		err = set_times(m, path, attr, to_set);
+		err = set_times(m, e, path, attr, to_set);
 	if (err)
 		fuse_reply_err(req, to_errno(m, err, path));
 	else
@@ -526,7 +549,7 @@ static int handle_open(struct cfuse *m, struct cfuse_inode *e, struct fuse_file_
 		} else {
 			pthread_mutex_lock(&e->wlock);
 			if ((fi->flags & O_TRUNC) && e->w)
-				err = writer_close(e);
+				err = writer_close(m, e);
 			if (!err)
 				err = writer_open(
 				    m, e, cflags | ((fi->flags & O_TRUNC) ? CAIRN_O_TRUNC : 0));
@@ -678,7 +701,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->write) {
 		pthread_mutex_lock(&e->wlock);
 		if (e->w)
-			err = e->nwrite == 1 ? writer_close(e) : cairn_fsync(e->w);
+			err = e->nwrite == 1 ? writer_close(m, e) : cairn_fsync(e->w);
 		pthread_mutex_unlock(&e->wlock);
 	}
 	fuse_reply_err(req, to_errno(m, err, "close"));
@@ -706,7 +729,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (h->write) {
 		pthread_mutex_lock(&e->wlock);
 		if (--e->nwrite == 0 && e->w)
-			err = writer_close(e);
+			err = writer_close(m, e);
 		pthread_mutex_unlock(&e->wlock);
 	}
 	cairn_close(h->rd);
@@ -921,7 +944,7 @@ void cfuse_close_all(struct cfuse *m)
 	for (size_t i = 0; i < t->nbuckets; i++) {
 		for (struct cfuse_inode *e = t->buckets[i]; e; e = e->next) {
 			pthread_mutex_lock(&e->wlock);
-			if (e->w && writer_close(e) != 0)
+			if (e->w && writer_close(m, e) != 0)
 				fprintf(stderr, "cairn-fuse: closing %s at unmount: %s\n", e->path,
 					cairn_last_error(m->fs));
 			pthread_mutex_unlock(&e->wlock);

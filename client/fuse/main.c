@@ -13,6 +13,7 @@
  * mount goes.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,7 +137,8 @@ static int serve(struct cfuse *m, struct fuse_cmdline_opts *co, const struct cfu
 	cfuse_close_all(m);
 	fuse_session_unmount(m->se);
 	fuse_remove_signal_handlers(m->se);
-	return rc ? 1 : 0;
+	/* A loop ended by SIGTERM, SIGINT or SIGHUP returns the signal: a clean stop. */
+	return rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 }
 
 int main(int argc, char **argv)
