@@ -55,6 +55,14 @@ static void h_create(struct meta_server *ms, struct meta_call *call, Cairn__Enve
 	free(why);
 }
 
+static void h_symlink(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	struct ns_inode *ino = NULL;
+	int err = ns_symlink(ms->ns, req->symlink->path, req->symlink->target, 0, 0, time_now_us(),
+			     &ino);
+	meta_answer(ms, call, err, NULL, ino);
+}
+
 struct readdir_page {
 	const struct ns *ns;
 	Cairn__DirEntry *entries;
@@ -134,6 +142,7 @@ const struct meta_handler meta_handlers[META_NHANDLERS] = {
 	[CAIRN__ENVELOPE__BODY_STAT] = {h_stat, "stat", 0},
 	[CAIRN__ENVELOPE__BODY_MKDIR] = {h_mkdir, "mkdir", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_CREATE] = {h_create, "create", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_SYMLINK] = {h_symlink, "symlink", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_READDIR] = {h_readdir, "readdir", 0},
 	[CAIRN__ENVELOPE__BODY_RENAME] = {h_rename, "rename", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_REMOVE] = {h_remove, "remove", META_MUTATES},

@@ -136,6 +136,14 @@ int ns_create_sized(struct ns *ns, const char *path, uint32_t mode, uint32_t uid
  * subtree comes near the limit, then O(subtree)).
  */
 int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us);
+/*
+ * Makes a symbolic link at path holding target (1..NS_PATH_MAX bytes, kept
+ * as given, never resolved here: clients and the kernel follow links).
+ * An empty target is -ENOENT, a longer one -ENAMETOOLONG; an existing
+ * path -EEXIST.
+ */
+int ns_symlink(struct ns *ns, const char *path, const char *target, uint32_t uid, uint32_t gid,
+	       int64_t now_us, struct ns_inode **out);
 /* A non-empty directory needs recursive. The root cannot be removed (-EBUSY). */
 int ns_remove(struct ns *ns, const char *path, int recursive, int64_t now_us);
 /* mask: CAIRN__SETATTR_BIT__SETATTR_* bits. Replication 1..NS_REPLICATION_MAX. */
@@ -167,6 +175,7 @@ struct ns_inode *ns_get(const struct ns *ns, uint64_t id);
 
 uint64_t ns_inode_id(const struct ns_inode *ino);
 int ns_inode_is_dir(const struct ns_inode *ino);
+int ns_inode_is_symlink(const struct ns_inode *ino);
 uint64_t ns_inode_size(const struct ns_inode *ino);
 /* 0 for directories that never had one set. */
 uint32_t ns_inode_replication(const struct ns_inode *ino);

@@ -23,6 +23,7 @@ struct ns_inode {
 	uint64_t size;
 	uint64_t nchunks;
 	uint64_t chunk_size; /* files only; 0: the format chunk size */
+	char *symlink;	     /* symbolic links only: the target, owned */
 	int64_t atime_us;
 	int64_t mtime_us;
 	int64_t ctime_us;

@@ -29,6 +29,7 @@
  * this mount. If the mount dies first, the orphan stays (see docs).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,10 @@ static void fill_stat(const struct cairn_stat *cs, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = cs->id;
-	st->st_mode = (cs->type == CAIRN_DIR ? S_IFDIR : S_IFREG) | (cs->mode & 07777);
+	st->st_mode = (cs->type == CAIRN_DIR	   ? S_IFDIR
+		       : cs->type == CAIRN_SYMLINK ? S_IFLNK
+						   : S_IFREG) |
+		      (cs->mode & 07777);
 	st->st_nlink = cs->type == CAIRN_DIR ? 2 : 1;
 	st->st_uid = cs->uid;
 	st->st_gid = cs->gid;
@@ -94,7 +98,7 @@ static void fill_stat(const struct cairn_stat *cs, struct stat *st)
 
 static double attr_timeout(struct cfuse *m, const struct cairn_stat *cs)
 {
-	return cs->type == CAIRN_DIR ? m->attr_timeout : 0.0;
+	return cs->type == CAIRN_FILE ? 0.0 : m->attr_timeout; /* a link never changes */
 }
 
 /* The path of name under parent in a new string, or NULL with *err set. */
@@ -419,6 +423,46 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, to_errno(m, err, path));
 	else
 		reply_entry_path(req, path);
+	free(path);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct cfuse *m = mount_of(req);
+	int err = 0;
+	char *path = child_path(m, parent, name, &err);
+	if (!path) {
+		fuse_reply_err(req, err);
+		return;
+	}
+	err = cairn_symlink(m->fs, link, path);
+	struct cairn_stat cs;
+	if (!err)
+		err = own(req, path, &cs);
+	if (err)
+		fuse_reply_err(req, to_errno(m, err, path));
+	else
+		reply_entry_path(req, path);
+	free(path);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cfuse *m = mount_of(req);
+	int err = 0;
+	char *path = ino_path(m, ino, &err);
+	char *buf = path ? malloc(PATH_MAX + 1) : NULL;
+	if (!buf) {
+		fuse_reply_err(req, err ? err : ENOMEM);
+		free(path);
+		return;
+	}
+	ssize_t n = cairn_readlink(m->fs, path, buf, PATH_MAX + 1);
+	if (n < 0 || n > PATH_MAX)
+		fuse_reply_err(req, n < 0 ? to_errno(m, (int)n, path) : ENAMETOOLONG);
+	else
+		fuse_reply_readlink(req, buf);
+	free(buf);
 	free(path);
 }
 
@@ -961,6 +1005,8 @@ const struct fuse_lowlevel_ops cfuse_ops = {
     .setattr = op_setattr,
     .mkdir = op_mkdir,
     .mknod = op_mknod,
+    .symlink = op_symlink,
+    .readlink = op_readlink,
     .unlink = op_unlink,
     .rmdir = op_rmdir,
     .rename = op_rename,

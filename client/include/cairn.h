@@ -159,6 +159,7 @@ CAIRN_API int cairn_ping(cairn_t *c);
 enum cairn_type {
 	CAIRN_DIR = 1,
 	CAIRN_FILE = 2,
+	CAIRN_SYMLINK = 3, /* a symbolic link: cairn_readlink() reads it; size is its length */
 };
 
 /* Attributes of a file or directory. Times are microseconds since the epoch. */
@@ -212,6 +213,22 @@ CAIRN_API int cairn_remove(cairn_t *c, const char *path, int recursive);
  * directory. Moving a directory under itself is -EINVAL.
  */
 CAIRN_API int cairn_rename(cairn_t *c, const char *src, const char *dst);
+
+/*
+ * Makes a symbolic link at path holding target (1..4096 bytes, stored as
+ * given: the metaserver never follows links; the FUSE mount's kernel does).
+ * Opening a link is -ELOOP. Returns 0, -EEXIST, -ENOENT (a missing parent,
+ * or an empty target), -ENAMETOOLONG or another negative error
+ * (client/link.c).
+ */
+CAIRN_API int cairn_symlink(cairn_t *c, const char *target, const char *path);
+
+/*
+ * Copies the target of the symbolic link at path into buf (NUL-terminated
+ * when it fits, like readlink(2) otherwise: cut at size). Returns the
+ * target's length, -EINVAL when path is not a link, or a negative error.
+ */
+CAIRN_API ssize_t cairn_readlink(cairn_t *c, const char *path, char *buf, size_t size);
 
 /* Sets a file's target replication (1..16). Returns 0 or a negative error. */
 CAIRN_API int cairn_set_replication(cairn_t *c, const char *path, uint32_t replication);

@@ -207,6 +207,21 @@ def conformance(root):
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 return mm[12000 - 5:]
 
+    def symlinks():
+        os.symlink("f", p("lf"))
+        os.symlink("d", p("ld"))
+        os.symlink("/nowhere/at/all", p("dangling"))
+        with open(p("lf")) as f:
+            via = f.read()
+        st = os.lstat(p("lf"))
+        return (os.readlink(p("lf")), os.readlink(p("dangling")), via, os.path.islink(p("lf")),
+                st.st_size, os.path.isdir(p("ld")), os.path.exists(p("dangling")))
+
+    def loop():
+        os.symlink("loop2", p("loop1"))
+        os.symlink("loop1", p("loop2"))
+        open(p("loop1")).close()
+
     def listing():
         return sorted(os.listdir(p("full"))), sorted(os.listdir(p("d")))
 
@@ -248,6 +263,13 @@ def conformance(root):
         ("rename replaces a file", rename_replace),
         ("unlinked while open", unlinked_open),
         ("mmap read", mmap_read),
+        ("symlink, readlink, follow", symlinks),
+        ("symlink onto existing: EEXIST", lambda: os.symlink("x", p("f"))),
+        ("symlink empty target: ENOENT", lambda: os.symlink("", p("empty"))),
+        ("open a link loop: ELOOP", loop),
+        ("readlink a file: EINVAL", lambda: os.readlink(p("f"))),
+        ("rename a link", lambda: (os.rename(p("lf"), p("lf2")), os.readlink(p("lf2")))),
+        ("unlink a link", lambda: (os.unlink(p("lf2")), os.path.exists(p("f")))),
         ("readdir", listing),
     ]
     out = []
@@ -461,6 +483,28 @@ def test_metaserver_restart_mid_cp_and_gone(tmp_path):
             assert time.monotonic() < deadline, r.stderr
             time.sleep(0.2)
         assert "copy" in r.stdout.split()
+    finally:
+        m.stop()
+        c.kill()
+
+
+def test_symlinks_survive_restarts_and_checkpoints(tmp_path):
+    c = Cluster(tmp_path, nchunks=1, meta_extra=("--checkpoint-records", "20")).start()
+    m = Mount(tmp_path, c.meta.addr, "mnt", "--timeout", "20s").start()
+    try:
+        for i in range(40):
+            os.symlink("target/%d" % i, m.path("l%d" % i))
+        deadline = time.monotonic() + 20
+        while not any(n.startswith("checkpoint.") for n in os.listdir(c.meta.dir)):
+            assert time.monotonic() < deadline, "no checkpoint"
+            time.sleep(0.1)
+        c.meta.restart()
+        os.symlink("after", m.path("late"))
+        c.meta.restart()
+        assert [os.readlink(m.path("l%d" % i)) for i in range(40)] == [
+            "target/%d" % i for i in range(40)]
+        assert os.readlink(m.path("late")) == "after"
+        assert "l7" in c.cli("ls", "/")
     finally:
         m.stop()
         c.kill()
