@@ -1376,6 +1376,48 @@ static void test_restore(void)
 	ns_free(copy);
 }
 
+/* Symbolic links: made, refused, replayed from their records and restored from a dump. */
+static void test_symlinks(void)
+{
+	struct ns *ns = ns_new(), *again = ns_new(), *copy = ns_new();
+	struct bytes recs = {0};
+	struct ns_inode *ino;
+	char longer[NS_PATH_MAX + 2];
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = 0;
+	ns_set_emit(ns, on_emit, &recs);
+	CHECK(ns_mkdir(ns, "/d", 0755, 0, 0, 0, 1, NULL) == 0);
+	CHECK(ns_symlink(ns, "/d/l", "../somewhere/else", 3, 4, 2, &ino) == 0);
+	CHECK(ns_inode_is_symlink(ino) && !ns_inode_is_dir(ino));
+	Cairn__Attr a = CAIRN__ATTR__INIT;
+	ns_fill_attr(ino, &a);
+	CHECK(a.type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK && a.size == 17 && a.uid == 3);
+	CHECK(strcmp(a.symlink, "../somewhere/else") == 0);
+	CHECK(ns_symlink(ns, "/d/l", "x", 0, 0, 3, NULL) == -EEXIST);
+	CHECK(ns_symlink(ns, "/d/e", "", 0, 0, 3, NULL) == -ENOENT);
+	CHECK(ns_symlink(ns, "/d/e", longer, 0, 0, 3, NULL) == -ENAMETOOLONG);
+	CHECK(ns_symlink(ns, "/nope/e", "x", 0, 0, 3, NULL) == -ENOENT);
+	CHECK(ns_symlink(ns, "/d/l/e", "x", 0, 0, 3, NULL) == -ENOTDIR);
+	CHECK(ns_create(ns, "/d/l", 0644, 0, 0, 0, 0, 4, NULL) == -EEXIST);
+	CHECK(ns_lookup(ns, "/d/l/x", NULL) == -ENOTDIR);
+	CHECK(ns_rename(ns, "/d/l", "/l2", 5) == 0);
+	CHECK(ns_symlink(ns, "/d/gone", "y", 0, 0, 6, NULL) == 0);
+	CHECK(ns_remove(ns, "/d/gone", 0, 7) == 0);
+	CHECK(replay_into(again, &recs) == 0);
+	CHECK(same_dump(ns, again));
+	CHECK(ns_walk(ns, restore_one, copy) == 0);
+	CHECK(same_dump(ns, copy));
+	CHECK(ns_lookup(copy, "/l2", &ino) == 0 && ns_inode_is_symlink(ino));
+	Cairn__Attr b = CAIRN__ATTR__INIT;
+	b.id = 50, b.parent = NS_ROOT_ID, b.name = "bad",
+	b.type = CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK;
+	CHECK(ns_restore(copy, &b) == -EINVAL); /* a link without a target */
+	free(recs.data);
+	ns_free(ns);
+	ns_free(again);
+	ns_free(copy);
+}
+
 /* ---- speed (printed, not asserted) ----------------------------------------------------- */
 
 static void bench(void)
@@ -1418,6 +1460,7 @@ int main(int argc, char **argv)
 	test_bad_paths();
 	test_apply_refuses();
 	test_restore();
+	test_symlinks();
 	test_chunk_records();
 	test_file_chunk_sizes();
 	test_random(seed);
