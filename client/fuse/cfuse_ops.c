@@ -577,12 +577,19 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 /* Opens a handle of e for fi's flags; a writer is shared. Returns 0 or a negative error. */
+/*
+ * Opens a handle of e for fi's flags; a writer is shared. made: a writer
+ * create just opened (or NULL), which this takes ownership of. Returns 0
+ * or a negative error.
+ */
 static int handle_open(struct cfuse *m, struct cfuse_inode *e, struct fuse_file_info *fi,
-		       int cflags)
+		       cairn_file_t *made)
 {
 	struct cfuse_handle *h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		cairn_close(made);
 		return -ENOMEM;
+	}
 	h->ino = e;
 	pthread_mutex_init(&h->lock, NULL);
 	int acc = fi->flags & O_ACCMODE;
@@ -592,11 +599,15 @@ static int handle_open(struct cfuse *m, struct cfuse_inode *e, struct fuse_file_
 			err = -EROFS;
 		} else {
 			pthread_mutex_lock(&e->wlock);
-			if ((fi->flags & O_TRUNC) && e->w)
+			int adopted = made && !e->w;
+			if (adopted) {
+				e->w = made;
+				made = NULL;
+			}
+			if ((fi->flags & O_TRUNC) && e->w && !adopted)
 				err = writer_close(m, e);
 			if (!err)
-				err = writer_open(
-				    m, e, cflags | ((fi->flags & O_TRUNC) ? CAIRN_O_TRUNC : 0));
+				err = writer_open(m, e, (fi->flags & O_TRUNC) ? CAIRN_O_TRUNC : 0);
 			if (!err) {
 				e->nwrite++;
 				h->write = 1;
@@ -604,6 +615,7 @@ static int handle_open(struct cfuse *m, struct cfuse_inode *e, struct fuse_file_
 			pthread_mutex_unlock(&e->wlock);
 		}
 	}
+	cairn_close(made); /* a read-only create's, which commits the new file */
 	if (err) {
 		pthread_mutex_destroy(&h->lock);
 		free(h);
@@ -631,7 +643,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (!err && cs.type == CAIRN_DIR)
 			err = -EISDIR;
 		if (!err)
-			err = handle_open(m, e, fi, 0);
+			err = handle_open(m, e, fi, NULL);
 		err = to_errno(m, err, path);
 	}
 	free(path);
@@ -656,15 +668,22 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		free(path);
 		return;
 	}
-	err = cairn_create(m->fs, path, (mode & 07777) ? (mode & 07777) : 0600, 0,
-			   (fi->flags & O_EXCL) != 0);
+	/* One call makes the file and its writer (the writer's lease and the create share a log
+	 * sync). */
+	cairn_file_t *made = NULL;
+	int cflags = CAIRN_O_RDWR | CAIRN_O_CREAT | ((fi->flags & O_EXCL) ? CAIRN_O_EXCL : 0);
+	err = cairn_open(m->fs, path, cflags, (mode & 07777) ? (mode & 07777) : 0600, &made);
+	if (err == -CAIRN_ELEASE) /* an existing file another handle writes: share that writer */
+		err = cairn_create(m->fs, path, 0600, 0, 0);
 	struct cairn_stat cs;
 	if (!err)
 		err = own(req, path, &cs);
 	struct cfuse_inode *e = NULL;
 	if (!err && !(e = cfuse_table_get(&m->table, cs.id, path, 1)))
 		err = -ENOMEM;
-	if (!err && (err = handle_open(m, e, fi, 0)) != 0)
+	if (err)
+		cairn_close(made);
+	else if ((err = handle_open(m, e, fi, made)) != 0)
 		cfuse_table_forget(&m->table, cs.id, 1);
 	if (err) {
 		fuse_reply_err(req, to_errno(m, err, path));
