@@ -538,3 +538,88 @@ def test_bad_flags_and_unreachable_metaserver(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "unavailable" in r.stderr, r.stderr
     assert not os.path.ismount(str(tmp_path))
+
+
+# ---- locks, and the use case: uploads on two app servers, served from a third mount
+
+LOCKER = r"""
+import fcntl, sys
+f = open(sys.argv[1], "r+")
+try:
+    if sys.argv[2] == "flock":
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:
+        fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+    print("got")
+except OSError:
+    print("busy")
+"""
+
+
+def test_locks_between_processes_on_one_mount(mnt):
+    import fcntl
+    path = os.path.join(mnt, "lock")
+    with open(path, "w") as f:
+        f.write("x" * 100)
+    try_lock = lambda kind: subprocess.run(  # noqa: E731
+        ["/usr/bin/python3", "-c", LOCKER, path, kind], capture_output=True, text=True,
+        timeout=30).stdout.strip()
+    with open(path, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        assert try_lock("flock") == "busy"
+        fcntl.flock(f, fcntl.LOCK_UN)
+        assert try_lock("flock") == "got"
+        fcntl.lockf(f, fcntl.LOCK_EX, 10, 0)
+        assert try_lock("posix") == "busy"
+        fcntl.lockf(f, fcntl.LOCK_UN, 10, 0)
+        assert try_lock("posix") == "got"
+
+
+@pytest.mark.skipif(shutil.which("lighttpd") is None, reason="needs lighttpd")
+def test_uploads_on_two_mounts_served_by_lighttpd(tmp_path):
+    import urllib.request
+    from conftest import free_port
+    c = Cluster(tmp_path, nchunks=2).start()
+    app1 = Mount(tmp_path, c.meta.addr, "app1").start()
+    app2 = Mount(tmp_path, c.meta.addr, "app2").start()
+    web = Mount(tmp_path, c.meta.addr, "web", "-o", "ro").start()
+    port = free_port()
+    conf = tmp_path / "lighttpd.conf"
+    conf.write_text('server.document-root = "%s"\nserver.port = %d\nserver.bind = "127.0.0.1"\n'
+                    'server.stat-cache-engine = "disable"\nserver.errorlog = "%s"\n'
+                    % (web.path("uploads"), port, tmp_path / "lighttpd.err"))
+    os.mkdir(app1.path("uploads"))
+    httpd = None
+    try:
+        httpd = subprocess.Popen(["lighttpd", "-D", "-f", str(conf)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        uploads = {}
+        for i, app in enumerate([app1, app2] * 5):
+            name = "u%d.bin" % i
+            data = os.urandom(1000 + i * 70000)
+            tmp = app.path("uploads", ".%s.part" % name)  # an upload lands, then is renamed
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.rename(tmp, app.path("uploads", name))
+            uploads[name] = data
+        for name, data in uploads.items():
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    url = "http://127.0.0.1:%d/%s" % (port, name)
+                    with urllib.request.urlopen(url, timeout=10) as r:
+                        assert r.read() == data
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, name
+                    time.sleep(0.2)
+        with pytest.raises(OSError) as e:
+            open(web.path("uploads", "nope"), "w")
+        assert e.value.errno == errno.EROFS
+    finally:
+        if httpd:
+            httpd.terminate()
+            httpd.wait(10)
+        for m in (web, app2, app1):
+            m.stop()
+        c.kill()
