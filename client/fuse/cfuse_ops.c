@@ -277,6 +277,28 @@ static int writer_close(struct cfuse *m, struct cfuse_inode *e)
 	return err;
 }
 
+/*
+ * Cuts e's file to size > 0 with the metaserver's truncate (cairn_truncate,
+ * from the datasets work): the writer is closed first (committing what was
+ * written) and opened again after. Without that call: -EOPNOTSUPP. wlock held.
+ */
+static int shrink(struct cfuse *m, struct cfuse_inode *e, uint64_t size)
+{
+#ifdef CAIRN_RENAME_NOREPLACE
+	int err = writer_close(m, e);
+	char *path = err ? NULL : cfuse_table_path(&m->table, e);
+	if (!err)
+		err = path ? cairn_truncate(m->fs, path, size) : -ENOMEM;
+	free(path);
+	if (!err)
+		err = writer_open(m, e, 0);
+	return err;
+#else
+	(void)m, (void)e, (void)size;
+	return -EOPNOTSUPP;
+#endif
+}
+
 /* Sets a file's size: 0 by reopening with O_TRUNC, larger by writing a zero at its end. */
 static int set_size(struct cfuse *m, struct cfuse_inode *e, uint64_t size)
 {
@@ -294,7 +316,7 @@ static int set_size(struct cfuse *m, struct cfuse_inode *e, uint64_t size)
 			ssize_t n = cairn_pwrite(e->w, "", 1, size - 1);
 			err = n < 0 ? (int)n : 0;
 		} else if (!err && (uint64_t)end > size) {
-			err = -EOPNOTSUPP; /* shrinking needs the metaserver's truncate */
+			err = shrink(m, e, size);
 		}
 	}
 	if (e->w && e->nwrite == 0) {
@@ -529,6 +551,20 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	free(path);
 }
 
+/*
+ * Renames; RENAME_NOREPLACE is atomic with cairn_rename2() (the datasets
+ * work), else checked just before by rename_check() (a race with another
+ * mount may then replace a file).
+ */
+static int rename_call(struct cfuse *m, const char *from, const char *to, unsigned int flags)
+{
+#ifdef CAIRN_RENAME_NOREPLACE
+	if (flags & RENAME_NOREPLACE)
+		return cairn_rename2(m->fs, from, to, CAIRN_RENAME_NOREPLACE);
+#endif
+	return cairn_rename(m->fs, from, to);
+}
+
 /* Checks that a rename may replace what is at to (local rules: types, emptiness). */
 static int rename_check(struct cfuse *m, const char *from, const char *to, unsigned int flags)
 {
@@ -566,7 +602,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	if (to) {
 		err = rename_check(m, from, to, flags);
 		if (!err && strcmp(from, to) != 0)
-			err = cairn_rename(m->fs, from, to);
+			err = rename_call(m, from, to, flags);
 		if (!err)
 			err = cfuse_table_rename(&m->table, from, to);
 		err = to_errno(m, err, from);
