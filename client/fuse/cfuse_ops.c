@@ -468,6 +468,11 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	free(path);
 }
 
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fuse_reply_err(req, EPERM); /* no hard links yet: as on file systems without them */
+}
+
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cfuse *m = mount_of(req);
@@ -1062,6 +1067,7 @@ const struct fuse_lowlevel_ops cfuse_ops = {
     .mknod = op_mknod,
     .symlink = op_symlink,
     .readlink = op_readlink,
+    .link = op_link,
     .unlink = op_unlink,
     .rmdir = op_rmdir,
     .rename = op_rename,

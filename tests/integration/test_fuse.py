@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from cluster import Cluster
+from cluster import Cluster, by_addr, flip_replica, locations
 from conftest import BIN
 
 FUSE = os.path.join(BIN, "cairn-fuse")
@@ -445,6 +445,28 @@ def test_chunkserver_killed_while_cat_reads(tmp_path):
     finally:
         m.stop()
         c.kill()
+
+
+def test_corrupt_replicas_read_correctly(world, mnt):
+    c, m, _ = world
+    data = os.urandom(2 << 20)
+    with open(os.path.join(mnt, "f"), "wb") as f:
+        f.write(data)
+    first = locations(c, "/%s/f" % os.path.basename(mnt))[0]
+    for addr in first["replicas"][:2]:  # two of three replicas bad; one good
+        flip_replica(by_addr(c, addr), first["chunk"], offset=5000)
+    subprocess.run(["sh", "-c", "echo 3 > /proc/sys/vm/drop_caches"], check=False)
+    with open(os.path.join(mnt, "f"), "rb") as f:
+        assert sha(f.read()) == sha(data)
+
+
+def test_hard_links_refused_clearly(mnt):
+    with open(os.path.join(mnt, "f"), "w") as f:
+        f.write("x")
+    with pytest.raises(OSError) as e:
+        os.link(os.path.join(mnt, "f"), os.path.join(mnt, "g"))
+    assert e.value.errno == errno.EPERM
+    assert not os.path.exists(os.path.join(mnt, "g"))
 
 
 def test_metaserver_restart_mid_cp_and_gone(tmp_path):
