@@ -299,6 +299,7 @@ static void inode_free(struct ns *ns, struct ns_inode *ino)
 	ns_file_release(ns, ino);
 	id_del(ns, ino);
 	ns->count--;
+	ns_xattr_release(ino);
 	free(ino->symlink);
 	free(ino);
 }
@@ -661,6 +662,8 @@ int ns_apply(struct ns *ns, const Cairn__LogRecord *rec)
 		return rec->chunk ? ns_apply_chunk(ns, rec->chunk) : -EINVAL;
 	case CAIRN__LOG_RECORD__OP_SET_SIZE:
 		return rec->set_size ? ns_apply_set_size(ns, rec->time_us, rec->set_size) : -EINVAL;
+	case CAIRN__LOG_RECORD__OP_XATTR:
+		return rec->xattr ? ns_apply_xattr(ns, rec->time_us, rec->xattr) : -EINVAL;
 	default:
 		return -EINVAL;
 	}
@@ -1082,7 +1085,7 @@ int ns_restore(struct ns *ns, const Cairn__Attr *attr)
 		if (attr->type != CAIRN__FILE_TYPE__FILE_TYPE_DIR || attr->parent != 0)
 			return -EINVAL;
 		restore_attrs(ns->root, attr);
-		return 0;
+		return ns_xattr_restore(ns->root, attr);
 	}
 	struct ns_inode *parent = dir_get(ns, attr->parent);
 	if (!parent)
@@ -1108,8 +1111,11 @@ int ns_restore(struct ns *ns, const Cairn__Attr *attr)
 	ino->id = attr->id;
 	ino->type = attr->type;
 	restore_attrs(ino, attr);
-	if (attr->type == CAIRN__FILE_TYPE__FILE_TYPE_FILE &&
-	    (err = ns_file_restore(ns, ino, attr)) < 0) {
+	if ((attr->type == CAIRN__FILE_TYPE__FILE_TYPE_FILE &&
+	     (err = ns_file_restore(ns, ino, attr)) < 0) ||
+	    (err = ns_xattr_restore(ino, attr)) < 0) {
+		ns_xattr_release(ino);
+		free(ino->symlink);
 		free(ino);
 		return err;
 	}

@@ -468,6 +468,83 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	free(path);
 }
 
+/* Only "user." attributes live in cairn; others are answered here, without a call. */
+static int user_xattr(const char *name)
+{
+	return strncmp(name, "user.", 5) == 0;
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct cfuse *m = mount_of(req);
+	int err = 0;
+	char *path = user_xattr(name) ? ino_path(m, ino, &err) : NULL;
+	if (!user_xattr(name))
+		err = EOPNOTSUPP;
+	else if (path)
+		err = to_errno(m, cairn_setxattr(m->fs, path, name, value, size, flags), path);
+	fuse_reply_err(req, err);
+	free(path);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct cfuse *m = mount_of(req);
+	int err = 0;
+	char *path = user_xattr(name) ? ino_path(m, ino, &err) : NULL;
+	char *buf = path && size ? malloc(size) : NULL;
+	if (!user_xattr(name) || !path || (size && !buf)) {
+		fuse_reply_err(req, !user_xattr(name) ? ENODATA : err ? err : ENOMEM);
+		free(path);
+		return;
+	}
+	ssize_t n = cairn_getxattr(m->fs, path, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, to_errno(m, (int)n, path));
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+	free(path);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct cfuse *m = mount_of(req);
+	int err = 0;
+	char *path = ino_path(m, ino, &err);
+	char *buf = path && size ? malloc(size) : NULL;
+	if (!path || (size && !buf)) {
+		fuse_reply_err(req, err ? err : ENOMEM);
+		free(path);
+		return;
+	}
+	ssize_t n = cairn_listxattr(m->fs, path, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, to_errno(m, (int)n, path));
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+	free(path);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct cfuse *m = mount_of(req);
+	int err = 0;
+	char *path = user_xattr(name) ? ino_path(m, ino, &err) : NULL;
+	if (!user_xattr(name))
+		err = ENODATA;
+	else if (path)
+		err = to_errno(m, cairn_removexattr(m->fs, path, name), path);
+	fuse_reply_err(req, err);
+	free(path);
+}
+
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	fuse_reply_err(req, EPERM); /* no hard links yet: as on file systems without them */
@@ -1068,6 +1145,10 @@ const struct fuse_lowlevel_ops cfuse_ops = {
     .symlink = op_symlink,
     .readlink = op_readlink,
     .link = op_link,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
     .unlink = op_unlink,
     .rmdir = op_rmdir,
     .rename = op_rename,

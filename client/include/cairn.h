@@ -230,6 +230,29 @@ CAIRN_API int cairn_symlink(cairn_t *c, const char *target, const char *path);
  */
 CAIRN_API ssize_t cairn_readlink(cairn_t *c, const char *path, char *buf, size_t size);
 
+/*
+ * Extended attributes, kept by the metaserver (client/xattr.c). Names start
+ * with "user." (another namespace is -ENOTSUP) and are at most
+ * CAIRN_XATTR_NAME_MAX bytes; a value is at most CAIRN_XATTR_SIZE_MAX bytes,
+ * and one inode's names and values together at most that too (else
+ * -E2BIG). cairn_setxattr() flags: 0, CAIRN_XATTR_CREATE (-EEXIST when it
+ * is set) or CAIRN_XATTR_REPLACE (-ENODATA when it is not).
+ * cairn_getxattr() copies the value into buf and cairn_listxattr() the
+ * names, each NUL-terminated, one after the other; both return the length
+ * (size 0: only the length), -ERANGE when size is too small, -ENODATA for
+ * an attribute not set, or another negative error.
+ */
+#define CAIRN_XATTR_CREATE   0x1
+#define CAIRN_XATTR_REPLACE  0x2
+#define CAIRN_XATTR_NAME_MAX 255
+#define CAIRN_XATTR_SIZE_MAX 65536
+CAIRN_API int cairn_setxattr(cairn_t *c, const char *path, const char *name, const void *value,
+			     size_t size, int flags);
+CAIRN_API ssize_t cairn_getxattr(cairn_t *c, const char *path, const char *name, void *buf,
+				 size_t size);
+CAIRN_API ssize_t cairn_listxattr(cairn_t *c, const char *path, char *buf, size_t size);
+CAIRN_API int cairn_removexattr(cairn_t *c, const char *path, const char *name);
+
 /* Sets a file's target replication (1..16). Returns 0 or a negative error. */
 CAIRN_API int cairn_set_replication(cairn_t *c, const char *path, uint32_t replication);
 

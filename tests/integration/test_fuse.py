@@ -222,6 +222,16 @@ def conformance(root):
         os.symlink("loop1", p("loop2"))
         open(p("loop1")).close()
 
+    def xattrs():
+        os.setxattr(p("f"), "user.a", b"one")
+        os.setxattr(p("f"), "user.b", b"x" * 1000)
+        os.setxattr(p("d"), "user.dir", b"")
+        os.setxattr(p("f"), "user.a", b"two")
+        got = (os.getxattr(p("f"), "user.a"), len(os.getxattr(p("f"), "user.b")),
+               sorted(os.listxattr(p("f"))), os.listxattr(p("d")))
+        os.removexattr(p("f"), "user.b")
+        return got + (os.listxattr(p("f")),)
+
     def listing():
         return sorted(os.listdir(p("full"))), sorted(os.listdir(p("d")))
 
@@ -270,6 +280,14 @@ def conformance(root):
         ("readlink a file: EINVAL", lambda: os.readlink(p("f"))),
         ("rename a link", lambda: (os.rename(p("lf"), p("lf2")), os.readlink(p("lf2")))),
         ("unlink a link", lambda: (os.unlink(p("lf2")), os.path.exists(p("f")))),
+        ("xattrs set/get/list/remove", xattrs),
+        ("getxattr missing: ENODATA", lambda: os.getxattr(p("f"), "user.nope")),
+        ("removexattr missing: ENODATA", lambda: os.removexattr(p("f"), "user.nope")),
+        ("XATTR_CREATE existing: EEXIST",
+         lambda: os.setxattr(p("f"), "user.a", b"3", os.XATTR_CREATE)),
+        ("XATTR_REPLACE missing: ENODATA",
+         lambda: os.setxattr(p("f"), "user.new", b"3", os.XATTR_REPLACE)),
+        ("getxattr missing file: ENOENT", lambda: os.getxattr(p("nope"), "user.a")),
         ("readdir", listing),
     ]
     out = []
@@ -510,10 +528,12 @@ def test_metaserver_restart_mid_cp_and_gone(tmp_path):
         c.kill()
 
 
-def test_symlinks_survive_restarts_and_checkpoints(tmp_path):
+def test_symlinks_and_xattrs_survive_restarts_and_checkpoints(tmp_path):
     c = Cluster(tmp_path, nchunks=1, meta_extra=("--checkpoint-records", "20")).start()
     m = Mount(tmp_path, c.meta.addr, "mnt", "--timeout", "20s").start()
     try:
+        os.mkdir(m.path("x"))
+        os.setxattr(m.path("x"), "user.early", b"before the checkpoint")
         for i in range(40):
             os.symlink("target/%d" % i, m.path("l%d" % i))
         deadline = time.monotonic() + 20
@@ -522,7 +542,10 @@ def test_symlinks_survive_restarts_and_checkpoints(tmp_path):
             time.sleep(0.1)
         c.meta.restart()
         os.symlink("after", m.path("late"))
+        os.setxattr(m.path("x"), "user.late", b"\0binary\xff")
         c.meta.restart()
+        assert os.getxattr(m.path("x"), "user.early") == b"before the checkpoint"
+        assert os.getxattr(m.path("x"), "user.late") == b"\0binary\xff"
         assert [os.readlink(m.path("l%d" % i)) for i in range(40)] == [
             "target/%d" % i for i in range(40)]
         assert os.readlink(m.path("late")) == "after"
