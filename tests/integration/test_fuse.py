@@ -668,3 +668,38 @@ def test_uploads_on_two_mounts_served_by_lighttpd(tmp_path):
         for m in (web, app2, app1):
             m.stop()
         c.kill()
+
+
+@pytest.mark.skipif(bool(os.environ.get("CAIRN_SANITIZE")),
+                    reason="ASan build: test_python covers the package under ASan")
+def test_python_and_cli_see_links_and_xattrs(world, mnt):
+    from conftest import TOP
+    c, m, _ = world
+    remote = "/" + os.path.basename(mnt)
+    os.symlink("../elsewhere", os.path.join(mnt, "link"))
+    with open(os.path.join(mnt, "f"), "w") as f:
+        f.write("x")
+    os.setxattr(os.path.join(mnt, "f"), "user.k", b"from the mount")
+    prog = r"""
+import cairn, os, sys
+fs = cairn.connect(sys.argv[1])
+d = sys.argv[2]
+print(fs.readlink(d + "/link"), fs.stat(d + "/link")["type"])
+print(fs.getxattr(d + "/f", "user.k").decode(), fs.listxattr(d + "/f"))
+fs.symlink("/abs/target", d + "/link2")
+fs.setxattr(d + "/f", "user.py", b"\x00\x01")
+try:
+    fs.getxattr(d + "/f", "user.nope")
+except OSError as e:
+    print("missing", e.errno == 61)
+"""
+    env = dict(os.environ, PYTHONPATH=os.path.join(TOP, "client", "python"),
+               CAIRN_LIBRARY=os.path.join(BIN, "..", "lib", "libcairn.so"))
+    out = subprocess.run(["/usr/bin/python3", "-c", prog, c.meta.addr, remote], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "../elsewhere link", "from the mount ['user.k']", "missing True"]
+    assert os.readlink(os.path.join(mnt, "link2")) == "/abs/target"
+    assert os.getxattr(os.path.join(mnt, "f"), "user.py") == b"\x00\x01"
+    assert c.cli("ls", "-l", remote + "/link").startswith("l")
