@@ -108,6 +108,22 @@ static int connect_fs(const struct cfuse_args *a, uint64_t timeout_ms, cairn_t *
 	return 0;
 }
 
+/*
+ * Pings the metaserver with a handle of its own (a fork, in daemon mode,
+ * would not keep the handle's thread). Returns 0, or 1 after a message.
+ */
+static int check_meta(const struct cfuse_args *a, uint64_t timeout_ms)
+{
+	cairn_t *fs;
+	if (connect_fs(a, timeout_ms, &fs) != 0)
+		return 1;
+	int err = cairn_ping(fs);
+	if (err)
+		fprintf(stderr, "cairn-fuse: %s: %s\n", cairn_strerror(err), cairn_last_error(fs));
+	cairn_disconnect(fs);
+	return err ? 1 : 0;
+}
+
 /* Mounts, serves until unmounted or signalled, closes the writers and unmounts. */
 static int serve(struct cfuse *m, struct fuse_cmdline_opts *co, const struct cfuse_args *a,
 		 uint64_t timeout_ms)
@@ -172,22 +188,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cairn-fuse: no mount point given (see --help)\n");
 		goto out;
 	}
-	rc = 1;
-	if (connect_fs(&a, timeout_ms, &m.fs) != 0)
-		goto out;
-	int err = cairn_ping(m.fs);
-	if (err) {
-		fprintf(stderr, "cairn-fuse: %s: %s\n", cairn_strerror(err),
-			cairn_last_error(m.fs));
+	if (cfuse_table_init(&m.table) != 0) {
+		rc = 1;
 		goto out;
 	}
-	cairn_disconnect(m.fs); /* a fork (daemon mode) does not keep its thread */
-	m.fs = NULL;
-	if (cfuse_table_init(&m.table) != 0)
-		goto out;
+	/* The session checks the -o options (an unknown one: exit 2) before anything connects. */
 	m.se = fuse_session_new(&args, &cfuse_ops, sizeof(cfuse_ops), &m);
 	if (m.se) {
-		rc = serve(&m, &co, &a, timeout_ms);
+		rc = check_meta(&a, timeout_ms);
+		if (rc == 0)
+			rc = serve(&m, &co, &a, timeout_ms);
 		fuse_session_destroy(m.se);
 	}
 	cfuse_table_free(&m.table);

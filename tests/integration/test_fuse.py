@@ -579,6 +579,9 @@ def test_bad_flags_and_unreachable_metaserver(tmp_path):
     r = subprocess.run([FUSE, "--timeout", "soon", str(tmp_path)], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 2 and "not a duration" in r.stderr
+    r = subprocess.run([FUSE, "-o", "bogus", str(tmp_path)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "unknown option" in r.stderr
     r = subprocess.run([FUSE, "--meta", "127.0.0.1:1", "--timeout", "1s", str(tmp_path), "-f"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "unavailable" in r.stderr, r.stderr
