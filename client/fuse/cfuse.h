@@ -77,6 +77,13 @@ char *cfuse_table_path(struct cfuse_table *t, struct cfuse_inode *ino);
 void cfuse_table_forget(struct cfuse_table *t, uint64_t id, uint64_t n);
 /* Counts one open handle of ino more (delta 1) or less (-1); returns the count left. */
 uint32_t cfuse_table_open(struct cfuse_table *t, struct cfuse_inode *ino, int delta);
+/* Whether a handle of id is open. */
+int cfuse_table_is_open(struct cfuse_table *t, uint64_t id);
+/*
+ * Gives id's entry (if any) a new path: an orphan's hidden name, or a name
+ * that no longer exists for an inode whose name went. Returns 0 or -ENOMEM.
+ */
+int cfuse_table_set_path(struct cfuse_table *t, uint64_t id, const char *path, int orphan);
 /* Gives every entry at from, or under it, the same place under to. Returns 0 or -ENOMEM. */
 int cfuse_table_rename(struct cfuse_table *t, const char *from, const char *to);
 

@@ -183,3 +183,30 @@ int cfuse_table_rename(struct cfuse_table *t, const char *from, const char *to)
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }
+
+int cfuse_table_is_open(struct cfuse_table *t, uint64_t id)
+{
+	pthread_mutex_lock(&t->lock);
+	struct cfuse_inode *ino = find_locked(t, id);
+	int open = ino && ino->nopen > 0;
+	pthread_mutex_unlock(&t->lock);
+	return open;
+}
+
+int cfuse_table_set_path(struct cfuse_table *t, uint64_t id, const char *path, int orphan)
+{
+	char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_lock(&t->lock);
+	struct cfuse_inode *ino = find_locked(t, id);
+	if (ino) {
+		free(ino->path);
+		ino->path = p;
+		ino->orphan = orphan;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&t->lock);
+	free(p);
+	return 0;
+}

@@ -570,8 +570,39 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	free(path);
 }
 
+/* The hidden name of file id in path's directory, in a new string (NULL: out of memory). */
+static char *orphan_name(const char *path, uint64_t id)
+{
+	const char *slash = strrchr(path, '/');
+	char *out = NULL;
+	if (asprintf(&out, "%.*s/" CFUSE_ORPHAN_PREFIX "%llu", (int)(slash - path), path,
+		     (unsigned long long)id) < 0)
+		return NULL;
+	return out;
+}
+
+/*
+ * The name path of file cs goes (unlink, or a rename over it): a file this
+ * mount has open is renamed to its hidden orphan name (removed at its last
+ * release) and 1 returned; else 0, and its entry, if the kernel still holds
+ * one, gets the hidden name, which names nothing, so that nothing done
+ * through it reaches a new file at path. Returns 1, 0 or a negative error.
+ */
+static int orphan_if_open(struct cfuse *m, const char *path, const struct cairn_stat *cs)
+{
+	char *hidden = orphan_name(path, cs->id);
+	if (!hidden)
+		return -ENOMEM;
+	int open = cfuse_table_is_open(&m->table, cs->id);
+	int err = open ? cairn_rename(m->fs, path, hidden) : 0;
+	if (!err)
+		err = cfuse_table_set_path(&m->table, cs->id, hidden, open);
+	free(hidden);
+	return err ? err : open;
+}
+
 /* Removes path, or hides it as an orphan when this mount has it open. */
-static int unlink_path(struct cfuse *m, const char *dir, const char *path)
+static int unlink_path(struct cfuse *m, const char *path)
 {
 	struct cairn_stat cs;
 	int err = cairn_stat(m->fs, path, &cs);
@@ -579,39 +610,18 @@ static int unlink_path(struct cfuse *m, const char *dir, const char *path)
 		return err;
 	if (cs.type == CAIRN_DIR)
 		return -EISDIR;
-	struct cfuse_inode *e = cfuse_table_find(&m->table, cs.id);
-	pthread_mutex_lock(&m->table.lock);
-	int open = e && e->nopen > 0;
-	pthread_mutex_unlock(&m->table.lock);
-	if (!open)
-		return cairn_remove(m->fs, path, 0);
-	char *hidden = NULL;
-	if (asprintf(&hidden, "%s/" CFUSE_ORPHAN_PREFIX "%llu", strcmp(dir, "/") ? dir : "",
-		     (unsigned long long)cs.id) < 0)
-		return -ENOMEM;
-	err = cairn_rename(m->fs, path, hidden);
-	if (!err) {
-		pthread_mutex_lock(&m->table.lock);
-		free(e->path);
-		e->path = hidden;
-		e->orphan = 1;
-		hidden = NULL;
-		pthread_mutex_unlock(&m->table.lock);
-	}
-	free(hidden);
-	return err;
+	err = orphan_if_open(m, path, &cs);
+	return err == 0 ? cairn_remove(m->fs, path, 0) : err < 0 ? err : 0;
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct cfuse *m = mount_of(req);
 	int err = 0;
-	char *dir = ino_path(m, parent, &err);
-	char *path = dir ? child_path(m, parent, name, &err) : NULL;
+	char *path = child_path(m, parent, name, &err);
 	if (path)
-		err = to_errno(m, unlink_path(m, dir, path), path);
+		err = to_errno(m, unlink_path(m, path), path);
 	fuse_reply_err(req, err);
-	free(dir);
 	free(path);
 }
 
@@ -647,7 +657,11 @@ static int rename_call(struct cfuse *m, const char *from, const char *to, unsign
 	return cairn_rename(m->fs, from, to);
 }
 
-/* Checks that a rename may replace what is at to (local rules: types, emptiness). */
+/*
+ * Checks that a rename may replace what is at to (local rules: types,
+ * emptiness); a file this mount has open there becomes an orphan first
+ * (see orphan_if_open()).
+ */
 static int rename_check(struct cfuse *m, const char *from, const char *to, unsigned int flags)
 {
 	struct cairn_stat a, b;
@@ -659,6 +673,9 @@ static int rename_check(struct cfuse *m, const char *from, const char *to, unsig
 		return 0;
 	if (err)
 		return err;
+	if (!(flags & RENAME_NOREPLACE) && a.type != CAIRN_DIR && b.type != CAIRN_DIR &&
+	    a.id != b.id)
+		return (err = orphan_if_open(m, to, &b)) < 0 ? err : 0;
 	if (flags & RENAME_NOREPLACE)
 		return -EEXIST;
 	if (a.type == CAIRN_DIR && b.type != CAIRN_DIR)
@@ -694,7 +711,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	free(to);
 }
 
-/* Opens a handle of e for fi's flags; a writer is shared. Returns 0 or a negative error. */
 /*
  * Opens a handle of e for fi's flags; a writer is shared. made: a writer
  * create just opened (or NULL), which this takes ownership of. Returns 0

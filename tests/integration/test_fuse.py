@@ -200,6 +200,19 @@ def conformance(root):
         finally:
             os.close(fd)
 
+    def rename_over_open():
+        with open(p("o1"), "w") as f:
+            f.write("old")
+        with open(p("o2"), "w") as f:
+            f.write("new")
+        fd = os.open(p("o1"), os.O_RDONLY)
+        try:
+            os.rename(p("o2"), p("o1"))
+            hidden = [n for n in os.listdir(root) if n.startswith(".")]
+            return os.pread(fd, 10, 0), open(p("o1")).read(), hidden
+        finally:
+            os.close(fd)
+
     def mmap_read():
         with open(p("m"), "wb") as f:
             f.write(b"mapped bytes" * 1000)
@@ -272,6 +285,7 @@ def conformance(root):
         ("chmod, utime (ns)", modes_times),
         ("rename replaces a file", rename_replace),
         ("unlinked while open", unlinked_open),
+        ("rename over an open file", rename_over_open),
         ("mmap read", mmap_read),
         ("symlink, readlink, follow", symlinks),
         ("symlink onto existing: EEXIST", lambda: os.symlink("x", p("f"))),
@@ -706,3 +720,28 @@ except OSError as e:
     assert os.readlink(os.path.join(mnt, "link2")) == "/abs/target"
     assert os.getxattr(os.path.join(mnt, "f"), "user.py") == b"\x00\x01"
     assert c.cli("ls", "-l", remote + "/link").startswith("l")
+
+
+def test_orphans_go_at_last_close(world, mnt):
+    c, m, _ = world
+    remote = "/" + os.path.basename(mnt)
+    for name in ("a", "b"):
+        with open(os.path.join(mnt, name), "w") as f:
+            f.write(name)
+    fa = open(os.path.join(mnt, "a"))
+    fb = open(os.path.join(mnt, "b"), "r+")
+    os.unlink(os.path.join(mnt, "a"))
+    os.rename(os.path.join(mnt, "b"), os.path.join(mnt, "c"))
+    with open(os.path.join(mnt, "d"), "w") as f:
+        f.write("d")
+    os.rename(os.path.join(mnt, "d"), os.path.join(mnt, "c"))  # over b, still open
+    assert sorted(c.cli("ls", remote).split()) == sorted(
+        ["c", ".cairn-fuse-orphan.%d" % os.fstat(fa.fileno()).st_ino,
+         ".cairn-fuse-orphan.%d" % os.fstat(fb.fileno()).st_ino])
+    assert fa.read() == "a" and fb.read() == "b"
+    fa.close()
+    fb.close()
+    deadline = time.monotonic() + 10  # release reaches cairn-fuse after close returns
+    while c.cli("ls", remote).split() != ["c"]:
+        assert time.monotonic() < deadline, c.cli("ls", remote)
+        time.sleep(0.05)
