@@ -144,6 +144,7 @@ int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us);
  */
 int ns_symlink(struct ns *ns, const char *path, const char *target, uint32_t uid, uint32_t gid,
 	       int64_t now_us, struct ns_inode **out);
+int ns_inode_is_symlink(const struct ns_inode *ino);
 /*
  * Extended attributes (ns_xattr.c). Names start with "user." and are at
  * most NS_XATTR_NAME_MAX bytes; a value is at most NS_XATTR_VALUE_MAX
@@ -201,7 +202,6 @@ struct ns_inode *ns_get(const struct ns *ns, uint64_t id);
 
 uint64_t ns_inode_id(const struct ns_inode *ino);
 int ns_inode_is_dir(const struct ns_inode *ino);
-int ns_inode_is_symlink(const struct ns_inode *ino);
 uint64_t ns_inode_size(const struct ns_inode *ino);
 /* 0 for directories that never had one set. */
 uint32_t ns_inode_replication(const struct ns_inode *ino);

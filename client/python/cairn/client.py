@@ -20,7 +20,8 @@ import time
 import weakref
 
 from . import errors, fileio
-from ._lib import (CAIRN_DIR, CAIRN_SYMLINK, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, OpenOptions, Options, Rebalance,
+from ._lib import CAIRN_SYMLINK
+from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, OpenOptions, Options, Rebalance,
                    Stat, lib, last_error, strerror)
 
 COPY_BUFFER = 4 << 20
