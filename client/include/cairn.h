@@ -214,6 +214,20 @@ CAIRN_API int cairn_remove(cairn_t *c, const char *path, int recursive);
  */
 CAIRN_API int cairn_rename(cairn_t *c, const char *src, const char *dst);
 
+/* Sets a file's target replication (1..16). Returns 0 or a negative error. */
+CAIRN_API int cairn_set_replication(cairn_t *c, const char *path, uint32_t replication);
+
+/* Sets the permission bits (mode & 07777). */
+CAIRN_API int cairn_chmod(cairn_t *c, const char *path, uint32_t mode);
+
+/* Sets the owner; CAIRN_ID_OMIT leaves uid or gid as it is. */
+#define CAIRN_ID_OMIT ((uint32_t)-1)
+CAIRN_API int cairn_chown(cairn_t *c, const char *path, uint32_t uid, uint32_t gid);
+
+/* Sets access and modification times (µs); CAIRN_TIME_OMIT leaves one as it is. */
+#define CAIRN_TIME_OMIT INT64_MIN
+CAIRN_API int cairn_utimes(cairn_t *c, const char *path, int64_t atime_us, int64_t mtime_us);
+
 /*
  * Makes a symbolic link at path holding target (1..4096 bytes, stored as
  * given: the metaserver never follows links; the FUSE mount's kernel does).
@@ -252,20 +266,6 @@ CAIRN_API ssize_t cairn_getxattr(cairn_t *c, const char *path, const char *name,
 				 size_t size);
 CAIRN_API ssize_t cairn_listxattr(cairn_t *c, const char *path, char *buf, size_t size);
 CAIRN_API int cairn_removexattr(cairn_t *c, const char *path, const char *name);
-
-/* Sets a file's target replication (1..16). Returns 0 or a negative error. */
-CAIRN_API int cairn_set_replication(cairn_t *c, const char *path, uint32_t replication);
-
-/* Sets the permission bits (mode & 07777). */
-CAIRN_API int cairn_chmod(cairn_t *c, const char *path, uint32_t mode);
-
-/* Sets the owner; CAIRN_ID_OMIT leaves uid or gid as it is. */
-#define CAIRN_ID_OMIT ((uint32_t)-1)
-CAIRN_API int cairn_chown(cairn_t *c, const char *path, uint32_t uid, uint32_t gid);
-
-/* Sets access and modification times (µs); CAIRN_TIME_OMIT leaves one as it is. */
-#define CAIRN_TIME_OMIT INT64_MIN
-CAIRN_API int cairn_utimes(cairn_t *c, const char *path, int64_t atime_us, int64_t mtime_us);
 
 /* One directory entry. */
 struct cairn_dirent {

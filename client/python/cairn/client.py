@@ -20,9 +20,9 @@ import time
 import weakref
 
 from . import errors, fileio
-from ._lib import CAIRN_SYMLINK
 from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, OpenOptions, Options, Rebalance,
                    Stat, lib, last_error, strerror)
+from ._lib import CAIRN_SYMLINK  # noqa: E402 (issue 14, kept apart from the line above)
 
 COPY_BUFFER = 4 << 20
 
