@@ -19,10 +19,11 @@ import threading
 import time
 import weakref
 
+from . import _lib
+
 from . import errors, fileio
 from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, OpenOptions, Options, Rebalance,
                    Stat, lib, last_error, strerror)
-from ._lib import CAIRN_SYMLINK  # noqa: E402 (issue 14, kept apart from the line above)
 
 COPY_BUFFER = 4 << 20
 
@@ -77,7 +78,7 @@ def info(path, st):
     is_dir = st.type == CAIRN_DIR
     return {
         "name": path,
-        "type": "directory" if is_dir else "link" if st.type == CAIRN_SYMLINK else "file",
+        "type": "directory" if is_dir else "link" if st.type == _lib.CAIRN_SYMLINK else "file",
         "size": 0 if is_dir else st.size,
         "replication": st.replication,
         "chunks": st.nchunks,
