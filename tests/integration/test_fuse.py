@@ -112,6 +112,11 @@ def renameat2(a, b, flags):
         raise OSError(e, os.strerror(e))
 
 
+def slurp(path, mode="r"):
+    with open(path, mode) as f:
+        return f.read()
+
+
 def conformance(root):
     """Runs every case under root; returns [(name, outcome)]: 0, an errno name,
     or a value the case reads back."""
@@ -160,11 +165,11 @@ def conformance(root):
         with open(p("t"), "wb") as f:
             f.write(b"abc")
         os.truncate(p("t"), 10)
-        grown = open(p("t"), "rb").read()
+        grown = slurp(p("t"), "rb")
         with open(p("t"), "r+b") as f:
             f.truncate(0)
             f.write(b"zz")
-        return grown, open(p("t"), "rb").read()
+        return grown, slurp(p("t"), "rb")
 
     def pwrite_read():
         fd = os.open(p("rw"), os.O_RDWR | os.O_CREAT, 0o600)
@@ -187,7 +192,7 @@ def conformance(root):
         with open(p("r2"), "w") as f:
             f.write("old")
         os.rename(p("r1"), p("r2"))
-        return open(p("r2")).read(), os.path.exists(p("r1"))
+        return slurp(p("r2")), os.path.exists(p("r1"))
 
     def unlinked_open():
         fd = os.open(p("u"), os.O_RDWR | os.O_CREAT, 0o600)
@@ -209,7 +214,7 @@ def conformance(root):
         try:
             os.rename(p("o2"), p("o1"))
             hidden = [n for n in os.listdir(root) if n.startswith(".")]
-            return os.pread(fd, 10, 0), open(p("o1")).read(), hidden
+            return os.pread(fd, 10, 0), slurp(p("o1")), hidden
         finally:
             os.close(fd)
 
@@ -472,6 +477,7 @@ def test_chunkserver_killed_while_cat_reads(tmp_path):
         got = cat.stdout.read(1 << 20)
         c.chunks[0].kill()
         got += cat.stdout.read()
+        cat.stdout.close()
         assert cat.wait(60) == 0
         assert sha(got) == sha(data)
     finally:
