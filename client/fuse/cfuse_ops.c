@@ -156,17 +156,26 @@ static void writer_size(struct cfuse *m, struct cairn_stat *cs)
 	pthread_mutex_unlock(&e->wlock);
 }
 
+/* Stats path, with this mount's writer's size; 0, or answers req with the error (-1). */
+static int stat_or_reply(fuse_req_t req, const char *path, struct cairn_stat *cs)
+{
+	struct cfuse *m = mount_of(req);
+	int err = cairn_stat(m->fs, path, cs);
+	if (err) {
+		fuse_reply_err(req, to_errno(m, err, path));
+		return -1;
+	}
+	writer_size(m, cs);
+	return 0;
+}
+
 /* Stats path and answers req with an entry (one lookup more), or an error. */
 static void reply_entry_path(fuse_req_t req, const char *path)
 {
 	struct cfuse *m = mount_of(req);
 	struct cairn_stat cs;
-	int err = cairn_stat(m->fs, path, &cs);
-	if (err) {
-		fuse_reply_err(req, to_errno(m, err, path));
+	if (stat_or_reply(req, path, &cs) != 0)
 		return;
-	}
-	writer_size(m, &cs);
 	if (!cfuse_table_get(&m->table, cs.id, path, 1)) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -185,12 +194,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = 1u << 20;
 	conn->want |= conn->capable &
 		      (FUSE_CAP_ASYNC_READ | FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_ATOMIC_O_TRUNC |
-		       FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_FLOCK_LOCKS |
-		       FUSE_CAP_POSIX_LOCKS);
-	/* No writeback cache: with it the kernel trusts its own size over a close elsewhere. */
-	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA);
-	/* flock and POSIX locks are the kernel's, per mount: no lock ops here. */
-	conn->want &= ~(FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_POSIX_LOCKS);
+		       FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+	/*
+	 * No writeback cache: with it the kernel trusts its own size over a close
+	 * elsewhere. No lock capabilities: flock and POSIX locks stay the kernel's,
+	 * per mount.
+	 */
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_FLOCK_LOCKS |
+			FUSE_CAP_POSIX_LOCKS);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -222,12 +233,8 @@ static void reply_attr_path(fuse_req_t req, const char *path)
 {
 	struct cfuse *m = mount_of(req);
 	struct cairn_stat cs;
-	int err = cairn_stat(m->fs, path, &cs);
-	if (err) {
-		fuse_reply_err(req, to_errno(m, err, path));
+	if (stat_or_reply(req, path, &cs) != 0)
 		return;
-	}
-	writer_size(m, &cs);
 	struct stat st;
 	fill_stat(&cs, &st);
 	fuse_reply_attr(req, &st, attr_timeout(m, &cs));
@@ -404,6 +411,22 @@ static int own(fuse_req_t req, const char *path, struct cairn_stat *cs)
 	return cairn_chown(m->fs, path, ctx->uid, ctx->gid);
 }
 
+/*
+ * After path was made (mkdir, mknod, symlink) with result err: gives it the
+ * caller as owner, answers with its entry or the error, and frees path.
+ */
+static void reply_made(fuse_req_t req, char *path, int err)
+{
+	struct cairn_stat cs;
+	if (!err)
+		err = own(req, path, &cs);
+	if (err)
+		fuse_reply_err(req, to_errno(mount_of(req), err, path));
+	else
+		reply_entry_path(req, path);
+	free(path);
+}
+
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct cfuse *m = mount_of(req);
@@ -413,15 +436,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, err);
 		return;
 	}
-	err = cairn_mkdir(m->fs, path, (mode & 07777) ? (mode & 07777) : 0700);
-	struct cairn_stat cs;
-	if (!err)
-		err = own(req, path, &cs);
-	if (err)
-		fuse_reply_err(req, to_errno(m, err, path));
-	else
-		reply_entry_path(req, path);
-	free(path);
+	reply_made(req, path, cairn_mkdir(m->fs, path, (mode & 07777) ? (mode & 07777) : 0700));
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -437,15 +452,8 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, err);
 		return;
 	}
-	err = cairn_create(m->fs, path, (mode & 07777) ? (mode & 07777) : 0600, 0, 1);
-	struct cairn_stat cs;
-	if (!err)
-		err = own(req, path, &cs);
-	if (err)
-		fuse_reply_err(req, to_errno(m, err, path));
-	else
-		reply_entry_path(req, path);
-	free(path);
+	reply_made(req, path,
+		   cairn_create(m->fs, path, (mode & 07777) ? (mode & 07777) : 0600, 0, 1));
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -457,15 +465,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 		fuse_reply_err(req, err);
 		return;
 	}
-	err = cairn_symlink(m->fs, link, path);
-	struct cairn_stat cs;
-	if (!err)
-		err = own(req, path, &cs);
-	if (err)
-		fuse_reply_err(req, to_errno(m, err, path));
-	else
-		reply_entry_path(req, path);
-	free(path);
+	reply_made(req, path, cairn_symlink(m->fs, link, path));
 }
 
 /* Only "user." attributes live in cairn; others are answered here, without a call. */
@@ -488,6 +488,17 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	free(path);
 }
 
+/* Answers a get or list of n bytes into buf (size 0: only the length). */
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size, const char *path)
+{
+	if (n < 0)
+		fuse_reply_err(req, to_errno(mount_of(req), (int)n, path));
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct cfuse *m = mount_of(req);
@@ -499,13 +510,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		free(path);
 		return;
 	}
-	ssize_t n = cairn_getxattr(m->fs, path, name, buf, size);
-	if (n < 0)
-		fuse_reply_err(req, to_errno(m, (int)n, path));
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
+	reply_xattr(req, cairn_getxattr(m->fs, path, name, buf, size), buf, size, path);
 	free(buf);
 	free(path);
 }
@@ -521,13 +526,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		free(path);
 		return;
 	}
-	ssize_t n = cairn_listxattr(m->fs, path, buf, size);
-	if (n < 0)
-		fuse_reply_err(req, to_errno(m, (int)n, path));
-	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, buf, (size_t)n);
+	reply_xattr(req, cairn_listxattr(m->fs, path, buf, size), buf, size, path);
 	free(buf);
 	free(path);
 }
