@@ -20,9 +20,11 @@ ARCH = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], capture_out
                       text=True).stdout.strip() or "x86_64-linux-gnu"
 SERVER = ["usr/bin/cairn-meta", "usr/bin/cairn-chunk", "lib/systemd/system/cairn-meta.service",
           "lib/systemd/system/cairn-chunk@.service", "etc/cairn/meta.conf",
-          "etc/cairn/chunk-1.conf"]
+          "etc/cairn/chunk-1.conf", "usr/share/man/man8/cairn-meta.8",
+          "usr/share/man/man8/cairn-chunk.8"]
 CLIENT = ["usr/bin/cairn", "usr/include/cairn.h", "usr/lib/%s/libcairn.so.0" % ARCH,
-          "usr/lib/%s/libcairn.so" % ARCH, "usr/lib/%s/pkgconfig/cairn.pc" % ARCH]
+          "usr/lib/%s/libcairn.so" % ARCH, "usr/lib/%s/pkgconfig/cairn.pc" % ARCH,
+          "usr/share/man/man1/cairn.1", "usr/share/bash-completion/completions/cairn"]
 PYTHON = ["usr/lib/python3/dist-packages/cairn/__init__.py",
           "usr/lib/python3/dist-packages/cairn/libcairn.so",
           "usr/lib/python3/dist-packages/cairn_fs-0.1.0.dist-info/entry_points.txt"]
