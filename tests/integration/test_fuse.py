@@ -171,6 +171,19 @@ def conformance(root):
             f.write(b"zz")
         return grown, slurp(p("t"), "rb")
 
+    def shrink():
+        with open(p("s"), "wb") as f:
+            f.write(b"abcdefgh" * 100000)
+        os.truncate(p("s"), 3)
+        cut = slurp(p("s"), "rb")
+        with open(p("s"), "r+b") as f:
+            f.seek(0, 2)
+            f.write(b"XYZ")
+            f.flush()
+            f.truncate(4)
+            f.write(b"!")
+        return cut, slurp(p("s"), "rb"), os.stat(p("s")).st_size
+
     def pwrite_read():
         fd = os.open(p("rw"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -286,6 +299,7 @@ def conformance(root):
         ("NOREPLACE onto missing", lambda: renameat2(p("new"), p("new2"), RENAME_NOREPLACE)),
         ("O_APPEND", append),
         ("truncate grow, ftruncate 0", truncate_grow_cut),
+        ("truncate and ftruncate shorter", shrink),
         ("pwrite/pread", pwrite_read),
         ("chmod, utime (ns)", modes_times),
         ("rename replaces a file", rename_replace),
