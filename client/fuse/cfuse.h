@@ -35,6 +35,7 @@ struct cfuse_inode {
 	pthread_mutex_t wlock;
 	cairn_file_t *w; /* wlock: the writer every write handle on this mount shares */
 	uint32_t nwrite; /* wlock: write handles open */
+	int held;	 /* wlock: w is kept open to hold an orphan's write lease */
 	/* wlock: times set while the writer was open, set again after its close (which sets mtime)
 	 */
 	int64_t pend_atime_us, pend_mtime_us;
@@ -79,6 +80,9 @@ void cfuse_table_forget(struct cfuse_table *t, uint64_t id, uint64_t n);
 uint32_t cfuse_table_open(struct cfuse_table *t, struct cfuse_inode *ino, int delta);
 /* Whether a handle of id is open. */
 int cfuse_table_is_open(struct cfuse_table *t, uint64_t id);
+/* id's entry with one open more when a handle of it is open (drop with cfuse_table_open(-1)), else
+ * NULL. */
+struct cfuse_inode *cfuse_table_pin(struct cfuse_table *t, uint64_t id);
 /*
  * Gives id's entry (if any) a new path: an orphan's hidden name, or a name
  * that no longer exists for an inode whose name went. Returns 0 or -ENOMEM.

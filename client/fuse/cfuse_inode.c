@@ -210,3 +210,15 @@ int cfuse_table_set_path(struct cfuse_table *t, uint64_t id, const char *path, i
 	free(p);
 	return 0;
 }
+
+struct cfuse_inode *cfuse_table_pin(struct cfuse_table *t, uint64_t id)
+{
+	pthread_mutex_lock(&t->lock);
+	struct cfuse_inode *ino = find_locked(t, id);
+	if (ino && ino->nopen > 0)
+		ino->nopen++;
+	else
+		ino = NULL;
+	pthread_mutex_unlock(&t->lock);
+	return ino;
+}

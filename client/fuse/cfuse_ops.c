@@ -24,9 +24,10 @@
  * open on mount B after a close on A returns sees A's bytes and size;
  * names made or removed on A are seen by B within attr_timeout.
  *
- * Unlinked while open: the file is renamed to CFUSE_ORPHAN_PREFIX<id> in
- * its directory (hidden from listings) and removed at its last release on
- * this mount. If the mount dies first, the orphan stays (see docs).
+ * Unlinked while open: the file is renamed to CFUSE_ORPHAN_PREFIX<id> plus
+ * the temporaries' suffix in its directory (hidden from listings), its
+ * write lease held, and removed at its last release on this mount; if the
+ * mount dies first, the lease expires and the metaserver removes it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -38,6 +39,7 @@
 #include <time.h>
 
 #include "cfuse.h"
+#include "tempname.h"
 
 #define NAME_MAX_BYTES 255
 #define CFUSE_BLKSIZE  (1u << 20)
@@ -574,10 +576,30 @@ static char *orphan_name(const char *path, uint64_t id)
 {
 	const char *slash = strrchr(path, '/');
 	char *out = NULL;
-	if (asprintf(&out, "%.*s/" CFUSE_ORPHAN_PREFIX "%llu", (int)(slash - path), path,
-		     (unsigned long long)id) < 0)
+	if (asprintf(&out, "%.*s/" CFUSE_ORPHAN_PREFIX "%llu" TEMPNAME_SUFFIX, (int)(slash - path),
+		     path, (unsigned long long)id) < 0)
 		return NULL;
 	return out;
+}
+
+static void handle_drop(struct cfuse *m, struct cfuse_inode *e);
+
+/*
+ * Keeps an orphan's write lease while this mount has it open: its name is
+ * a temporary's (common/tempname.h), so if this mount dies the lease
+ * expires and the metaserver removes the file. Best effort: when another
+ * client writes the file, the orphan is only removed at the last release.
+ */
+static void orphan_hold(struct cfuse *m, uint64_t id)
+{
+	struct cfuse_inode *e = cfuse_table_pin(&m->table, id);
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->wlock);
+	if (writer_open(m, e, 0) == 0)
+		e->held = 1;
+	pthread_mutex_unlock(&e->wlock);
+	handle_drop(m, e);
 }
 
 /*
@@ -597,6 +619,8 @@ static int orphan_if_open(struct cfuse *m, const char *path, const struct cairn_
 	if (!err)
 		err = cfuse_table_set_path(&m->table, cs->id, hidden, open);
 	free(hidden);
+	if (!err && open)
+		orphan_hold(m, cs->id);
 	return err ? err : open;
 }
 
@@ -897,7 +921,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h->write) {
 		pthread_mutex_lock(&e->wlock);
 		if (e->w)
-			err = e->nwrite == 1 ? writer_close(m, e) : cairn_fsync(e->w);
+			err = e->nwrite == 1 && !e->held ? writer_close(m, e) : cairn_fsync(e->w);
 		pthread_mutex_unlock(&e->wlock);
 	}
 	fuse_reply_err(req, to_errno(m, err, "close"));
@@ -924,15 +948,35 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int err = 0;
 	if (h->write) {
 		pthread_mutex_lock(&e->wlock);
-		if (--e->nwrite == 0 && e->w)
+		if (--e->nwrite == 0 && e->w && !e->held)
 			err = writer_close(m, e);
 		pthread_mutex_unlock(&e->wlock);
 	}
 	cairn_close(h->rd);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+	handle_drop(m, e);
+	fuse_reply_err(req, to_errno(m, err, "close"));
+}
+
+/*
+ * One open of e less; at the last, an orphan's held writer is closed and
+ * the orphan removed, and the entry freed if the kernel forgot it.
+ */
+static void handle_drop(struct cfuse *m, struct cfuse_inode *e)
+{
 	uint64_t id = e->id;
 	char *orphan = NULL;
+	pthread_mutex_lock(&m->table.lock);
+	int last = e->nopen == 1;
+	pthread_mutex_unlock(&m->table.lock);
+	if (last) { /* e cannot go while this open is counted */
+		pthread_mutex_lock(&e->wlock);
+		if (e->held && e->w && e->nwrite == 0)
+			writer_close(m, e);
+		e->held = 0;
+		pthread_mutex_unlock(&e->wlock);
+	}
 	pthread_mutex_lock(&m->table.lock);
 	if (--e->nopen == 0 && e->orphan)
 		orphan = strdup(e->path);
@@ -941,7 +985,6 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		cairn_remove(m->fs, orphan, 0);
 	free(orphan);
 	cfuse_table_forget(&m->table, id, 0); /* frees the entry if the kernel forgot it */
-	fuse_reply_err(req, to_errno(m, err, "close"));
 }
 
 static void dir_free(struct cfuse_dir *d)

@@ -756,8 +756,8 @@ def test_orphans_go_at_last_close(world, mnt):
         f.write("d")
     os.rename(os.path.join(mnt, "d"), os.path.join(mnt, "c"))  # over b, still open
     assert sorted(c.cli("ls", remote).split()) == sorted(
-        ["c", ".cairn-fuse-orphan.%d" % os.fstat(fa.fileno()).st_ino,
-         ".cairn-fuse-orphan.%d" % os.fstat(fb.fileno()).st_ino])
+        ["c", ".cairn-fuse-orphan.%d._COPYING_" % os.fstat(fa.fileno()).st_ino,
+         ".cairn-fuse-orphan.%d._COPYING_" % os.fstat(fb.fileno()).st_ino])
     assert fa.read() == "a" and fb.read() == "b"
     fa.close()
     fb.close()
@@ -765,3 +765,28 @@ def test_orphans_go_at_last_close(world, mnt):
     while c.cli("ls", remote).split() != ["c"]:
         assert time.monotonic() < deadline, c.cli("ls", remote)
         time.sleep(0.05)
+
+
+def test_orphans_of_a_dead_mount_go_when_its_lease_ends(tmp_path):
+    c = Cluster(tmp_path, nchunks=1, meta_extra=("--lease", "2s")).start()
+    m = Mount(tmp_path, c.meta.addr, "mnt").start()
+    try:
+        with open(m.path("f"), "w") as f:
+            f.write("data")
+        fd = os.open(m.path("f"), os.O_RDONLY)
+        os.unlink(m.path("f"))
+        assert len(c.cli("ls", "/").split()) == 1  # the orphan, held by this mount
+        m.proc.kill()
+        m.proc.wait()
+        subprocess.run(["fusermount3", "-uz", m.dir], capture_output=True)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        deadline = time.monotonic() + 30
+        while c.cli("ls", "/").split():
+            assert time.monotonic() < deadline, c.cli("ls", "/")
+            time.sleep(0.2)
+    finally:
+        m.stop()
+        c.kill()
