@@ -154,7 +154,8 @@ static int canonical_query(const struct http_req *r, struct sbuf *b)
 		free(v);
 		q += len + (amp ? 1 : 0);
 	}
-	qsort(ps, n, sizeof(*ps), qparam_cmp);
+	if (n)
+		qsort(ps, n, sizeof(*ps), qparam_cmp);
 	for (size_t i = 0; i < n; i++) {
 		sbuf_printf(b, "%s%s=%s", i ? "&" : "", ps[i].k, ps[i].v);
 		free(ps[i].k);

@@ -388,7 +388,7 @@ int s3_mpu_complete(struct s3_req *q)
 			      "One or more of the specified parts could not be found.");
 		goto out;
 	}
-	char etag[48];
+	char etag[64]; /* "md5hex-N" with N up to 19 digits */
 	etag[0] = '"';
 	auth_hex(sum, 16, etag + 1);
 	snprintf(etag + 33, sizeof(etag) - 33, "-%ld\"", n);
