@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cred.h"
+#include "util.h"
 
 static const char HEADER[] = "# cairn credentials: keep private (mode 0600)\n";
 
@@ -38,20 +39,6 @@ static int fail(char **cause, int err, const char *what, const char *path)
 	return err < 0 ? err : -err;
 }
 
-static int write_all(int fd, const char *text, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, text, len);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n > 0) {
-			text += n;
-			len -= (size_t)n;
-		}
-	}
-	return fsync(fd) ? -errno : 0;
-}
-
 int cred_write(const char *path, const char *user, const uint8_t key[TOKEN_KEY_LEN], char **cause)
 {
 	char text[CRED_TEXT_MAX], tmp[4096];
@@ -71,7 +58,9 @@ int cred_write(const char *path, const char *user, const uint8_t key[TOKEN_KEY_L
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail(cause, errno, "cannot create", tmp);
-	int err = fchmod(fd, 0600) ? -errno : write_all(fd, text, (size_t)len);
+	int err = fchmod(fd, 0600) ? -errno : write_full(fd, text, (size_t)len);
+	if (!err && fsync(fd))
+		err = -errno;
 	close(fd);
 	if (!err && rename(tmp, path))
 		err = -errno;

@@ -12,13 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include "token.h"
+#include "util.h"
 
 static const char AUTH_LABEL[] = "cairn-auth-1";
 
@@ -28,23 +28,10 @@ struct cursor {
 	size_t left;
 };
 
-int token_random(uint8_t *buf, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = getrandom(buf + got, n - got, 0);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r > 0)
-			got += (size_t)r;
-	}
-	return 0;
-}
-
 int token_keys_rotate(struct token_keys *keys)
 {
 	struct token_key next = {.id = keys->current.id + 1};
-	int err = token_random(next.key, sizeof(next.key));
+	int err = random_fill(next.key, sizeof(next.key));
 	if (err)
 		return err;
 	keys->previous = keys->current;

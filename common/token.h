@@ -68,9 +68,6 @@ struct token_keys {
 	struct token_key previous; /* still accepted; id 0 when none */
 };
 
-/* Fills n random bytes from getrandom(). Returns 0 or -errno. */
-int token_random(uint8_t *buf, size_t n);
-
 /*
  * Replaces the keys' previous key with the current one and makes a fresh
  * random current key with the next id (1 for a new keys struct zeroed by the

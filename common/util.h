@@ -48,4 +48,7 @@ int parse_duration_ms(const char *s, uint64_t *out);
  */
 int addr_parse(const char *s, char **host, uint16_t *port);
 
+/* Fills n bytes of buf from getrandom() (again after EINTR). Returns 0 or -errno. */
+int random_fill(void *buf, size_t n);
+
 #endif

@@ -16,6 +16,8 @@
 
 #include "cred.h"
 
+#include "util.h"
+
 #include "check.h"
 
 static char dir[] = "/tmp/test_cred.XXXXXX";
@@ -34,7 +36,7 @@ static void test_roundtrip(void)
 	uint8_t key[TOKEN_KEY_LEN], back[TOKEN_KEY_LEN];
 	struct stat st;
 	snprintf(path, sizeof(path), "%s/alice.cred", dir);
-	CHECK(token_random(key, sizeof(key)) == 0);
+	CHECK(random_fill(key, sizeof(key)) == 0);
 	CHECK(cred_write(path, "alice", key, &cause) == 0 && !cause);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 	CHECK(access(strcat(strcpy((char[300]){0}, path), ".tmp"), F_OK) != 0);

@@ -15,6 +15,8 @@
 
 #include "token.h"
 
+#include "util.h"
+
 #include "check.h"
 
 static struct token sample(void)
@@ -125,7 +127,7 @@ static void test_bad_input(void)
 static void test_auth_proof(void)
 {
 	uint8_t secret[TOKEN_KEY_LEN], nonce[TOKEN_NONCE_LEN], proof[TOKEN_MAC_LEN];
-	CHECK(token_random(secret, sizeof(secret)) == 0 && token_random(nonce, sizeof(nonce)) == 0);
+	CHECK(random_fill(secret, sizeof(secret)) == 0 && random_fill(nonce, sizeof(nonce)) == 0);
 	token_auth_proof(secret, nonce, "alice", proof);
 	CHECK(token_auth_check(secret, nonce, "alice", proof));
 	CHECK(!token_auth_check(secret, nonce, "bob", proof));
