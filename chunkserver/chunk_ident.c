@@ -39,8 +39,7 @@ int chunk_ident_load(struct chunk_server *cs, char **cause)
 		if (err == -ENOENT)
 			continue;
 		if (err) {
-			if (asprintf(cause, "data dir identity: %s", why ? why : "unreadable") < 0)
-				*cause = NULL;
+			*cause = xasprintf("data dir identity: %s", why ? why : "unreadable");
 			free(why);
 			return -1;
 		}
@@ -53,11 +52,9 @@ int chunk_ident_load(struct chunk_server *cs, char **cause)
 			char a[IDENT_HEX_LEN + 1], b[IDENT_HEX_LEN + 1];
 			ident_hex(cs->fs_id, a);
 			ident_hex(id.fs_id, b);
-			if (asprintf(cause,
-				     "data dirs of two file systems: %s belongs to %s, %s to %s; "
-				     "refusing to start (nothing was changed)",
-				     first, a, cs->dirs[i], b) < 0)
-				*cause = NULL;
+			*cause = xasprintf("data dirs of two file systems: %s belongs to %s, %s to %s; "
+					   "refusing to start (nothing was changed)",
+					   first, a, cs->dirs[i], b);
 			return -1;
 		}
 	}

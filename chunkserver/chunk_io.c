@@ -283,7 +283,7 @@ static void call_fail(struct chunk_call *call, int err, const char *why)
 	if (call->err)
 		return;
 	call->err = err;
-	call->why = strdup(why ? why : err_str(err));
+	call->why = xstrdup(why ? why : err_str(err));
 	if (err == -CAIRN_ECHECKSUM || err == -EIO || err == -ENOSPC)
 		log_warn("chunk %016llx: call from %s failed: %s",
 			 (unsigned long long)call->chunk_id, rpc_conn_peer(call->conn), call->why);

@@ -121,16 +121,6 @@ struct chunk_repl {
 	size_t nfailed, failed_cap, sent_nfailed;
 };
 
-static void *xrealloc(void *p, size_t size)
-{
-	void *q = realloc(p, size);
-	if (!q) {
-		log_error("out of memory");
-		abort();
-	}
-	return q;
-}
-
 static void pump(struct chunk_copy *k);
 
 /* ---- reports ---- */
@@ -485,11 +475,7 @@ static void pump(struct chunk_copy *k)
 		}
 	}
 	while (in_memory(k) < CHUNK_REPL_WINDOW && k->read_at < k->length) {
-		struct copy_read *rd = malloc(sizeof(*rd));
-		if (!rd) {
-			finish(k, -ENOMEM, NULL);
-			return;
-		}
+		struct copy_read *rd = xmalloc(sizeof(*rd));
 		uint64_t left = k->length - k->read_at;
 		*rd = (struct copy_read){k, k->gen, k->read_at,
 					 left < CHUNK_REPL_PIECE ? left : CHUNK_REPL_PIECE};
@@ -607,12 +593,8 @@ void chunk_repl_command(struct chunk_server *cs, const Cairn__ReplicateCmd *m)
 	}
 	if (find(cs, m->chunk_id))
 		return; /* asked again while copying (a metaserver restart): one is enough */
-	struct chunk_copy *k = calloc(1, sizeof(*k));
-	char **src = calloc(m->n_sources, sizeof(*src));
-	if (!k || !src) {
-		log_error("out of memory");
-		abort();
-	}
+	struct chunk_copy *k = xcalloc(1, sizeof(*k));
+	char **src = xcalloc(m->n_sources, sizeof(*src));
 	k->cs = cs;
 	k->id = m->chunk_id;
 	k->version = m->version;
@@ -620,10 +602,7 @@ void chunk_repl_command(struct chunk_server *cs, const Cairn__ReplicateCmd *m)
 	k->length = m->length;
 	k->sources = src;
 	for (size_t i = 0; i < m->n_sources; i++)
-		if (!(k->sources[k->nsources++] = strdup(m->sources[i]))) {
-			log_error("out of memory");
-			abort();
-		}
+		k->sources[k->nsources++] = xstrdup(m->sources[i]);
 	struct chunk_copy **pp = &r->copies;
 	while (*pp)
 		pp = &(*pp)->next;
@@ -655,9 +634,7 @@ int chunk_repl_busy(const struct chunk_server *cs, uint64_t id)
 
 int chunk_repl_start(struct chunk_server *cs)
 {
-	cs->repl = calloc(1, sizeof(*cs->repl));
-	if (!cs->repl)
-		return -ENOMEM;
+	cs->repl = xcalloc(1, sizeof(*cs->repl));
 	struct chunk_repl *r = cs->repl;
 	r->rate = (double)CHUNK_REPL_RATE / 1000.0;
 	r->reap_ev = evtimer_new(cs->base, on_reap, r);

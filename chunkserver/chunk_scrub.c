@@ -42,10 +42,7 @@ static void collect(const struct store_chunk_info *info, void *arg)
 		return;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 1024;
-		uint64_t *p = realloc(l->ids, cap * sizeof(*p));
-		if (!p)
-			return; /* scrub what fits this time */
-		l->ids = p;
+		l->ids = xrealloc(l->ids, cap * sizeof(*l->ids));
 		l->cap = cap;
 	}
 	l->ids[l->n++] = info->chunk_id;

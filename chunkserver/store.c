@@ -609,11 +609,7 @@ static void init_dirs(struct store *s, const char *const *dirs)
 		d->index = i;
 		d->root_fd = -1;
 		d->qtail = &d->qhead;
-		d->path = strdup(dirs[i]);
-		if (!d->path) {
-			log_error("store: out of memory");
-			abort();
-		}
+		d->path = xstrdup(dirs[i]);
 		pthread_mutex_init(&d->mu, NULL);
 		pthread_cond_init(&d->cv, NULL);
 	}
@@ -626,8 +622,7 @@ static int start_dirs(struct store *s, char **cause)
 		struct store_dir *d = &s->dirs[i];
 		int rc = pthread_create(&d->thread, NULL, store_worker_main, d);
 		if (rc != 0) {
-			if (asprintf(cause, "cannot start a worker: %s", strerror(rc)) < 0)
-				*cause = NULL;
+			*cause = xasprintf("cannot start a worker: %s", strerror(rc));
 			return -rc;
 		}
 		d->started = 1;
@@ -663,9 +658,7 @@ static char *no_dir_cause(const struct store *s)
 	for (int i = 0; i < s->ndirs; i++)
 		len += strlen(s->dirs[i].path) + 8 +
 		       (s->dirs[i].scan_error ? strlen(s->dirs[i].scan_error) : 8);
-	char *c = malloc(len);
-	if (!c)
-		return NULL;
+	char *c = xmalloc(len);
 	size_t at = (size_t)snprintf(c, len, "no usable data dir");
 	for (int i = 0; i < s->ndirs; i++) {
 		const struct store_dir *d = &s->dirs[i];
@@ -680,7 +673,7 @@ struct store *store_open(const char *const *dirs, int ndirs, uint64_t capacity,
 {
 	*cause = NULL;
 	if (ndirs < 1) {
-		*cause = strdup("no data dir given");
+		*cause = xstrdup("no data dir given");
 		return NULL;
 	}
 	struct store *s = xcalloc(1, sizeof(*s));
@@ -698,8 +691,7 @@ struct store *store_open(const char *const *dirs, int ndirs, uint64_t capacity,
 	if (s->efd < 0 ||
 	    !(s->done_ev = event_new(base, s->efd, EV_READ | EV_PERSIST, on_done, s)) ||
 	    event_add(s->done_ev, NULL) < 0) {
-		if (asprintf(cause, "cannot set up completions: %s", strerror(errno)) < 0)
-			*cause = NULL;
+		*cause = xasprintf("cannot set up completions: %s", strerror(errno));
 		teardown(s);
 		return NULL;
 	}

@@ -312,14 +312,12 @@ static int handle_load(struct store_dir *d, struct store_op *op, int fd, struct 
 	ssize_t n = store_pread_full(fd, d->scratch, CHUNKFILE_REGION_BYTES, 0);
 	if (n < 0)
 		return io_err(d, "read header", id, (int)-n);
-	struct store_handle *h = malloc(sizeof(*h));
-	if (!h)
-		return -ENOMEM;
+	struct store_handle *h = xmalloc(sizeof(*h));
 	char *cause = NULL;
 	int rc = chunkfile_decode_region(d->scratch, (size_t)n, &h->h, NULL, NULL, &cause);
 	if (rc == 0 && h->h.chunk_id != id) {
 		rc = -CAIRN_EPROTO;
-		cause = strdup("the header names another chunk");
+		cause = xstrdup("the header names another chunk");
 	}
 	if (rc < 0) {
 		log_error("%s: chunk %016llx: bad header: %s", d->path, (unsigned long long)id,
@@ -412,9 +410,7 @@ static int op_create(struct store_dir *d, struct store_op *op)
 	rc = handle_make_room(d);
 	if (rc < 0)
 		return rc;
-	struct store_handle *h = calloc(1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
+	struct store_handle *h = xcalloc(1, sizeof(*h));
 	char rel[CHUNKFILE_RELPATH_MAX];
 	chunkfile_relpath(rel, op->chunk_id);
 	int fd = openat(d->root_fd, rel, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -554,17 +550,10 @@ static int gather_iov(struct store_dir *d, struct evbuffer *buf)
 {
 	int n = evbuffer_peek(buf, -1, NULL, NULL, 0);
 	if (n > d->iov_cap) {
-		struct iovec *v = malloc(sizeof(*v) * (size_t)n);
-		struct evbuffer_iovec *ev = malloc(sizeof(*ev) * (size_t)n);
-		if (!v || !ev) {
-			free(v);
-			free(ev);
-			return -ENOMEM;
-		}
 		free(d->iov);
 		free(d->eviov);
-		d->iov = v;
-		d->eviov = ev;
+		d->iov = xmalloc(sizeof(*d->iov) * (size_t)n);
+		d->eviov = xmalloc(sizeof(*d->eviov) * (size_t)n);
 		d->iov_cap = n;
 	}
 	n = evbuffer_peek(buf, -1, NULL, d->eviov, n);
@@ -606,8 +595,6 @@ static int op_write(struct store_dir *d, struct store_op *op)
 	if (ext && (rc = check_space(d, ext)) < 0)
 		return rc;
 	int niov = gather_iov(d, op->buf);
-	if (niov < 0)
-		return niov;
 	rc = write_crcs(d, h, op, off, end);
 	if (rc < 0)
 		return rc;
@@ -802,10 +789,9 @@ static int op_read(struct store_dir *d, struct store_op *op)
 	if (op->rcb && off == start && off < end && (end % BS == 0 || end == length)) {
 		/* Whole blocks: their CRCs can travel with them instead of being computed again. */
 		size_t n = (size_t)((end - off + BS - 1) / BS);
-		if ((op->crcs = malloc(n * sizeof(*op->crcs)))) {
-			memcpy(op->crcs, h->h.crc + off / BS, n * sizeof(*op->crcs));
-			op->ncrcs = n;
-		}
+		op->crcs = xmalloc(n * sizeof(*op->crcs));
+		memcpy(op->crcs, h->h.crc + off / BS, n * sizeof(*op->crcs));
+		op->ncrcs = n;
 	}
 	return 0;
 }
@@ -819,8 +805,7 @@ static int op_crcs(struct store_dir *d, struct store_op *op)
 		return rc;
 	uint64_t length = h->h.length, off = op->offset;
 	size_t n = (size_t)((end - off + BS - 1) / BS);
-	if (!(op->crcs = malloc((n ? n : 1) * sizeof(*op->crcs))))
-		return -ENOMEM;
+	op->crcs = xmalloc(n * sizeof(*op->crcs));
 	op->ncrcs = n;
 	memcpy(op->crcs, h->h.crc + off / BS, n * sizeof(*op->crcs));
 	if (end % BS == 0 || end == length)
@@ -849,9 +834,7 @@ static int scrub_header(struct store_dir *d, struct store_handle *h, struct stor
 	ssize_t n = store_pread_full(h->fd, d->scratch, CHUNKFILE_REGION_BYTES, 0);
 	if (n < 0)
 		return io_err(d, "read header", op->chunk_id, (int)-n);
-	struct chunkfile_header *disk = malloc(sizeof(*disk));
-	if (!disk)
-		return -ENOMEM;
+	struct chunkfile_header *disk = xmalloc(sizeof(*disk));
 	char *cause = NULL;
 	int rc = chunkfile_decode_region(d->scratch, (size_t)n, disk, NULL, NULL, &cause);
 	const struct chunkfile_header *m = &h->h;
@@ -876,8 +859,8 @@ static int op_scrub(struct store_dir *d, struct store_op *op)
 	result(op, h);
 	if ((rc = scrub_header(d, h, op)) < 0)
 		return rc;
-	if (!d->bigbuf && !(d->bigbuf = malloc(STORE_SCRUB_BUF)))
-		return -ENOMEM;
+	if (!d->bigbuf)
+		d->bigbuf = xmalloc(STORE_SCRUB_BUF);
 	for (uint64_t pos = 0; pos < h->h.length; pos += STORE_SCRUB_BUF) {
 		size_t want = (size_t)min64(h->h.length - pos, STORE_SCRUB_BUF);
 		ssize_t got = store_pread_full(h->fd, d->bigbuf, want, HDR + pos);

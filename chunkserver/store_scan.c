@@ -71,19 +71,14 @@ void store_move_aside(struct store_dir *d, const char *relpath, const char *why)
 	log_error("%s/%s: %s; could not move it aside: %s", d->path, relpath, why, strerror(err));
 }
 
-static int found_add(struct store_dir *d, const struct chunkfile_header *h)
+static void found_add(struct store_dir *d, const struct chunkfile_header *h)
 {
 	if (d->nfound == d->found_cap) {
-		size_t cap = d->found_cap ? 2 * d->found_cap : 256;
-		struct store_found *f = realloc(d->found, cap * sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		d->found = f;
-		d->found_cap = cap;
+		d->found_cap = d->found_cap ? 2 * d->found_cap : 256;
+		d->found = xrealloc(d->found, d->found_cap * sizeof(*d->found));
 	}
 	d->found[d->nfound++] =
 	    (struct store_found){h->chunk_id, h->version, h->file_id, h->length};
-	return 0;
 }
 
 /*
@@ -163,8 +158,8 @@ static void scan_one(struct store_dir *d, const char *rel, uint64_t id, struct c
 		log_error("%s/%s: repair: %s; skipped", d->path, rel, strerror(-rc));
 		goto out;
 	}
-	if (found_add(d, h) == 0)
-		atomic_fetch_add(&d->used, HDR + h->length);
+	found_add(d, h);
+	atomic_fetch_add(&d->used, HDR + h->length);
 	goto out;
 aside:
 	store_move_aside(d, rel, why);
@@ -215,14 +210,10 @@ static int scan_subdir(struct store_dir *d, unsigned x, struct chunkfile_header 
 
 void store_scan_dir(struct store_dir *d)
 {
-	struct chunkfile_header *h = malloc(sizeof(*h));
-	d->scratch = malloc(2 * BS);
-	d->crcs = malloc(sizeof(uint32_t) * CHUNKFILE_MAX_BLOCKS);
-	d->hdrbuf = malloc(CHUNKFILE_SLOT_BYTES);
-	if (!h || !d->scratch || !d->crcs || !d->hdrbuf) {
-		scan_fail(d, "out of memory");
-		goto out;
-	}
+	struct chunkfile_header *h = xmalloc(sizeof(*h));
+	d->scratch = xmalloc(2 * BS);
+	d->crcs = xmalloc(sizeof(uint32_t) * CHUNKFILE_MAX_BLOCKS);
+	d->hdrbuf = xmalloc(CHUNKFILE_SLOT_BYTES);
 	struct stat st;
 	struct statfs sf;
 	d->root_fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

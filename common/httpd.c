@@ -17,14 +17,12 @@ struct evhttp *httpd_listen(struct event_base *base, const char *addr, const cha
 	uint16_t port;
 	*cause = NULL;
 	if (addr_parse(addr, &host, &port) < 0) {
-		if (asprintf(cause, "%s %s: not HOST:PORT", flag, addr) < 0)
-			*cause = NULL;
+		*cause = xasprintf("%s %s: not HOST:PORT", flag, addr);
 		return NULL;
 	}
 	struct evhttp *http = evhttp_new(base);
 	if (!http || evhttp_bind_socket(http, host, port) < 0) {
-		if (asprintf(cause, "%s %s: cannot listen there", flag, addr) < 0)
-			*cause = NULL;
+		*cause = xasprintf("%s %s: cannot listen there", flag, addr);
 		if (http)
 			evhttp_free(http);
 		free(host);

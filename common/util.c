@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,25 @@ void *xmalloc(size_t size)
 	return oom_check(malloc(size ? size : 1));
 }
 
+void *xrealloc(void *p, size_t size)
+{
+	return oom_check(realloc(p, size ? size : 1));
+}
+
 char *xstrdup(const char *s)
 {
 	return oom_check(strdup(s));
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return oom_check(n < 0 ? NULL : s);
 }
 
 int64_t time_now_us(void)

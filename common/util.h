@@ -20,10 +20,13 @@
 #define CAIRN_ASSERT(e) ((e) ? (void)0 : cairn_assert_fail(#e, __FILE__, __LINE__))
 _Noreturn void cairn_assert_fail(const char *expr, const char *file, int line);
 
-/* calloc/malloc/strdup that log "out of memory" and abort instead of returning NULL. Daemons only. */
+/* calloc/malloc/realloc/strdup/asprintf that log "out of memory" and abort instead of
+ * returning NULL. Daemons and the CLI only. xrealloc(p, 0) keeps a 1-byte block. */
 void *xcalloc(size_t n, size_t size);
 void *xmalloc(size_t size);
+void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Writes all len bytes of buf to fd (again after EINTR and short writes). Returns 0 or -errno. */
 int write_full(int fd, const void *buf, size_t len);

@@ -42,8 +42,7 @@ int auth_load(const char *path, struct s3_auth **out, char **cause)
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		int err = errno;
-		if (asprintf(cause, "cannot read keys file %s: %s", path, strerror(err)) < 0)
-			*cause = NULL;
+		*cause = xasprintf("cannot read keys file %s: %s", path, strerror(err));
 		return -err;
 	}
 	struct s3_auth *a = xcalloc(1, sizeof(*a));
@@ -57,9 +56,8 @@ int auth_load(const char *path, struct s3_auth **out, char **cause)
 			continue;
 		char *secret = strtok_r(NULL, " \t\r\n", &save);
 		if (!secret || strtok_r(NULL, " \t\r\n", &save)) {
-			if (asprintf(cause, "%s:%d: expected \"ACCESS_KEY_ID SECRET_ACCESS_KEY\"",
-				     path, lineno) < 0)
-				*cause = NULL;
+			*cause = xasprintf("%s:%d: expected \"ACCESS_KEY_ID SECRET_ACCESS_KEY\"",
+					   path, lineno);
 			fclose(f);
 			auth_free(a);
 			return -EINVAL;

@@ -218,8 +218,7 @@ static int listen_on(const char *addr, char **cause)
 	int rc = getaddrinfo(host, ports, &hints, &ai);
 	free(host);
 	if (rc != 0) {
-		if (asprintf(cause, "--listen %s: %s", addr, gai_strerror(rc)) < 0)
-			*cause = NULL;
+		*cause = xasprintf("--listen %s: %s", addr, gai_strerror(rc));
 		return -1;
 	}
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -227,8 +226,7 @@ static int listen_on(const char *addr, char **cause)
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-		if (asprintf(cause, "cannot listen on %s: %s", addr, strerror(errno)) < 0)
-			*cause = NULL;
+		*cause = xasprintf("cannot listen on %s: %s", addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
@@ -256,9 +254,8 @@ static int gw_init(struct s3_gw *gw, const struct s3_options *o, char **cause)
 		free(first);
 	}
 	if (rc < 0) {
-		if (asprintf(cause, "--meta %s: %s", o->meta ? o->meta : "(default)",
-			     cairn_strerror(rc)) < 0)
-			*cause = NULL;
+		*cause =
+		    xasprintf("--meta %s: %s", o->meta ? o->meta : "(default)", cairn_strerror(rc));
 		return -1;
 	}
 	gw->root = xstrdup(o->root);
@@ -266,8 +263,7 @@ static int gw_init(struct s3_gw *gw, const struct s3_options *o, char **cause)
 	while (n > 1 && gw->root[n - 1] == '/')
 		gw->root[--n] = '\0';
 	if (gw->root[0] != '/' || strcmp(gw->root, "/") == 0) {
-		if (asprintf(cause, "--root %s: must be an absolute path below /", o->root) < 0)
-			*cause = NULL;
+		*cause = xasprintf("--root %s: must be an absolute path below /", o->root);
 		return -1;
 	}
 	if (o->public_buckets) {
@@ -283,8 +279,7 @@ static int gw_init(struct s3_gw *gw, const struct s3_options *o, char **cause)
 	if (o->keys && auth_load(o->keys, &gw->auth, cause) < 0)
 		return -1;
 	if (!o->keys && !is_loopback(o->listen)) {
-		if (asprintf(cause, "--listen %s is not loopback: give --keys", o->listen) < 0)
-			*cause = NULL;
+		*cause = xasprintf("--listen %s is not loopback: give --keys", o->listen);
 		return -1;
 	}
 	if (!o->keys)
@@ -301,8 +296,7 @@ static int gw_init(struct s3_gw *gw, const struct s3_options *o, char **cause)
 		    SSL_CTX_check_private_key(gw->tls) != 1) {
 			char err[256];
 			ERR_error_string_n(ERR_get_error(), err, sizeof(err));
-			if (asprintf(cause, "TLS: %s", err) < 0)
-				*cause = NULL;
+			*cause = xasprintf("TLS: %s", err);
 			return -1;
 		}
 	}

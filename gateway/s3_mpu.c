@@ -150,10 +150,8 @@ int s3_mpu_create(struct s3_req *q)
 	auth_hex(rnd, sizeof(rnd), id);
 	key_internal(&dir, q->gw->root, q->bucket, "mp", NULL);
 	struct cairn_stat st;
-	char *bucket_dir = NULL;
-	if (asprintf(&bucket_dir, "%s/%s", q->gw->root, q->bucket) < 0)
-		bucket_dir = NULL;
-	rc = bucket_dir ? cairn_stat(q->gw->c, bucket_dir, &st) : -ENOMEM;
+	char *bucket_dir = xasprintf("%s/%s", q->gw->root, q->bucket);
+	rc = cairn_stat(q->gw->c, bucket_dir, &st);
 	free(bucket_dir);
 	if (rc == 0) {
 		rc = cairn_mkdir(q->gw->c, dir.p, 0);

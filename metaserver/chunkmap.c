@@ -39,14 +39,8 @@ struct chunkmap {
 
 struct chunkmap *chunkmap_new(void)
 {
-	struct chunkmap *cm = calloc(1, sizeof(*cm));
-	if (!cm)
-		return NULL;
+	struct chunkmap *cm = xcalloc(1, sizeof(*cm));
 	cm->by_id = idmap_new();
-	if (!cm->by_id) {
-		free(cm);
-		return NULL;
-	}
 	return cm;
 }
 
@@ -164,13 +158,8 @@ int chunkmap_set(struct chunkmap *cm, uint64_t id, uint64_t file_id, uint64_t in
 		return -EINVAL;
 	struct chunkmap_chunk *c = idmap_get(cm->by_id, id);
 	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		if (idmap_put(cm->by_id, id, c) < 0) {
-			free(c);
-			return -ENOMEM;
-		}
+		c = xcalloc(1, sizeof(*c));
+		idmap_put(cm->by_id, id, c);
 		c->id = id;
 	} else if (version < c->version) {
 		return -EINVAL;
@@ -194,25 +183,18 @@ void chunkmap_forget(struct chunkmap *cm, uint64_t id, chunkmap_drop_fn fn, void
 }
 
 /* Makes heads[] cover node. */
-static int heads_reserve(struct chunkmap *cm, uint32_t node)
+static void heads_reserve(struct chunkmap *cm, uint32_t node)
 {
 	if (node < cm->nheads)
-		return 0;
+		return;
 	size_t n = cm->nheads ? cm->nheads : 16;
 	while (n <= node)
 		n *= 2;
-	uint64_t *v = realloc(cm->heads, n * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	cm->heads = v;
-	size_t *k = realloc(cm->counts, n * sizeof(*k));
-	if (!k)
-		return -ENOMEM; /* heads grew, nheads did not: the next call retries */
-	cm->counts = k;
-	memset(v + cm->nheads, 0, (n - cm->nheads) * sizeof(*v));
-	memset(k + cm->nheads, 0, (n - cm->nheads) * sizeof(*k));
+	cm->heads = xrealloc(cm->heads, n * sizeof(*cm->heads));
+	cm->counts = xrealloc(cm->counts, n * sizeof(*cm->counts));
+	memset(cm->heads + cm->nheads, 0, (n - cm->nheads) * sizeof(*cm->heads));
+	memset(cm->counts + cm->nheads, 0, (n - cm->nheads) * sizeof(*cm->counts));
 	cm->nheads = n;
-	return 0;
 }
 
 int chunkmap_add_replica(struct chunkmap *cm, uint64_t id, uint32_t node, uint64_t version,
@@ -230,15 +212,10 @@ int chunkmap_add_replica(struct chunkmap *cm, uint64_t id, uint32_t node, uint64
 		c->replicas[i].length = length;
 		return 0;
 	}
-	if (heads_reserve(cm, node) < 0)
-		return -ENOMEM;
+	heads_reserve(cm, node);
 	if (c->nreplicas == c->cap) {
-		uint32_t cap = c->cap ? c->cap * 2 : 3;
-		struct chunkmap_replica *v = realloc(c->replicas, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		c->replicas = v;
-		c->cap = cap;
+		c->cap = c->cap ? c->cap * 2 : 3;
+		c->replicas = xrealloc(c->replicas, c->cap * sizeof(*c->replicas));
 	}
 	c->replicas[c->nreplicas].node = node;
 	c->replicas[c->nreplicas].length = length;

@@ -54,7 +54,7 @@ struct chunkmap_chunk {
 /* Called for a replica removed from the map that its node should delete. */
 typedef void (*chunkmap_drop_fn)(void *arg, uint64_t chunk_id, uint32_t node);
 
-/* Returns a new empty map (free with chunkmap_free()) or NULL. */
+/* Returns a new empty map (free with chunkmap_free()). */
 struct chunkmap *chunkmap_new(void);
 void chunkmap_free(struct chunkmap *cm);
 
@@ -68,7 +68,7 @@ const struct chunkmap_chunk *chunkmap_get(const struct chunkmap *cm, uint64_t id
  * The namespace holds chunk id at (file_id, index) with version: adds the
  * chunk (no replicas) or updates it. A higher version than recorded drops
  * every replica, calling fn (when non-NULL) for each; a lower one, or a
- * zero id or version, is -EINVAL. Returns 0, -EINVAL or -ENOMEM.
+ * zero id or version, is -EINVAL. Returns 0 or -EINVAL.
  */
 int chunkmap_set(struct chunkmap *cm, uint64_t id, uint64_t file_id, uint64_t index,
 		 uint64_t version, chunkmap_drop_fn fn, void *arg);
@@ -79,8 +79,7 @@ void chunkmap_forget(struct chunkmap *cm, uint64_t id, chunkmap_drop_fn fn, void
 /*
  * Node reports (or a write chain gives it) a replica of id at version
  * with length bytes. Returns 0 (recorded, or its length refreshed),
- * -ENOENT (orphan), -CAIRN_ESTALE (older), 1 (newer: not recorded), or
- * -ENOMEM.
+ * -ENOENT (orphan), -CAIRN_ESTALE (older) or 1 (newer: not recorded).
  */
 int chunkmap_add_replica(struct chunkmap *cm, uint64_t id, uint32_t node, uint64_t version,
 			 uint64_t length);

@@ -7,6 +7,7 @@
  * dropped first (held_drop_node()) and a report never repeats a replica.
  */
 #include "held.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@ struct held {
 
 struct held *held_new(void)
 {
-	return calloc(1, sizeof(struct held));
+	return xcalloc(1, sizeof(struct held));
 }
 
 void held_free(struct held *h)
@@ -34,10 +35,7 @@ int held_add(struct held *h, uint32_t node, uint64_t chunk, uint64_t version, en
 {
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct held_replica *v = realloc(h->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		h->v = v;
+		h->v = xrealloc(h->v, cap * sizeof(*h->v));
 		h->cap = cap;
 	}
 	h->v[h->n++] = (struct held_replica){node, chunk, version, why, now_ms};

@@ -42,13 +42,13 @@ struct held_replica {
 
 struct held;
 
-/* Returns a new, empty set (free with held_free()), or NULL when out of memory. */
+/* Returns a new, empty set (free with held_free()), aborts when out of memory. */
 struct held *held_new(void);
 void held_free(struct held *h);
 
 /*
  * Holds node's replica of chunk at version, reported at now_ms (the
- * caller never adds one twice: see held_drop_node()). Returns 0 or -ENOMEM.
+ * caller never adds one twice: see held_drop_node()). Returns 0.
  */
 int held_add(struct held *h, uint32_t node, uint64_t chunk, uint64_t version, enum held_why why,
 	     uint64_t now_ms);

@@ -13,6 +13,7 @@
  * through occupied slots only.
  */
 #include "idmap.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -37,15 +38,9 @@ static size_t home(const struct idmap *m, uint64_t key)
 
 struct idmap *idmap_new(void)
 {
-	struct idmap *m = calloc(1, sizeof(*m));
-	if (!m)
-		return NULL;
+	struct idmap *m = xcalloc(1, sizeof(*m));
 	m->bits = IDMAP_MIN_BITS;
-	m->slots = calloc((size_t)1 << m->bits, sizeof(*m->slots));
-	if (!m->slots) {
-		free(m);
-		return NULL;
-	}
+	m->slots = xcalloc((size_t)1 << m->bits, sizeof(*m->slots));
 	return m;
 }
 
@@ -72,37 +67,32 @@ void *idmap_get(const struct idmap *m, uint64_t key)
 	return m->slots[find(m, key)].val;
 }
 
-static int grow(struct idmap *m)
+static void grow(struct idmap *m)
 {
 	size_t cap = (size_t)1 << m->bits;
-	struct idmap_slot *old = m->slots, *slots = calloc(cap * 2, sizeof(*slots));
-	if (!slots)
-		return -ENOMEM;
-	m->slots = slots;
+	struct idmap_slot *old = m->slots;
+	m->slots = xcalloc(cap * 2, sizeof(*m->slots));
 	m->bits++;
 	for (size_t i = 0; i < cap; i++)
 		if (old[i].val)
 			m->slots[find(m, old[i].key)] = old[i];
 	free(old);
-	return 0;
 }
 
-int idmap_put(struct idmap *m, uint64_t key, void *val)
+void idmap_put(struct idmap *m, uint64_t key, void *val)
 {
 	size_t i = find(m, key);
 	if (m->slots[i].val) {
 		m->slots[i].val = val;
-		return 0;
+		return;
 	}
 	if ((m->count + 1) * 4 > ((size_t)3 << m->bits)) {
-		if (grow(m) < 0)
-			return -ENOMEM;
+		grow(m);
 		i = find(m, key);
 	}
 	m->slots[i].key = key;
 	m->slots[i].val = val;
 	m->count++;
-	return 0;
 }
 
 void *idmap_del(struct idmap *m, uint64_t key)

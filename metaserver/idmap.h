@@ -17,7 +17,7 @@
 
 struct idmap;
 
-/* Returns a new empty map (free with idmap_free()), or NULL when out of memory. */
+/* Returns a new empty map (free with idmap_free()); aborts when out of memory. */
 struct idmap *idmap_new(void);
 /* Frees the map, not the values. idmap_free(NULL) is a no-op. */
 void idmap_free(struct idmap *m);
@@ -25,8 +25,8 @@ void idmap_free(struct idmap *m);
 /* The value stored under key, or NULL. */
 void *idmap_get(const struct idmap *m, uint64_t key);
 
-/* Stores val (not NULL) under key, replacing what was there. Returns 0 or -ENOMEM. */
-int idmap_put(struct idmap *m, uint64_t key, void *val);
+/* Stores val (not NULL) under key, replacing what was there; aborts when out of memory. */
+void idmap_put(struct idmap *m, uint64_t key, void *val);
 
 /* Removes key; returns the value it had, or NULL. */
 void *idmap_del(struct idmap *m, uint64_t key);

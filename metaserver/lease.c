@@ -37,6 +37,7 @@
 
 #include "errors.h"
 #include "idmap.h"
+#include "util.h"
 
 struct lease {
 	uint64_t file_id;
@@ -56,17 +57,9 @@ struct lease_table {
 
 struct lease_table *lease_new(uint64_t lease_ms, uint64_t first_id)
 {
-	struct lease_table *t = calloc(1, sizeof(*t));
-	if (!t)
-		return NULL;
+	struct lease_table *t = xcalloc(1, sizeof(*t));
 	t->by_file = idmap_new();
 	t->reclaimed = idmap_new();
-	if (!t->by_file || !t->reclaimed) {
-		idmap_free(t->by_file);
-		idmap_free(t->reclaimed);
-		free(t);
-		return NULL;
-	}
 	t->lease_ms = lease_ms;
 	t->first_id = t->next_id = first_id ? first_id : 1;
 	return t;
@@ -101,13 +94,8 @@ static int grant(struct lease_table *t, uint64_t file_id, uint64_t id, uint64_t 
 {
 	struct lease *l = idmap_get(t->by_file, file_id);
 	if (!l) {
-		l = malloc(sizeof(*l));
-		if (!l)
-			return -ENOMEM;
-		if (idmap_put(t->by_file, file_id, l) < 0) {
-			free(l);
-			return -ENOMEM;
-		}
+		l = xmalloc(sizeof(*l));
+		idmap_put(t->by_file, file_id, l);
 	}
 	l->file_id = file_id;
 	l->id = id;
@@ -149,8 +137,7 @@ int lease_reclaim(struct lease_table *t, uint64_t file_id, uint64_t lease_id, ui
 	if (!in_grace(t, file_id, now_ms) || lease_id == 0 || lease_id >= t->first_id ||
 	    idmap_get(t->reclaimed, lease_id))
 		return -CAIRN_ELEASE;
-	if (idmap_put(t->reclaimed, lease_id, t) < 0)
-		return -ENOMEM;
+	idmap_put(t->reclaimed, lease_id, t);
 	int err = grant(t, file_id, lease_id, now_ms);
 	if (err)
 		idmap_del(t->reclaimed, lease_id);
@@ -196,10 +183,7 @@ size_t lease_expire(struct lease_table *t, uint64_t now_ms, lease_expired_fn fn,
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
-			uint64_t *v = realloc(dead, cap * sizeof(*v));
-			if (!v)
-				break; /* the rest go on a later sweep */
-			dead = v;
+			dead = xrealloc(dead, cap * sizeof(*dead));
 		}
 		dead[n++] = l->file_id;
 	}

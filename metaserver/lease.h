@@ -27,14 +27,14 @@
 
 struct lease_table;
 
-/* Returns a new table (free with lease_free()) or NULL. first_id: non-zero. */
+/* Returns a new table (free with lease_free()). first_id: non-zero. */
 struct lease_table *lease_new(uint64_t lease_ms, uint64_t first_id);
 void lease_free(struct lease_table *t);
 
 /*
  * Grants file_id's write lease to a new writer: *lease_id gets its id.
  * Returns 0, -CAIRN_ELEASE when a live lease holds the file, -EAGAIN while
- * the file is in grace (see above), or -ENOMEM.
+ * the file is in grace (see above).
  */
 int lease_acquire(struct lease_table *t, uint64_t file_id, uint64_t now_ms, uint64_t *lease_id);
 
@@ -60,7 +60,7 @@ int lease_in_grace(const struct lease_table *t, uint64_t now_ms);
  * As lease_check(), but during the grace period a lease_id from before the
  * restart for a file in grace that no live lease holds is granted again
  * (same id, expiring lease_ms from now). Returns 0 (lease_id is file_id's
- * live lease), 1 (it is, reclaimed just now), -CAIRN_ELEASE or -ENOMEM.
+ * live lease), 1 (it is, reclaimed just now) or -CAIRN_ELEASE.
  */
 int lease_reclaim(struct lease_table *t, uint64_t file_id, uint64_t lease_id, uint64_t now_ms);
 

@@ -64,8 +64,7 @@ int meta_audit_start(struct meta_server *ms, char **cause)
 		return 0;
 	int fd = open_file(ms->opts->audit_log);
 	if (fd < 0) {
-		if (asprintf(cause, "--audit-log %s: %s", ms->opts->audit_log, strerror(-fd)) < 0)
-			*cause = NULL;
+		*cause = xasprintf("--audit-log %s: %s", ms->opts->audit_log, strerror(-fd));
 		return -1;
 	}
 	ms->audit = xcalloc(1, sizeof(*ms->audit));

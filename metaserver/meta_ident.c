@@ -66,8 +66,7 @@ static int ident_make(struct meta_server *ms, struct ns *ns, struct ident *id, c
 	const uint8_t *ckpt_id = ns_fs_id(ns);
 	int data = has_data(dir);
 	if (data < 0) {
-		if (asprintf(cause, "--data %s: %s", dir, strerror(-data)) < 0)
-			*cause = NULL;
+		*cause = xasprintf("--data %s: %s", dir, strerror(-data));
 		return -1;
 	}
 	id->format = IDENT_FORMAT;
@@ -112,9 +111,7 @@ int meta_ident_load(struct meta_server *ms, struct ns *ns, char **cause)
 	if (err == 0 && id.chunk_size == 0)
 		why = xstrdup("no chunk_size line");
 	if (err || why) {
-		if (asprintf(cause, "identity of --data %s: %s", dir, why ? why : strerror(-err)) <
-		    0)
-			*cause = NULL;
+		*cause = xasprintf("identity of --data %s: %s", dir, why ? why : strerror(-err));
 		free(why);
 		return -1;
 	}
@@ -122,11 +119,10 @@ int meta_ident_load(struct meta_server *ms, struct ns *ns, char **cause)
 	ident_hex(id.fs_id, hex);
 	ident_hex(ckpt_id, ckpt_hex);
 	if (!ident_is_zero(ckpt_id) && memcmp(ckpt_id, id.fs_id, IDENT_ID_LEN) != 0) {
-		if (asprintf(cause,
-			     "--data %s: its checkpoint belongs to file system %s but its identity "
-			     "file says %s (files of two file systems mixed?): refusing to start",
-			     dir, ckpt_hex, hex) < 0)
-			*cause = NULL;
+		*cause = xasprintf(
+		    "--data %s: its checkpoint belongs to file system %s but its identity "
+		    "file says %s (files of two file systems mixed?): refusing to start",
+		    dir, ckpt_hex, hex);
 		return -1;
 	}
 	if (!ident_is_zero(ckpt_id) && ns_format_chunk_size(ns) != id.chunk_size)
@@ -167,13 +163,11 @@ int meta_ident_check(struct meta_server *ms, const char *addr, const uint8_t *fs
 	ident_hex(ns_fs_id(ms->ns), ours);
 	if (len == IDENT_ID_LEN)
 		ident_hex(fs_id, theirs);
-	if (asprintf(why,
-		     "chunkserver %s belongs to file system %s, this metaserver serves %s: "
-		     "not registered (nothing deleted)",
-		     addr, theirs, ours) < 0)
-		*why = NULL;
+	*why = xasprintf("chunkserver %s belongs to file system %s, this metaserver serves %s: "
+			 "not registered (nothing deleted)",
+			 addr, theirs, ours);
 	if (!refused_before(ms, addr, theirs))
-		log_warn("refused %s", *why ? *why : addr);
+		log_warn("refused %s", *why);
 	return -EACCES;
 }
 

@@ -178,9 +178,7 @@ static struct node_seen *seen(struct meta_stats *st, uint32_t id)
 {
 	if (id >= st->nnodes) {
 		size_t n = id + 16;
-		struct node_seen *v = realloc(st->nodes, n * sizeof(*v));
-		if (!v)
-			CAIRN_ASSERT(!"out of memory");
+		struct node_seen *v = xrealloc(st->nodes, n * sizeof(*v));
 		memset(v + st->nnodes, 0, (n - st->nnodes) * sizeof(*v));
 		st->nodes = v;
 		st->nnodes = n;

@@ -54,15 +54,14 @@ static int note_temp(void *arg, const struct ns_inode *ino)
 {
 	struct meta_server *ms = arg;
 	if (!ns_inode_is_dir(ino) && tempname_is(ns_inode_name(ino)))
-		return idmap_put(ms->temps, ns_inode_id(ino), ms) < 0 ? -ENOMEM : 0;
+		idmap_put(ms->temps, ns_inode_id(ino), ms);
 	return 0;
 }
 
 int meta_temp_start(struct meta_server *ms)
 {
 	ms->temps = idmap_new();
-	if (!ms->temps || ns_walk(ms->ns, note_temp, ms) != 0)
-		return -ENOMEM;
+	ns_walk(ms->ns, note_temp, ms);
 	if (idmap_count(ms->temps))
 		log_info("%zu temporaries of copies in progress at the last stop; those whose "
 			 "writer does not come back within the lease grace will be removed",

@@ -73,7 +73,7 @@ static int recovered(const char *dir, struct ns *ns, uint64_t seq, char **cause)
 	ns_set_next_chunk_id(ns, ns_next_chunk_id(ns) + RECOVER_CHUNK_ID_GAP);
 	int err = checkpoint_write(dir, ns, seq, cause);
 	if (!err && (err = mark_write(dir, seq)) < 0)
-		asprintf(cause, "%s/" RECOVER_MARK ": %s", dir, strerror(-err));
+		*cause = xasprintf("%s/" RECOVER_MARK ": %s", dir, strerror(-err));
 	if (!err)
 		log_warn("--recover-to %" PRIu64
 			 ": the namespace starts from the state at seq %" PRIu64
@@ -87,14 +87,11 @@ static int recovered(const char *dir, struct ns *ns, uint64_t seq, char **cause)
 /* Appends to *why that the log was read from an older checkpoint than the newest. */
 static void why_fallback(char **why, uint64_t newest, uint64_t seq)
 {
-	char *more = NULL;
 	if (!*why)
 		return;
-	if (asprintf(&more,
-		     "%s (checkpoint seq %" PRIu64 " is not usable, so the log was read after seq "
-		     "%" PRIu64 ")",
-		     *why, newest, seq) < 0)
-		return;
+	char *more = xasprintf("%s (checkpoint seq %" PRIu64
+			       " is not usable, so the log was read after seq %" PRIu64 ")",
+			       *why, newest, seq);
 	free(*why);
 	*why = more;
 }
@@ -104,16 +101,14 @@ static int check_reach(const char *dir, uint64_t recover_to, uint64_t newest, ui
 		       uint64_t last, char **why)
 {
 	if (recover_to && last != recover_to) {
-		asprintf(why,
-			 "--recover-to %" PRIu64
-			 ": the op log in %s holds the state only up to seq "
-			 "%" PRIu64 " (read after checkpoint seq %" PRIu64 ")",
-			 recover_to, dir, last, seq);
+		*why = xasprintf("--recover-to %" PRIu64
+				 ": the op log in %s holds the state only up to seq "
+				 "%" PRIu64 " (read after checkpoint seq %" PRIu64 ")",
+				 recover_to, dir, last, seq);
 		return -EUCLEAN;
 	}
 	if (!recover_to && newest > last) {
-		asprintf(
-		    why,
+		*why = xasprintf(
 		    "checkpoint %s/checkpoint.%020" PRIu64 " is not usable and the op log after "
 		    "the usable checkpoint (seq %" PRIu64 ") ends at seq %" PRIu64
 		    ": records %" PRIu64 "..%" PRIu64 " are at stake. Refusing to start: restore "
@@ -155,7 +150,8 @@ int recover_load(const char *dir, uint64_t recover_to, recover_setup_fn setup, v
 		    checkpoint_set_aside(dir, seq, recover_to ? "after-recover-to" : "damaged");
 		if (moved < 0) {
 			err = moved;
-			asprintf(cause, "setting checkpoints aside in %s: %s", dir, strerror(-err));
+			*cause =
+			    xasprintf("setting checkpoints aside in %s: %s", dir, strerror(-err));
 		}
 	}
 	if (!err && recover_to) {

@@ -31,6 +31,7 @@
 #include "nodes.h"
 #include "placement.h"
 #include "repl_int.h"
+#include "util.h"
 
 #define REPL_BLOCK 65536u /* a chunk file's header, and its block (chunkfile.h) */
 
@@ -64,17 +65,11 @@ struct tally {
 struct repl *repl_new(const struct repl_limits *lim)
 {
 	static const struct repl_limits def = {2, 2, 64, 120000, 16};
-	struct repl *r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
+	struct repl *r = xcalloc(1, sizeof(*r));
 	r->lim = lim ? *lim : def;
 	r->pend = idmap_new();
 	r->bad = idmap_new();
 	r->moved = idmap_new();
-	if (!r->pend || !r->bad || !r->moved) {
-		repl_free(r);
-		return NULL;
-	}
 	return r;
 }
 
@@ -137,14 +132,13 @@ uint64_t repl_replica_bytes(uint64_t length)
 
 /* ---- copies in flight ---------------------------------------------------------------- */
 
-static int pend_add(struct repl *r, uint64_t chunk_id, long delta)
+static void pend_add(struct repl *r, uint64_t chunk_id, long delta)
 {
 	uintptr_t k = (uintptr_t)idmap_get(r->pend, chunk_id) + (uintptr_t)delta;
-	if (k == 0) {
+	if (k == 0)
 		idmap_del(r->pend, chunk_id);
-		return 0;
-	}
-	return idmap_put(r->pend, chunk_id, (void *)k);
+	else
+		idmap_put(r->pend, chunk_id, (void *)k);
 }
 
 int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, uint32_t from,
@@ -152,14 +146,10 @@ int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, u
 {
 	if (r->ncopies == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
-		struct copy *v = realloc(r->copies, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		r->copies = v;
+		r->copies = xrealloc(r->copies, cap * sizeof(*r->copies));
 		r->cap = cap;
 	}
-	if (pend_add(r, cmd->chunk_id, 1) < 0)
-		return -ENOMEM;
+	pend_add(r, cmd->chunk_id, 1);
 	struct copy *k = &r->copies[r->ncopies++];
 	k->cmd = *cmd;
 	k->target = target;
@@ -172,7 +162,7 @@ int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, u
 
 static void copy_remove(struct repl *r, size_t i)
 {
-	pend_add(r, r->copies[i].cmd.chunk_id, -1); /* shrinking never allocates */
+	pend_add(r, r->copies[i].cmd.chunk_id, -1);
 	r->nmoves -= r->copies[i].from != REPL_NONE;
 	r->copies[i] = r->copies[--r->ncopies];
 }
@@ -258,11 +248,8 @@ int repl_mark_bad(struct repl *r, uint64_t chunk_id, uint32_t node, enum repl_ba
 {
 	struct bad_set *b = idmap_get(r->bad, chunk_id);
 	if (!b) {
-		b = calloc(1, sizeof(*b));
-		if (!b || idmap_put(r->bad, chunk_id, b) < 0) {
-			free(b);
-			return -ENOMEM;
-		}
+		b = xcalloc(1, sizeof(*b));
+		idmap_put(r->bad, chunk_id, b);
 	}
 	for (uint32_t i = 0; i < b->n; i++) {
 		if (b->v[i].node == node) {
@@ -272,10 +259,7 @@ int repl_mark_bad(struct repl *r, uint64_t chunk_id, uint32_t node, enum repl_ba
 	}
 	if (b->n == b->cap) {
 		uint32_t cap = b->cap ? b->cap * 2 : 2;
-		struct bad_entry *v = realloc(b->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM; /* b may stay empty: settled at the next scan */
-		b->v = v;
+		b->v = xrealloc(b->v, cap * sizeof(*b->v));
 		b->cap = cap;
 	}
 	b->v[b->n++] = (struct bad_entry){node, kind};
@@ -634,18 +618,13 @@ static int plan_all(struct plan *p, struct cand *cands, size_t nc, struct repl_s
 
 /* ---- the scan -------------------------------------------------------------------------------- */
 
-static int cand_push(struct cand **v, size_t *n, size_t *cap, struct cand k)
+static void cand_push(struct cand **v, size_t *n, size_t *cap, struct cand k)
 {
 	if (*n == *cap) {
-		size_t c2 = *cap ? *cap * 2 : 256;
-		struct cand *nv = realloc(*v, c2 * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		*v = nv;
-		*cap = c2;
+		*cap = *cap ? *cap * 2 : 256;
+		*v = xrealloc(*v, *cap * sizeof(**v));
 	}
 	(*v)[(*n)++] = k;
-	return 0;
 }
 
 /* Adds c's bytes to its nodes and, when it may move, samples it for each (reservoir). */
@@ -671,8 +650,8 @@ static void account(struct plan *p, const struct chunkmap_chunk *c, const struct
 }
 
 /* Walks the chunk map: trims, settles, collects candidates, accounts bytes. */
-static int walk(struct plan *p, repl_want_fn want, void *arg, struct cand **cands, size_t *nc,
-		struct repl_stats *st)
+static void walk(struct plan *p, repl_want_fn want, void *arg, struct cand **cands, size_t *nc,
+		 struct repl_stats *st)
 {
 	struct repl *r = p->r;
 	size_t pos = 0, cap = 0;
@@ -701,13 +680,11 @@ static int walk(struct plan *p, repl_want_fn want, void *arg, struct cand **cand
 			st->under++;
 		if (t.count + going < w.target) {
 			struct cand k = {c->id, w.length, t.count, w.target - t.count - going, 0};
-			if (cand_push(cands, nc, &cap, k) < 0)
-				return -ENOMEM;
+			cand_push(cands, nc, &cap, k);
 		} else if (going == 0 && misplaced(p, &t, w.target, w.length)) {
 			struct cand k = {c->id, w.length, t.count, 1, 1};
 			st->misplaced++;
-			if (cand_push(cands, nc, &cap, k) < 0)
-				return -ENOMEM;
+			cand_push(cands, nc, &cap, k);
 		} else if (live > w.target && going == 0) {
 			uint64_t id = c->id;
 			st->over += t.count > w.target;
@@ -724,7 +701,6 @@ static int walk(struct plan *p, repl_want_fn want, void *arg, struct cand **cand
 			r->threshold && going == 0 && !bad && t.decom == 0 && t.count == w.target &&
 			    c->nreplicas == w.target && w.length > 0);
 	}
-	return 0;
 }
 
 static void plan_free(struct plan *p)
@@ -741,23 +717,19 @@ static void plan_free(struct plan *p)
 	free(p->seen);
 }
 
-static int plan_alloc(struct plan *p)
+static void plan_alloc(struct plan *p)
 {
 	size_t nn = p->nn + 1, nmv = p->r->threshold ? nn * REPL_MOVABLE : 1;
-	p->received = calloc(nn, sizeof(*p->received));
-	p->served = calloc(nn, sizeof(*p->served));
-	p->pc = calloc(nn, sizeof(*p->pc));
-	p->pc_node = calloc(nn, sizeof(*p->pc_node));
-	p->rack_of = calloc(nn, sizeof(*p->rack_of));
-	p->rack_room = calloc(nn, sizeof(*p->rack_room));
-	p->bytes = calloc(nn, sizeof(*p->bytes));
-	p->mv = calloc(nmv, sizeof(*p->mv));
-	p->nmv = calloc(nn, sizeof(*p->nmv));
-	p->seen = calloc(nn, sizeof(*p->seen));
-	if (!p->received || !p->served || !p->pc || !p->pc_node || !p->rack_of || !p->rack_room ||
-	    !p->bytes || !p->mv || !p->nmv || !p->seen)
-		return -ENOMEM;
-	return 0;
+	p->received = xcalloc(nn, sizeof(*p->received));
+	p->served = xcalloc(nn, sizeof(*p->served));
+	p->pc = xcalloc(nn, sizeof(*p->pc));
+	p->pc_node = xcalloc(nn, sizeof(*p->pc_node));
+	p->rack_of = xcalloc(nn, sizeof(*p->rack_of));
+	p->rack_room = xcalloc(nn, sizeof(*p->rack_room));
+	p->bytes = xcalloc(nn, sizeof(*p->bytes));
+	p->mv = xcalloc(nmv, sizeof(*p->mv));
+	p->nmv = xcalloc(nn, sizeof(*p->nmv));
+	p->seen = xcalloc(nn, sizeof(*p->seen));
 }
 
 int repl_scan(struct repl *r, struct nodes *n, struct chunkmap *cm, uint64_t now_ms,
@@ -768,22 +740,18 @@ int repl_scan(struct repl *r, struct nodes *n, struct chunkmap *cm, uint64_t now
 	struct cand *cands = NULL;
 	struct plan p = {.r = r, .n = n, .cm = cm, .now = now_ms, .rng = rng, .nn = nodes_count(n)};
 	s.expired = expire(r, n, now_ms);
-	int err = plan_alloc(&p);
-	if (err)
-		goto out;
+	plan_alloc(&p);
 	for (size_t i = 0; i < r->ncopies; i++) {
 		p.received[r->copies[i].target]++;
 		if (r->copies[i].cmd.nsources)
 			p.served[r->copies[i].cmd.sources[0]]++;
 	}
 	number_racks(&p);
-	err = walk(&p, want, arg, &cands, &nc, &s);
+	walk(&p, want, arg, &cands, &nc, &s);
 	s.cleared += settle_gone(r, n, cm);
-	if (!err)
-		err = plan_all(&p, cands, nc, &s);
+	int err = plan_all(&p, cands, nc, &s);
 	if (!err)
 		err = repl_plan_moves(&p, &s);
-out:
 	free(cands);
 	plan_free(&p);
 	if (st)

@@ -79,8 +79,7 @@ int meta_decom_load(struct meta_server *ms, char **cause)
 	if (!f) {
 		if (errno == ENOENT)
 			return 0;
-		if (asprintf(cause, "%s: %s", path, strerror(errno)) < 0)
-			*cause = NULL;
+		*cause = xasprintf("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	char *buf = malloc(DECOM_FILE_MAX + 1);
@@ -89,8 +88,7 @@ int meta_decom_load(struct meta_server *ms, char **cause)
 	fclose(f);
 	if (bad) {
 		free(buf);
-		if (asprintf(cause, "%s: cannot read it", path) < 0)
-			*cause = NULL;
+		*cause = xasprintf("%s: cannot read it", path);
 		return -1;
 	}
 	buf[len] = '\0';
@@ -120,8 +118,7 @@ void meta_admin_decommission(struct meta_server *ms, struct meta_call *call, Cai
 	char *why = NULL;
 	struct nodes_node *node = nodes_find(ms->nodes, addr);
 	if (!node) {
-		if (asprintf(&why, "%s is not a chunkserver this metaserver knows", addr) < 0)
-			why = NULL;
+		why = xasprintf("%s is not a chunkserver this metaserver knows", addr);
 		meta_answer_why(ms, call, -ENOENT, why, NULL, NULL);
 		free(why);
 		return;
@@ -129,9 +126,8 @@ void meta_admin_decommission(struct meta_server *ms, struct meta_call *call, Cai
 	int rc = nodes_decommission(ms->nodes, addr, on), err;
 	if (rc == 1 && (err = decom_save(ms)) < 0) {
 		nodes_decommission(ms->nodes, addr, !on); /* as it was: nothing half-done */
-		if (asprintf(&why, "cannot record the decommission set in %s: %s", ms->opts->data,
-			     strerror(-err)) < 0)
-			why = NULL;
+		why = xasprintf("cannot record the decommission set in %s: %s", ms->opts->data,
+				strerror(-err));
 		rc = -EIO;
 	} else if (rc == 1) {
 		log_info("chunkserver %s: %s (%zu replicas on it)", addr,

@@ -160,8 +160,8 @@ int meta_repl_start(struct meta_server *ms, char **cause)
 {
 	ms->repl = repl_new(NULL);
 	ms->scan_ev = evtimer_new(ms->base, on_scan, ms);
-	if (!ms->repl || !ms->scan_ev) {
-		*cause = strdup("out of memory starting the replication monitor");
+	if (!ms->scan_ev) {
+		*cause = xstrdup("cannot make the replication monitor's timer");
 		return -1;
 	}
 	repl_set_threshold(ms->repl, (uint32_t)ms->opts->rebalance_threshold);

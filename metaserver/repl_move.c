@@ -30,6 +30,7 @@
 #include "nodes.h"
 #include "placement.h"
 #include "repl_int.h"
+#include "util.h"
 
 /* One node as the rebalancer sees it in this scan. */
 struct mnode {
@@ -223,10 +224,8 @@ int repl_plan_moves(struct plan *p, struct repl_stats *st)
 {
 	struct repl *r = p->r;
 	struct repl_balance *b = &r->bal;
-	struct mpass x = {p, calloc(p->nn + 1, sizeof(struct mnode)), 0, 0, 0, 0, 0, 0};
+	struct mpass x = {p, xcalloc(p->nn + 1, sizeof(struct mnode)), 0, 0, 0, 0, 0, 0};
 	double cap, bytes, t = r->threshold / 100.0;
-	if (!x.m)
-		return -ENOMEM;
 	b->blocked = 0;
 	b->nodes = gather(&x, &cap, &bytes);
 	b->mean = cap > 0 ? bytes / cap : 0;
