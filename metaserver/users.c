@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "users.h"
+#include "util.h"
 
 struct users {
 	struct user *v;
@@ -21,9 +22,8 @@ struct users {
 
 struct users *users_new(void)
 {
-	struct users *u = calloc(1, sizeof(*u));
-	if (u)
-		u->next_id = USERS_FIRST_ID;
+	struct users *u = xcalloc(1, sizeof(*u));
+	u->next_id = USERS_FIRST_ID;
 	return u;
 }
 
@@ -93,12 +93,8 @@ static int insert(struct users *u, const struct user *user)
 	if (u->n >= USERS_MAX)
 		return -ENOSPC;
 	if (u->n == u->cap) {
-		size_t cap = u->cap ? 2 * u->cap : 16;
-		struct user *v = realloc(u->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		u->v = v;
-		u->cap = cap;
+		u->cap = u->cap ? 2 * u->cap : 16;
+		u->v = xrealloc(u->v, u->cap * sizeof(*u->v));
 	}
 	size_t i = (size_t)(-at - 1);
 	memmove(&u->v[i + 1], &u->v[i], (u->n - i) * sizeof(*u->v));
@@ -109,7 +105,7 @@ static int insert(struct users *u, const struct user *user)
 
 static int bad(char **cause, const char *why)
 {
-	*cause = strdup(why);
+	*cause = xstrdup(why);
 	return -EINVAL;
 }
 
@@ -278,9 +274,7 @@ int users_apply_entry(struct users *u, const uint8_t *buf, size_t len)
 
 uint8_t *users_encode(const struct users *u, size_t *len)
 {
-	uint8_t *buf = malloc(8 + u->n * USERS_ENTRY_MAX);
-	if (!buf)
-		return NULL;
+	uint8_t *buf = xmalloc(8 + u->n * USERS_ENTRY_MAX);
 	uint8_t *p = put32(put32(buf, u->next_id), (uint32_t)u->n);
 	for (size_t i = 0; i < u->n; i++)
 		p += users_entry_encode(&u->v[i], p);
@@ -295,8 +289,6 @@ int users_decode(struct users *u, const uint8_t *buf, size_t len)
 	if (get32(&r, &next) || get32(&r, &n) || n > USERS_MAX)
 		return -EINVAL;
 	struct users *t = users_new();
-	if (!t)
-		return -ENOMEM;
 	t->next_id = next;
 	int err = 0;
 	for (uint32_t i = 0; !err && i < n; i++) {

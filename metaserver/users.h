@@ -46,7 +46,7 @@ struct user {
 
 struct users;
 
-/* Returns a new empty table (no root yet); free with users_free(). NULL: no memory. */
+/* Returns a new empty table (no root yet); free with users_free(). Aborts on OOM (daemon code). */
 struct users *users_new(void);
 void users_free(struct users *u);
 
@@ -61,8 +61,8 @@ const struct user *users_at(const struct users *u, size_t i);
 /*
  * Adds name with key in groups (each named group's gid is an existing
  * group's or a new one). root gets uid and gid 0. Returns 0, -EEXIST,
- * -EINVAL (bad name, too many groups; *cause says which), -ENOSPC (table
- * full) or -ENOMEM.
+ * -EINVAL (bad name, too many groups; *cause says which) or -ENOSPC
+ * (table full).
  */
 int users_add(struct users *u, const char *name, const char *const *groups, size_t ngroups,
 	      const uint8_t key[TOKEN_KEY_LEN], char **cause);
@@ -85,11 +85,10 @@ size_t users_entry_encode(const struct user *user, uint8_t *buf);
  */
 int users_apply_entry(struct users *u, const uint8_t *buf, size_t len);
 
-/* The whole table: returns a new buffer of *len bytes (free()), or NULL: no memory. */
+/* The whole table: returns a new buffer of *len bytes; free with free(). */
 uint8_t *users_encode(const struct users *u, size_t *len);
 
-/* Replaces u's contents with buf's table. Returns 0, -EINVAL (malformed; u unchanged) or -ENOMEM.
- */
+/* Replaces u's contents with buf's table. Returns 0 or -EINVAL (malformed; u unchanged). */
 int users_decode(struct users *u, const uint8_t *buf, size_t len);
 
 #endif
