@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -23,14 +22,9 @@
 
 int ident_generate(uint8_t id[IDENT_ID_LEN])
 {
-	size_t got = 0;
-	while (got < IDENT_ID_LEN) {
-		ssize_t n = getrandom(id + got, IDENT_ID_LEN - got, 0);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		if (n > 0)
-			got += (size_t)n;
-	}
+	int err = random_fill(id, IDENT_ID_LEN);
+	if (err)
+		return err;
 	return ident_is_zero(id) ? -EAGAIN : 0;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -197,6 +198,21 @@ int write_full(int fd, const void *buf, size_t len)
 			return -errno;
 		p += w;
 		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int random_fill(void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	while (n) {
+		ssize_t r = getrandom(p, n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		p += r;
+		n -= (size_t)r;
 	}
 	return 0;
 }

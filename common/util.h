@@ -51,6 +51,9 @@ int parse_duration_ms(const char *s, uint64_t *out);
  */
 int addr_parse(const char *s, char **host, uint16_t *port);
 
+/* Fills n bytes of buf from getrandom() (again after EINTR). Returns 0 or -errno. */
+int random_fill(void *buf, size_t n);
+
 /*
  * Protected mode (Redis's model): a server without TLS material may listen
  * only on loopback. Returns 0 when `flag addr` (HOST:PORT, PORT may be 0)
