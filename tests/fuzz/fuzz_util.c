@@ -1,0 +1,215 @@
+/* fuzz_util: see fuzz_util.h. */
+#include "fuzz_util.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "crc32c.h"
+#include "frame.h"
+
+const uint8_t *fuzz_take(struct fuzz_in *in, size_t len, size_t *got)
+{
+	const uint8_t *p = in->p;
+	if (len > in->n)
+		len = in->n;
+	in->p += len;
+	in->n -= len;
+	*got = len;
+	return p;
+}
+
+uint16_t fuzz_u16(struct fuzz_in *in)
+{
+	size_t got;
+	const uint8_t *p = fuzz_take(in, 2, &got);
+	return got == 2 ? (uint16_t)(p[0] | p[1] << 8) : (got ? p[0] : 0);
+}
+
+uint64_t fuzz_u64(struct fuzz_in *in)
+{
+	size_t got;
+	const uint8_t *p = fuzz_take(in, 8, &got);
+	uint64_t v = 0;
+	for (size_t i = 0; i < got; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+uint8_t fuzz_u8(struct fuzz_in *in)
+{
+	size_t got;
+	const uint8_t *p = fuzz_take(in, 1, &got);
+	return got ? p[0] : 0;
+}
+
+static char *dir_made;
+
+static void remove_dir(void)
+{
+	fuzz_clear(dir_made);
+	rmdir(dir_made);
+}
+
+const char *fuzz_dir(void)
+{
+	if (dir_made)
+		return dir_made;
+	const char *root = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	char tmpl[256];
+	snprintf(tmpl, sizeof(tmpl), "%s/cairn-fuzz-XXXXXX", root);
+	if (!mkdtemp(tmpl))
+		abort();
+	dir_made = strdup(tmpl);
+	atexit(remove_dir);
+	return dir_made;
+}
+
+void fuzz_clear(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+			fuzz_clear(path);
+			rmdir(path);
+		} else {
+			unlink(path);
+		}
+	}
+	closedir(d);
+}
+
+void fuzz_write(const char *dir, const char *name, const void *data, size_t len)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || (len && write(fd, data, len) != (ssize_t)len))
+		abort();
+	close(fd);
+}
+
+void fuzz_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+void fuzz_be64(uint8_t *p, uint64_t v)
+{
+	fuzz_be32(p, (uint32_t)(v >> 32));
+	fuzz_be32(p + 4, (uint32_t)v);
+}
+
+/* The frame around env (raw bytes) and payload, with a right header CRC. */
+static void raw_frame(struct evbuffer *out, const uint8_t *env, size_t elen, const uint8_t *pay,
+		      size_t plen)
+{
+	uint8_t hdr[FRAME_HEADER_SIZE];
+	fuzz_be32(hdr, FRAME_MAGIC | FRAME_VERSION);
+	fuzz_be32(hdr + 4, (uint32_t)elen);
+	fuzz_be32(hdr + 8, (uint32_t)plen);
+	fuzz_be32(hdr + 12, crc32c(0, env, elen));
+	evbuffer_add(out, hdr, sizeof(hdr));
+	evbuffer_add(out, env, elen);
+	evbuffer_add(out, pay, plen);
+}
+
+void fuzz_frames(struct fuzz_in *in, struct evbuffer *out, int reencode)
+{
+	while (in->n > 0) {
+		size_t elen, plen;
+		uint16_t ewant = fuzz_u16(in), pwant = fuzz_u16(in);
+		const uint8_t *env = fuzz_take(in, ewant, &elen);
+		const uint8_t *pay = fuzz_take(in, pwant, &plen);
+		Cairn__Envelope *e = reencode ? cairn__envelope__unpack(NULL, elen, env) : NULL;
+		if (!e) {
+			raw_frame(out, env, elen, pay, plen);
+			continue;
+		}
+		e->n_payload_crc = 0;
+		struct evbuffer *payload = NULL;
+		if (plen) {
+			payload = evbuffer_new();
+			evbuffer_add(payload, pay, plen);
+		}
+		if (frame_encode(out, e, payload) < 0)
+			raw_frame(out, env, elen, pay, plen);
+		if (payload)
+			evbuffer_free(payload);
+		cairn__envelope__free_unpacked(e, NULL);
+	}
+}
+
+int fuzz_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		abort();
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+void fuzz_exchange(struct event_base *base, int port, struct evbuffer *stream)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		abort(); /* the listener's backlog takes it before the loop accepts */
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	int writing = 1;
+	for (;;) {
+		int busy = 0;
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (writing && evbuffer_get_length(stream) > 0) {
+			int n = evbuffer_write(stream, fd);
+			if (n > 0)
+				busy = 1;
+			else if (n < 0 && errno != EAGAIN)
+				writing = 0; /* the server closed on a bad frame */
+		}
+		if (writing && evbuffer_get_length(stream) == 0) {
+			shutdown(fd, SHUT_WR);
+			writing = 0;
+		}
+		char buf[65536];
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r == 0 || (r < 0 && errno != EAGAIN))
+			break;
+		if (r > 0)
+			busy = 1;
+		if (!busy) {
+			struct pollfd p = {fd, POLLIN, 0};
+			poll(&p, 1, 1);
+		}
+	}
+	evbuffer_drain(stream, evbuffer_get_length(stream));
+	close(fd);
+	event_base_loop(base, EVLOOP_NONBLOCK); /* let the server see the close */
+}
