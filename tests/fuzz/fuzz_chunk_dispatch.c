@@ -36,8 +36,8 @@ static void start(void)
 	port = fuzz_free_port();
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	snprintf(meta, sizeof(meta), "127.0.0.1:%d", fuzz_free_port());
-	char *argv[] = {"cairn-chunk", "--data", data, "--listen", listen, "--meta", meta,
-			"--capacity", "1G", "--log-level", "error"};
+	char *argv[] = {"cairn-chunk", "--data",     data, "--listen",	  listen, "--meta",
+			meta,	       "--capacity", "1G", "--log-level", "error"};
 	char *cause = NULL;
 	if (config_parse(chunk_config, &opts, (int)(sizeof(argv) / sizeof(argv[0])), argv,
 			 "fuzz_chunk_dispatch", "", &cause) != 0) {

@@ -54,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(region + CHUNKFILE_SLOT_SIZE, buf, CHUNKFILE_SLOT_BYTES);
 		int used = -1, other = -1;
 		if (chunkfile_decode_region(region, CHUNKFILE_REGION_BYTES, h, &used, &other,
-					    &cause) != 0 && !cause)
+					    &cause) != 0 &&
+		    !cause)
 			abort();
 		free(cause);
 		free(region);

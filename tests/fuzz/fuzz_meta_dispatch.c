@@ -34,8 +34,9 @@ static void start(void)
 	port = fuzz_free_port();
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	snprintf(http, sizeof(http), "127.0.0.1:%d", fuzz_free_port());
-	char *argv[] = {"cairn-meta", "--data", data, "--listen", listen, "--http", http,
-			"--checkpoint-records", "20000", "--log-level", "error"};
+	char *argv[] = {"cairn-meta", "--data",	     data,   "--listen",
+			listen,	      "--http",	     http,   "--checkpoint-records",
+			"20000",      "--log-level", "error"};
 	char *cause = NULL;
 	if (config_parse(meta_config, &opts, (int)(sizeof(argv) / sizeof(argv[0])), argv,
 			 "fuzz_meta_dispatch", "", &cause) != 0) {

@@ -254,8 +254,10 @@ static void log_seeds(struct ns *ns, struct evbuffer *recs)
 	segment_of(recs, seg);
 	seed_buf("fuzz_oplog", "segment", 1, seg);
 	seed("fuzz_oplog", "records", 0, evbuffer_pullup(recs, -1), evbuffer_get_length(recs));
-	seed("fuzz_oplog", "records-zeros", 2, evbuffer_pullup(recs, -1), evbuffer_get_length(recs));
-	seed("fuzz_oplog", "records-split", 4, evbuffer_pullup(recs, -1), evbuffer_get_length(recs));
+	seed("fuzz_oplog", "records-zeros", 2, evbuffer_pullup(recs, -1),
+	     evbuffer_get_length(recs));
+	seed("fuzz_oplog", "records-split", 4, evbuffer_pullup(recs, -1),
+	     evbuffer_get_length(recs));
 	seed("fuzz_oplog", "recover-to", 8 | 2, evbuffer_pullup(recs, -1),
 	     evbuffer_get_length(recs));
 	evbuffer_free(seg);
@@ -289,7 +291,7 @@ static void checkpoint_seeds(struct ns *ns)
 	fields[0] = (uint8_t)ns_count(ns);
 	fields[8] = (uint8_t)ns_next_id(ns);
 	fields[16] = (uint8_t)ns_next_chunk_id(ns);
-	fields[24] = 1; /* a non-zero fs id */
+	fields[24] = 1;	   /* a non-zero fs id */
 	fields[42] = 0x10; /* 1 MiB */
 	evbuffer_add(b, fields, sizeof(fields));
 	for (size_t at = 0; at + 4 <= ulen;) {
