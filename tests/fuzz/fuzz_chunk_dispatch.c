@@ -28,29 +28,33 @@ static struct event_base *base;
 static struct chunk_options opts;
 static int port;
 
+/* Starts the chunkserver on a free port (tries a few: another process may take one first). */
 static void start(void)
 {
 	char data[4096], listen[64], meta[64];
 	snprintf(data, sizeof(data), "%s/chunk", fuzz_dir());
 	mkdir(data, 0755);
-	port = fuzz_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	snprintf(meta, sizeof(meta), "127.0.0.1:%d", fuzz_free_port());
-	char *argv[] = {"cairn-chunk", "--data",     data, "--listen",	  listen, "--meta",
-			meta,	       "--capacity", "1G", "--log-level", "error"};
-	char *cause = NULL;
-	if (config_parse(chunk_config, &opts, (int)(sizeof(argv) / sizeof(argv[0])), argv,
-			 "fuzz_chunk_dispatch", "", &cause) != 0) {
-		fprintf(stderr, "config: %s\n", cause ? cause : "?");
-		abort();
-	}
 	log_set_level(LOGL_ERROR);
 	signal(SIGPIPE, SIG_IGN);
 	base = event_base_new();
-	if (!base || !chunk_new(base, &opts, &cause)) {
-		fprintf(stderr, "chunk_new: %s\n", cause ? cause : "?");
-		abort();
+	char *cause = NULL;
+	for (int tries = 0; base && tries < 20; tries++) {
+		port = fuzz_free_port();
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+		snprintf(meta, sizeof(meta), "127.0.0.1:%d", fuzz_free_port());
+		char *argv[] = {"cairn-chunk", "--data",     data, "--listen",	  listen, "--meta",
+				meta,	       "--capacity", "1G", "--log-level", "error"};
+		config_free(chunk_config, &opts);
+		free(cause);
+		cause = NULL;
+		if (config_parse(chunk_config, &opts, (int)(sizeof(argv) / sizeof(argv[0])), argv,
+				 "fuzz_chunk_dispatch", "", &cause) != 0)
+			break;
+		if (chunk_new(base, &opts, &cause))
+			return;
 	}
+	fprintf(stderr, "chunk_new: %s\n", cause ? cause : "?");
+	abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

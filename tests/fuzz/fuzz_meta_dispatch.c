@@ -5,7 +5,7 @@
  * namespace, chunk, node and admin calls alike.
  *
  * One metaserver runs in-process for the whole run (data dir on tmpfs,
- * its status page and listener on free loopback ports); each input is one
+ * its listener on a port the kernel picks, its status page on a free one); each input is one
  * connection (fuzz_exchange()). Input: one mode byte, then the frames
  * (fuzz_frames()); mode bit 0 clear re-encodes the envelopes that unpack,
  * so their payload CRCs are right and they reach the handlers. The
@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -29,27 +30,32 @@ static int port;
 
 static void start(void)
 {
-	char data[4096], listen[64], http[64];
+	char data[4096];
 	snprintf(data, sizeof(data), "%s/meta", fuzz_dir());
-	port = fuzz_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	snprintf(http, sizeof(http), "127.0.0.1:%d", fuzz_free_port());
-	char *argv[] = {"cairn-meta", "--data",	     data,   "--listen",
-			listen,	      "--http",	     http,   "--checkpoint-records",
-			"20000",      "--log-level", "error"};
+	char *argv[] = {"cairn-meta",  "--data",      data,	     "--listen",
+			"127.0.0.1:1", "--http",      "127.0.0.1:1", "--checkpoint-records",
+			"20000",       "--log-level", "error"};
 	char *cause = NULL;
 	if (config_parse(meta_config, &opts, (int)(sizeof(argv) / sizeof(argv[0])), argv,
 			 "fuzz_meta_dispatch", "", &cause) != 0) {
 		fprintf(stderr, "config: %s\n", cause ? cause : "?");
 		abort();
 	}
+	free(opts.listen); /* the table wants a port: 0 (the kernel picks) comes after */
+	free(opts.http);
+	opts.listen = strdup("127.0.0.1:0");
+	char http[64];
+	snprintf(http, sizeof(http), "127.0.0.1:%d", fuzz_free_port());
+	opts.http = strdup(http);
 	log_set_level(LOGL_ERROR);
 	signal(SIGPIPE, SIG_IGN);
 	base = event_base_new();
-	if (!base || !meta_new(base, &opts, &cause)) {
+	struct meta_server *ms = base ? meta_new(base, &opts, &cause) : NULL;
+	if (!ms) {
 		fprintf(stderr, "meta_new: %s\n", cause ? cause : "?");
 		abort();
 	}
+	port = meta_port(ms);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -175,33 +175,54 @@ int fuzz_free_port(void)
 	return ntohs(a.sin_port);
 }
 
+/* Whether in holds the reply to the last call; 1 also when the server broke the stream. */
+static int got_last_reply(struct evbuffer *in)
+{
+	for (;;) {
+		Cairn__Envelope *env;
+		struct evbuffer *payload;
+		char *cause;
+		int rc = frame_decode(in, &env, &payload, &cause);
+		if (rc <= 0) {
+			free(cause);
+			return rc < 0;
+		}
+		int last = env->is_reply && env->call_id == FUZZ_LAST_CALL;
+		cairn__envelope__free_unpacked(env, NULL);
+		if (payload)
+			evbuffer_free(payload);
+		if (last)
+			return 1;
+	}
+}
+
 void fuzz_exchange(struct event_base *base, int port, struct evbuffer *stream)
 {
+	Cairn__Envelope ping = CAIRN__ENVELOPE__INIT;
+	Cairn__Empty empty = CAIRN__EMPTY__INIT;
+	ping.call_id = FUZZ_LAST_CALL;
+	ping.body_case = CAIRN__ENVELOPE__BODY_PING;
+	ping.ping = &empty;
+	if (frame_encode(stream, &ping, NULL) < 0)
+		abort();
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = {.sin_family = AF_INET,
 				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+	/* Reset at close: a TIME_WAIT per input would pile up by the ten thousand. */
+	struct linger lg = {1, 0};
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 		abort(); /* the listener's backlog takes it before the loop accepts */
 	fcntl(fd, F_SETFL, O_NONBLOCK);
-	int writing = 1;
+	struct evbuffer *in = evbuffer_new();
 	for (;;) {
 		int busy = 0;
 		event_base_loop(base, EVLOOP_NONBLOCK);
-		if (writing && evbuffer_get_length(stream) > 0) {
-			int n = evbuffer_write(stream, fd);
-			if (n > 0)
-				busy = 1;
-			else if (n < 0 && errno != EAGAIN)
-				writing = 0; /* the server closed on a bad frame */
-		}
-		if (writing && evbuffer_get_length(stream) == 0) {
-			shutdown(fd, SHUT_WR);
-			writing = 0;
-		}
-		char buf[65536];
-		ssize_t r = read(fd, buf, sizeof(buf));
-		if (r == 0 || (r < 0 && errno != EAGAIN))
+		if (evbuffer_get_length(stream) > 0 && evbuffer_write(stream, fd) > 0)
+			busy = 1; /* a write error: the server closed, which the read sees */
+		int r = evbuffer_read(in, fd, 65536);
+		if (r == 0 || (r < 0 && errno != EAGAIN) || got_last_reply(in))
 			break;
 		if (r > 0)
 			busy = 1;
@@ -210,7 +231,8 @@ void fuzz_exchange(struct event_base *base, int port, struct evbuffer *stream)
 			poll(&p, 1, 1);
 		}
 	}
+	evbuffer_free(in);
 	evbuffer_drain(stream, evbuffer_get_length(stream));
 	close(fd);
-	event_base_loop(base, EVLOOP_NONBLOCK); /* let the server see the close */
+	event_base_loop(base, EVLOOP_NONBLOCK); /* let the server see the reset */
 }

@@ -41,10 +41,14 @@ uint8_t fuzz_u8(struct fuzz_in *in);
 struct evbuffer;
 void fuzz_frames(struct fuzz_in *in, struct evbuffer *out, int reencode);
 
+#define FUZZ_LAST_CALL UINT64_MAX
+
 /*
- * Connects to 127.0.0.1:port, writes stream (drained) and closes the
- * write side, running base's loop all along (the server is in-process),
- * until the server closes the connection; replies are read and dropped.
+ * Connects to 127.0.0.1:port and writes stream (drained) and then a ping
+ * with call id FUZZ_LAST_CALL, running base's loop all along (the server
+ * is in-process), until that ping is answered or the server closes the
+ * connection; then resets the connection (the server sees its client go
+ * away). Replies are read and dropped.
  */
 struct event_base;
 void fuzz_exchange(struct event_base *base, int port, struct evbuffer *stream);
