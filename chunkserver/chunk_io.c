@@ -105,7 +105,7 @@ struct chunk_call {
 };
 
 /* A read in progress. */
-struct chunk_read {
+struct chunk_read { /* a ReadReq's or CrcsReq's */
 	struct chunk_server *cs;
 	struct rpc_conn *conn; /* one reference held */
 	uint64_t call_id;
@@ -528,41 +528,87 @@ static void on_read(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 	free(r);
 }
 
+/*
+ * Whether chunk_id has a sound replica here at version; if not, answers
+ * call_id with why and returns 0.
+ */
+static int replica_ready(struct chunk_server *cs, struct rpc_conn *c, uint64_t call_id,
+			 uint64_t chunk_id, uint64_t version)
+{
+	uint64_t have = 0;
+	int corrupt = 0;
+	int rc = replica_version(cs, chunk_id, &have, &corrupt);
+	if (rc < 0)
+		rpc_reply(c, call_id, rc, rc == -ENOENT ? "no replica of this chunk here" : NULL,
+			  NULL, NULL);
+	else if (corrupt)
+		rpc_reply(c, call_id, -CAIRN_ECHECKSUM, "the replica is corrupt", NULL, NULL);
+	else if (have != version)
+		reply_err(c, call_id, -CAIRN_ESTALE, "the replica has version %llu, not %llu",
+			  (unsigned long long)have, (unsigned long long)version);
+	return rc >= 0 && !corrupt && have == version;
+}
+
+/* A read or CrcsReq about to go to the store: its completion's state. */
+static struct chunk_read *read_new(struct chunk_server *cs, struct rpc_conn *c, uint64_t call_id,
+				   uint64_t chunk_id)
+{
+	struct chunk_read *r = xcalloc(1, sizeof(*r));
+	r->cs = cs;
+	r->conn = c;
+	rpc_conn_ref(c);
+	r->call_id = call_id;
+	r->chunk_id = chunk_id;
+	r->start_us = time_mono_us();
+	cs->ncalls++;
+	return r;
+}
+
 static void h_read(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope *req,
 		   struct evbuffer *payload)
 {
 	Cairn__ReadReq *m = req->read;
-	uint64_t have;
-	int corrupt;
 	if (m->length > FRAME_MAX_PAYLOAD) {
 		reply_err(c, req->call_id, -EINVAL, "a read of %llu bytes is over the limit of %u",
 			  (unsigned long long)m->length, FRAME_MAX_PAYLOAD);
 		return;
 	}
-	int rc = replica_version(cs, m->chunk_id, &have, &corrupt);
-	if (rc < 0) {
-		rpc_reply(c, req->call_id, rc,
-			  rc == -ENOENT ? "no replica of this chunk here" : NULL, NULL, NULL);
-		return;
+	if (replica_ready(cs, c, req->call_id, m->chunk_id, m->version))
+		store_read_crc(cs->store, m->chunk_id, m->offset, m->length, on_read,
+			       read_new(cs, c, req->call_id, m->chunk_id));
+}
+
+static void on_crcs(int err, struct evbuffer *data, const uint32_t *crcs, size_t ncrcs, void *arg)
+{
+	struct chunk_read *r = arg;
+	(void)data;
+	if (err == -CAIRN_ECHECKSUM) {
+		log_error("chunk %016llx: a checksum request found the replica corrupt; reporting "
+			  "it lost",
+			  (unsigned long long)r->chunk_id);
+		chunk_stats_checksum(r->cs);
+		chunk_report_lost(r->cs, r->chunk_id);
 	}
-	if (corrupt) {
-		rpc_reply(c, req->call_id, -CAIRN_ECHECKSUM, "the replica is corrupt", NULL, NULL);
-		return;
-	}
-	if (have != m->version) {
-		reply_err(c, req->call_id, -CAIRN_ESTALE, "the replica has version %llu, not %llu",
-			  (unsigned long long)have, (unsigned long long)m->version);
-		return;
-	}
-	struct chunk_read *r = xcalloc(1, sizeof(*r));
-	r->cs = cs;
-	r->conn = c;
-	rpc_conn_ref(c);
-	r->call_id = req->call_id;
-	r->chunk_id = m->chunk_id;
-	r->start_us = time_mono_us();
-	cs->ncalls++;
-	store_read_crc(cs->store, m->chunk_id, m->offset, m->length, on_read, r);
+	Cairn__CrcsResp resp = CAIRN__CRCS_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	resp.crc = (uint32_t *)crcs;
+	resp.n_crc = ncrcs;
+	body.body_case = CAIRN__ENVELOPE__BODY_CRC_LIST;
+	body.crc_list = &resp;
+	rpc_reply(r->conn, r->call_id, err, NULL, err ? NULL : &body, NULL);
+	chunk_stats_done(r->cs, CAIRN__ENVELOPE__BODY_CRCS, r->start_us);
+	r->cs->ncalls--;
+	rpc_conn_unref(r->conn);
+	free(r);
+}
+
+static void h_crcs(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope *req,
+		   struct evbuffer *payload)
+{
+	Cairn__CrcsReq *m = req->crcs;
+	if (replica_ready(cs, c, req->call_id, m->chunk_id, m->version))
+		store_crcs(cs->store, m->chunk_id, m->offset, m->length, on_crcs,
+			   read_new(cs, c, req->call_id, m->chunk_id));
 }
 
 static void h_ping(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope *req,
@@ -576,4 +622,5 @@ const struct chunk_handler chunk_handlers[CHUNK_NHANDLERS] = {
     [CAIRN__ENVELOPE__BODY_WRITE] = {h_write, "write", CHUNK_PAYLOAD},
     [CAIRN__ENVELOPE__BODY_SYNC] = {h_sync, "sync", 0},
     [CAIRN__ENVELOPE__BODY_READ] = {h_read, "read", 0},
+    [CAIRN__ENVELOPE__BODY_CRCS] = {h_crcs, "crcs", 0},
 };

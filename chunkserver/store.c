@@ -296,6 +296,19 @@ void store_read(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t le
 		op_submit(s, op);
 }
 
+void store_crcs(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t len,
+		store_read_fn cb, void *arg)
+{
+	struct store_op *op = op_new(s, STORE_OP_CRCS, chunk_id, NULL, arg);
+	op->rcb = cb;
+	op->offset = offset;
+	op->len = len;
+	if (offset > CHUNKFILE_MAX_SIZE || offset % CHUNKFILE_BLOCK_SIZE)
+		op_fail(s, op, -EINVAL);
+	else
+		op_submit(s, op);
+}
+
 void store_read_crc(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t len,
 		    store_read_fn cb, void *arg)
 {
@@ -412,9 +425,10 @@ static void complete(struct store *s, struct store_op *op)
 		apply(s, op);
 	s->inflight--;
 	int read_ok = op->err == 0 && op->kind == STORE_OP_READ;
+	int crcs_ok = op->err == 0 && op->kind == STORE_OP_CRCS;
 	if (op->rcb)
-		op->rcb(op->err, read_ok ? op->buf : NULL, read_ok ? op->crcs : NULL,
-			read_ok ? op->ncrcs : 0, op->arg);
+		op->rcb(op->err, read_ok ? op->buf : NULL, read_ok || crcs_ok ? op->crcs : NULL,
+			read_ok || crcs_ok ? op->ncrcs : 0, op->arg);
 	else if (op->cb)
 		op->cb(op->err, read_ok ? op->buf : NULL, op->arg);
 	op_free(op);

@@ -157,6 +157,18 @@ void store_read(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t le
 void store_read_crc(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t len,
 		    store_read_fn cb, void *arg);
 
+/*
+ * The CRC32Cs of the replica's bytes [offset, offset + len) (offset on a
+ * block boundary; the range cut at the replica's length), without reading
+ * them: one per block, from the header, except that when the range ends
+ * inside a block short of the replica's end, that block is read, checked
+ * against its stored CRC and the CRC of its part in the range computed.
+ * The callback gets them as crcs (data NULL); entry i covers bytes
+ * [offset + i * 64 KiB, min(offset + (i + 1) * 64 KiB, end)).
+ */
+void store_crcs(struct store *s, uint64_t chunk_id, uint64_t offset, uint64_t len,
+		store_read_fn cb, void *arg);
+
 /* Sets the replica's version, durably. */
 void store_set_version(struct store *s, uint64_t chunk_id, uint64_t version, store_done_fn cb,
 		       void *arg);

@@ -49,6 +49,7 @@ enum store_op_kind {
 	STORE_OP_REMOVE,
 	STORE_OP_SCRUB,
 	STORE_OP_CHECK, /* no chunk: is the dir still there? */
+	STORE_OP_CRCS,	/* a range's block CRCs, from the header */
 };
 
 struct store_op {

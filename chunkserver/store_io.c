@@ -750,17 +750,29 @@ static int verify(struct store_dir *d, struct store_handle *h, struct store_op *
 	return 0;
 }
 
+/* The replica's handle and the end of op's range cut at its length. Returns 0 or an error. */
+static int op_range(struct store_dir *d, struct store_op *op, struct store_handle **h,
+		    uint64_t *end)
+{
+	int rc = handle_get(d, op, h);
+	if (rc < 0)
+		return rc;
+	result(op, *h);
+	uint64_t length = (*h)->h.length;
+	if (op->offset > length)
+		return -EINVAL;
+	*end = op->offset + min64(op->len, length - op->offset);
+	return 0;
+}
+
 static int op_read(struct store_dir *d, struct store_op *op)
 {
 	struct store_handle *h;
-	int rc = handle_get(d, op, &h);
+	uint64_t end;
+	int rc = op_range(d, op, &h, &end);
 	if (rc < 0)
 		return rc;
-	result(op, h);
 	uint64_t length = h->h.length, off = op->offset;
-	if (off > length)
-		return -EINVAL;
-	uint64_t end = off + min64(op->len, length - off);
 	op->buf = evbuffer_new();
 	if (!op->buf)
 		return -ENOMEM;
@@ -795,6 +807,33 @@ static int op_read(struct store_dir *d, struct store_op *op)
 			op->ncrcs = n;
 		}
 	}
+	return 0;
+}
+
+static int op_crcs(struct store_dir *d, struct store_op *op)
+{
+	struct store_handle *h;
+	uint64_t end;
+	int rc = op_range(d, op, &h, &end);
+	if (rc < 0)
+		return rc;
+	uint64_t length = h->h.length, off = op->offset;
+	size_t n = (size_t)((end - off + BS - 1) / BS);
+	if (!(op->crcs = malloc((n ? n : 1) * sizeof(*op->crcs))))
+		return -ENOMEM;
+	op->ncrcs = n;
+	memcpy(op->crcs, h->h.crc + off / BS, n * sizeof(*op->crcs));
+	if (end % BS == 0 || end == length)
+		return 0;
+	/* The range ends inside a block that goes on: read it, check it, CRC its head. */
+	uint64_t last = end / BS * BS;
+	size_t blen = block_len(length, last / BS);
+	ssize_t got = store_pread_full(h->fd, d->scratch, blen, HDR + last);
+	if (got < 0)
+		return io_err(d, "read", op->chunk_id, (int)-got);
+	if ((rc = verify(d, h, op, d->scratch, last, (size_t)got, blen)) < 0)
+		return rc;
+	op->crcs[n - 1] = crc32c(0, d->scratch, (size_t)(end - last));
 	return 0;
 }
 
@@ -875,6 +914,8 @@ static void run_op(struct store_dir *d, struct store_op *op)
 		rc = op_remove(d, op);
 	else if (op->kind == STORE_OP_SCRUB)
 		rc = op_scrub(d, op);
+	else if (op->kind == STORE_OP_CRCS)
+		rc = op_crcs(d, op);
 	else
 		rc = dir_check(d);
 	/* Handles go only here, never under an op that may still hold one. */

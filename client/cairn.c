@@ -288,6 +288,12 @@ const char *cairn_meta_addr(cairn_t *c)
 	return c->addr;
 }
 
+void cairn_set_wait_notice(cairn_t *c, cairn_wait_fn fn, void *arg)
+{
+	c->wait_fn = fn;
+	c->wait_arg = arg;
+}
+
 uint64_t cairn_timeout_ms(cairn_t *c)
 {
 	return c->timeout_ms;

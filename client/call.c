@@ -33,7 +33,10 @@
  * only once a metaserver has answered. Giving up on an unreachable or
  * silent metaserver records "metaserver ADDR unavailable (gave up after
  * Ns)" (or "did not answer") as the last error: the one place these words
- * are made, for the CLI, Python and fsspec alike.
+ * are made, for the CLI, Python and fsspec alike. While a caller's call
+ * waits for an unreachable metaserver or a leader, the handle's wait
+ * notice (cairn_set_wait_notice()) is told before each pause and once at
+ * the end, so that a front end can say so instead of sitting silent.
  *
  * Lost connections are counted (c->meta_epoch, client_meta_epoch()): what
  * the metaserver was told before may have been forgotten. A connection
@@ -105,6 +108,7 @@ void call_attr_to_stat(const Cairn__Attr *a, struct cairn_stat *st)
 	st->atime_us = a->atime_us;
 	st->mtime_us = a->mtime_us;
 	st->ctime_us = a->ctime_us;
+	st->chunk_size = a->chunk_size;
 }
 
 /* ---- the pool ---- */
@@ -338,6 +342,15 @@ static int stopping(struct cairn *c)
 	return s;
 }
 
+/* Whether this is the handle's background caller (whose waits are not the caller's). */
+static int on_bg_thread(struct cairn *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int bg = c->bg_started && pthread_equal(pthread_self(), c->bg_thread);
+	pthread_mutex_unlock(&c->lock);
+	return bg;
+}
+
 static int retryable(int err)
 {
 	return err == -CAIRN_EUNAVAIL || err == -EAGAIN || err == -CAIRN_ENOTLEADER;
@@ -350,8 +363,9 @@ int call_run_for(struct cairn *c, Cairn__Envelope *req, Cairn__Envelope__BodyCas
 	CAIRN_ASSERT(!pthread_equal(pthread_self(), c->thread));
 	if (out)
 		*out = NULL;
-	uint64_t deadline = time_mono_ms() + timeout_ms;
+	uint64_t start = time_mono_ms(), deadline = start + timeout_ms;
 	uint64_t backoff = CLIENT_BACKOFF_MIN;
+	int waited = 0; /* the wait notice was told */
 	unsigned hops = 0;
 	int err = -ETIMEDOUT;
 	char why[CLIENT_WHY_MAX] = "";
@@ -372,9 +386,15 @@ int call_run_for(struct cairn *c, Cairn__Envelope *req, Cairn__Envelope__BodyCas
 		now = time_mono_ms();
 		if (now >= deadline)
 			break;
+		if (c->wait_fn && err != -EAGAIN && !on_bg_thread(c)) {
+			c->wait_fn(c->wait_arg, c->addr, now - start, timeout_ms, 0);
+			waited = 1;
+		}
 		sleep_ms(backoff < deadline - now ? backoff : deadline - now);
 		backoff = backoff * 2 < CLIENT_BACKOFF_MAX ? backoff * 2 : CLIENT_BACKOFF_MAX;
 	}
+	if (waited)
+		c->wait_fn(c->wait_arg, c->addr, time_mono_ms() - start, timeout_ms, 1);
 	if (err == 0 && want != CAIRN__ENVELOPE__BODY__NOT_SET && reply->body_case != want) {
 		err = -CAIRN_EPROTO;
 		snprintf(why, sizeof(why), "the metaserver answered with an unexpected message");

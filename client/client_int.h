@@ -91,6 +91,8 @@ struct cairn {
 	size_t naddrs;
 	uint64_t timeout_ms;
 	uint32_t replication;
+	cairn_wait_fn wait_fn; /* cairn_set_wait_notice()'s, set before the handle is shared */
+	void *wait_arg;
 	struct event_base *base;
 	struct event *wake;	     /* made active to run queued jobs */
 	struct chunkconn_pool *pool; /* connections to chunkservers */

@@ -135,6 +135,13 @@ int cairn_remove(cairn_t *c, const char *path, int recursive)
 
 int cairn_rename(cairn_t *c, const char *src, const char *dst)
 {
+	return cairn_rename2(c, src, dst, 0);
+}
+
+int cairn_rename2(cairn_t *c, const char *src, const char *dst, int flags)
+{
+	if (flags & ~CAIRN_RENAME_NOREPLACE)
+		return -EINVAL;
 	Cairn__RenameReq m = CAIRN__RENAME_REQ__INIT;
 	int err = client_path_norm(src, &m.src);
 	if (err)
@@ -143,6 +150,7 @@ int cairn_rename(cairn_t *c, const char *src, const char *dst)
 		free(m.src);
 		return err;
 	}
+	m.noreplace = (flags & CAIRN_RENAME_NOREPLACE) != 0;
 	Cairn__Envelope req;
 	CALL_REQ(&req, RENAME, rename, &m);
 	err = run_ok(c, &req, m.src);

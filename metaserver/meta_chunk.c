@@ -225,6 +225,25 @@ static uint32_t inherited_replication(struct meta_server *ms, const char *path)
 	return r;
 }
 
+/*
+ * Takes file id's (at path) write lease; a refusal gets its reason in *why.
+ * Returns 0, -CAIRN_ELEASE (another writer holds it), -EAGAIN (leases are
+ * being reclaimed after a restart) or -ENOMEM.
+ */
+static int writer_lease(struct meta_server *ms, uint64_t id, const char *path, uint64_t now,
+			uint64_t *lease_id, char **why)
+{
+	int err = lease_acquire(ms->leases, id, now, lease_id);
+	if (err == -CAIRN_ELEASE &&
+	    asprintf(why, "%s is open for writing by another client", path) < 0)
+		*why = NULL;
+	if (err == -EAGAIN &&
+	    asprintf(why, "%s: write leases are being reclaimed after a metaserver restart",
+		     path) < 0)
+		*why = NULL;
+	return err;
+}
+
 /* Resolves or creates the file, takes the lease, truncates. */
 static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_inode **ino,
 		     uint64_t *lease_id, char **why)
@@ -250,15 +269,7 @@ static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_
 	if (err || !m->write)
 		return err;
 	uint64_t id = ns_inode_id(*ino);
-	err = lease_acquire(ms->leases, id, time_mono_ms(), lease_id);
-	if (err == -CAIRN_ELEASE &&
-	    asprintf(why, "%s is open for writing by another client", m->path) < 0)
-		*why = NULL;
-	if (err == -EAGAIN &&
-	    asprintf(why, "%s: write leases are being reclaimed after a metaserver restart",
-		     m->path) < 0)
-		*why = NULL;
-	if (err)
+	if ((err = writer_lease(ms, id, m->path, time_mono_ms(), lease_id, why)) != 0)
 		return err;
 	size_t n;
 	ns_inode_chunks(*ino, &n);
@@ -349,6 +360,46 @@ void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *
 	infos_free(&ci);
 }
 
+/* ---- truncate ---------------------------------------------------------------------- */
+
+/*
+ * Cuts a file under a write lease taken for the moment (so a writer, or
+ * one that may reclaim its lease after a restart, is refused as open()
+ * refuses it). ns_set_size() drops the chunks wholly past the size; the
+ * last chunk keeps its bytes past it on the replicas, never read (reads
+ * stop at the size) and overwritten by a later append.
+ */
+static int truncate_file(struct meta_server *ms, const Cairn__TruncateReq *m,
+			 struct ns_inode **ino, char **why)
+{
+	int err = ns_lookup(ms->ns, m->path, ino);
+	if (!err && ns_inode_is_dir(*ino))
+		err = -EISDIR;
+	if (err)
+		return err;
+	if (m->size > ns_inode_size(*ino)) {
+		*why = strdup("the metaserver only shortens files (libcairn writes zeros to grow one)");
+		return -EINVAL;
+	}
+	uint64_t id = ns_inode_id(*ino), lease_id, now = time_mono_ms();
+	if ((err = writer_lease(ms, id, m->path, now, &lease_id, why)) != 0)
+		return err;
+	if (m->size < ns_inode_size(*ino))
+		err = ns_set_size(ms->ns, id, m->size, time_now_us());
+	lease_release(ms->leases, id, lease_id, now);
+	*ino = ns_get(ms->ns, id);
+	return err ? err : *ino ? 0 : -CAIRN_EINTERNAL;
+}
+
+void meta_truncate(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	struct ns_inode *ino = NULL;
+	char *why = NULL;
+	int err = truncate_file(ms, req->truncate, &ino, &why);
+	meta_answer_why(ms, call, err, why, NULL, ino);
+	free(why);
+}
+
 /* ---- chunk locations --------------------------------------------------------------- */
 
 void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
@@ -386,9 +437,11 @@ void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope
 static int lease_valid(struct meta_server *ms, uint64_t file_id, uint64_t lease_id, uint64_t now)
 {
 	int rc = lease_reclaim(ms->leases, file_id, lease_id, now);
-	if (rc == 1)
+	if (rc == 1) {
 		log_info("write lease %llu on file %llu reclaimed by its holder after a restart",
 			 (unsigned long long)lease_id, (unsigned long long)file_id);
+		meta_temp_reclaimed(ms, file_id);
+	}
 	return rc < 0 ? -CAIRN_ELEASE : 0;
 }
 
@@ -791,7 +844,7 @@ int meta_chunk_start(struct meta_server *ms, char **cause)
 		lease_grace(ms->leases, time_mono_ms() + ms->opts->lease_ms, ns_next_id(ms->ns));
 	ms->rng = ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) | 1;
 	if (!ms->nodes || !ms->cmap || !ms->held || !ms->leases ||
-	    ns_walk(ms->ns, mirror_file, ms) != 0) {
+	    ns_walk(ms->ns, mirror_file, ms) != 0 || meta_temp_start(ms) != 0) {
 		*cause = strdup("out of memory building the chunk map");
 		return -1;
 	}
@@ -809,6 +862,7 @@ void meta_chunk_stop(struct meta_server *ms)
 	chunkmap_free(ms->cmap);
 	held_free(ms->held);
 	lease_free(ms->leases);
+	meta_temp_stop(ms);
 	ms->nodes = NULL;
 	ms->cmap = NULL;
 	ms->held = NULL;
@@ -831,6 +885,7 @@ static void on_expired(void *arg, uint64_t file_id, uint64_t lease_id)
 	log_info("write lease %llu on file %llu expired; its size stays at the last committed %llu",
 		 (unsigned long long)lease_id, (unsigned long long)file_id,
 		 (unsigned long long)(ino ? ns_inode_size(ino) : 0));
+	meta_temp_expired(ms, file_id);
 }
 
 /* held_fn: a held replica leaves the set; its node deletes it (if up: else found again). */
@@ -863,4 +918,5 @@ void meta_chunk_tick(struct meta_server *ms)
 	held_due(ms->held, now, ms->opts->delete_grace_ms, delete_held, ms);
 	nodes_expire(ms->nodes, now, on_dead, ms);
 	lease_expire(ms->leases, now, on_expired, ms);
+	meta_temp_tick(ms, now);
 }

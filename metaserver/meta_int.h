@@ -18,6 +18,7 @@ struct evhttp;
 struct nodes;
 struct chunkmap;
 struct lease_table;
+struct idmap;
 struct nodes_node;
 
 /* A reply held until the op log is durable up to seq: framed, never pointers into ns. */
@@ -53,6 +54,7 @@ struct meta_server {
 	struct nodes *nodes;   /* chunkservers */
 	struct chunkmap *cmap; /* chunk -> replicas, rebuilt from reports */
 	struct lease_table *leases;
+	struct idmap *temps;  /* temporaries found at start, until the lease grace ends */
 	uint64_t rng;	      /* placement's random state */
 	uint64_t report_last; /* the last paged report's id */
 	struct held *held;    /* replicas not deleted on a guess (held.h) */
@@ -88,7 +90,7 @@ struct meta_handler {
 	unsigned flags;
 };
 
-#define META_NHANDLERS (CAIRN__ENVELOPE__BODY_READ + 1)
+#define META_NHANDLERS 100 /* request body cases are below 100, replies from 100 */
 extern const struct meta_handler meta_handlers[META_NHANDLERS];
 
 /*
@@ -145,11 +147,27 @@ int meta_chunk_start(struct meta_server *ms, char **cause);
 void meta_chunk_stop(struct meta_server *ms);
 void meta_chunk_tick(struct meta_server *ms);
 
+/*
+ * Temporaries of copies whose writer is gone (meta_temp.c, design there).
+ * meta_temp_start() notes those in the loaded namespace (0 or -ENOMEM);
+ * meta_temp_stop() forgets them (no-op when not started);
+ * meta_temp_reclaimed(): file_id's writer reclaimed its lease after a
+ * restart; meta_temp_expired(): file_id's write lease expired (removes it
+ * if it is a temporary); meta_temp_tick(): once the lease grace is over,
+ * removes the noted ones no lease holds.
+ */
+int meta_temp_start(struct meta_server *ms);
+void meta_temp_stop(struct meta_server *ms);
+void meta_temp_reclaimed(struct meta_server *ms, uint64_t file_id);
+void meta_temp_expired(struct meta_server *ms, uint64_t file_id);
+void meta_temp_tick(struct meta_server *ms, uint64_t now_ms);
+
 /* The data-path handlers (meta_chunk.c), for the dispatch table. */
 void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_allocate(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_lease(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
+void meta_truncate(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_report_bad(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_register(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);
 void meta_report(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "meta_int.h"
 #include "ns.h"
@@ -106,7 +107,13 @@ static void h_readdir(struct meta_server *ms, struct meta_call *call, Cairn__Env
 
 static void h_rename(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
 {
-	int err = ns_rename(ms->ns, req->rename->src, req->rename->dst, time_now_us());
+	Cairn__RenameReq *m = req->rename;
+	struct ns_inode *dst;
+	int err = 0;
+	if (m->noreplace && ns_lookup(ms->ns, m->dst, &dst) == 0 && strcmp(m->src, m->dst) != 0)
+		err = -EEXIST;
+	if (!err)
+		err = ns_rename(ms->ns, m->src, m->dst, time_now_us());
 	meta_answer(ms, call, err, NULL, NULL);
 }
 
@@ -144,6 +151,7 @@ const struct meta_handler meta_handlers[META_NHANDLERS] = {
 	[CAIRN__ENVELOPE__BODY_CHUNKS] = {meta_chunks, "chunks", 0},
 	[CAIRN__ENVELOPE__BODY_ALLOCATE] = {meta_allocate, "allocate", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_LEASE] = {meta_lease, "lease", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_TRUNCATE] = {meta_truncate, "truncate", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_REPORT_BAD] = {meta_report_bad, "report_bad", 0},
 	[CAIRN__ENVELOPE__BODY_REGISTER] = {meta_register, "register", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_HEARTBEAT] = {meta_heartbeat, "heartbeat", 0},

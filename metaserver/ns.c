@@ -852,17 +852,9 @@ int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us)
 	return ns_commit(ns, &rec);
 }
 
-int ns_remove(struct ns *ns, const char *path, int recursive, int64_t now_us)
+/* Logs and applies the removal of ino (not the root). */
+static int remove_inode(struct ns *ns, struct ns_inode *ino, int recursive, int64_t now_us)
 {
-	struct ns_inode *ino;
-	int err = path_check(path);
-	if (err)
-		return err;
-	if (path[1] == '\0')
-		return -EBUSY;
-	err = resolve(ns, path, &ino);
-	if (err)
-		return err;
 	if (ino->nentries && !recursive)
 		return -ENOTEMPTY;
 	Cairn__LogRemove r = CAIRN__LOG_REMOVE__INIT;
@@ -876,6 +868,30 @@ int ns_remove(struct ns *ns, const char *path, int recursive, int64_t now_us)
 	rec.op_case = CAIRN__LOG_RECORD__OP_REMOVE;
 	rec.remove = &r;
 	return ns_commit(ns, &rec);
+}
+
+int ns_remove(struct ns *ns, const char *path, int recursive, int64_t now_us)
+{
+	struct ns_inode *ino;
+	int err = path_check(path);
+	if (err)
+		return err;
+	if (path[1] == '\0')
+		return -EBUSY;
+	err = resolve(ns, path, &ino);
+	if (err)
+		return err;
+	return remove_inode(ns, ino, recursive, now_us);
+}
+
+int ns_remove_file(struct ns *ns, uint64_t id, int64_t now_us)
+{
+	struct ns_inode *ino = ns_get(ns, id);
+	if (!ino)
+		return -ENOENT;
+	if (is_dir(ino))
+		return -EISDIR;
+	return remove_inode(ns, ino, 0, now_us);
 }
 
 int ns_setattr(struct ns *ns, const char *path, uint32_t mask, uint32_t mode, uint32_t uid,
@@ -976,6 +992,11 @@ uint64_t ns_inode_id(const struct ns_inode *ino)
 int ns_inode_is_dir(const struct ns_inode *ino)
 {
 	return is_dir(ino);
+}
+
+const char *ns_inode_name(const struct ns_inode *ino)
+{
+	return ino->name;
 }
 
 int ns_walk(const struct ns *ns, ns_walk_fn fn, void *arg)

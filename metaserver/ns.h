@@ -138,6 +138,8 @@ int ns_create_sized(struct ns *ns, const char *path, uint32_t mode, uint32_t uid
 int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us);
 /* A non-empty directory needs recursive. The root cannot be removed (-EBUSY). */
 int ns_remove(struct ns *ns, const char *path, int recursive, int64_t now_us);
+/* Removes the file with that id: -ENOENT when there is none, -EISDIR for a directory. */
+int ns_remove_file(struct ns *ns, uint64_t id, int64_t now_us);
 /* mask: CAIRN__SETATTR_BIT__SETATTR_* bits. Replication 1..NS_REPLICATION_MAX. */
 int ns_setattr(struct ns *ns, const char *path, uint32_t mask, uint32_t mode, uint32_t uid,
 	       uint32_t gid, int64_t atime_us, int64_t mtime_us, uint32_t replication,
@@ -167,6 +169,8 @@ struct ns_inode *ns_get(const struct ns *ns, uint64_t id);
 
 uint64_t ns_inode_id(const struct ns_inode *ino);
 int ns_inode_is_dir(const struct ns_inode *ino);
+/* The inode's name in its directory ("" for the root). Borrowed until the next mutation. */
+const char *ns_inode_name(const struct ns_inode *ino);
 uint64_t ns_inode_size(const struct ns_inode *ino);
 /* 0 for directories that never had one set. */
 uint32_t ns_inode_replication(const struct ns_inode *ino);

@@ -148,6 +148,23 @@ CAIRN_API void cairn_disconnect(cairn_t *c);
 /* The metaserver address (list) as given. Borrowed; valid until cairn_disconnect(). */
 CAIRN_API const char *cairn_meta_addr(cairn_t *c);
 
+/*
+ * Told while a metaserver call waits for an unreachable metaserver (or for
+ * a leader): after each failed attempt, before the pause, with addr (the
+ * address list as given), the time waited so far and the call's time
+ * bound (done 0); then once with done 1 when that call ends, either way.
+ * Called on the calling thread, from inside the waiting call: it must not
+ * call into the library.
+ */
+typedef void (*cairn_wait_fn)(void *arg, const char *addr, uint64_t waited_ms, uint64_t timeout_ms,
+			      int done);
+
+/*
+ * Sets (fn NULL: clears) c's wait notice; fn gets arg. Set it before c is
+ * shared between threads (it is then called on each waiting thread).
+ */
+CAIRN_API void cairn_set_wait_notice(cairn_t *c, cairn_wait_fn fn, void *arg);
+
 /* The handle's per-call bound in milliseconds. */
 CAIRN_API uint64_t cairn_timeout_ms(cairn_t *c);
 
@@ -175,6 +192,7 @@ struct cairn_stat {
 	int64_t atime_us;
 	int64_t mtime_us;
 	int64_t ctime_us;
+	uint64_t chunk_size; /* bytes per chunk (files), fixed at create; 0 from an older server */
 };
 
 /* Fills *st with path's attributes. Returns 0 or a negative error (-ENOENT, ...). */
@@ -213,8 +231,40 @@ CAIRN_API int cairn_remove(cairn_t *c, const char *path, int recursive);
  */
 CAIRN_API int cairn_rename(cairn_t *c, const char *src, const char *dst);
 
+#define CAIRN_RENAME_NOREPLACE 0x1 /* fail with -EEXIST when dst exists */
+
+/*
+ * As cairn_rename(), with flags: 0 or CAIRN_RENAME_NOREPLACE, which checks
+ * that dst does not exist atomically with the rename (an unknown flag:
+ * -EINVAL).
+ */
+CAIRN_API int cairn_rename2(cairn_t *c, const char *src, const char *dst, int flags);
+
+/*
+ * Fills buf with the hidden temporary path a copy to path writes before
+ * renaming it over path: "/d/NAME" gives "/d/.NAME.<16 random hex
+ * digits>._COPYING_" (a long NAME is shortened to fit). When the write
+ * lease of a file so named expires (its writer died before closing it),
+ * the metaserver removes it; so it does after a restart for those whose
+ * writer does not return within the lease period. `cairn put` and
+ * Python's put copy this way: write the temporary (CAIRN_O_CREAT |
+ * CAIRN_O_EXCL), cairn_close() it, then cairn_rename2() it over path.
+ * Returns 0, -EINVAL (path is not absolute or names no file), or
+ * -ENAMETOOLONG (size is too small; 4097 bytes always suffice).
+ */
+CAIRN_API int cairn_temp_path(const char *path, char *buf, size_t size);
+
 /* Sets a file's target replication (1..16). Returns 0 or a negative error. */
 CAIRN_API int cairn_set_replication(cairn_t *c, const char *path, uint32_t replication);
+
+/*
+ * Sets a file's size, as truncate(2): a shorter size drops the bytes past
+ * it (one metaserver call; the chunks wholly past it are freed), a larger
+ * one appends zeros (written through this client). Refused while another
+ * client writes the file (-CAIRN_ELEASE). Returns 0 or a negative error
+ * (-EISDIR for a directory).
+ */
+CAIRN_API int cairn_truncate(cairn_t *c, const char *path, uint64_t size);
 
 /* Sets the permission bits (mode & 07777). */
 CAIRN_API int cairn_chmod(cairn_t *c, const char *path, uint32_t mode);
@@ -393,6 +443,18 @@ struct cairn_chunk_loc {
 CAIRN_API int cairn_chunk_locations(cairn_t *c, const char *path, uint64_t off, uint64_t len,
 				    struct cairn_chunk_loc **out, size_t *n);
 CAIRN_API void cairn_chunk_locations_free(struct cairn_chunk_loc *locs, size_t n);
+
+/*
+ * The CRC32C of path's bytes (as it was at its last close) in *crc, and
+ * its size in *size (may be NULL), computed from the CRCs the
+ * chunkservers store for every 64 KiB block and combined, so no data is
+ * read (but for a block a truncate cut in the middle): equal to the
+ * CRC32C of the same bytes computed locally, for checking a copy without
+ * reading it back. Returns 0 or a negative error (-EISDIR, -CAIRN_EUNAVAIL
+ * when no replica of a chunk answered, -CAIRN_ESTALE when the file changed
+ * meanwhile).
+ */
+CAIRN_API int cairn_checksum(cairn_t *c, const char *path, uint32_t *crc, uint64_t *size);
 
 /* ---- admin: chunkservers and fsck (client/admin.c) ------------------- */
 

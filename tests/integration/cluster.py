@@ -115,7 +115,7 @@ class Cluster:
         want = len(self.chunks)
         last = ""
         while time.monotonic() < deadline:
-            r = self.cli.run("put", "-", "/.cairn-ready", input="ready\n", timeout="2s",
+            r = self.cli.run("put", "-f", "-", "/.cairn-ready", input="ready\n", timeout="2s",
                              check=False)
             if r.returncode == 0:
                 locs = self.cli.run("locations", "--json", "/.cairn-ready", timeout="2s",
@@ -242,3 +242,16 @@ def flip_replica(chunk, chunk_id, offset=1000, n=4):
         f.seek(65536 + offset)
         f.write(bytes(x ^ 0xFF for x in good))
     return path, good
+
+
+def cairn_run(cluster, *args, input=None, check=True, timeout="20s"):
+    """Runs the CLI against cluster with bytes in and out; with check, a failure raises
+    with its stderr. Returns the CompletedProcess."""
+    argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "--timeout", timeout]
+    r = subprocess.run(argv + [str(a) for a in args], capture_output=True, input=input,
+                       timeout=300)
+    if check and r.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (" ".join(argv + [str(a) for a in args]),
+                                                     r.returncode,
+                                                     r.stderr.decode(errors="replace")))
+    return r

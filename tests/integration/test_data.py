@@ -81,8 +81,8 @@ def test_put_get_5mib_through_pipes(cluster, tmp_path):
     local = put_file(cluster, tmp_path, "/five-again", data)
     cairn(cluster, "put", local, "/into")
     assert cairn(cluster, "cat", "/into/" + local.name).stdout == data
-    # Overwrite: shorter content replaces longer.
-    cairn(cluster, "put", "-", "/five", input=b"short")
+    # Overwrite (-f): shorter content replaces longer.
+    cairn(cluster, "put", "-f", "-", "/five", input=b"short")
     assert cairn(cluster, "cat", "/five").stdout == b"short"
 
 
@@ -222,7 +222,7 @@ def test_errors_are_one_line(cluster, tmp_path):
     cluster.cli("mkdir", "/d")
     cases = [
         (("put", tmp_path / "no-such-local", "/x"), "no such file"),
-        (("get", "/d", tmp_path / "x"), "is a directory"),
+        (("get", "/d", "-"), "is a directory"),  # a directory copies to a directory only
         (("cat", "/nothing"), "no such file"),
         (("locations", "/nothing"), "no such file"),
         (("du", "/nothing"), "no such file"),
@@ -259,20 +259,20 @@ def test_lease_is_renewed_while_writing(tmp_path):
     c = Cluster(tmp_path, meta_extra=("--lease", "1s")).start()
     try:
         argv = [os.path.join(BIN, "cairn"), "--meta", c.meta.addr, "--timeout", "20s",
-                "put", "-", "/slow"]
+                "append", "-", "/slow"]
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         first, second = os.urandom(3 * MIB), os.urandom(2 * MIB + 3)
         p.stdin.write(first)
         p.stdin.flush()
         for _ in range(3):
             time.sleep(1)
-            err = one_error_line(cairn(c, "put", "-", "/slow", input=b"x", check=False))
+            err = one_error_line(cairn(c, "append", "-", "/slow", input=b"x", check=False))
             assert "/slow" in err and "written by another client" in err, err
         p.stdin.write(second)
         p.stdin.close()
         assert p.wait(60) == 0, p.stderr.read().decode()
         assert cairn(c, "cat", "/slow").stdout == first + second
-        cairn(c, "put", "-", "/slow", input=b"mine now")
+        cairn(c, "put", "-f", "-", "/slow", input=b"mine now")
         assert cairn(c, "cat", "/slow").stdout == b"mine now"
     finally:
         c.kill()

@@ -209,14 +209,16 @@ def test_put_resumes_after_a_metaserver_restart(tmp_path):
         c.meta.start()
         c.wait_ready()
         # In grace: a writer of an old file is told to come back later...
-        r = c.cli.run("put", other, "/other", timeout="1s", check=False)
+        r = c.cli.run("append", other, "/other", timeout="1s", check=False)
         assert r.returncode == 1 and "reclaimed after a metaserver restart" in r.stderr, r.stderr
         s.go()  # ...while the old one carries on
         s.finish()
         assert get_equals(c, tmp_path, "/r", local)
         # ...and gets in once the grace is over (the CLI retries meanwhile).
-        c.cli.run("put", local, "/other", timeout="60s")
-        assert get_equals(c, tmp_path, "/other", local)
+        before = other.read_bytes()
+        c.cli.run("append", local, "/other", timeout="60s")
+        other.write_bytes(before + local.read_bytes())
+        assert get_equals(c, tmp_path, "/other", other)
     finally:
         c.kill()
 

@@ -59,6 +59,7 @@ def test_audit_log(tmp_path):
         cli("put", "-", "/a/f", input="hello")
         cli("mv", "/a/f", "/a/g")
         cli("setrep", "1", "/a/g")
+        cli("truncate", "2", "/a/g")
         cli("cat", "/a/g")
         cli("ls", "/a")
         cli("stat", "/a/g")
@@ -68,13 +69,19 @@ def test_audit_log(tmp_path):
         cli.run("admin", "decommission", "127.0.0.1:1", check=False)
         got = [json.loads(l) for l in lines(audit)[start:]]
         ops = [g["op"] for g in got]
-        assert ops == ["mkdir", "open", "rename", "setattr", "remove", "admin_nodes", "fsck",
-                       "decommission"], ops
+        # put writes a hidden temporary and renames it over /a/f (refusing an existing one);
+        # setrep asks for the nodes in service (to warn when there are too few).
+        assert ops == ["mkdir", "open", "rename", "rename", "setattr", "admin_nodes",
+                       "truncate", "remove", "admin_nodes", "fsck", "decommission"], ops
         assert got[0]["args"]["path"] == "/a"
-        assert got[1]["args"]["path"] == "/a/f" and got[1]["args"]["write"] is True
-        assert got[2]["args"] == {"src": "/a/f", "dst": "/a/g"}
-        assert got[4]["args"] == {"path": "/a", "recursive": True}
-        assert got[7]["args"]["addr"] == "127.0.0.1:1"
+        tmp = got[1]["args"]["path"]
+        assert tmp.startswith("/a/.f.") and tmp.endswith("._COPYING_")
+        assert got[1]["args"]["write"] is True
+        assert got[2]["args"] == {"src": tmp, "dst": "/a/f", "noreplace": True}
+        assert got[3]["args"] == {"src": "/a/f", "dst": "/a/g", "noreplace": True}  # mv without -f
+        assert got[6]["args"] == {"path": "/a/g", "size": 2}
+        assert got[7]["args"] == {"path": "/a", "recursive": True}
+        assert got[10]["args"]["addr"] == "127.0.0.1:1"
         for g in got:
             host, port = g["peer"].rsplit(":", 1)
             assert host == "127.0.0.1" and int(port) > 0

@@ -115,6 +115,7 @@ def test_python_under_asan(tmp_path):
                         "--basetemp", str(tmp_path / "t"),
                         os.path.join(here, "test_python.py"),
                         os.path.join(here, "test_python_fsspec.py"),
+                        os.path.join(here, "test_fsspec_reference.py"),
                         os.path.join(here, "test_examples.py")],
                        capture_output=True, text=True, env=env, cwd=here, timeout=800)
     assert r.returncode == 0, (r.stdout + r.stderr)[-20000:]
@@ -489,6 +490,103 @@ def test_put_get(fs, d, tmp_path):
     assert not fs.exists(d + "/z")
 
 
+def test_put_is_atomic_and_refuses_an_existing_target(fs, d, tmp_path):
+    src = tmp_path / "new.bin"
+    src.write_bytes(b"new")
+    with fs.open(d + "/t", "wb") as f:
+        f.write(b"old")
+    with pytest.raises(FileExistsError) as e:
+        fs.put(src, d + "/t")
+    assert d + "/t" in str(e.value)
+    assert fs.cat(d + "/t") == b"old"
+    assert fs.put(src, d + "/t", overwrite=True) == d + "/t"
+    assert fs.cat(d + "/t") == b"new"
+    # A copy that fails midway (the source cannot be read) leaves the target as it was.
+    with pytest.raises(OSError):
+        fs.put("/proc/self/mem", d + "/t", overwrite=True)
+    assert fs.cat(d + "/t") == b"new"
+    assert fs.ls(d) == [d + "/t"]  # no temporary left behind
+    tmp = fs.temp_path(d + "/t")
+    assert tmp.startswith(d + "/.t.") and tmp.endswith("._COPYING_")
+    # mv(overwrite=False) refuses an existing target, atomically.
+    fs.put(src, d + "/t2")
+    with pytest.raises(FileExistsError):
+        fs.mv(d + "/t", d + "/t2", overwrite=False)
+    assert fs.ls(d) == [d + "/t", d + "/t2"]
+
+
+def crc32c(data):
+    """CRC-32C, bit by bit (a reference for small inputs)."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def test_datasets_native(fs, d, tmp_path):
+    """Directories in and out, globs, find, du, copy, tail, truncate, chown, checksum and
+    relative paths (issue 11)."""
+    src = tmp_path / "ds"
+    (src / "part" / "deep").mkdir(parents=True)
+    files = {"a.csv": os.urandom(1000), "part/b.csv": os.urandom(70000),
+             "part/deep/c.txt": os.urandom(MIB + 3)}
+    for rel, data in files.items():
+        (src / rel).write_bytes(data)
+    with pytest.raises(IsADirectoryError):
+        fs.put(src, d + "/ds")
+    assert fs.put(src, d + "/ds", recursive=True) == d + "/ds"
+    assert {p[len(d + "/ds/"):]: fs.cat(p) for p in fs.find(d + "/ds", type="file")} == files
+    assert fs.find(d + "/ds", name="*.csv") == [d + "/ds/a.csv", d + "/ds/part/b.csv"]
+    assert fs.find(d + "/ds", type="directory") == [d + "/ds", d + "/ds/part",
+                                                    d + "/ds/part/deep"]
+    assert fs.glob(d + "/ds/*/*.csv") == [d + "/ds/part/b.csv"]
+    assert fs.glob(d + "/ds/{a.csv,part/deep/c.?xt}") == [d + "/ds/a.csv",
+                                                           d + "/ds/part/deep/c.txt"]
+    assert fs.glob(d + "/ds/nothing*") == []
+    assert fs.du(d + "/ds") == sum(len(v) for v in files.values())
+    assert fs.du(d + "/ds", total=False)[d + "/ds/a.csv"] == 1000
+    out = tmp_path / "back"
+    with pytest.raises(IsADirectoryError):
+        fs.get(d + "/ds", out)
+    fs.get(d + "/ds", out, recursive=True)
+    assert {rel: (out / rel).read_bytes() for rel in files} == files
+    # copy, with and without recursive, into a new and an existing target
+    assert fs.copy(d + "/ds", d + "/copy", recursive=True) == d + "/copy"
+    assert fs.cat(d + "/copy/part/deep/c.txt") == files["part/deep/c.txt"]
+    with pytest.raises(FileExistsError):
+        fs.copy(d + "/ds/a.csv", d + "/copy")
+    with pytest.raises(OSError):
+        fs.copy(d + "/ds", d + "/ds/part", recursive=True)
+    # relative paths
+    fs.chdir(d + "/ds")
+    try:
+        assert fs.getcwd() == d + "/ds"
+        assert fs.cat("a.csv") == files["a.csv"]
+        assert fs.ls("part/deep") == [d + "/ds/part/deep/c.txt"]
+        assert fs.tail("part/b.csv", 10) == files["part/b.csv"][-10:]
+        fs.truncate("part/b.csv", 5)
+        assert fs.cat("part/b.csv") == files["part/b.csv"][:5]
+        fs.truncate("part/b.csv", 8)
+        assert fs.cat("part/b.csv") == files["part/b.csv"][:5] + bytes(3)
+        fs.chown("a.csv", uid=42)
+        fs.chmod("a.csv", 0o600)
+        st = fs.stat("a.csv")
+        assert (st["uid"], st["mode"]) == (42, 0o600)
+        with pytest.raises(NotADirectoryError):
+            fs.chdir("a.csv")
+    finally:
+        fs.chdir("/")
+    # checksum: the CRC32C of the bytes, from the stored CRCs
+    assert fs.checksum(d + "/ds/a.csv") == crc32c(files["a.csv"])
+    fs.write_bytes(d + "/same", files["part/deep/c.txt"])
+    assert fs.checksum(d + "/same") == fs.checksum(d + "/copy/part/deep/c.txt")
+    assert fs.checksum(d + "/same") != fs.checksum(d + "/ds/a.csv")
+    with pytest.raises(IsADirectoryError):
+        fs.checksum(d)
+
+
 def test_setrep_and_locations(fs, d, cluster):
     data = os.urandom(3 * MIB + MIB // 2)
     with fs.open(d + "/f", "wb", replication=2) as f:
@@ -515,9 +613,10 @@ def test_setrep_and_locations(fs, d, cluster):
     assert fs.locations(d + "/f", offset=10 * MIB) == []
 
 
-def test_open_with_a_chunk_size(fs, d):
+def test_open_with_a_chunk_size(fs, d, tmp_path):
     """fs.open(..., chunk_size=) gives a new file its own chunk size (the cluster's
-    default is 1M); an existing file keeps its own; a bad size is a ValueError."""
+    default is 1M); an existing file keeps its own; a bad size is a ValueError;
+    stat() shows it, copy() keeps it, put(chunk_size=) sets it."""
     data = os.urandom(5 * MIB + 7)
     with fs.open(d + "/f", "wb", chunk_size=2 * MIB, replication=2) as f:
         f.write(data)
@@ -531,6 +630,15 @@ def test_open_with_a_chunk_size(fs, d):
         with pytest.raises(ValueError):
             fs.open(d + "/g", "wb", chunk_size=bad)
     assert not fs.exists(d + "/g")
+    assert fs.stat(d + "/f")["chunk_size"] == 2 * MIB
+    fs.copy(d + "/f", d + "/copy")  # keeps its source's
+    assert fs.stat(d + "/copy")["chunk_size"] == 2 * MIB and fs.cat(d + "/copy") == fs.cat(d + "/f")
+    fs.write_bytes(d + "/small", b"s")
+    assert fs.stat(d + "/small")["chunk_size"] == MIB  # the cluster's default
+    local = tmp_path / "put.bin"
+    local.write_bytes(data)
+    fs.put(str(local), d + "/put", chunk_size=4 * MIB)
+    assert fs.stat(d + "/put")["chunk_size"] == 4 * MIB and fs.cat(d + "/put") == data
 
 
 def test_admin_reports(tmp_path):

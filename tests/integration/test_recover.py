@@ -95,6 +95,8 @@ def test_damaged_record_refuses_then_recover_to(tmp_path):
         assert 0 < len(kept) < 8
         whole = 0
         for name in kept:  # the file being written at seq `good` may not have its size yet
+            if name.endswith("._COPYING_"):
+                continue  # put writes .fN.<hex>._COPYING_ first: the one cut short
             got = cli.run("cat", "/" + name).stdout
             assert got in ("", "file %d\n" % int(name[1:]) * 1000)
             whole += got != ""
@@ -130,6 +132,8 @@ def test_damaged_record_refuses_then_recover_to(tmp_path):
                  lambda: len(chunk_files(cluster)) == len(files) - report["held"])
         assert fsck(cluster)[1]["held"] == 0
         for name in kept:
+            if name.endswith("._COPYING_"):
+                continue  # a cut-short put's temporary: the metaserver may reclaim it
             got = cli.run("cat", "/" + name).stdout
             assert got in ("", "file %d\n" % int(name[1:]) * 1000)
     finally:

@@ -49,18 +49,18 @@ def test_small_files_round_trip_with_the_chunk_they_need(cluster):
         assert st["size"] == len(data) and st["chunks"] == (len(data) + MIB - 1) // MIB, st
         for loc in locations(cluster, path):
             assert len(set(loc["replicas"])) == 3, loc
-    # Overwriting (open with truncate) allocates afresh and drops the old chunks.
-    cairn(cluster, "put", "-", "/s/f7", input=b"short")
+    # Replacing (put -f: a new file renamed over the old) drops the old chunks.
+    cairn(cluster, "put", "-f", "-", "/s/f7", input=b"short")
     assert cairn(cluster, "cat", "/s/f7").stdout == b"short"
     assert stat_json(cluster, "/s/f7")["chunks"] == 1
-    cairn(cluster, "put", "-", "/s/f7", input=b"")
+    cairn(cluster, "put", "-f", "-", "/s/f7", input=b"")
     assert stat_json(cluster, "/s/f7")["chunks"] == 0
     wait_for("fsck HEALTHY", lambda: fsck_is(cluster, "HEALTHY"))
 
 
 def test_second_writer_is_refused_while_the_first_holds_the_file(cluster):
     argv = [os.path.join(BIN, "cairn"), "--meta", cluster.meta.addr, "--timeout", "20s",
-            "put", "-", "/busy"]
+            "append", "-", "/busy"]
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     first = os.urandom(70000)
     p.stdin.write(first)
@@ -68,13 +68,13 @@ def test_second_writer_is_refused_while_the_first_holds_the_file(cluster):
     # The first writer's open (and its chunk 0) is done once the file exists.
     wait_for("the first writer's open", lambda: cairn(cluster, "stat", "/busy",
                                                       check=False).returncode == 0)
-    r = cairn(cluster, "put", "-", "/busy", input=b"second", check=False)
+    r = cairn(cluster, "append", "-", "/busy", input=b"second", check=False)
     err = r.stderr.decode()
     assert r.returncode == 1 and "/busy" in err and "written by another client" in err, err
     p.stdin.close()
     assert p.wait(60) == 0, p.stderr.read().decode()
     assert cairn(cluster, "cat", "/busy").stdout == first
-    cairn(cluster, "put", "-", "/busy", input=b"second")
+    cairn(cluster, "put", "-f", "-", "/busy", input=b"second")
     assert cairn(cluster, "cat", "/busy").stdout == b"second"
 
 

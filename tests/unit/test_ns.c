@@ -1407,6 +1407,28 @@ static void bench(void)
 	ns_free(ns);
 }
 
+/* ns_remove_file(): a file by id goes (its chunks to the drop hook); a directory stays. */
+static void test_remove_file(void)
+{
+	struct ns *ns = ns_new();
+	struct drops d = {0, 0};
+	struct ns_inode *f, *dir;
+	struct ns_chunk k;
+	ns_set_drop(ns, on_drop, &d);
+	CHECK(ns_mkdir(ns, "/d", 0755, 0, 0, 0, 1, &dir) == 0);
+	CHECK(ns_create(ns, "/d/.f.0123456789abcdef._COPYING_", 0644, 0, 0, 2, 1, 1, &f) == 0);
+	uint64_t fid = ns_inode_id(f), did = ns_inode_id(dir);
+	CHECK(strcmp(ns_inode_name(f), ".f.0123456789abcdef._COPYING_") == 0);
+	CHECK(strcmp(ns_inode_name(ns_get(ns, NS_ROOT_ID)), "") == 0);
+	CHECK(ns_chunk_alloc(ns, fid, 0, 2, &k) == 0);
+	CHECK(ns_remove_file(ns, did, 3) == -EISDIR);
+	CHECK(ns_remove_file(ns, fid, 3) == 0);
+	CHECK(ns_get(ns, fid) == NULL && d.n == 1);
+	CHECK(ns_lookup(ns, "/d/.f.0123456789abcdef._COPYING_", &f) == -ENOENT);
+	CHECK(ns_remove_file(ns, fid, 4) == -ENOENT);
+	ns_free(ns);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = 0x5eed2024cafeull;
@@ -1419,6 +1441,7 @@ int main(int argc, char **argv)
 	test_apply_refuses();
 	test_restore();
 	test_chunk_records();
+	test_remove_file();
 	test_file_chunk_sizes();
 	test_random(seed);
 	test_big_dir();

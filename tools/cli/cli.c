@@ -120,6 +120,26 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
 	}
 }
 
+/* libcairn's wait notice: one line on the terminal while a call waits for the metaserver. */
+static void wait_notice(void *arg, const char *addr, uint64_t waited_ms, uint64_t timeout_ms,
+			int done)
+{
+	struct cli *cli = arg;
+	if (done) {
+		if (cli->wait_shown)
+			fprintf(stderr, "\r\033[K");
+		cli->wait_shown = 0;
+		return;
+	}
+	if (waited_ms < CLI_WAIT_NOTICE_MS)
+		return;
+	fprintf(stderr, "\rcairn: waiting for metaserver %s, %llus of %llus\033[K", addr,
+		(unsigned long long)(waited_ms / 1000),
+		(unsigned long long)((timeout_ms + 999) / 1000));
+	fflush(stderr);
+	cli->wait_shown = 1;
+}
+
 int cli_connect(struct cli *cli)
 {
 	if (cli->fs)
@@ -135,6 +155,8 @@ int cli_connect(struct cli *cli)
 		fprintf(stderr, "cairn: %s: %s\n", meta ? meta : "", cairn_strerror(err));
 		return CLI_FAIL;
 	}
+	if (isatty(2))
+		cairn_set_wait_notice(cli->fs, wait_notice, cli);
 	return CLI_OK;
 }
 
@@ -183,6 +205,15 @@ char *cli_path(struct cli *cli, const char *arg, int *rc)
 		return NULL;
 	}
 	return p;
+}
+
+int cli_chunk_size(struct cli *cli, const char *arg, uint64_t *out)
+{
+	if (parse_size(arg, out) < 0 || *out < CAIRN_CHUNK_SIZE_MIN ||
+	    *out > CAIRN_CHUNK_SIZE_MAX || (*out & (*out - 1)))
+		return cli_usage(cli, "--chunk-size takes a power of two from 1M to 256M, not '%s'",
+				 arg);
+	return CLI_OK;
 }
 
 char *cli_join(const char *dir, const char *name)
@@ -250,8 +281,12 @@ static void progress_draw(struct cli_progress *p, const char *end)
 {
 	uint64_t ms = now_ms() - p->start_ms;
 	double mb = (double)p->bytes / 1e6;
-	fprintf(stderr, "\r%s: %.1f MB, %.1f MB/s\033[K%s", p->what, mb,
-		ms ? mb * 1000.0 / (double)ms : 0.0, end);
+	double rate = ms ? mb * 1000.0 / (double)ms : 0.0;
+	if (p->total && p->bytes <= p->total && rate > 0 && !*end)
+		fprintf(stderr, "\r%s: %.1f of %.1f MB, %.1f MB/s, %.0f s left\033[K", p->what, mb,
+			(double)p->total / 1e6, rate, ((double)p->total / 1e6 - mb) / rate);
+	else
+		fprintf(stderr, "\r%s: %.1f MB, %.1f MB/s\033[K%s", p->what, mb, rate, end);
 	fflush(stderr);
 }
 
@@ -277,8 +312,8 @@ void cli_progress_add(struct cli_progress *p, uint64_t n)
 
 void cli_progress_end(struct cli_progress *p, int ok)
 {
-	if (!p->on)
-		return;
+	if (!p->on || (ok && p->last_ms == p->start_ms))
+		return; /* a copy too short to have drawn a line leaves none */
 	if (ok)
 		progress_draw(p, "\n");
 	else

@@ -19,6 +19,9 @@
 #define CLI_FAIL  1
 #define CLI_USAGE 2
 
+#define CLI_WAIT_NOTICE_MS 2000 /* a wait for the metaserver this long is shown */
+#define CLI_PATH_BUF	   4097 /* a remote path (at most 4096 bytes) and its NUL */
+
 struct cli;
 
 struct cli_cmd {
@@ -39,6 +42,7 @@ struct cli {
 	const struct cli_cmd *cmd; /* the command being run */
 	uint32_t replication;	   /* for files the command makes (0: the metaserver's default) */
 	cairn_t *fs;		   /* made by cli_connect() */
+	int wait_shown;		   /* the "waiting for metaserver" line is on the terminal */
 };
 
 /* A one-line progress meter on stderr, shown only when stderr is a terminal. */
@@ -47,6 +51,7 @@ struct cli_progress {
 	const char *what; /* borrowed: what is being copied, e.g. "put a.txt" */
 	uint64_t start_ms, last_ms;
 	uint64_t bytes;
+	uint64_t total; /* the bytes expected (0: unknown), for the ETA */
 };
 
 /* Totals of a tree, as du and df count them. */
@@ -86,8 +91,10 @@ int cli_usage(struct cli *cli, const char *fmt, ...) __attribute__((format(print
 void cli_cmd_help(const struct cli_cmd *cmd, FILE *out);
 
 /*
- * Makes cli->fs, with cli->replication for the files it makes. Returns
- * CLI_OK, or an exit status after printing why.
+ * Makes cli->fs, with cli->replication for the files it makes. On a
+ * terminal, a call that waits for the metaserver over CLI_WAIT_NOTICE_MS
+ * shows "waiting for metaserver ADDR, Ns of Ts" on stderr until it ends.
+ * Returns CLI_OK, or an exit status after printing why.
  */
 int cli_connect(struct cli *cli);
 
@@ -133,7 +140,10 @@ void cli_progress_start(struct cli_progress *p, const char *what);
 /* Counts n more bytes; redraws the line at most every 200 ms. */
 void cli_progress_add(struct cli_progress *p, uint64_t n);
 
-/* Draws the final line and ends it with a newline (a failed copy: clears it). */
+/*
+ * Draws the final line and ends it with a newline, if a line was drawn (a
+ * copy shorter than one redraw interval shows none); a failed copy clears it.
+ */
 void cli_progress_end(struct cli_progress *p, int ok);
 
 /*
@@ -152,6 +162,99 @@ int cli_usage_walk(struct cli *cli, const char *path, const struct cairn_stat *s
  */
 char *cli_base_name(const char *path);
 
+/*
+ * Byte copies (xfer.c). cli_xfer_catch() makes SIGINT, SIGTERM and SIGHUP
+ * stop the copy in progress (cli_xfer_stopped() tells whether one came).
+ * cli_copy_in() copies fd to its end into f; cli_copy_out() copies f from
+ * its position to its end into fd. Both count bytes in pr and return 0, a
+ * negative libcairn error, or 1 with *lerr a local errno (EINTR: stopped
+ * by a signal).
+ */
+void cli_xfer_catch(void);
+int cli_xfer_stopped(void);
+int cli_copy_in(int fd, cairn_file_t *f, struct cli_progress *pr, int *lerr);
+int cli_copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr);
+/* As cli_copy_in(), from src's position to its end into dst (*lerr: EINTR only). */
+int cli_copy_remote(cairn_file_t *src, cairn_file_t *dst, struct cli_progress *pr, int *lerr);
+
+/* One atomic write of a remote file (xfer.c has the design). */
+struct cli_writer {
+	const char *target;  /* the remote file to make or replace */
+	const char *source;  /* what is copied, for error lines */
+	uint32_t mode;	     /* the new file's permission bits (0: the library's default) */
+	uint64_t size;	     /* the bytes expected, for the progress line (0: unknown) */
+	int force;	     /* replace an existing target */
+	uint64_t chunk_size; /* the new file's chunk size (0: the metaserver's default) */
+	/* Copies the source into f: as cli_copy_in() returns. */
+	int (*fill)(void *arg, cairn_file_t *f, struct cli_progress *pr, int *lerr);
+	void *arg;
+};
+
+/*
+ * Makes w->target from w->fill, atomically: errors are printed as
+ * "cairn: CMD TARGET: ...". Returns CLI_OK or CLI_FAIL.
+ */
+int cli_write_atomic(struct cli *cli, const struct cli_writer *w);
+
+/*
+ * Parses a --chunk-size value (a power of two from 1M to 256M) into *out.
+ * Returns CLI_OK, or CLI_USAGE after a one-line error.
+ */
+int cli_chunk_size(struct cli *cli, const char *arg, uint64_t *out);
+
+/* A growing list of strings (paths.c). Zero-initialise; each string owned. */
+struct cli_strs {
+	char **v;
+	size_t n, cap;
+};
+
+/* Takes ownership of s. */
+void cli_strs_add(struct cli_strs *l, char *s);
+void cli_strs_free(struct cli_strs *l);
+
+/* Whether s holds a glob character ('*', '?', '[', '{'). */
+int cli_has_glob(const char *s);
+
+/*
+ * Expands the remote glob pattern (absolute) against the namespace
+ * (paths.c has the rules) and appends the matches to out; a pattern
+ * without glob characters is appended as it is. Returns CLI_OK, or
+ * CLI_FAIL after printing why (also when a pattern matches nothing).
+ * Needs cli->fs.
+ */
+int cli_glob(struct cli *cli, const char *pattern, struct cli_strs *out);
+
+/* cli_path() and cli_glob() over n command-line arguments. Returns an exit status. */
+int cli_expand(struct cli *cli, int n, char **args, struct cli_strs *out);
+
+/*
+ * Calls fn for path (attributes st) and, when recursive and path is a
+ * directory, for everything under it, each directory before what it
+ * holds. fn returns CLI_OK or CLI_FAIL (after printing why); the walk goes
+ * on after a failure but stops once the metaserver is unreachable.
+ * Returns CLI_OK, or CLI_FAIL when anything failed.
+ */
+typedef int (*cli_visit_fn)(struct cli *cli, const char *path, const struct cairn_stat *st,
+			    void *arg);
+int cli_walk(struct cli *cli, const char *path, const struct cairn_stat *st, int recursive,
+	     cli_visit_fn fn, void *arg);
+
+/* cli_walk() from each of n command-line arguments (globs expanded). Returns an exit status. */
+int cli_walk_args(struct cli *cli, int n, char **args, int recursive, cli_visit_fn fn, void *arg);
+
+/*
+ * n bytes in buf: the number, or with human set "1.5 K", "12 M", "3.0 G"
+ * (powers of 1024, as hdfs -h) from 1024 up. Returns buf.
+ */
+#define CLI_SIZE_BUF 32
+const char *cli_size_str(char buf[CLI_SIZE_BUF], uint64_t n, int human);
+
+/*
+ * Writes len bytes of the file path from off (fewer at its end) to
+ * standard output (cmd_head.c; head and tail). Returns an exit status.
+ */
+int cli_print_range(struct cli *cli, const char *path, uint64_t off, uint64_t len);
+
 /* The commands. */
 int cmd_ls(struct cli *cli, int argc, char **argv);
 int cmd_mkdir(struct cli *cli, int argc, char **argv);
@@ -166,5 +269,22 @@ int cmd_du(struct cli *cli, int argc, char **argv);
 int cmd_df(struct cli *cli, int argc, char **argv);
 int cmd_locations(struct cli *cli, int argc, char **argv);
 int cmd_admin(struct cli *cli, int argc, char **argv);
+int cmd_append(struct cli *cli, int argc, char **argv);
+int cmd_cp(struct cli *cli, int argc, char **argv);
+int cmd_truncate(struct cli *cli, int argc, char **argv);
+int cmd_touch(struct cli *cli, int argc, char **argv);
+int cmd_test(struct cli *cli, int argc, char **argv);
+int cmd_count(struct cli *cli, int argc, char **argv);
+int cmd_head(struct cli *cli, int argc, char **argv);
+int cmd_tail(struct cli *cli, int argc, char **argv);
+int cmd_chmod(struct cli *cli, int argc, char **argv);
+int cmd_chown(struct cli *cli, int argc, char **argv);
+int cmd_chgrp(struct cli *cli, int argc, char **argv);
+int cmd_find(struct cli *cli, int argc, char **argv);
+int cmd_getmerge(struct cli *cli, int argc, char **argv);
+int cmd_checksum(struct cli *cli, int argc, char **argv);
+
+/* chown's body, chgrp's too when chgrp is set (cmd_chown.c). Returns an exit status. */
+int cli_chown_run(struct cli *cli, int argc, char **argv, int chgrp);
 
 #endif

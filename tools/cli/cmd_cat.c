@@ -53,17 +53,12 @@ int cmd_cat(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "cairn: out of memory\n");
 		return CLI_FAIL;
 	}
-	for (int i = optind; i < argc && !cli->unreachable; i++) {
-		int prc;
-		char *path = cli_path(cli, argv[i], &prc);
-		if (!path) {
-			rc = prc;
-			break;
-		}
-		if (cat_one(cli, path, buf) != CLI_OK)
+	struct cli_strs paths = {0};
+	rc = cli_expand(cli, argc - optind, argv + optind, &paths);
+	for (size_t i = 0; rc != CLI_USAGE && i < paths.n && !cli->unreachable; i++)
+		if (cat_one(cli, paths.v[i], buf) != CLI_OK)
 			rc = CLI_FAIL;
-		free(path);
-	}
+	cli_strs_free(&paths);
 	free(buf);
 	return rc;
 }

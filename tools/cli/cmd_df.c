@@ -1,5 +1,5 @@
 /*
- * cmd_df: `cairn df [--json]`.
+ * cmd_df: `cairn df [-h] [--json]`.
  *
  * What the file system holds and the room it has. Space comes from the
  * chunkservers as the metaserver last heard them (admin nodes): capacity
@@ -37,9 +37,12 @@ static int df_space(struct cli *cli, struct df_space *sp)
 
 int cmd_df(struct cli *cli, int argc, char **argv)
 {
-	int rc;
-	if (cli_getopt(cli, argc, argv, "", NULL) != -1)
-		return cli->rc; /* only global flags here */
+	int rc, opt, h = 0;
+	while ((opt = cli_getopt(cli, argc, argv, "h", NULL)) != -1) {
+		if (opt != 'h')
+			return cli->rc;
+		h = 1; /* sizes for people */
+	}
 	if (argc != optind)
 		return cli_usage(cli, "no arguments expected");
 	if ((rc = cli_connect(cli)) != CLI_OK)
@@ -63,14 +66,15 @@ int cmd_df(struct cli *cli, int argc, char **argv)
 	} else {
 		printf("files:       %llu\n", (unsigned long long)u.files);
 		printf("directories: %llu\n", (unsigned long long)u.dirs);
-		printf("bytes:       %llu (file sizes, one replica each)\n",
-		       (unsigned long long)u.bytes);
-		printf("capacity:    %llu on %zu chunkservers up\n",
-		       (unsigned long long)sp.capacity, sp.nodes);
-		printf("used:        %llu (replica files, every replica)\n",
-		       (unsigned long long)sp.used);
-		printf("available:   %llu\n",
-		       (unsigned long long)(sp.capacity > sp.used ? sp.capacity - sp.used : 0));
+		char size[CLI_SIZE_BUF];
+		printf("bytes:       %s (file sizes, one replica each)\n",
+		       cli_size_str(size, u.bytes, h));
+		printf("capacity:    %s on %zu chunkservers up\n",
+		       cli_size_str(size, sp.capacity, h), sp.nodes);
+		printf("used:        %s (replica files, every replica)\n",
+		       cli_size_str(size, sp.used, h));
+		printf("available:   %s\n",
+		       cli_size_str(size, sp.capacity > sp.used ? sp.capacity - sp.used : 0, h));
 	}
 	return u.rc ? u.rc : CLI_OK;
 }

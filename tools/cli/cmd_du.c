@@ -1,5 +1,5 @@
 /*
- * cmd_du: `cairn du [--json] PATH`.
+ * cmd_du: `cairn du [-s] [-h] [--json] PATH...`.
  *
  * Space used under PATH, counted as file sizes in bytes (one replica's
  * worth, as `du -sb` counts apparent sizes; multiply by the replication
@@ -8,6 +8,8 @@
  * for PATH itself on the last line; for a file, its one line. --json
  * prints {"path", "bytes", "files", "dirs", "entries": [{"path", "type",
  * "bytes"}]} (files and dirs count everything under PATH, PATH included).
+ * -s prints only the total line of each PATH; -h prints sizes for people
+ * (plain output). PATH may be a glob (quoted: cairn expands it).
  * The walk reads each directory page by page; an entry that vanishes
  * meanwhile is reported (one line) and the exit status is then 1.
  */
@@ -19,13 +21,18 @@
 struct du {
 	struct cli *cli;
 	int nentries;
+	int summary; /* -s */
+	int human;   /* -h */
 };
 
 static void print_entry(struct du *du, const char *path, const struct cairn_stat *st,
 			uint64_t bytes)
 {
+	if (du->summary)
+		return;
 	if (!du->cli->json) {
-		printf("%llu\t%s\n", (unsigned long long)bytes, path);
+		char size[CLI_SIZE_BUF];
+		printf("%s\t%s\n", cli_size_str(size, bytes, du->human), path);
 		return;
 	}
 	printf("%s\n  {\"path\": ", du->nentries++ ? "," : "");
@@ -69,45 +76,58 @@ static int du_dir(struct du *du, const char *path, struct cli_usage *total)
 	return rc;
 }
 
-int cmd_du(struct cli *cli, int argc, char **argv)
+/* du of one path: its entries' lines (unless -s), then its total line. */
+static int du_path(struct du *du, const char *path)
 {
-	int rc;
-	if (cli_getopt(cli, argc, argv, "", NULL) != -1)
-		return cli->rc; /* only global flags here */
-	if (argc - optind != 1)
-		return cli_usage(cli, optind == argc ? "missing PATH" : "one PATH only");
-	char *path = cli_path(cli, argv[optind], &rc);
-	if (!path)
-		return rc;
+	struct cli *cli = du->cli;
 	struct cairn_stat st;
 	struct cli_usage total = {0};
-	struct du du = {cli, 0};
-	if ((rc = cli_connect(cli)) != CLI_OK)
-		goto out;
-	int err = cairn_stat(cli->fs, path, &st);
-	if (err) {
-		rc = cli_fail(cli, err, "du %s", path);
-		goto out;
-	}
+	int rc = CLI_OK, err = cairn_stat(cli->fs, path, &st);
+	if (err)
+		return cli_fail(cli, err, "du %s", path);
 	if (cli->json) {
 		printf("{\"path\": ");
 		cli_json_str(stdout, path);
 		printf(", \"entries\": [");
 	}
+	du->nentries = 0;
 	if (st.type == CAIRN_DIR) {
 		total.dirs = 1;
-		rc = du_dir(&du, path, &total);
+		rc = du_dir(du, path, &total);
 	} else {
 		total.files = 1;
 		total.bytes = st.size;
 	}
+	char size[CLI_SIZE_BUF];
 	if (cli->json)
 		printf("%s], \"bytes\": %llu, \"files\": %llu, \"dirs\": %llu}\n",
-		       du.nentries ? "\n" : "", (unsigned long long)total.bytes,
+		       du->nentries ? "\n" : "", (unsigned long long)total.bytes,
 		       (unsigned long long)total.files, (unsigned long long)total.dirs);
 	else
-		printf("%llu\t%s\n", (unsigned long long)total.bytes, path);
-out:
-	free(path);
+		printf("%s\t%s\n", cli_size_str(size, total.bytes, du->human), path);
+	return rc;
+}
+
+int cmd_du(struct cli *cli, int argc, char **argv)
+{
+	struct du du = {.cli = cli};
+	int rc, opt;
+	while ((opt = cli_getopt(cli, argc, argv, "sh", NULL)) != -1) {
+		if (opt == 's')
+			du.summary = 1;
+		else if (opt == 'h')
+			du.human = 1;
+		else
+			return cli->rc;
+	}
+	if (optind == argc)
+		return cli_usage(cli, "missing PATH");
+	struct cli_strs paths = {0};
+	if ((rc = cli_connect(cli)) == CLI_OK)
+		rc = cli_expand(cli, argc - optind, argv + optind, &paths);
+	for (size_t i = 0; rc != CLI_USAGE && i < paths.n && !cli->unreachable; i++)
+		if (du_path(&du, paths.v[i]) != CLI_OK)
+			rc = CLI_FAIL;
+	cli_strs_free(&paths);
 	return rc;
 }

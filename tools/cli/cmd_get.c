@@ -1,8 +1,14 @@
 /*
- * cmd_get: `cairn get REMOTE LOCAL`.
+ * cmd_get: `cairn get REMOTE... LOCAL`.
  *
- * Copies the file REMOTE to LOCAL ("-": standard output), or into LOCAL
- * under REMOTE's name when LOCAL is a directory, as cp(1) does. The bytes
+ * Copies files and directories out, as `hdfs dfs -get` and cp(1) do: one
+ * REMOTE goes to LOCAL ("-": standard output, files only), or into LOCAL
+ * under its own name when LOCAL is a directory; several go into LOCAL,
+ * which must be a directory. REMOTE may be a glob (quoted: cairn expands
+ * it). A directory comes with everything under it (the temporaries of
+ * copies in progress left out), made as needed and merged into an
+ * existing one; an existing local file is replaced. A failure is reported
+ * and the next file is tried (exit status 1). Each file's bytes
  * go to a temporary file next to the target (".NAME.cairn-get.XXXXXX"),
  * which is renamed over the target only once every byte arrived and the
  * file was closed without error: a failed get leaves no partial file and
@@ -19,48 +25,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "tempname.h"
 #include "util.h"
-
-#define CLI_GET_BUF (4u << 20)
-
-/* Copies f into fd. Returns 0, a negative libcairn error, or 1 with *lerr a local errno. */
-static int copy_out(cairn_file_t *f, int fd, struct cli_progress *pr, int *lerr)
-{
-	char *buf = malloc(CLI_GET_BUF);
-	if (!buf)
-		return -ENOMEM;
-	int rc = 0;
-	for (;;) {
-		ssize_t n = cairn_read(f, buf, CLI_GET_BUF);
-		if (n < 0) {
-			rc = (int)n;
-			break;
-		}
-		if (n == 0)
-			break;
-		if ((*lerr = -write_full(fd, buf, (size_t)n)) != 0) {
-			rc = 1;
-			break;
-		}
-		cli_progress_add(pr, (uint64_t)n);
-	}
-	free(buf);
-	return rc;
-}
-
-/* LOCAL, or LOCAL/basename(REMOTE) when LOCAL is a directory. */
-static char *local_target(const char *local, const char *remote)
-{
-	struct stat st;
-	if (stat(local, &st) != 0 || !S_ISDIR(st.st_mode))
-		return strdup(local);
-	char *base = cli_base_name(remote), *t = NULL;
-	if (base &&
-	    asprintf(&t, "%s%s%s", local, local[strlen(local) - 1] == '/' ? "" : "/", base) < 0)
-		t = NULL;
-	free(base);
-	return t;
-}
 
 /* Makes the temporary file next to target. Returns its fd and a new *tmp, or -1. */
 static int make_temp(const char *target, char **tmp)
@@ -81,36 +47,28 @@ static int make_temp(const char *target, char **tmp)
 	return fd;
 }
 
-static int get(struct cli *cli, const char *remote, const char *local)
+/* The file remote (attributes st) to target ("-": standard output). */
+static int get_file(struct cli *cli, const char *remote, const struct cairn_stat *st,
+		    const char *target)
 {
 	cairn_file_t *f;
-	struct cairn_stat st;
-	int err = cairn_stat(cli->fs, remote, &st);
-	if (err == 0 && st.type == CAIRN_DIR)
-		err = -EISDIR;
-	if (err == 0)
-		err = cairn_open(cli->fs, remote, CAIRN_O_RDONLY, 0, &f);
+	int err = cairn_open(cli->fs, remote, CAIRN_O_RDONLY, 0, &f);
 	if (err)
 		return cli_fail(cli, err, "get %s", remote);
-	int to_stdout = strcmp(local, "-") == 0, fd = 1;
-	char *target = NULL, *tmp = NULL;
-	if (!to_stdout) {
-		target = local_target(local, remote);
-		fd = target ? make_temp(target, &tmp) : -1;
-		if (fd < 0) {
-			fprintf(stderr, "cairn: get %s: %s: %s\n", remote, target ? target : local,
-				strerror(target ? errno : ENOMEM));
-			cairn_close(f);
-			free(target);
-			return CLI_FAIL;
-		}
+	int to_stdout = strcmp(target, "-") == 0, fd = 1;
+	char *tmp = NULL;
+	if (!to_stdout && (fd = make_temp(target, &tmp)) < 0) {
+		fprintf(stderr, "cairn: get %s: %s: %s\n", remote, target, strerror(errno));
+		cairn_close(f);
+		return CLI_FAIL;
 	}
 	char what[512];
 	snprintf(what, sizeof(what), "get %s", remote);
 	struct cli_progress pr;
 	cli_progress_start(&pr, what);
+	pr.total = st->size;
 	int lerr = 0;
-	err = copy_out(f, fd, &pr, &lerr);
+	err = cli_copy_out(f, fd, &pr, &lerr);
 	if (err) {
 		if (err < 0) {
 			/* Now: a successful close() would replace the library's words. */
@@ -125,7 +83,7 @@ static int get(struct cli *cli, const char *remote, const char *local)
 	if (err == 0 && !to_stdout) {
 		mode_t mask = umask(0);
 		umask(mask);
-		if (fchmod(fd, (mode_t)st.mode & 0777 & ~mask) < 0 || close(fd) < 0 ||
+		if (fchmod(fd, (mode_t)st->mode & 0777 & ~mask) < 0 || close(fd) < 0 ||
 		    rename(tmp, target) < 0) {
 			lerr = errno;
 			err = 1;
@@ -146,8 +104,94 @@ static int get(struct cli *cli, const char *remote, const char *local)
 			unlink(tmp);
 	}
 	free(tmp);
-	free(target);
 	return err ? CLI_FAIL : CLI_OK;
+}
+
+static void get_path(struct cli *cli, const char *remote, const struct cairn_stat *st,
+		     const char *target, int *rc);
+
+/* The directory remote as the local directory target, with what is under it. */
+static void get_tree(struct cli *cli, const char *remote, const struct cairn_stat *st,
+		     const char *target, int *rc)
+{
+	mode_t mask = umask(0);
+	umask(mask);
+	if (mkdir(target, (mode_t)st->mode & 0777 & ~mask) < 0 && errno != EEXIST) {
+		fprintf(stderr, "cairn: get %s: %s: %s\n", remote, target, strerror(errno));
+		*rc = CLI_FAIL;
+		return;
+	}
+	cairn_dir_t *d;
+	int err = cairn_opendir(cli->fs, remote, &d);
+	if (err) {
+		*rc = cli_fail(cli, err, "get %s", remote);
+		return;
+	}
+	struct cairn_dirent ent;
+	while (!cli->unreachable && !cli_xfer_stopped() &&
+	       (err = cairn_readdir_next(d, &ent)) == 1) {
+		if (tempname_is(ent.name))
+			continue; /* a copy in progress */
+		char *sub = cli_join(remote, ent.name), *lsub = cli_join(target, ent.name);
+		if (!sub || !lsub)
+			abort();
+		/* The iterator holds one page; the recursion its own. */
+		get_path(cli, sub, &ent.st, lsub, rc);
+		free(sub);
+		free(lsub);
+	}
+	cairn_closedir(d);
+	if (err < 0)
+		*rc = cli_fail(cli, err, "get %s", remote);
+}
+
+/* remote (a file or directory) to target; a failure sets *rc to CLI_FAIL. */
+static void get_path(struct cli *cli, const char *remote, const struct cairn_stat *st,
+		     const char *target, int *rc)
+{
+	if (st->type == CAIRN_DIR)
+		get_tree(cli, remote, st, target, rc);
+	else if (get_file(cli, remote, st, target) != CLI_OK)
+		*rc = CLI_FAIL;
+}
+
+static int get_all(struct cli *cli, const struct cli_strs *remotes, const char *local)
+{
+	struct stat lst;
+	int into = stat(local, &lst) == 0 && S_ISDIR(lst.st_mode), rc = CLI_OK;
+	if (remotes->n > 1 && !into) {
+		fprintf(stderr, "cairn: get: %s: several sources need an existing directory\n",
+			local);
+		return CLI_FAIL;
+	}
+	for (size_t i = 0; i < remotes->n && !cli->unreachable && !cli_xfer_stopped(); i++) {
+		const char *remote = remotes->v[i];
+		struct cairn_stat st;
+		int err = cairn_stat(cli->fs, remote, &st);
+		if (err) {
+			rc = cli_fail(cli, err, "get %s", remote);
+			continue;
+		}
+		if (st.type == CAIRN_DIR && strcmp(local, "-") == 0) {
+			rc = cli_fail(cli, -EISDIR, "get %s", remote);
+			continue;
+		}
+		char *base = into ? cli_base_name(remote) : NULL, *target = NULL;
+		if (!into)
+			target = strdup(local);
+		else if (base && asprintf(&target, "%s%s%s", local,
+					  local[strlen(local) - 1] == '/' ? "" : "/", base) < 0)
+			target = NULL;
+		if (!target) {
+			fprintf(stderr, "cairn: get %s: no name to give it in %s\n", remote, local);
+			rc = CLI_FAIL;
+		} else {
+			get_path(cli, remote, &st, target, &rc);
+		}
+		free(base);
+		free(target);
+	}
+	return rc;
 }
 
 int cmd_get(struct cli *cli, int argc, char **argv)
@@ -155,16 +199,18 @@ int cmd_get(struct cli *cli, int argc, char **argv)
 	int rc;
 	if (cli_getopt(cli, argc, argv, "", NULL) != -1)
 		return cli->rc; /* only global flags here */
-	if (argc - optind != 2)
-		return cli_usage(cli, argc - optind < 2 ? "missing REMOTE or LOCAL"
-							: "too many arguments");
-	if (!*argv[optind + 1])
+	if (argc - optind < 2)
+		return cli_usage(cli, "missing REMOTE or LOCAL");
+	const char *local = argv[argc - 1];
+	if (!*local)
 		return cli_usage(cli, "empty LOCAL");
-	char *remote = cli_path(cli, argv[optind], &rc);
-	if (!remote)
+	cli_xfer_catch();
+	if ((rc = cli_connect(cli)) != CLI_OK)
 		return rc;
-	if ((rc = cli_connect(cli)) == CLI_OK)
-		rc = get(cli, remote, argv[optind + 1]);
-	free(remote);
+	struct cli_strs remotes = {0};
+	rc = cli_expand(cli, argc - optind - 1, argv + optind, &remotes);
+	if (rc == CLI_OK)
+		rc = get_all(cli, &remotes, local);
+	cli_strs_free(&remotes);
 	return rc;
 }

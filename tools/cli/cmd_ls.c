@@ -1,10 +1,11 @@
 /*
- * cmd_ls: `cairn ls [-l] [-R] PATH`.
+ * cmd_ls: `cairn ls [-l] [-h] [-R] PATH...` (PATH may be a glob, quoted).
  *
  * A directory lists its entries one name per line, in name order, read
  * page by page through the library's iterator (so a huge directory is
  * never held whole). -l prints the mode string, replication ("-" for a
- * directory), size, modification time and name. -R lists subdirectories
+ * directory), owner and group (numeric ids), size (-h: for people),
+ * modification time and name. -R lists subdirectories
  * after their parent, each under a "PATH:" header, as ls(1) does; only the
  * names of the current directory's subdirectories are held while it is
  * listed. A file is listed as itself. --json prints one array of objects
@@ -28,6 +29,7 @@ struct ls {
 	struct cli *cli;
 	int longfmt;
 	int recursive;
+	int human;   /* -h: sizes for people */
 	int nlisted; /* directories listed so far (for -R's blank lines) */
 	int njson;   /* objects printed so far (for --json's commas) */
 	int rc;
@@ -98,7 +100,9 @@ static void print_entry(struct ls *ls, const char *path, const char *name,
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
 	if (st->type != CAIRN_DIR)
 		snprintf(rep, sizeof(rep), "%u", st->replication);
-	printf("%s %3s %12llu %s ", mode, rep, (unsigned long long)st->size, when);
+	char size[CLI_SIZE_BUF];
+	printf("%s %3s %-8u %-8u %12s %s ", mode, rep, st->uid, st->gid,
+	       cli_size_str(size, st->size, ls->human), when);
 	cli_put_name(stdout, name);
 	putchar('\n');
 }
@@ -166,8 +170,11 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 {
 	struct ls ls = {.cli = cli};
 	int opt;
-	while ((opt = cli_getopt(cli, argc, argv, "lR", NULL)) != -1) {
+	while ((opt = cli_getopt(cli, argc, argv, "lRh", NULL)) != -1) {
 		switch (opt) {
+		case 'h':
+			ls.human = 1;
+			break;
 		case 'l':
 			ls.longfmt = 1;
 			break;
@@ -178,21 +185,31 @@ int cmd_ls(struct cli *cli, int argc, char **argv)
 			return cli->rc;
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage(cli, optind == argc ? "missing PATH" : "one PATH only");
+	if (optind == argc)
+		return cli_usage(cli, "missing PATH");
 	int rc;
-	char *path = cli_path(cli, argv[optind], &rc);
-	if (!path)
-		return rc;
-	if ((rc = cli_connect(cli)) != CLI_OK) {
-		free(path);
+	struct cli_strs paths = {0};
+	if ((rc = cli_connect(cli)) != CLI_OK ||
+	    (rc = cli_expand(cli, argc - optind, argv + optind, &paths)) != CLI_OK) {
+		cli_strs_free(&paths);
 		return rc;
 	}
 	if (cli->json)
 		printf("[");
-	list_path(&ls, path, argv[optind]);
+	for (size_t i = 0; i < paths.n && !cli->unreachable; i++) {
+		struct cairn_stat st;
+		/* Several directories, as ls(1): each under a "PATH:" header (-R: its own). */
+		if (paths.n > 1 && !ls.recursive && !cli->json &&
+		    cairn_stat(cli->fs, paths.v[i], &st) == 0 && st.type == CAIRN_DIR) {
+			fputs(i ? "\n" : "", stdout);
+			cli_put_name(stdout, paths.v[i]);
+			fputs(":\n", stdout);
+		}
+		list_path(&ls, paths.v[i],
+			  paths.n == 1 && optind == argc - 1 ? argv[optind] : paths.v[i]);
+	}
 	if (cli->json)
 		printf("%s]\n", ls.njson ? "\n" : "");
-	free(path);
+	cli_strs_free(&paths);
 	return ls.rc;
 }

@@ -1,11 +1,13 @@
 /*
- * cmd_mv: `cairn mv SRC DST`.
+ * cmd_mv: `cairn mv [-f] SRC... DST`.
  *
- * As mv(1): when DST is an existing directory, SRC moves into it under its
- * own name; otherwise SRC is renamed to DST, replacing a file there (or an
- * empty directory, when SRC is a directory). The rename itself is one
- * atomic metaserver operation; the stat of DST before it is not atomic
- * with it.
+ * As mv(1): when DST is an existing directory, each SRC moves into it
+ * under its own name (several SRCs need one); otherwise the one SRC is
+ * renamed to DST. SRC may be a glob (quoted: cairn expands it). An
+ * existing file at the target is refused unless -f (then replaced; so is
+ * an empty directory when SRC is a directory). Each rename is one atomic
+ * metaserver operation, and so is its refusal of an existing target
+ * (cairn_rename2() with CAIRN_RENAME_NOREPLACE).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,49 +15,60 @@
 
 #include "cli.h"
 
-/* The last component of an absolute path ("" for "/"). */
-static const char *base_name(char *path)
+static int mv(struct cli *cli, const char *src, const char *dst, int into, int force)
 {
-	size_t len = strlen(path);
-	while (len > 1 && path[len - 1] == '/')
-		path[--len] = 0;
-	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
-}
-
-static int mv(struct cli *cli, char *src, char *dst)
-{
-	struct cairn_stat st;
-	int err = cairn_stat(cli->fs, dst, &st);
-	if (err && err != -ENOENT)
-		return cli_fail(cli, err, "mv %s %s", src, dst);
-	char *target = dst;
-	if (err == 0 && st.type == CAIRN_DIR) {
-		const char *name = base_name(src);
-		if (!*name)
-			return cli_fail(cli, -EBUSY, "mv %s %s", src, dst);
-		if (!(target = cli_join(dst, name)))
-			return cli_fail(cli, -ENOMEM, "mv %s %s", src, dst);
+	char *base = into ? cli_base_name(src) : NULL;
+	char *target = !into ? strdup(dst) : base ? cli_join(dst, base) : NULL;
+	free(base);
+	if (!target)
+		return cli_fail(cli, into ? -EBUSY : -ENOMEM, "mv %s %s", src, dst);
+	int err = cairn_rename2(cli->fs, src, target, force ? 0 : CAIRN_RENAME_NOREPLACE);
+	int rc = CLI_OK;
+	if (err == -EEXIST && !force) {
+		fprintf(stderr, "cairn: mv %s %s: the target exists (-f replaces it)\n", src,
+			target);
+		rc = CLI_FAIL;
+	} else if (err) {
+		rc = cli_fail(cli, err, "mv %s %s", src, target);
 	}
-	err = cairn_rename(cli->fs, src, target);
-	int rc = err ? cli_fail(cli, err, "mv %s %s", src, target) : CLI_OK;
-	if (target != dst)
-		free(target);
+	free(target);
 	return rc;
 }
 
 int cmd_mv(struct cli *cli, int argc, char **argv)
 {
-	int rc;
-	if (cli_getopt(cli, argc, argv, "", NULL) != -1)
-		return cli->rc; /* only global flags here */
-	if (argc - optind != 2)
-		return cli_usage(cli, argc - optind < 2 ? "missing SRC or DST" : "one SRC only");
-	char *src = cli_path(cli, argv[optind], &rc);
-	char *dst = src ? cli_path(cli, argv[optind + 1], &rc) : NULL;
-	if (dst && (rc = cli_connect(cli)) == CLI_OK)
-		rc = mv(cli, src, dst);
-	free(src);
+	int rc, opt, force = 0;
+	while ((opt = cli_getopt(cli, argc, argv, "f", NULL)) != -1) {
+		if (opt != 'f')
+			return cli->rc;
+		force = 1;
+	}
+	if (argc - optind < 2)
+		return cli_usage(cli, "missing SRC or DST");
+	char *dst = cli_path(cli, argv[argc - 1], &rc);
+	if (!dst)
+		return rc;
+	struct cli_strs srcs = {0};
+	if ((rc = cli_connect(cli)) != CLI_OK ||
+	    (rc = cli_expand(cli, argc - optind - 1, argv + optind, &srcs)) != CLI_OK)
+		goto out;
+	struct cairn_stat st;
+	int err = cairn_stat(cli->fs, dst, &st);
+	if (err && err != -ENOENT) {
+		rc = cli_fail(cli, err, "mv %s", dst);
+		goto out;
+	}
+	int into = err == 0 && st.type == CAIRN_DIR;
+	if (srcs.n > 1 && !into) {
+		rc = cli_fail(cli, err ? err : -ENOTDIR, "mv %s: several sources need a directory",
+			      dst);
+		goto out;
+	}
+	for (size_t i = 0; i < srcs.n && !cli->unreachable; i++)
+		if (mv(cli, srcs.v[i], dst, into, force) != CLI_OK)
+			rc = CLI_FAIL;
+out:
+	cli_strs_free(&srcs);
 	free(dst);
 	return rc;
 }

@@ -1,22 +1,26 @@
 /*
- * cmd_put: `cairn put [-r N] [--chunk-size SIZE] LOCAL REMOTE`.
+ * cmd_put: `cairn put [-f] [-r N] [--chunk-size SIZE] LOCAL... REMOTE`.
  *
- * Copies the local file LOCAL ("-": standard input) to REMOTE, or into
- * REMOTE under LOCAL's name when REMOTE is a directory, as cp(1) does. An
- * existing file is overwritten in place (truncated first). The file gets
- * LOCAL's permission bits less the umask (0644 from standard input). -r N
- * makes the file with N replicas per chunk, and sets an existing file's
- * target to N before writing to it. --chunk-size SIZE (a power of two from
- * 1M to 256M) gives a file put makes that chunk size, for its life (an
- * overwritten file keeps its own).
+ * Copies local files and directories in, as `hdfs dfs -put` and cp(1) do:
+ * one LOCAL goes to REMOTE, or into REMOTE under its own name when REMOTE
+ * is a directory; several go into REMOTE, which must be a directory. A
+ * directory is copied with everything under it (regular files and
+ * directories; other kinds are skipped with a line each), making the
+ * directories it needs; an existing directory is merged into. "-" reads
+ * one file from standard input. An existing target file is refused unless
+ * -f. A file gets its local permission bits less the umask (0644 from
+ * standard input). -r N makes the files with N replicas per chunk;
+ * --chunk-size SIZE (a power of two from 1M to 256M) gives them that chunk
+ * size, for their life (default: the metaserver's).
  *
- * The data goes to the library in reads of up to CLI_PUT_BUF bytes, which
- * it keeps flowing to the chunkservers; the copy has succeeded only once
- * cairn_close() returns 0, when every byte is stored on every replica of
- * its chunk and the size is committed. A failed copy removes the file if
- * put made it (an overwritten file is left as far as it got). On a
- * terminal, standard error shows one updating line: bytes and MB/s.
+ * Each file is written atomically (xfer.c): to a hidden temporary renamed
+ * over the target once stored and closed, so a failed or killed put never
+ * leaves a partial file under a final name nor harms an existing one. A
+ * failure is reported and the next file is tried; the exit status is 1
+ * if any failed. SIGINT, SIGTERM and SIGHUP stop the copy cleanly. On a
+ * terminal, standard error shows one updating line per file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -25,126 +29,157 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "util.h"
 
-#define CLI_PUT_BUF (4u << 20)
+struct put {
+	struct cli *cli;
+	int force;
+	uint64_t chunk_size; /* 0: the metaserver's default */
+	mode_t umask;
+	int rc; /* CLI_FAIL once a file failed */
+};
 
-/* Copies fd into f. Returns 0, a negative libcairn error, or 1 with *lerr a local errno. */
-static int copy_in(int fd, cairn_file_t *f, struct cli_progress *pr, int *lerr)
+static int fill_from_fd(void *arg, cairn_file_t *f, struct cli_progress *pr, int *lerr)
 {
-	char *buf = malloc(CLI_PUT_BUF);
-	if (!buf)
-		return -ENOMEM;
-	int rc = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf, CLI_PUT_BUF);
-		if (n < 0 && errno == EINTR)
+	return cli_copy_in(*(int *)arg, f, pr, lerr);
+}
+
+/* Whether to go on after a failure: not once stopped or the metaserver is gone. */
+static int going(const struct put *p)
+{
+	return !p->cli->unreachable && !cli_xfer_stopped();
+}
+
+static void put_fd(struct put *p, int fd, const char *local, uint32_t mode, uint64_t size,
+		   const char *target)
+{
+	struct cli_writer w = {.target = target,
+			       .source = local,
+			       .mode = mode,
+			       .size = size,
+			       .force = p->force,
+			       .chunk_size = p->chunk_size,
+			       .fill = fill_from_fd,
+			       .arg = &fd};
+	if (cli_write_atomic(p->cli, &w) != CLI_OK)
+		p->rc = CLI_FAIL;
+}
+
+static void put_file(struct put *p, const char *local, const struct stat *lst, const char *target)
+{
+	int fd = open(local, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "cairn: put %s: %s\n", local, strerror(errno));
+		p->rc = CLI_FAIL;
+		return;
+	}
+	put_fd(p, fd, local, (uint32_t)(lst->st_mode & 0777 & ~p->umask), (uint64_t)lst->st_size,
+	       target);
+	close(fd);
+}
+
+static void put_path(struct put *p, const char *local, const char *target, int top);
+
+/* local (a directory) as target and what is under it. */
+static void put_tree(struct put *p, const char *local, const struct stat *lst, const char *target)
+{
+	int err = cairn_mkdir(p->cli->fs, target, (uint32_t)(lst->st_mode & 0777 & ~p->umask));
+	struct cairn_stat st;
+	if (err == -EEXIST && cairn_stat(p->cli->fs, target, &st) == 0 && st.type == CAIRN_DIR)
+		err = 0;
+	if (err) {
+		p->rc = cli_fail(p->cli, err, "put %s: making %s", local, target);
+		return;
+	}
+	DIR *d = opendir(local);
+	if (!d) {
+		fprintf(stderr, "cairn: put %s: %s\n", local, strerror(errno));
+		p->rc = CLI_FAIL;
+		return;
+	}
+	struct dirent *e;
+	while (going(p) && (e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (n < 0) {
-			*lerr = errno;
-			rc = 1;
-			break;
+		char *sub = cli_join(local, e->d_name), *rsub = cli_join(target, e->d_name);
+		if (!sub || !rsub) {
+			fprintf(stderr, "cairn: out of memory\n");
+			abort();
 		}
-		if (n == 0)
-			break;
-		ssize_t w = cairn_write(f, buf, (size_t)n);
-		if (w < 0) {
-			rc = (int)w;
-			break;
-		}
-		cli_progress_add(pr, (uint64_t)n);
+		put_path(p, sub, rsub, 0);
+		free(sub);
+		free(rsub);
 	}
-	free(buf);
-	return rc;
+	closedir(d);
 }
 
-/* The remote name: REMOTE, or REMOTE/basename(LOCAL) when REMOTE is a directory. */
-static char *target_path(struct cli *cli, const char *local, char *remote, int *rc)
+/*
+ * One local path to target: a directory with what it holds, a regular file,
+ * or, named on the command line (top), any other file that reads as a
+ * stream (a pipe: `put <(cmd) /x`); inside a directory those are skipped.
+ */
+static void put_path(struct put *p, const char *local, const char *target, int top)
 {
-	struct cairn_stat st;
-	int err = cairn_stat(cli->fs, remote, &st);
-	if (err && err != -ENOENT) {
-		*rc = cli_fail(cli, err, "put %s", remote);
-		return NULL;
-	}
-	if (err || st.type != CAIRN_DIR)
-		return strdup(remote);
-	char *base = cli_base_name(local);
-	if (!base) {
-		*rc = cli_usage(cli, "%s is a directory: name the file to make in it", remote);
-		return NULL;
-	}
-	char *t = cli_join(remote, base);
-	free(base);
-	return t;
-}
-
-static int put(struct cli *cli, const char *local, int fd, uint32_t mode, int setrep,
-	       uint64_t chunk_size, char *remote)
-{
-	int rc = CLI_FAIL;
-	char *target = target_path(cli, local, remote, &rc);
-	if (!target)
-		return rc;
-	struct cairn_stat st;
-	int created = cairn_stat(cli->fs, target, &st) == -ENOENT;
-	cairn_file_t *f;
-	struct cairn_open_options oo = {.chunk_size = chunk_size};
-	int err = cairn_open_opts(cli->fs, target, CAIRN_O_WRONLY | CAIRN_O_CREAT | CAIRN_O_TRUNC,
-				  mode, &oo, &f);
-	if (err) {
-		rc = cli_fail(cli, err, "put %s", target);
-		free(target);
-		return rc;
-	}
-	if (setrep && !created &&
-	    (err = cairn_set_replication(cli->fs, target, cli->replication))) {
-		rc = cli_fail(cli, err, "put %s: setting replication", target);
-		cairn_close(f);
-		free(target);
-		return rc;
-	}
-	char what[512];
-	snprintf(what, sizeof(what), "put %s", target);
-	struct cli_progress pr;
-	cli_progress_start(&pr, what);
-	int lerr = 0;
-	err = copy_in(fd, f, &pr, &lerr);
-	if (err) {
-		/* Now: close() would replace the library's words. */
-		cli_progress_end(&pr, 0);
-		if (err == 1)
-			fprintf(stderr, "cairn: put %s: reading %s: %s\n", target, local,
-				strerror(lerr));
-		else
-			cli_fail(cli, err, "put %s", target);
-		cairn_close(f);
-	} else if ((err = cairn_close(f)) != 0) {
-		cli_progress_end(&pr, 0);
-		cli_fail(cli, err, "put %s", target);
+	struct stat lst;
+	if (stat(local, &lst) != 0) {
+		fprintf(stderr, "cairn: put %s: %s\n", local, strerror(errno));
+		p->rc = CLI_FAIL;
+	} else if (S_ISDIR(lst.st_mode)) {
+		put_tree(p, local, &lst, target);
+	} else if (S_ISREG(lst.st_mode) || top) {
+		put_file(p, local, &lst, target);
 	} else {
-		cli_progress_end(&pr, 1);
+		fprintf(stderr, "cairn: put %s: skipped: not a regular file or directory\n", local);
+		p->rc = CLI_FAIL;
 	}
-	if (err && created && !cli->unreachable)
-		cairn_remove(cli->fs, target, 0);
-	free(target);
-	return err ? CLI_FAIL : CLI_OK;
+}
+
+static int put_all(struct put *p, char **locals, int n, const char *remote)
+{
+	struct cairn_stat st;
+	int err = cairn_stat(p->cli->fs, remote, &st);
+	if (err && err != -ENOENT)
+		return cli_fail(p->cli, err, "put %s", remote);
+	int into = err == 0 && st.type == CAIRN_DIR;
+	if (n > 1 && !into)
+		return cli_fail(p->cli, err ? err : -ENOTDIR,
+				"put %s: several sources need a directory", remote);
+	for (int i = 0; i < n && going(p); i++) {
+		if (strcmp(locals[i], "-") == 0) {
+			if (into)
+				return cli_usage(p->cli,
+						 "%s is a directory: name the file to make in it",
+						 remote);
+			put_fd(p, 0, "standard input", 0, 0, remote);
+			continue;
+		}
+		char *base = into ? cli_base_name(locals[i]) : NULL;
+		char *target = into && base ? cli_join(remote, base) : strdup(remote);
+		if (!target) {
+			fprintf(stderr, "cairn: put %s: no name to give it in %s\n", locals[i],
+				remote);
+			p->rc = CLI_FAIL;
+		} else {
+			put_path(p, locals[i], target, 1);
+		}
+		free(base);
+		free(target);
+	}
+	return p->rc;
 }
 
 int cmd_put(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {{"chunk-size", required_argument, NULL, 'c'}, {0}};
-	int opt, rc, setrep = 0;
-	uint64_t chunk_size = 0;
-	while ((opt = cli_getopt(cli, argc, argv, "r:", opts)) != -1) {
+	struct put p = {.cli = cli, .rc = CLI_OK};
+	int opt, rc;
+	while ((opt = cli_getopt(cli, argc, argv, "fr:", opts)) != -1) {
+		if (opt == 'f') {
+			p.force = 1;
+			continue;
+		}
 		if (opt == 'c') {
-			if (parse_size(optarg, &chunk_size) < 0 ||
-			    chunk_size < CAIRN_CHUNK_SIZE_MIN ||
-			    chunk_size > CAIRN_CHUNK_SIZE_MAX || (chunk_size & (chunk_size - 1)))
-				return cli_usage(cli,
-						 "--chunk-size takes a power of two from 1M to 256M, "
-						 "not '%s'",
-						 optarg);
+			if ((rc = cli_chunk_size(cli, optarg, &p.chunk_size)) != CLI_OK)
+				return rc;
 			continue;
 		}
 		if (opt != 'r')
@@ -156,34 +191,19 @@ int cmd_put(struct cli *cli, int argc, char **argv)
 			return cli_usage(cli, "-r must be a positive number of replicas, not '%s'",
 					 optarg);
 		cli->replication = (uint32_t)n;
-		setrep = 1;
 	}
-	if (argc - optind != 2)
-		return cli_usage(cli, argc - optind < 2 ? "missing LOCAL or REMOTE"
-							: "too many arguments");
-	const char *local = argv[optind];
-	int fd = 0;
-	uint32_t mode = 0;
-	if (strcmp(local, "-") != 0) {
-		if ((fd = open(local, O_RDONLY | O_CLOEXEC)) < 0) {
-			fprintf(stderr, "cairn: put %s: %s\n", local, strerror(errno));
-			return CLI_FAIL;
-		}
-		struct stat lst;
-		if (fstat(fd, &lst) == 0 && S_ISDIR(lst.st_mode)) {
-			fprintf(stderr, "cairn: put %s: %s\n", local, strerror(EISDIR));
-			close(fd);
-			return CLI_FAIL;
-		}
-		mode_t mask = umask(0);
-		umask(mask);
-		mode = (uint32_t)(lst.st_mode & 0777 & ~mask);
-	}
-	char *remote = cli_path(cli, argv[optind + 1], &rc);
+	int n = argc - optind - 1;
+	if (n < 1)
+		return cli_usage(cli, "missing LOCAL or REMOTE");
+	for (int i = 0; i < n; i++)
+		if (strcmp(argv[optind + i], "-") == 0 && n > 1)
+			return cli_usage(cli, "'-' (standard input) must be the only source");
+	p.umask = umask(0);
+	umask(p.umask);
+	cli_xfer_catch();
+	char *remote = cli_path(cli, argv[argc - 1], &rc);
 	if (remote && (rc = cli_connect(cli)) == CLI_OK)
-		rc = put(cli, local, fd, mode, setrep, chunk_size, remote);
+		rc = put_all(&p, argv + optind, n, remote);
 	free(remote);
-	if (fd > 0)
-		close(fd);
 	return rc;
 }

@@ -38,14 +38,11 @@ int cmd_rm(struct cli *cli, int argc, char **argv)
 		return cli_usage(cli, "missing PATH");
 	if ((rc = cli_connect(cli)) != CLI_OK)
 		return rc;
-	for (int i = optind; i < argc && !cli->unreachable; i++) {
-		int prc;
-		char *path = cli_path(cli, argv[i], &prc);
-		if (!path)
-			return prc;
-		if (rm_one(cli, path, recursive) != CLI_OK)
-			rc = CLI_FAIL;
-		free(path);
-	}
+	struct cli_strs paths = {0};
+	if ((rc = cli_expand(cli, argc - optind, argv + optind, &paths)) == CLI_OK)
+		for (size_t i = 0; i < paths.n && !cli->unreachable; i++)
+			if (rm_one(cli, paths.v[i], recursive) != CLI_OK)
+				rc = CLI_FAIL;
+	cli_strs_free(&paths);
 	return rc;
 }

@@ -51,7 +51,8 @@ class Stat(ctypes.Structure):
                 ("uid", ctypes.c_uint32), ("gid", ctypes.c_uint32), ("size", ctypes.c_uint64),
                 ("replication", ctypes.c_uint32), ("nchunks", ctypes.c_uint64),
                 ("nentries", ctypes.c_uint64), ("atime_us", ctypes.c_int64),
-                ("mtime_us", ctypes.c_int64), ("ctime_us", ctypes.c_int64)]
+                ("mtime_us", ctypes.c_int64), ("ctime_us", ctypes.c_int64),
+                ("chunk_size", ctypes.c_uint64)]
 
 
 class OpenOptions(ctypes.Structure):
@@ -109,6 +110,7 @@ O_CREAT = 0x0100
 O_EXCL = 0x0200
 O_TRUNC = 0x0400
 O_APPEND = 0x0800
+RENAME_NOREPLACE = 0x1
 
 _p = ctypes.c_void_p
 _s = ctypes.c_char_p
@@ -131,6 +133,11 @@ PROTOTYPES = {
     "cairn_create": (_int, [_p, _s, _u32, _u32, _int]),
     "cairn_remove": (_int, [_p, _s, _int]),
     "cairn_rename": (_int, [_p, _s, _s]),
+    "cairn_rename2": (_int, [_p, _s, _s, _int]),
+    "cairn_temp_path": (_int, [_s, _s, ctypes.c_size_t]),
+    "cairn_truncate": (_int, [_p, _s, _u64]),
+    "cairn_chown": (_int, [_p, _s, _u32, _u32]),
+    "cairn_checksum": (_int, [_p, _s, ctypes.POINTER(_u32), ctypes.POINTER(_u64)]),
     "cairn_set_replication": (_int, [_p, _s, _u32]),
     "cairn_chmod": (_int, [_p, _s, _u32]),
     "cairn_utimes": (_int, [_p, _s, ctypes.c_int64, ctypes.c_int64]),

@@ -12,6 +12,7 @@ before the fork cannot be used in the child.
 """
 import ctypes
 import errno
+import fnmatch
 import os
 import posixpath
 import tempfile
@@ -20,8 +21,8 @@ import time
 import weakref
 
 from . import errors, fileio
-from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, ChunkLoc, Dirent, Fsck, Node, OpenOptions, Options, Rebalance,
-                   Stat, lib, last_error, strerror)
+from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, RENAME_NOREPLACE, ChunkLoc, Dirent, Fsck, Node,
+                   OpenOptions, Options, Rebalance, Stat, lib, last_error, strerror)
 
 COPY_BUFFER = 4 << 20
 
@@ -88,6 +89,7 @@ def info(path, st):
         "mtime": st.mtime_us / 1e6,
         "ctime": st.ctime_us / 1e6,
         "id": st.id,
+        "chunk_size": st.chunk_size,
     }
 
 
@@ -103,6 +105,7 @@ class FileSystem:
         self._h = None
         self._pid = None
         self._closed = False
+        self.cwd = "/"
         self._handle()  # a malformed address fails here
 
     def __repr__(self):
@@ -172,6 +175,30 @@ class FileSystem:
 
     # ---- namespace ----
 
+    def _abs(self, path):
+        """path (str, bytes or os.PathLike) as an absolute str: a relative one is taken from
+        the working directory (chdir())."""
+        path = text(path)
+        if path.startswith("/"):
+            return path
+        return posixpath.normpath(posixpath.join(self.cwd, path)) if path else self.cwd
+
+    def _bytes(self, path):
+        """path made absolute, as the bytes libcairn takes."""
+        return encode(self._abs(path))
+
+    def chdir(self, path):
+        """Makes path (a directory) the working directory relative paths start from."""
+        path = self._abs(path)
+        if not self.isdir(path):
+            raise (NotADirectoryError if self.exists(path) else FileNotFoundError)(
+                errno.ENOTDIR if self.exists(path) else errno.ENOENT,
+                "not a directory" if self.exists(path) else "no such directory", path)
+        self.cwd = path
+
+    def getcwd(self):
+        return self.cwd
+
     def ping(self):
         """One round trip to the metaserver."""
         self._check(lib.cairn_ping(self._handle()))
@@ -179,8 +206,8 @@ class FileSystem:
     def stat(self, path):
         """A dict describing path: name, type ("file"/"directory"), size, replication, ..."""
         st = Stat()
-        self._check(lib.cairn_stat(self._handle(), encode(path), ctypes.byref(st)), path)
-        return info(text(path), st)
+        self._check(lib.cairn_stat(self._handle(), self._bytes(path), ctypes.byref(st)), path)
+        return info(self._abs(path), st)
 
     info = stat
 
@@ -207,7 +234,7 @@ class FileSystem:
         """[(name, Stat)] of directory path, in name order."""
         h = self._handle()
         d = ctypes.c_void_p()
-        self._check(lib.cairn_opendir(h, encode(path), ctypes.byref(d)), path)
+        self._check(lib.cairn_opendir(h, self._bytes(path), ctypes.byref(d)), path)
         out = []
         try:
             ent = Dirent()
@@ -227,7 +254,7 @@ class FileSystem:
 
         A file lists as itself.
         """
-        path = text(path)
+        path = self._abs(path)
         try:
             entries = self._listdir(path)
         except NotADirectoryError:
@@ -241,7 +268,7 @@ class FileSystem:
     def walk(self, top):
         """Yields (dirpath, dirnames, filenames) for top and every directory under it,
         top-down, as os.walk()."""
-        stack = [text(top).rstrip("/") or "/"]
+        stack = [self._abs(top).rstrip("/") or "/"]
         while stack:
             d = stack.pop()
             try:
@@ -257,36 +284,39 @@ class FileSystem:
     def mkdir(self, path, parents=False, exist_ok=False, mode=0o755):
         """Makes directory path (parents: and missing ancestors), as pathlib.Path.mkdir."""
         h = self._handle()
-        rc = lib.cairn_mkdir(h, encode(path), mode)
+        rc = lib.cairn_mkdir(h, self._bytes(path), mode)
         if rc == -errno.ENOENT and parents:
-            parent = posixpath.dirname(text(path).rstrip("/"))
-            self._check(lib.cairn_mkdirs(h, encode(parent), mode), parent)
-            rc = lib.cairn_mkdir(h, encode(path), mode)
+            parent = posixpath.dirname(self._abs(path).rstrip("/"))
+            self._check(lib.cairn_mkdirs(h, self._bytes(parent), mode), parent)
+            rc = lib.cairn_mkdir(h, self._bytes(path), mode)
         if rc == -errno.EEXIST and exist_ok and self.isdir(path):
             return
         self._check(rc, path)
 
     def rm(self, path, recursive=False):
         """Removes a file or an empty directory (recursive: any directory)."""
-        self._check(lib.cairn_remove(self._handle(), encode(path), int(bool(recursive))), path)
+        self._check(lib.cairn_remove(self._handle(), self._bytes(path), int(bool(recursive))), path)
 
-    def mv(self, src, dst):
-        """Renames src to dst atomically; an existing file at dst is replaced."""
-        self._check(lib.cairn_rename(self._handle(), encode(src), encode(dst)), src, dst)
+    def mv(self, src, dst, overwrite=True):
+        """Renames src to dst atomically; an existing file at dst is replaced, or with
+        overwrite=False refuses the rename (FileExistsError), atomically with it."""
+        flags = 0 if overwrite else RENAME_NOREPLACE
+        rc = lib.cairn_rename2(self._handle(), self._bytes(src), self._bytes(dst), flags)
+        self._check(rc, self._abs(src), self._abs(dst))
 
     def setrep(self, path, replication):
         """Sets a file's target replication (1..16)."""
-        self._check(lib.cairn_set_replication(self._handle(), encode(path), replication), path)
+        self._check(lib.cairn_set_replication(self._handle(), self._bytes(path), replication), path)
 
     def chmod(self, path, mode):
-        self._check(lib.cairn_chmod(self._handle(), encode(path), mode & 0o7777), path)
+        self._check(lib.cairn_chmod(self._handle(), self._bytes(path), mode & 0o7777), path)
 
     def touch(self, path, mtime=None):
         """Makes an empty file if path is missing, else sets its times (now, or mtime)."""
         h = self._handle()
-        self._check(lib.cairn_create(h, encode(path), 0, self.replication or 0, 0), path)
+        self._check(lib.cairn_create(h, self._bytes(path), 0, self.replication or 0, 0), path)
         us = int((time.time() if mtime is None else mtime) * 1e6)
-        self._check(lib.cairn_utimes(h, encode(path), us, us), path)
+        self._check(lib.cairn_utimes(h, self._bytes(path), us, us), path)
 
     def locations(self, path, offset=0, length=0):
         """Where the chunks of path overlapping [offset, offset + length) live (length 0:
@@ -295,7 +325,8 @@ class FileSystem:
         h = self._handle()
         arr = ctypes.POINTER(ChunkLoc)()
         n = ctypes.c_size_t()
-        self._check(lib.cairn_chunk_locations(h, encode(path), offset, length, ctypes.byref(arr),
+        self._check(lib.cairn_chunk_locations(h, self._bytes(path), offset, length,
+                                              ctypes.byref(arr),
                                               ctypes.byref(n)), path)
         try:
             out = []
@@ -332,7 +363,8 @@ class FileSystem:
         (a list of dicts path, chunk, index, kind; held ones also node, version, why) and
         more (problems left out)."""
         rep = ctypes.POINTER(Fsck)()
-        self._check(lib.cairn_admin_fsck(self._handle(), encode(path), ctypes.byref(rep)), path)
+        rc = lib.cairn_admin_fsck(self._handle(), self._bytes(path), ctypes.byref(rep))
+        self._check(rc, path)
         try:
             r = rep.contents
             out = {k: getattr(r, k) for k in ("files", "chunks", "under_replicated", "missing",
@@ -398,7 +430,7 @@ class FileSystem:
         existing file keeps its own; another value raises ValueError).
         """
         flags, to_end, binary, bmode = fileio.parse_mode(mode)
-        path = text(path)
+        path = self._abs(path)
         opts = None
         if chunk_size is not None:
             cs = int(chunk_size)
@@ -408,17 +440,17 @@ class FileSystem:
         h = self._handle()
         if replication and flags & O_CREAT and opts is None:
             excl = flags & O_EXCL
-            self._check(lib.cairn_create(h, encode(path), permissions, replication,
+            self._check(lib.cairn_create(h, self._bytes(path), permissions, replication,
                                          int(bool(excl))), path)
             flags &= ~O_EXCL
             if not excl:
                 self.setrep(path, replication)
         out = ctypes.c_void_p()
         if opts is None:
-            self._check(lib.cairn_open(h, encode(path), flags, permissions, ctypes.byref(out)),
-                        path)
+            self._check(lib.cairn_open(h, self._bytes(path), flags, permissions,
+                                       ctypes.byref(out)), path)
         else:
-            self._check(lib.cairn_open_opts(h, encode(path), flags, permissions,
+            self._check(lib.cairn_open_opts(h, self._bytes(path), flags, permissions,
                                             ctypes.byref(opts), ctypes.byref(out)), path)
         raw = fileio.RawFile(self, path, out.value, flags, bmode)
         try:
@@ -445,42 +477,101 @@ class FileSystem:
             while view:
                 view = view[f.write(view):]
 
-    def put(self, local, remote, replication=None):
+    def put(self, local, remote, replication=None, overwrite=False, recursive=False,
+            chunk_size=None):
         """Copies the local file to remote (into it, under the local name, when remote is a
-        directory). A failed copy removes the file if put made it."""
+        directory), atomically as `cairn put`: the bytes go to a hidden temporary next to
+        remote (see temp_path()), renamed over remote once closed. An existing remote raises
+        FileExistsError unless overwrite. A failed copy removes its temporary and leaves
+        remote as it was. A local directory needs recursive: it is copied with everything
+        under it (into remote when remote is a directory, else as remote), each file as
+        above. chunk_size: the new files' chunk size, as open() takes it. Returns the remote
+        path."""
         local = os.fspath(local)
-        remote = text(remote)
+        remote = self._abs(remote)
         if self.isdir(remote):
-            remote = remote.rstrip("/") + "/" + os.path.basename(local)
-        made = not self.exists(remote)
-        try:
-            with open(local, "rb", buffering=0) as src, \
-                    self.open(remote, "wb", buffering=0, replication=replication,
-                              permissions=os.fstat(src.fileno()).st_mode & 0o777) as dst:
-                copy(src, dst)
-        except BaseException:
-            if made:
-                try:
-                    self.rm(remote)
-                except OSError:
-                    pass
-            raise
+            remote = remote.rstrip("/") + "/" + os.path.basename(local.rstrip("/"))
+        if os.path.isdir(local):
+            if not recursive:
+                raise IsADirectoryError(errno.EISDIR, "a directory (recursive=True copies it)",
+                                        local)
+            self._put_tree(local, remote, replication, overwrite, chunk_size)
+            return remote
+        self._put_file(local, remote, replication, overwrite, chunk_size)
         return remote
 
-    def get(self, remote, local):
+    def _put_tree(self, local, remote, replication, overwrite, chunk_size):
+        self.mkdir(remote, parents=True, exist_ok=True)
+        for name in sorted(os.listdir(local)):
+            src, dst = os.path.join(local, name), remote.rstrip("/") + "/" + name
+            if os.path.isdir(src):
+                self._put_tree(src, dst, replication, overwrite, chunk_size)
+            else:
+                self._put_file(src, dst, replication, overwrite, chunk_size)
+
+    def _put_file(self, local, remote, replication, overwrite, chunk_size):
+        if not overwrite and self.exists(remote):
+            raise self._error(-errno.EEXIST, remote)
+        with open(local, "rb", buffering=0) as src:
+            self._write_atomic(remote, src, replication, os.fstat(src.fileno()).st_mode & 0o777,
+                               overwrite, chunk_size)
+
+    def _write_atomic(self, remote, src, replication, permissions, overwrite, chunk_size=None):
+        """Copies src (readinto) to a temporary renamed over remote once closed."""
+        tmp = self.temp_path(remote)
+        try:
+            with self.open(tmp, "xb", buffering=0, replication=replication,
+                           permissions=permissions, chunk_size=chunk_size) as dst:
+                copy(src, dst)
+            self.mv(tmp, remote, overwrite=overwrite)
+        except BaseException:
+            try:
+                self.rm(tmp)
+            except OSError:
+                pass
+            raise
+
+    def temp_path(self, path):
+        """The hidden temporary name a copy to path writes first ("/d/.NAME.<hex>._COPYING_");
+        the metaserver removes such a file when its writer's lease expires."""
+        buf = ctypes.create_string_buffer(4097)
+        self._check(lib.cairn_temp_path(self._bytes(path), buf, len(buf)), path)
+        return buf.value.decode()
+
+    def get(self, remote, local, recursive=False):
         """Copies remote to the local file (into it, under the remote name, when local is a
-        directory). The bytes go to a temporary file renamed over local at the end."""
-        remote = text(remote)
+        directory). The bytes go to a temporary file renamed over local at the end. A remote
+        directory needs recursive: it comes with everything under it (the temporaries of
+        copies in progress left out), made as needed. Returns the local path."""
+        remote = self._abs(remote)
         local = os.fspath(local)
         if os.path.isdir(local):
-            local = os.path.join(local, posixpath.basename(remote.rstrip("/")))
-        mode = self.stat(remote)["mode"] & 0o777
+            local = os.path.join(local, posixpath.basename(remote.rstrip("/")) or "root")
+        st = self.stat(remote)
+        if st["type"] == "directory":
+            if not recursive:
+                raise IsADirectoryError(errno.EISDIR, "a directory (recursive=True copies it)",
+                                        remote)
+            for top, dirs, files in self.walk(remote):
+                rel = posixpath.relpath(top, remote)
+                here = local if rel == "." else os.path.join(local, rel)
+                os.makedirs(here, exist_ok=True)
+                for name in files:
+                    if not _is_temp(name):
+                        self._get_file(top.rstrip("/") + "/" + name, os.path.join(here, name))
+            return local
+        self._get_file(remote, local, st["mode"])
+        return local
+
+    def _get_file(self, remote, local, mode=None):
+        if mode is None:
+            mode = self.stat(remote)["mode"]
         fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(local) + ".cairn-get.",
                                    dir=os.path.dirname(local) or ".")
         try:
             with open(fd, "wb") as dst, self.open(remote, "rb", buffering=0) as src:
                 copy(src, dst)
-                os.fchmod(dst.fileno(), mode)
+                os.fchmod(dst.fileno(), mode & 0o777)
             os.replace(tmp, local)
         except BaseException:
             try:
@@ -488,5 +579,162 @@ class FileSystem:
             except OSError:
                 pass
             raise
-        return local
 
+    # ---- datasets: globs, walks, copies, content ----
+
+    def glob(self, pattern):
+        """The paths matching pattern, sorted: '*', '?' and '[...]' within a component
+        (fnmatch; they do not match a leading '.'), '{a,b}' alternatives, as the CLI
+        expands them. A relative pattern starts at the working directory."""
+        out = set()
+        for pat in _braces(self._abs(pattern)):
+            parts = [p for p in pat.split("/") if p]
+            level = ["/"]
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                nxt = []
+                for d in level:
+                    base = d.rstrip("/") + "/"
+                    if not _has_magic(part):
+                        if self.exists(base + part):
+                            nxt.append(base + part)
+                        continue
+                    try:
+                        entries = self._listdir(d)
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue
+                    for name, st in entries:
+                        if (name.startswith(".") and not part.startswith(".")) or \
+                                not fnmatch.fnmatchcase(name, part):
+                            continue
+                        if last or st.type == CAIRN_DIR:
+                            nxt.append(base + name)
+                level = nxt
+            out.update(level if parts else ["/"])
+        return sorted(out)
+
+    def find(self, path, name=None, type=None):
+        """Every path under path (itself included), directories before what they hold,
+        whose last component matches the glob name (if given) and whose type is type
+        ("file" or "directory", if given)."""
+        path = self._abs(path)
+        found = []
+        for top, dirs, files in self.walk(path):
+            for n, kind in [(None, "directory")] + [(f, "file") for f in files]:
+                p = top if n is None else top.rstrip("/") + "/" + n
+                base = posixpath.basename(p) or "/"
+                if (name is None or fnmatch.fnmatchcase(base, name)) and \
+                        (type is None or type == kind):
+                    found.append(p)
+        if not found and self.isfile(path):
+            st = self.stat(path)
+            if (name is None or fnmatch.fnmatchcase(posixpath.basename(path), name)) and \
+                    type in (None, "file"):
+                found.append(st["name"])
+        return found
+
+    def du(self, path, total=True):
+        """Bytes of the files under path (a file: its size); total=False: {file: size}."""
+        path = self._abs(path)
+        if self.isfile(path):
+            sizes = {path: self.stat(path)["size"]}
+        else:
+            sizes, stack = {}, [path]
+            while stack:
+                top = stack.pop()
+                for name, st in self._listdir(top):
+                    p = top.rstrip("/") + "/" + name
+                    if st.type == CAIRN_DIR:
+                        stack.append(p)
+                    else:
+                        sizes[p] = st.size
+        return sum(sizes.values()) if total else sizes
+
+    def copy(self, src, dst, recursive=False, overwrite=False):
+        """Copies src to dst inside cairn, streaming through this client (into dst under
+        src's name when dst is a directory), each file atomically as put(), with its
+        source's chunk size. A directory needs recursive. Returns the path made."""
+        src, dst = self._abs(src), self._abs(dst)
+        if self.isdir(dst):
+            dst = dst.rstrip("/") + "/" + posixpath.basename(src.rstrip("/"))
+        st = self.stat(src)
+        if st["type"] == "directory":
+            if not recursive:
+                raise IsADirectoryError(errno.EISDIR, "a directory (recursive=True copies it)",
+                                        src)
+            if (dst + "/").startswith(src.rstrip("/") + "/"):
+                raise OSError(errno.EINVAL, "cannot copy a directory into itself", dst)
+            self.mkdir(dst, parents=True, exist_ok=True)
+            for name, sub in self._listdir(src):
+                if _is_temp(name):
+                    continue
+                self.copy(src.rstrip("/") + "/" + name, dst + "/" + name, True, overwrite)
+            return dst
+        if not overwrite and self.exists(dst):
+            raise self._error(-errno.EEXIST, dst)
+        with self.open(src, "rb", buffering=0) as f:
+            self._write_atomic(dst, f, None, st["mode"], overwrite, st["chunk_size"] or None)
+        return dst
+
+    def tail(self, path, size=1024):
+        """The last size bytes of the file."""
+        with self.open(path, "rb", buffering=0) as f:
+            end = f.seek(0, os.SEEK_END)
+            f.seek(max(0, end - size))
+            return f.readall()
+
+    def truncate(self, path, size):
+        """Cuts the file to size bytes, or grows it with zeros (cairn_truncate())."""
+        self._check(lib.cairn_truncate(self._handle(), self._bytes(path), size), path)
+
+    def chown(self, path, uid=None, gid=None):
+        """Sets the owner and/or group (numeric ids; None leaves one as it is)."""
+        omit = 0xFFFFFFFF
+        rc = lib.cairn_chown(self._handle(), self._bytes(path), omit if uid is None else uid,
+                             omit if gid is None else gid)
+        self._check(rc, path)
+
+    def checksum(self, path):
+        """The CRC32C of the file's bytes as an int, combined from the CRCs the chunkservers
+        store (no data is read): equal to the CRC32C of a local copy."""
+        crc, size = ctypes.c_uint32(), ctypes.c_uint64()
+        rc = lib.cairn_checksum(self._handle(), self._bytes(path), ctypes.byref(crc),
+                                ctypes.byref(size))
+        self._check(rc, path)
+        return crc.value
+
+
+def _has_magic(part):
+    return any(c in part for c in "*?[")
+
+
+def _is_temp(name):
+    """A copy in progress (common/tempname.h)."""
+    return name.startswith(".") and name.endswith("._COPYING_") and len(name) > 11
+
+
+def _braces(pattern):
+    """The '{a,b}' expansions of pattern, in order (nested allowed)."""
+    depth, start = 0, -1
+    for i, c in enumerate(pattern):
+        if c == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif c == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                alts, level, cur = [], 0, ""
+                for ch in pattern[start + 1:i]:
+                    if ch == "," and level == 0:
+                        alts.append(cur)
+                        cur = ""
+                        continue
+                    level += (ch == "{") - (ch == "}")
+                    cur += ch
+                alts.append(cur)
+                out = []
+                for alt in alts:
+                    out.extend(_braces(pattern[:start] + alt + pattern[i + 1:]))
+                return out
+    return [pattern]

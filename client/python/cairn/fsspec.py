@@ -26,7 +26,7 @@ from fsspec.callbacks import _DEFAULT_CALLBACK
 from fsspec.spec import AbstractFileSystem
 from fsspec.utils import isfilelike, stringify_path, tokenize
 
-from .client import COPY_BUFFER, FileSystem, copy
+from .client import COPY_BUFFER, FileSystem
 
 DEFAULT_PORT = 20000
 
@@ -113,11 +113,18 @@ class CairnFileSystem(AbstractFileSystem):
     def modified(self, path):
         return datetime.datetime.fromtimestamp(self.info(path)["mtime"], datetime.timezone.utc)
 
-    def ukey(self, path):
-        st = self.info(path)
-        return tokenize(st["id"], st["size"], st["mtime"])
+    def checksum(self, path):
+        """The content's CRC32C (from the chunkservers' stored CRCs, no data read) for a
+        file, so it changes only when the bytes do; a directory's attributes otherwise."""
+        path = self._strip_protocol(path)
+        st = self.client.stat(path)
+        if st["type"] == "directory":
+            return int(tokenize(st["id"], st["mtime"]), 16)
+        return self.client.checksum(path)
 
-    checksum = ukey
+    def ukey(self, path):
+        path = self._strip_protocol(path)
+        return tokenize(self.checksum(path), self.client.stat(path)["size"])
 
     # ---- namespace ----
 
@@ -144,7 +151,11 @@ class CairnFileSystem(AbstractFileSystem):
 
     def mv(self, path1, path2, recursive=False, maxdepth=None, **kwargs):
         if isinstance(path1, str) and isinstance(path2, str) and not has_magic(path1):
-            self.client.mv(self._strip_protocol(path1), self._strip_protocol(path2))
+            path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
+            parent = self._parent(path2)
+            if parent not in ("", "/") and self.client.exists(path1):
+                self.client.mkdir(parent, parents=True, exist_ok=True)  # as object stores
+            self.client.mv(path1, path2)
         else:
             super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
 
@@ -159,12 +170,34 @@ class CairnFileSystem(AbstractFileSystem):
 
     def _open(self, path, mode="rb", block_size=None, autocommit=True, cache_options=None,
               **kwargs):
-        if not autocommit:
-            raise NotImplementedError("cairn has no transactions")
+        """A file object of the package (io), with fsspec's extras: .size, .info() and
+        .details when reading; when writing, missing parents are made first (as object
+        stores behave), and in a transaction (autocommit False) the bytes go to a hidden
+        temporary that .commit() renames over path and .discard() removes."""
+        path = self._strip_protocol(path)
         replication = kwargs.pop("replication", self.replication)
-        return self.client.open(self._strip_protocol(path), mode,
-                                buffering=block_size or -1, replication=replication,
-                                chunk_size=kwargs.pop("chunk_size", None))
+        writing = any(c in mode for c in "wax+")
+        if writing:
+            parent = self._parent(path)
+            if parent not in ("", "/"):
+                self.client.mkdir(parent, parents=True, exist_ok=True)
+        target = path if autocommit or not writing else self.client.temp_path(path)
+        f = self.client.open(target, mode, buffering=block_size or -1, replication=replication,
+                             chunk_size=kwargs.pop("chunk_size", None))
+        if not writing:
+            details = self.client.stat(path)
+            f.size, f.details = details["size"], details
+            f.info = lambda: details
+        elif target != path:
+            f.commit = lambda: self.client.mv(target, path)
+            f.discard = lambda: self._discard(target)
+        return f
+
+    def _discard(self, tmp):
+        try:
+            self.client.rm(tmp)
+        except FileNotFoundError:
+            pass
 
     def cat_file(self, path, start=None, end=None, **kwargs):
         path = self._strip_protocol(path)
@@ -177,9 +210,18 @@ class CairnFileSystem(AbstractFileSystem):
             return f.pread(max(0, end - start), start)
 
     def cp_file(self, path1, path2, **kwargs):
-        with self.client.open(self._strip_protocol(path1), "rb", buffering=0) as src, \
-                self.client.open(self._strip_protocol(path2), "wb", buffering=0) as dst:
-            copy(src, dst)
+        """Copies one file (a directory: makes it) through this client, atomically, making
+        missing parents."""
+        path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
+        if self.client.isdir(path1):
+            self.client.mkdir(path2, parents=True, exist_ok=True)
+            return
+        parent = self._parent(path2)
+        if parent not in ("", "/"):
+            self.client.mkdir(parent, parents=True, exist_ok=True)
+        if self.client.isdir(path2):
+            raise IsADirectoryError(21, "Is a directory", path2)
+        self.client.copy(path1, path2, overwrite=True)
 
     def put_file(self, lpath, rpath, callback=_DEFAULT_CALLBACK, **kwargs):
         rpath = self._strip_protocol(rpath)
@@ -191,7 +233,8 @@ class CairnFileSystem(AbstractFileSystem):
         parent = self._parent(rpath)
         if parent != "/":
             self.makedirs(parent, exist_ok=True)
-        self.client.put(lpath, rpath, replication=kwargs.get("replication", self.replication))
+        self.client.put(lpath, rpath, replication=kwargs.get("replication", self.replication),
+                        overwrite=True, chunk_size=kwargs.get("chunk_size"))
         callback.relative_update(size)
 
     def get_file(self, rpath, lpath, callback=_DEFAULT_CALLBACK, outfile=None,
@@ -212,6 +255,8 @@ class CairnFileSystem(AbstractFileSystem):
         if self.client.isdir(rpath):
             os.makedirs(lpath, exist_ok=True)
             return
+        if os.path.dirname(lpath):
+            os.makedirs(os.path.dirname(lpath), exist_ok=True)  # a new local target
         self.client.get(rpath, lpath)
         callback.relative_update(os.path.getsize(lpath))
 
