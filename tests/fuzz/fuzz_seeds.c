@@ -349,6 +349,47 @@ static void ident_seeds(void)
 	fuzz_write(dir, "chunk", text, n);
 }
 
+/* ---- S3 requests ------------------------------------------------------------------ */
+
+static void s3_seeds(void)
+{
+	static const char *reqs[][2] = {
+	    {"get-signed",
+	     "GET /bucket/dir/key.txt?versionId=null HTTP/1.1\r\nHost: localhost\r\n"
+	     "x-amz-date: 20231114T221320Z\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\n"
+	     "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/s3/"
+	     "aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature="
+	     "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7\r\n\r\n"},
+	    {"get-presigned",
+	     "GET /bucket/key?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F"
+	     "20231114%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20231114T221320Z&X-Amz-Expires="
+	     "3600&X-Amz-SignedHeaders=host&X-Amz-Signature=00 HTTP/1.1\r\nHost: h\r\n\r\n"},
+	    {"put-chunked",
+	     "PUT /bucket/a%20b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+	     "Connection: keep-alive\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+	     "HEAD /bucket/a%20b HTTP/1.1\r\nHost: h\r\n\r\n"},
+	    {"put-aws-chunked",
+	     "\1PUT /bucket/k HTTP/1.1\r\nHost: h\r\nContent-Encoding: aws-chunked\r\n"
+	     "x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\n"
+	     "x-amz-decoded-content-length: 5\r\nContent-Length: 46\r\n\r\n"
+	     "5\r\nhello\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"},
+	    {"complete-upload",
+	     "POST /bucket/k?uploadId=abc HTTP/1.1\r\nHost: h\r\nContent-Length: 169\r\n\r\n"
+	     "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&quot;a&quot;</ETag>"
+	     "</Part><Part><PartNumber>2</PartNumber><ETag>b</ETag></Part></"
+	     "CompleteMultipartUpload>"},
+	};
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		const char *r = reqs[i][1];
+		uint8_t mode = 0;
+		if (r[0] == 1) { /* the mode byte for an aws-chunked body */
+			mode = 1;
+			r++;
+		}
+		seed("fuzz_s3_http", reqs[i][0], mode, r, strlen(r));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -370,5 +411,6 @@ int main(int argc, char **argv)
 	evbuffer_free(recs);
 	chunkfile_seeds();
 	ident_seeds();
+	s3_seeds();
 	return 0;
 }

@@ -212,8 +212,11 @@ void fuzz_exchange(struct event_base *base, int port, struct evbuffer *stream)
 	/* Reset at close: a TIME_WAIT per input would pile up by the ten thousand. */
 	struct linger lg = {1, 0};
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ||
-	    connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-		abort(); /* the listener's backlog takes it before the loop accepts */
+	    connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		/* The listener's backlog takes it before the loop accepts: the server is gone. */
+		fprintf(stderr, "fuzz: connect to port %d: %s\n", port, strerror(errno));
+		abort();
+	}
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	struct evbuffer *in = evbuffer_new();
 	for (;;) {
