@@ -156,7 +156,8 @@ static int canonical_query(const struct http_req *r, struct sbuf *b)
 		free(v);
 		q += len + (amp ? 1 : 0);
 	}
-	qsort(ps, n, sizeof(*ps), qparam_cmp);
+	if (n) /* ps is NULL then, which qsort() must not get */
+		qsort(ps, n, sizeof(*ps), qparam_cmp);
 	for (size_t i = 0; i < n; i++) {
 		sbuf_printf(b, "%s%s=%s", i ? "&" : "", ps[i].k, ps[i].v);
 		free(ps[i].k);
@@ -235,8 +236,10 @@ static int verify(const struct s3_auth *a, const struct http_req *r, const struc
 	struct sbuf creq = {0};
 	sbuf_printf(&creq, "%s\n", r->method);
 	char *path = http_unescape(r->path, strlen(r->path), 0);
-	if (!path)
+	if (!path) {
+		free(creq.p);
 		return refuse(res, "AuthorizationHeaderMalformed", "malformed path");
+	}
 	http_escape(&creq, path, 1);
 	free(path);
 	sbuf_adds(&creq, "\n");

@@ -196,6 +196,28 @@ static int got_last_reply(struct evbuffer *in)
 	}
 }
 
+/*
+ * connect(), finished when a signal (libFuzzer's timer) interrupts it: the
+ * connection goes on in the background. Returns 0, or -1 with errno.
+ */
+static int connected(int fd, const struct sockaddr_in *a)
+{
+	if (connect(fd, (const struct sockaddr *)a, sizeof(*a)) == 0)
+		return 0;
+	if (errno != EINTR)
+		return -1;
+	struct pollfd p = {fd, POLLOUT, 0};
+	while (poll(&p, 1, -1) < 0)
+		if (errno != EINTR)
+			return -1;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -1;
+	errno = err;
+	return err ? -1 : 0;
+}
+
 void fuzz_exchange(struct event_base *base, int port, struct evbuffer *stream)
 {
 	Cairn__Envelope ping = CAIRN__ENVELOPE__INIT;
@@ -212,7 +234,7 @@ void fuzz_exchange(struct event_base *base, int port, struct evbuffer *stream)
 	/* Reset at close: a TIME_WAIT per input would pile up by the ten thousand. */
 	struct linger lg = {1, 0};
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0 ||
-	    connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	    connected(fd, &a) < 0) {
 		/* The listener's backlog takes it before the loop accepts: the server is gone. */
 		fprintf(stderr, "fuzz: connect to port %d: %s\n", port, strerror(errno));
 		abort();
