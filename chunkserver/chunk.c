@@ -41,6 +41,8 @@ const struct config_opt chunk_config[] = {
     {"meta", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(meta), "address of the metaserver"},
     {"listen", CONFIG_ADDR, "127.0.0.1:22000", 0, 0, 0, OPT(listen),
      "address for clients and chain peers, also reported to the metaserver"},
+    {"insecure", CONFIG_FLAG, "no", 0, 0, 0, OPT(insecure),
+     "allow --listen beyond loopback without TLS (protected mode is off)"},
     RPC_LIMIT_ROWS(struct chunk_options, "20M", "512M"),
     {"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "data dirs, comma-separated (one per disk)"},
     {"rack", CONFIG_STRING, NULL, 0, 0, 0, OPT(rack), "rack name, for replica placement"},
@@ -137,6 +139,9 @@ int chunk_check_options(const struct chunk_options *opts, char **cause)
 			*cause = NULL;
 		return -EINVAL;
 	}
+	int rc = addr_check_protected("--listen", opts->listen, opts->insecure, cause);
+	if (rc < 0)
+		return rc;
 	char **dirs = split_dirs(opts->data, &n, cause);
 	if (!dirs)
 		return -EINVAL;

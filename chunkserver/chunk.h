@@ -22,6 +22,7 @@ struct chunk_options {
 	char *config;
 	char *meta;
 	char *listen;
+	int insecure; /* --insecure: may listen beyond loopback without TLS */
 	char *data; /* DIR[,DIR...] */
 	char *rack; /* NULL: none */
 	char *http;	/* the /metrics page's address; NULL: none */

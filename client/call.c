@@ -97,7 +97,9 @@ void call_attr_to_stat(const Cairn__Attr *a, struct cairn_stat *st)
 	if (!a)
 		return;
 	st->id = a->id;
-	st->type = a->type == CAIRN__FILE_TYPE__FILE_TYPE_DIR ? CAIRN_DIR : CAIRN_FILE;
+	st->type = a->type == CAIRN__FILE_TYPE__FILE_TYPE_DIR	  ? CAIRN_DIR
+		   : a->type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK ? CAIRN_SYMLINK
+								    : CAIRN_FILE;
 	st->mode = a->mode;
 	st->uid = a->uid;
 	st->gid = a->gid;

@@ -96,6 +96,14 @@ static int set_value(const struct config_opt *o, void *opts, const char *text, c
 		*(int64_t *)field = v;
 		return check_bounds(o, (uint64_t)v, text, cause);
 	}
+	case CONFIG_FLAG:
+		if (!strcmp(text, "1") || !strcmp(text, "yes") || !strcmp(text, "true"))
+			*(int *)field = 1;
+		else if (!strcmp(text, "0") || !strcmp(text, "no") || !strcmp(text, "false"))
+			*(int *)field = 0;
+		else
+			return fail(cause, "--%s: '%s' is not yes or no", o->name, text);
+		return 0;
 	case CONFIG_LEVEL:
 		if (log_parse_level(text, &level) < 0)
 			return fail(cause, "--%s: '%s' is not one of debug, info, warn, error",
@@ -174,6 +182,8 @@ static const struct config_opt *flag_at(const struct config_opt *table, int argc
 	}
 	if (eq) {
 		*value = eq + 1;
+	} else if (o->type == CONFIG_FLAG) {
+		*value = "1";
 	} else if (*i + 1 < argc) {
 		*value = argv[++*i];
 	} else {
@@ -240,7 +250,9 @@ void config_usage(const struct config_opt *table, const char *prog, const char *
 	for (const struct config_opt *o = table; o->name; o++) {
 		char left[64];
 		snprintf(left, sizeof(left), "--%s %s", o->name,
-			 strcmp(o->name, "config") == 0 ? "FILE" : type_hint(o->type));
+			 strcmp(o->name, "config") == 0 ? "FILE"
+			 : o->type == CONFIG_FLAG       ? ""
+							: type_hint(o->type));
 		fprintf(out, "  %-28s %s", left, o->help);
 		if (o->required)
 			fprintf(out, " (required)");

@@ -23,6 +23,7 @@ enum config_type {
 	CONFIG_DURATION, /* uint64_t milliseconds, ms/s/m/h suffixes */
 	CONFIG_INT,      /* int64_t */
 	CONFIG_LEVEL,    /* int, a log level name */
+	CONFIG_FLAG,     /* int 0/1: a bare --name sets it; 'name = yes|no' in a file */
 };
 
 struct config_opt {

@@ -5,10 +5,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -179,4 +182,56 @@ int write_full(int fd, const void *buf, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+static int sockaddr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+/* 1 when every address host names is loopback; 0 otherwise or unresolvable. */
+static int host_is_loopback(const char *host)
+{
+	struct addrinfo hints = {0}, *res, *ai;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return 0;
+	int all = res != NULL;
+	for (ai = res; ai; ai = ai->ai_next)
+		all = all && sockaddr_is_loopback(ai->ai_addr);
+	freeaddrinfo(res);
+	return all;
+}
+
+int addr_check_protected(const char *flag, const char *addr, int insecure, char **cause)
+{
+	*cause = NULL;
+	const char *colon = strrchr(addr, ':');
+	if (insecure || !colon)
+		return 0;
+	const char *h = addr, *hend = colon;
+	if (*h == '[' && hend - h >= 2 && hend[-1] == ']') {
+		h++;
+		hend--;
+	}
+	char *host = strndup(h, hend - h);
+	if (!host)
+		return -ENOMEM;
+	int ok = host_is_loopback(host);
+	free(host);
+	if (ok)
+		return 0;
+	if (asprintf(cause,
+		     "%s %s: refusing to listen on a non-loopback address without TLS "
+		     "(protected mode): anyone who can reach it could read and change every "
+		     "file; listen on 127.0.0.1, or pass --insecure on a trusted network",
+		     flag, addr) < 0)
+		*cause = NULL;
+	return -EPERM;
 }

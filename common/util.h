@@ -48,4 +48,12 @@ int parse_duration_ms(const char *s, uint64_t *out);
  */
 int addr_parse(const char *s, char **host, uint16_t *port);
 
+/*
+ * Protected mode (Redis's model): a server without TLS material may listen
+ * only on loopback. Returns 0 when `flag addr` (HOST:PORT, PORT may be 0)
+ * names only loopback addresses or insecure is set; else -EPERM with a new
+ * *cause saying why and what to do.
+ */
+int addr_check_protected(const char *flag, const char *addr, int insecure, char **cause);
+
 #endif

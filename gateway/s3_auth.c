@@ -156,7 +156,7 @@ static int canonical_query(const struct http_req *r, struct sbuf *b)
 		free(v);
 		q += len + (amp ? 1 : 0);
 	}
-	if (n) /* ps is NULL then, which qsort() must not get */
+	if (n)
 		qsort(ps, n, sizeof(*ps), qparam_cmp);
 	for (size_t i = 0; i < n; i++) {
 		sbuf_printf(b, "%s%s=%s", i ? "&" : "", ps[i].k, ps[i].v);

@@ -268,6 +268,8 @@ static int w_chunks(struct ckpt_writer *w, const struct ns_inode *ino, Cairn__At
 	return 0;
 }
 
+static int w_pack(struct ckpt_writer *w, const Cairn__Attr *a);
+
 static int w_put(void *arg, const struct ns_inode *ino)
 {
 	struct ckpt_writer *w = arg;
@@ -275,6 +277,26 @@ static int w_put(void *arg, const struct ns_inode *ino)
 	ns_fill_attr(ino, &attr);
 	if (w_chunks(w, ino, &attr) < 0)
 		return w->err = -ENOMEM;
+	size_t nx = ns_xattr_count(ino);
+	Cairn__Xattr *xbuf = nx ? calloc(nx, sizeof(*xbuf)) : NULL;
+	Cairn__Xattr **xptrs = nx ? calloc(nx, sizeof(*xptrs)) : NULL;
+	if (nx && (!xbuf || !xptrs)) {
+		free(xbuf);
+		free(xptrs);
+		return w->err = -ENOMEM;
+	}
+	if (nx)
+		ns_fill_xattrs(ino, &attr, xbuf, xptrs);
+	int err = w_pack(w, &attr);
+	free(xbuf);
+	free(xptrs);
+	return err;
+}
+
+/* Appends one packed Attr to the writer's input (compressing when full). */
+static int w_pack(struct ckpt_writer *w, const Cairn__Attr *a)
+{
+	Cairn__Attr attr = *a;
 	size_t len = cairn__attr__get_packed_size(&attr);
 	if (len > CHECKPOINT_MAX_RECORD) {
 		w->why = "an inode's attributes are over the record limit";

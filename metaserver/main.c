@@ -13,6 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "meta.h"
+#include "util.h"
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 		cause = strdup("--chunk-size: not a power of two");
 		rc = -1;
 	}
+	if (rc == 0)
+		rc = addr_check_protected("--listen", opts.listen, opts.insecure, &cause);
 	if (rc != 0) {
 		if (rc < 0)
 			fprintf(stderr, "cairn-meta: %s\n", cause ? cause : "bad arguments");

@@ -41,6 +41,7 @@
 const struct config_opt meta_config[] = {
 	{"config", CONFIG_STRING, NULL, 0, 0, 0, OPT(config), "read settings from FILE"},
 	{"listen", CONFIG_ADDR, "127.0.0.1:20000", 0, 0, 0, OPT(listen), "address for clients and chunkservers"},
+	{"insecure", CONFIG_FLAG, "no", 0, 0, 0, OPT(insecure), "allow --listen beyond loopback without TLS (protected mode is off)"},
 	RPC_LIMIT_ROWS(struct meta_options, "4M", "64M"),
 	{"data", CONFIG_STRING, NULL, 1, 0, 0, OPT(data), "directory for the op log and checkpoints"},
 	{"log-file", CONFIG_STRING, NULL, 0, 0, 0, OPT(log_file), "append log lines to FILE, not stderr (SIGHUP reopens it)"},

@@ -20,6 +20,7 @@
 
 struct meta_options {
 	char *listen;
+	int insecure; /* --insecure: may listen beyond loopback without TLS */
 	char *data;
 	char *http;
 	char *log_file;	 /* NULL: stderr */

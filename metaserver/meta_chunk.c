@@ -265,6 +265,8 @@ static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_
 		err = -EEXIST;
 	} else if (!err && ns_inode_is_dir(*ino)) {
 		err = -EISDIR;
+	} else if (!err && ns_inode_is_symlink(*ino)) {
+		err = -ELOOP; /* as open(O_NOFOLLOW): links are followed by clients */
 	}
 	if (err || !m->write)
 		return err;

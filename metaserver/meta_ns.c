@@ -56,6 +56,66 @@ static void h_create(struct meta_server *ms, struct meta_call *call, Cairn__Enve
 	free(why);
 }
 
+static void h_symlink(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	struct ns_inode *ino = NULL;
+	int err = ns_symlink(ms->ns, req->symlink->path, req->symlink->target, 0, 0, time_now_us(),
+			     &ino);
+	meta_answer(ms, call, err, NULL, ino);
+}
+
+static void h_xattr_set(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__XattrSetReq *m = req->xattr_set;
+	int err = m->remove ? ns_removexattr(ms->ns, m->path, m->name, time_now_us())
+			    : ns_setxattr(ms->ns, m->path, m->name, m->value.data, m->value.len,
+					  m->flags, time_now_us());
+	meta_answer(ms, call, err, NULL, NULL);
+}
+
+struct xattr_names {
+	char **v;
+	size_t n, cap;
+};
+
+static void collect_name(void *arg, const char *name)
+{
+	struct xattr_names *x = arg;
+	if (x->n == x->cap) {
+		char **v = xcalloc(x->cap ? x->cap * 2 : 16, sizeof(*v));
+		if (x->n)
+			memcpy(v, x->v, x->n * sizeof(*v));
+		free(x->v);
+		x->v = v;
+		x->cap = x->cap ? x->cap * 2 : 16;
+	}
+	x->v[x->n++] = (char *)name; /* borrowed for the reply */
+}
+
+static void h_xattr_get(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
+{
+	Cairn__XattrGetReq *m = req->xattr_get;
+	Cairn__XattrResp r = CAIRN__XATTR_RESP__INIT;
+	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
+	struct xattr_names x = {0};
+	int err;
+	if (m->name[0]) {
+		const uint8_t *v = NULL;
+		size_t len = 0;
+		err = ns_getxattr(ms->ns, m->path, m->name, &v, &len);
+		r.value.data = (uint8_t *)v;
+		r.value.len = len;
+	} else {
+		err = ns_listxattr(ms->ns, m->path, collect_name, &x);
+		r.names = x.v;
+		r.n_names = x.n;
+	}
+	body.body_case = CAIRN__ENVELOPE__BODY_XATTR;
+	body.xattr = &r;
+	meta_answer(ms, call, err, err ? NULL : &body, NULL);
+	free(x.v);
+}
+
 struct readdir_page {
 	const struct ns *ns;
 	Cairn__DirEntry *entries;
@@ -141,6 +201,9 @@ const struct meta_handler meta_handlers[META_NHANDLERS] = {
 	[CAIRN__ENVELOPE__BODY_STAT] = {h_stat, "stat", 0},
 	[CAIRN__ENVELOPE__BODY_MKDIR] = {h_mkdir, "mkdir", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_CREATE] = {h_create, "create", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_SYMLINK] = {h_symlink, "symlink", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_XATTR_SET] = {h_xattr_set, "xattr_set", META_MUTATES},
+	[CAIRN__ENVELOPE__BODY_XATTR_GET] = {h_xattr_get, "xattr_get", 0},
 	[CAIRN__ENVELOPE__BODY_READDIR] = {h_readdir, "readdir", 0},
 	[CAIRN__ENVELOPE__BODY_RENAME] = {h_rename, "rename", META_MUTATES},
 	[CAIRN__ENVELOPE__BODY_REMOVE] = {h_remove, "remove", META_MUTATES},

@@ -299,6 +299,8 @@ static void inode_free(struct ns *ns, struct ns_inode *ino)
 	ns_file_release(ns, ino);
 	id_del(ns, ino);
 	ns->count--;
+	ns_xattr_release(ino);
+	free(ino->symlink);
 	free(ino);
 }
 
@@ -469,6 +471,14 @@ static void inode_link(struct ns *ns, struct ns_inode *parent, struct ns_inode *
 		ns->next_id = ino->id + 1;
 }
 
+/* Whether an inode of type with target (symbolic links: 1..NS_PATH_MAX bytes) may be made. */
+static int type_ok(Cairn__FileType type, const char *target)
+{
+	if (type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK)
+		return target && target[0] && strnlen(target, NS_PATH_MAX + 1) <= NS_PATH_MAX;
+	return type == CAIRN__FILE_TYPE__FILE_TYPE_DIR || type == CAIRN__FILE_TYPE__FILE_TYPE_FILE;
+}
+
 static int apply_mknod(struct ns *ns, int64_t time_us, const Cairn__LogMknod *m)
 {
 	struct ns_inode *parent = dir_get(ns, m->parent);
@@ -481,9 +491,8 @@ static int apply_mknod(struct ns *ns, int64_t time_us, const Cairn__LogMknod *m)
 		return -EEXIST;
 	if (m->id == 0 || id_get(ns, m->id))
 		return -EEXIST;
-	if ((m->type != CAIRN__FILE_TYPE__FILE_TYPE_DIR &&
-	     m->type != CAIRN__FILE_TYPE__FILE_TYPE_FILE) ||
-	    m->replication > NS_REPLICATION_MAX || m->chunk_size > NS_CHUNK_SIZE_MAX ||
+	if (!type_ok(m->type, m->symlink) || m->replication > NS_REPLICATION_MAX ||
+	    m->chunk_size > NS_CHUNK_SIZE_MAX ||
 	    (m->chunk_size && m->type != CAIRN__FILE_TYPE__FILE_TYPE_FILE))
 		return -EINVAL;
 	if (id_reserve(ns) < 0)
@@ -491,6 +500,10 @@ static int apply_mknod(struct ns *ns, int64_t time_us, const Cairn__LogMknod *m)
 	struct ns_inode *ino = inode_new(m->name, strlen(m->name));
 	if (!ino)
 		return -ENOMEM;
+	if (m->type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK && !(ino->symlink = strdup(m->symlink))) {
+		free(ino);
+		return -ENOMEM;
+	}
 	ino->id = m->id;
 	ino->type = m->type;
 	ino->mode = m->mode & 07777;
@@ -649,6 +662,8 @@ int ns_apply(struct ns *ns, const Cairn__LogRecord *rec)
 		return rec->chunk ? ns_apply_chunk(ns, rec->chunk) : -EINVAL;
 	case CAIRN__LOG_RECORD__OP_SET_SIZE:
 		return rec->set_size ? ns_apply_set_size(ns, rec->time_us, rec->set_size) : -EINVAL;
+	case CAIRN__LOG_RECORD__OP_XATTR:
+		return rec->xattr ? ns_apply_xattr(ns, rec->time_us, rec->xattr) : -EINVAL;
 	default:
 		return -EINVAL;
 	}
@@ -794,6 +809,8 @@ int ns_create_sized(struct ns *ns, const char *path, uint32_t mode, uint32_t uid
 			return -EEXIST;
 		if (is_dir(ino))
 			return -EISDIR;
+		if (ino->symlink)
+			return -EEXIST;
 	} else {
 		err = make_node(ns, dir, name, len, CAIRN__FILE_TYPE__FILE_TYPE_FILE, mode, uid,
 				gid, replication ? replication : ns->def_replication,
@@ -804,6 +821,51 @@ int ns_create_sized(struct ns *ns, const char *path, uint32_t mode, uint32_t uid
 	if (out)
 		*out = ino;
 	return 0;
+}
+
+int ns_symlink(struct ns *ns, const char *path, const char *target, uint32_t uid, uint32_t gid,
+	       int64_t now_us, struct ns_inode **out)
+{
+	struct ns_inode *dir;
+	const char *name;
+	size_t len;
+	int err = path_check(path);
+	if (out)
+		*out = NULL;
+	if (!err && !type_ok(CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK, target))
+		err = target && !target[0] ? -ENOENT : -ENAMETOOLONG;
+	if (!err)
+		err = resolve_parent(ns, path, &dir, &name, &len);
+	if (err)
+		return err;
+	if (!len || child_find(dir, name, len))
+		return -EEXIST;
+	char buf[NS_NAME_MAX + 1];
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	Cairn__LogMknod m = CAIRN__LOG_MKNOD__INIT;
+	Cairn__LogRecord rec = CAIRN__LOG_RECORD__INIT;
+	m.parent = dir->id;
+	m.name = buf;
+	m.id = ns->next_id;
+	m.type = CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK;
+	m.mode = 0777;
+	m.uid = uid;
+	m.gid = gid;
+	m.symlink = (char *)target; /* borrowed: the record has no const */
+	rec.time_us = now_us;
+	rec.op_case = CAIRN__LOG_RECORD__OP_MKNOD;
+	rec.mknod = &m;
+	if ((err = ns_commit(ns, &rec)) != 0)
+		return err;
+	if (out)
+		*out = id_get(ns, m.id);
+	return 0;
+}
+
+int ns_inode_is_symlink(const struct ns_inode *ino)
+{
+	return ino->type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK;
 }
 
 int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us)
@@ -975,6 +1037,10 @@ void ns_fill_attr(const struct ns_inode *ino, Cairn__Attr *attr)
 	attr->nchunks = ino->nchunks;
 	attr->nentries = ino->nentries;
 	attr->chunk_size = ino->chunk_size;
+	if (ino->symlink) {
+		attr->symlink = ino->symlink; /* borrowed */
+		attr->size = strlen(ino->symlink);
+	}
 	attr->n_chunks = 0;
 	attr->chunks = NULL;
 }
@@ -1040,7 +1106,7 @@ int ns_restore(struct ns *ns, const Cairn__Attr *attr)
 		if (attr->type != CAIRN__FILE_TYPE__FILE_TYPE_DIR || attr->parent != 0)
 			return -EINVAL;
 		restore_attrs(ns->root, attr);
-		return 0;
+		return ns_xattr_restore(ns->root, attr);
 	}
 	struct ns_inode *parent = dir_get(ns, attr->parent);
 	if (!parent)
@@ -1051,19 +1117,26 @@ int ns_restore(struct ns *ns, const Cairn__Attr *attr)
 	if (attr->id == 0 || id_get(ns, attr->id) ||
 	    child_find(parent, attr->name, strlen(attr->name)))
 		return -EEXIST;
-	if (attr->type != CAIRN__FILE_TYPE__FILE_TYPE_DIR &&
-	    attr->type != CAIRN__FILE_TYPE__FILE_TYPE_FILE)
+	if (!type_ok(attr->type, attr->symlink))
 		return -EINVAL;
 	if (id_reserve(ns) < 0)
 		return -ENOMEM;
 	struct ns_inode *ino = inode_new(attr->name, strlen(attr->name));
 	if (!ino)
 		return -ENOMEM;
+	if (attr->type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK &&
+	    !(ino->symlink = strdup(attr->symlink))) {
+		free(ino);
+		return -ENOMEM;
+	}
 	ino->id = attr->id;
 	ino->type = attr->type;
 	restore_attrs(ino, attr);
-	if (attr->type == CAIRN__FILE_TYPE__FILE_TYPE_FILE &&
-	    (err = ns_file_restore(ns, ino, attr)) < 0) {
+	if ((attr->type == CAIRN__FILE_TYPE__FILE_TYPE_FILE &&
+	     (err = ns_file_restore(ns, ino, attr)) < 0) ||
+	    (err = ns_xattr_restore(ino, attr)) < 0) {
+		ns_xattr_release(ino);
+		free(ino->symlink);
 		free(ino);
 		return err;
 	}

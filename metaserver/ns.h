@@ -136,6 +136,41 @@ int ns_create_sized(struct ns *ns, const char *path, uint32_t mode, uint32_t uid
  * subtree comes near the limit, then O(subtree)).
  */
 int ns_rename(struct ns *ns, const char *src, const char *dst, int64_t now_us);
+/*
+ * Makes a symbolic link at path holding target (1..NS_PATH_MAX bytes, kept
+ * as given, never resolved here: clients and the kernel follow links).
+ * An empty target is -ENOENT, a longer one -ENAMETOOLONG; an existing
+ * path -EEXIST.
+ */
+int ns_symlink(struct ns *ns, const char *path, const char *target, uint32_t uid, uint32_t gid,
+	       int64_t now_us, struct ns_inode **out);
+int ns_inode_is_symlink(const struct ns_inode *ino);
+/*
+ * Extended attributes (ns_xattr.c). Names start with "user." and are at
+ * most NS_XATTR_NAME_MAX bytes; a value is at most NS_XATTR_VALUE_MAX
+ * bytes, and an inode's names and values together at most
+ * NS_XATTR_TOTAL_MAX (else -E2BIG, -ENAMETOOLONG for a name; another
+ * namespace is -ENOTSUP). flags: NS_XATTR_CREATE (-EEXIST when set),
+ * NS_XATTR_REPLACE (-ENODATA when not). Setting or removing one changes
+ * the inode's ctime. ns_getxattr()'s *value is borrowed until the next
+ * mutation; -ENODATA when not set. ns_listxattr() calls fn for each name.
+ */
+#define NS_XATTR_NAME_MAX  255
+#define NS_XATTR_VALUE_MAX 65536
+#define NS_XATTR_TOTAL_MAX 65536
+#define NS_XATTR_CREATE	   1
+#define NS_XATTR_REPLACE   2
+int ns_setxattr(struct ns *ns, const char *path, const char *name, const uint8_t *value,
+		size_t len, unsigned flags, int64_t now_us);
+int ns_removexattr(struct ns *ns, const char *path, const char *name, int64_t now_us);
+int ns_getxattr(struct ns *ns, const char *path, const char *name, const uint8_t **value,
+		size_t *len);
+int ns_listxattr(struct ns *ns, const char *path, void (*fn)(void *arg, const char *name),
+		 void *arg);
+/* Points attr->xattrs at ino's attributes (for checkpoints): buf and ptrs hold n_xattrs. */
+size_t ns_xattr_count(const struct ns_inode *ino);
+void ns_fill_xattrs(const struct ns_inode *ino, Cairn__Attr *attr, Cairn__Xattr *buf,
+		    Cairn__Xattr **ptrs);
 /* A non-empty directory needs recursive. The root cannot be removed (-EBUSY). */
 int ns_remove(struct ns *ns, const char *path, int recursive, int64_t now_us);
 /* Removes the file with that id: -ENOENT when there is none, -EISDIR for a directory. */

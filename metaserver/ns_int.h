@@ -23,6 +23,9 @@ struct ns_inode {
 	uint64_t size;
 	uint64_t nchunks;
 	uint64_t chunk_size; /* files only; 0: the format chunk size */
+	char *symlink;	     /* symbolic links only: the target, owned */
+	struct ns_xattr *xattrs; /* nxattrs extended attributes, owned (ns_xattr.c) */
+	uint32_t nxattrs;
 	int64_t atime_us;
 	int64_t mtime_us;
 	int64_t ctime_us;
@@ -65,6 +68,20 @@ int ns_apply_set_size(struct ns *ns, int64_t time_us, const Cairn__LogSetSize *s
  * frees its chunk list.
  */
 void ns_file_release(struct ns *ns, struct ns_inode *ino);
+
+/* One extended attribute: name and value in one allocation. */
+struct ns_xattr {
+	char *name; /* NUL-terminated; value follows it */
+	uint8_t *value;
+	size_t len;
+};
+
+/* ns_xattr.c: the LogXattr record (see ns_apply()). */
+int ns_apply_xattr(struct ns *ns, int64_t time_us, const Cairn__LogXattr *x);
+/* ns_xattr.c: frees ino's extended attributes. */
+void ns_xattr_release(struct ns_inode *ino);
+/* ns_xattr.c: a restored inode's extended attributes from its checkpoint Attr. */
+int ns_xattr_restore(struct ns_inode *ino, const Cairn__Attr *attr);
 
 /* ns_file.c: a restored file's size and chunk list from its checkpoint Attr. */
 int ns_file_restore(struct ns *ns, struct ns_inode *ino, const Cairn__Attr *attr);

@@ -176,6 +176,7 @@ CAIRN_API int cairn_ping(cairn_t *c);
 enum cairn_type {
 	CAIRN_DIR = 1,
 	CAIRN_FILE = 2,
+	CAIRN_SYMLINK = 3, /* a symbolic link: cairn_readlink() reads it; size is its length */
 };
 
 /* Attributes of a file or directory. Times are microseconds since the epoch. */
@@ -276,6 +277,45 @@ CAIRN_API int cairn_chown(cairn_t *c, const char *path, uint32_t uid, uint32_t g
 /* Sets access and modification times (µs); CAIRN_TIME_OMIT leaves one as it is. */
 #define CAIRN_TIME_OMIT INT64_MIN
 CAIRN_API int cairn_utimes(cairn_t *c, const char *path, int64_t atime_us, int64_t mtime_us);
+
+/*
+ * Makes a symbolic link at path holding target (1..4096 bytes, stored as
+ * given: the metaserver never follows links; the FUSE mount's kernel does).
+ * Opening a link is -ELOOP. Returns 0, -EEXIST, -ENOENT (a missing parent,
+ * or an empty target), -ENAMETOOLONG or another negative error
+ * (client/link.c).
+ */
+CAIRN_API int cairn_symlink(cairn_t *c, const char *target, const char *path);
+
+/*
+ * Copies the target of the symbolic link at path into buf (NUL-terminated
+ * when it fits, like readlink(2) otherwise: cut at size). Returns the
+ * target's length, -EINVAL when path is not a link, or a negative error.
+ */
+CAIRN_API ssize_t cairn_readlink(cairn_t *c, const char *path, char *buf, size_t size);
+
+/*
+ * Extended attributes, kept by the metaserver (client/xattr.c). Names start
+ * with "user." (another namespace is -ENOTSUP) and are at most
+ * CAIRN_XATTR_NAME_MAX bytes; a value is at most CAIRN_XATTR_SIZE_MAX bytes,
+ * and one inode's names and values together at most that too (else
+ * -E2BIG). cairn_setxattr() flags: 0, CAIRN_XATTR_CREATE (-EEXIST when it
+ * is set) or CAIRN_XATTR_REPLACE (-ENODATA when it is not).
+ * cairn_getxattr() copies the value into buf and cairn_listxattr() the
+ * names, each NUL-terminated, one after the other; both return the length
+ * (size 0: only the length), -ERANGE when size is too small, -ENODATA for
+ * an attribute not set, or another negative error.
+ */
+#define CAIRN_XATTR_CREATE   0x1
+#define CAIRN_XATTR_REPLACE  0x2
+#define CAIRN_XATTR_NAME_MAX 255
+#define CAIRN_XATTR_SIZE_MAX 65536
+CAIRN_API int cairn_setxattr(cairn_t *c, const char *path, const char *name, const void *value,
+			     size_t size, int flags);
+CAIRN_API ssize_t cairn_getxattr(cairn_t *c, const char *path, const char *name, void *buf,
+				 size_t size);
+CAIRN_API ssize_t cairn_listxattr(cairn_t *c, const char *path, char *buf, size_t size);
+CAIRN_API int cairn_removexattr(cairn_t *c, const char *path, const char *name);
 
 /* One directory entry. */
 struct cairn_dirent {

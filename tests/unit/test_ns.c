@@ -1376,6 +1376,114 @@ static void test_restore(void)
 	ns_free(copy);
 }
 
+/* Symbolic links: made, refused, replayed from their records and restored from a dump. */
+static void test_symlinks(void)
+{
+	struct ns *ns = ns_new(), *again = ns_new(), *copy = ns_new();
+	struct bytes recs = {0};
+	struct ns_inode *ino;
+	char longer[NS_PATH_MAX + 2];
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = 0;
+	ns_set_emit(ns, on_emit, &recs);
+	CHECK(ns_mkdir(ns, "/d", 0755, 0, 0, 0, 1, NULL) == 0);
+	CHECK(ns_symlink(ns, "/d/l", "../somewhere/else", 3, 4, 2, &ino) == 0);
+	CHECK(ns_inode_is_symlink(ino) && !ns_inode_is_dir(ino));
+	Cairn__Attr a = CAIRN__ATTR__INIT;
+	ns_fill_attr(ino, &a);
+	CHECK(a.type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK && a.size == 17 && a.uid == 3);
+	CHECK(strcmp(a.symlink, "../somewhere/else") == 0);
+	CHECK(ns_symlink(ns, "/d/l", "x", 0, 0, 3, NULL) == -EEXIST);
+	CHECK(ns_symlink(ns, "/d/e", "", 0, 0, 3, NULL) == -ENOENT);
+	CHECK(ns_symlink(ns, "/d/e", longer, 0, 0, 3, NULL) == -ENAMETOOLONG);
+	CHECK(ns_symlink(ns, "/nope/e", "x", 0, 0, 3, NULL) == -ENOENT);
+	CHECK(ns_symlink(ns, "/d/l/e", "x", 0, 0, 3, NULL) == -ENOTDIR);
+	CHECK(ns_create(ns, "/d/l", 0644, 0, 0, 0, 0, 4, NULL) == -EEXIST);
+	CHECK(ns_lookup(ns, "/d/l/x", NULL) == -ENOTDIR);
+	CHECK(ns_rename(ns, "/d/l", "/l2", 5) == 0);
+	CHECK(ns_symlink(ns, "/d/gone", "y", 0, 0, 6, NULL) == 0);
+	CHECK(ns_remove(ns, "/d/gone", 0, 7) == 0);
+	CHECK(replay_into(again, &recs) == 0);
+	CHECK(same_dump(ns, again));
+	CHECK(ns_walk(ns, restore_one, copy) == 0);
+	CHECK(same_dump(ns, copy));
+	CHECK(ns_lookup(copy, "/l2", &ino) == 0 && ns_inode_is_symlink(ino));
+	Cairn__Attr b = CAIRN__ATTR__INIT;
+	b.id = 50, b.parent = NS_ROOT_ID, b.name = "bad",
+	b.type = CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK;
+	CHECK(ns_restore(copy, &b) == -EINVAL); /* a link without a target */
+	free(recs.data);
+	ns_free(ns);
+	ns_free(again);
+	ns_free(copy);
+}
+
+static void count_name(void *arg, const char *name)
+{
+	(void)name;
+	(*(int *)arg)++;
+}
+
+/* As restore_one, with the extended attributes a checkpoint carries. */
+static int restore_xattrs_one(void *arg, const struct ns_inode *ino)
+{
+	Cairn__Attr a = CAIRN__ATTR__INIT;
+	ns_fill_attr(ino, &a);
+	size_t n = ns_xattr_count(ino);
+	Cairn__Xattr *buf = calloc(n + 1, sizeof(*buf));
+	Cairn__Xattr **ptrs = calloc(n + 1, sizeof(*ptrs));
+	ns_fill_xattrs(ino, &a, buf, ptrs);
+	int err = ns_restore(arg, &a);
+	free(buf);
+	free(ptrs);
+	return err;
+}
+
+/* Extended attributes: bounds, flags, replay, and a dump restored. */
+static void test_xattrs(void)
+{
+	struct ns *ns = ns_new(), *again = ns_new(), *copy = ns_new();
+	struct bytes recs = {0};
+	static uint8_t big[NS_XATTR_VALUE_MAX + 1];
+	const uint8_t *v;
+	size_t len;
+	int n = 0;
+	char longname[NS_XATTR_NAME_MAX + 2] = "user.";
+	memset(longname + 5, 'n', sizeof(longname) - 6);
+	ns_set_emit(ns, on_emit, &recs);
+	CHECK(ns_create(ns, "/f", 0644, 0, 0, 0, 1, 1, NULL) == 0);
+	CHECK(ns_setxattr(ns, "/f", "user.a", (const uint8_t *)"one", 3, 0, 2) == 0);
+	CHECK(ns_setxattr(ns, "/f", "user.a", (const uint8_t *)"two!", 4, NS_XATTR_REPLACE, 3) ==
+	      0);
+	CHECK(ns_setxattr(ns, "/f", "user.b", NULL, 0, NS_XATTR_CREATE, 4) == 0);
+	CHECK(ns_setxattr(ns, "/", "user.root", (const uint8_t *)"r", 1, 0, 4) == 0);
+	CHECK(ns_setxattr(ns, "/f", "user.b", NULL, 0, NS_XATTR_CREATE, 5) == -EEXIST);
+	CHECK(ns_setxattr(ns, "/f", "user.c", NULL, 0, NS_XATTR_REPLACE, 5) == -ENODATA);
+	CHECK(ns_setxattr(ns, "/f", "trusted.a", NULL, 0, 0, 5) == -ENOTSUP);
+	CHECK(ns_setxattr(ns, "/f", "user.", NULL, 0, 0, 5) == -EINVAL);
+	CHECK(ns_setxattr(ns, "/f", longname, NULL, 0, 0, 5) == -ENAMETOOLONG);
+	CHECK(ns_setxattr(ns, "/f", "user.big", big, sizeof(big), 0, 5) == -E2BIG);
+	CHECK(ns_setxattr(ns, "/f", "user.big", big, sizeof(big) - 10, 0, 5) == -E2BIG); /* total */
+	CHECK(ns_setxattr(ns, "/nope", "user.a", NULL, 0, 0, 5) == -ENOENT);
+	CHECK(ns_removexattr(ns, "/f", "user.nope", 5) == -ENODATA);
+	CHECK(ns_getxattr(ns, "/f", "user.a", &v, &len) == 0 && len == 4 && !memcmp(v, "two!", 4));
+	CHECK(ns_getxattr(ns, "/f", "user.nope", &v, &len) == -ENODATA);
+	CHECK(ns_listxattr(ns, "/f", count_name, &n) == 0 && n == 2);
+	CHECK(ns_setxattr(ns, "/f", "user.gone", (const uint8_t *)"g", 1, 0, 6) == 0);
+	CHECK(ns_removexattr(ns, "/f", "user.gone", 7) == 0);
+	CHECK(replay_into(again, &recs) == 0);
+	CHECK(ns_walk(ns, restore_xattrs_one, copy) == 0);
+	CHECK(ns_getxattr(again, "/f", "user.b", &v, &len) == 0 && len == 0);
+	CHECK(ns_getxattr(copy, "/f", "user.a", &v, &len) == 0 && len == 4 &&
+	      !memcmp(v, "two!", 4));
+	CHECK(ns_getxattr(copy, "/", "user.root", &v, &len) == 0 && len == 1);
+	CHECK(ns_getxattr(copy, "/f", "user.gone", &v, &len) == -ENODATA);
+	free(recs.data);
+	ns_free(ns);
+	ns_free(again);
+	ns_free(copy);
+}
+
 /* ---- speed (printed, not asserted) ----------------------------------------------------- */
 
 static void bench(void)
@@ -1440,6 +1548,8 @@ int main(int argc, char **argv)
 	test_bad_paths();
 	test_apply_refuses();
 	test_restore();
+	test_symlinks();
+	test_xattrs();
 	test_chunk_records();
 	test_remove_file();
 	test_file_chunk_sizes();

@@ -254,7 +254,7 @@ void cli_mode_str(const struct cairn_stat *st, char buf[11])
 {
 	static const char rwx[] = "rwxrwxrwx";
 	uint32_t m = st->mode;
-	buf[0] = st->type == CAIRN_DIR ? 'd' : '-';
+	buf[0] = st->type == CAIRN_DIR ? 'd' : st->type == CAIRN_SYMLINK ? 'l' : '-';
 	for (int i = 0; i < 9; i++)
 		buf[1 + i] = m & (0400u >> i) ? rwx[i] : '-';
 	if (m & 04000)

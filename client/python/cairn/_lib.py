@@ -102,6 +102,7 @@ class Rebalance(ctypes.Structure):
 
 CAIRN_DIR = 1
 CAIRN_FILE = 2
+CAIRN_SYMLINK = 3
 
 O_RDONLY = 0x0000
 O_WRONLY = 0x0001
@@ -168,6 +169,12 @@ PROTOTYPES = {
     "cairn_admin_rebalance": (_int, [_p, _u32, _int, ctypes.POINTER(Rebalance)]),
     "cairn_admin_decommission": (_int, [_p, _s, _int]),
     "cairn_admin_release_held": (_int, [_p, ctypes.POINTER(ctypes.c_uint64)]),
+    "cairn_symlink": (_int, [_p, _s, _s]),
+    "cairn_readlink": (ctypes.c_ssize_t, [_p, _s, _p, ctypes.c_size_t]),
+    "cairn_setxattr": (_int, [_p, _s, _s, _p, ctypes.c_size_t, _int]),
+    "cairn_getxattr": (ctypes.c_ssize_t, [_p, _s, _s, _p, ctypes.c_size_t]),
+    "cairn_listxattr": (ctypes.c_ssize_t, [_p, _s, _p, ctypes.c_size_t]),
+    "cairn_removexattr": (_int, [_p, _s, _s]),
 }
 
 lib, path = load()

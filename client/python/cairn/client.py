@@ -20,6 +20,8 @@ import threading
 import time
 import weakref
 
+from . import _lib
+
 from . import errors, fileio
 from ._lib import (CAIRN_DIR, O_CREAT, O_EXCL, RENAME_NOREPLACE, ChunkLoc, Dirent, Fsck, Node,
                    OpenOptions, Options, Rebalance, Stat, lib, last_error, strerror)
@@ -77,7 +79,7 @@ def info(path, st):
     is_dir = st.type == CAIRN_DIR
     return {
         "name": path,
-        "type": "directory" if is_dir else "file",
+        "type": "directory" if is_dir else "link" if st.type == _lib.CAIRN_SYMLINK else "file",
         "size": 0 if is_dir else st.size,
         "replication": st.replication,
         "chunks": st.nchunks,
@@ -310,6 +312,53 @@ class FileSystem:
 
     def chmod(self, path, mode):
         self._check(lib.cairn_chmod(self._handle(), self._bytes(path), mode & 0o7777), path)
+
+    def symlink(self, target, path):
+        """Makes a symbolic link at path holding target (never followed by cairn itself)."""
+        self._check(lib.cairn_symlink(self._handle(), encode(target), encode(path)), path)
+
+    def readlink(self, path):
+        """The target of the symbolic link at path (OSError EINVAL when it is not one)."""
+        buf = ctypes.create_string_buffer(4097)
+        n = lib.cairn_readlink(self._handle(), encode(path), buf, len(buf))
+        self._check(n if n < 0 else 0, path)
+        return decode(buf.raw[:n])
+
+    def setxattr(self, path, name, value, flags=0):
+        """Sets extended attribute name ("user.*") of path to value (bytes); flags as
+        os.setxattr (os.XATTR_CREATE, os.XATTR_REPLACE)."""
+        value = bytes(value)
+        self._check(lib.cairn_setxattr(self._handle(), encode(path), encode(name), value,
+                                       len(value), flags), path)
+
+    def getxattr(self, path, name):
+        """The value (bytes) of extended attribute name of path (OSError ENODATA if unset)."""
+        h = self._handle()
+        for _ in range(3):
+            n = lib.cairn_getxattr(h, encode(path), encode(name), None, 0)
+            self._check(n if n < 0 else 0, path)
+            buf = ctypes.create_string_buffer(max(n, 1))
+            got = lib.cairn_getxattr(h, encode(path), encode(name), buf, len(buf))
+            if got != -errno.ERANGE:
+                self._check(got if got < 0 else 0, path)
+                return buf.raw[:got]
+        raise OSError(errno.ERANGE, os.strerror(errno.ERANGE), path)
+
+    def listxattr(self, path):
+        """The names of path's extended attributes."""
+        h = self._handle()
+        for _ in range(3):
+            n = lib.cairn_listxattr(h, encode(path), None, 0)
+            self._check(n if n < 0 else 0, path)
+            buf = ctypes.create_string_buffer(max(n, 1))
+            got = lib.cairn_listxattr(h, encode(path), buf, len(buf))
+            if got != -errno.ERANGE:
+                self._check(got if got < 0 else 0, path)
+                return [decode(x) for x in buf.raw[:got].split(b"\0") if x]
+        raise OSError(errno.ERANGE, os.strerror(errno.ERANGE), path)
+
+    def removexattr(self, path, name):
+        self._check(lib.cairn_removexattr(self._handle(), encode(path), encode(name)), path)
 
     def touch(self, path, mtime=None):
         """Makes an empty file if path is missing, else sets its times (now, or mtime)."""
