@@ -232,8 +232,10 @@ static int verify(const struct s3_auth *a, const struct http_req *r, const struc
 	struct sbuf creq = {0};
 	sbuf_printf(&creq, "%s\n", r->method);
 	char *path = http_unescape(r->path, strlen(r->path), 0);
-	if (!path)
+	if (!path) {
+		free(creq.p);
 		return refuse(res, "AuthorizationHeaderMalformed", "malformed path");
+	}
 	http_escape(&creq, path, 1);
 	free(path);
 	sbuf_adds(&creq, "\n");
