@@ -85,20 +85,14 @@ static char **split_dirs(const char *list, int *n, char **cause)
 		else if (*n == CHUNK_MAX_DIRS)
 			why = "too many dirs (at most 64)";
 		if (why) {
-			if (asprintf(cause, "--data: '%s' has %s", list, why) < 0)
-				*cause = NULL;
+			*cause = xasprintf("--data: '%s' has %s", list, why);
 			free_dirs(dirs, *n);
 			return NULL;
 		}
-		dirs[*n] = strndup(p, len);
-		if (!dirs[*n]) {
-			log_error("out of memory");
-			abort();
-		}
+		dirs[*n] = xasprintf("%.*s", (int)len, p);
 		for (int i = 0; i < *n; i++) {
 			if (strcmp(dirs[i], dirs[*n]) == 0) {
-				if (asprintf(cause, "--data: '%s' is listed twice", dirs[i]) < 0)
-					*cause = NULL;
+				*cause = xasprintf("--data: '%s' is listed twice", dirs[i]);
 				free_dirs(dirs, *n + 1);
 				return NULL;
 			}
@@ -127,16 +121,14 @@ int chunk_check_options(const struct chunk_options *opts, char **cause)
 	int n;
 	*cause = NULL;
 	if (opts->rack && strlen(opts->rack) > CHUNK_RACK_MAX) {
-		if (asprintf(cause, "--rack: longer than %d characters", CHUNK_RACK_MAX) < 0)
-			*cause = NULL;
+		*cause = xasprintf("--rack: longer than %d characters", CHUNK_RACK_MAX);
 		return -EINVAL;
 	}
 	if (!chunk_addr_numeric(opts->listen)) {
-		if (asprintf(cause,
-			     "--listen %s: give an IP address, not a name: it is what clients and "
-			     "chain peers connect to, and chunkservers do not resolve names",
-			     opts->listen) < 0)
-			*cause = NULL;
+		*cause =
+		    xasprintf("--listen %s: give an IP address, not a name: it is what clients "
+			      "and chain peers connect to, and chunkservers do not resolve names",
+			      opts->listen);
 		return -EINVAL;
 	}
 	int rc = addr_check_protected("--listen", opts->listen, opts->insecure, cause);
@@ -155,12 +147,7 @@ void chunk_report_lost(struct chunk_server *cs, uint64_t id)
 {
 	if (cs->nlost == cs->lost_cap) {
 		size_t cap = cs->lost_cap ? 2 * cs->lost_cap : 64;
-		uint64_t *p = realloc(cs->lost, cap * sizeof(*p));
-		if (!p) {
-			log_error("out of memory");
-			abort();
-		}
-		cs->lost = p;
+		cs->lost = xrealloc(cs->lost, cap * sizeof(*cs->lost));
 		cs->lost_cap = cap;
 	}
 	cs->lost[cs->nlost++] = id;
@@ -251,7 +238,7 @@ struct chunk_server *chunk_new(struct event_base *base, const struct chunk_optio
 		goto fail;
 	cs->drain_ev = event_new(base, -1, EV_PERSIST, on_drain, cs);
 	if (!cs->drain_ev) {
-		*cause = strdup("cannot set up events");
+		*cause = xstrdup("cannot set up events");
 		goto fail;
 	}
 	cs->rpc = rpc_server_new(base, opts->listen, &client_ops, cs, cause);
@@ -259,7 +246,7 @@ struct chunk_server *chunk_new(struct event_base *base, const struct chunk_optio
 		goto fail;
 	rpc_server_set_limits(cs->rpc, &opts->limits);
 	if (chunk_repl_start(cs) < 0 || chunk_meta_start(cs) < 0 || chunk_scrub_start(cs) < 0) {
-		*cause = strdup("cannot set up events");
+		*cause = xstrdup("cannot set up events");
 		goto fail;
 	}
 	log_info("cairn-chunk serving on %s with %d data dir%s; metaserver %s", opts->listen,

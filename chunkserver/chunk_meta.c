@@ -112,19 +112,17 @@ struct page {
 /*
  * Fills p with the replicas of the next report_page_max ids, as they are
  * now: one gone since the report began is left out (its loss is in the
- * lost list), and so is a copy in progress (not a replica yet). Returns 0
- * or -ENOMEM; free p's arrays either way.
+ * lost list), and so is a copy in progress (not a replica yet). Free p's
+ * arrays after.
  */
-static int page_fill(struct chunk_server *cs, struct page *p)
+static void page_fill(struct chunk_server *cs, struct page *p)
 {
 	size_t k = cs->report_n - cs->report_at;
 	if (k > cs->report_page_max)
 		k = cs->report_page_max;
 	p->n = 0;
-	p->reps = calloc(k ? k : 1, sizeof(*p->reps));
-	p->ptrs = calloc(k ? k : 1, sizeof(*p->ptrs));
-	if (!p->reps || !p->ptrs)
-		return -ENOMEM;
+	p->reps = xcalloc(k ? k : 1, sizeof(*p->reps));
+	p->ptrs = xcalloc(k ? k : 1, sizeof(*p->ptrs));
 	for (size_t i = 0; i < k; i++) {
 		uint64_t id = cs->report[cs->report_at + i];
 		struct store_chunk_info info;
@@ -140,7 +138,6 @@ static int page_fill(struct chunk_server *cs, struct page *p)
 		p->ptrs[p->n++] = c;
 	}
 	cs->report_at += k;
-	return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -197,9 +194,7 @@ static void apply_node(struct chunk_server *cs, const Cairn__NodeResp *n, int he
 		}
 	}
 	for (size_t i = 0; i < n->n_delete_; i++) {
-		uint64_t *id = malloc(sizeof(*id));
-		if (!id)
-			break;
+		uint64_t *id = xmalloc(sizeof(*id));
 		*id = n->delete_[i];
 		log_info("chunk %016llx: removing the replica (metaserver)",
 			 (unsigned long long)*id);
@@ -313,35 +308,33 @@ static void on_register(int err, Cairn__Envelope *reply, struct evbuffer *payloa
 static int call_page(struct chunk_server *cs)
 {
 	struct page p;
-	int first = cs->report_page == 0, rc = page_fill(cs, &p);
-	if (rc == 0) {
-		Cairn__RegisterReq reg = CAIRN__REGISTER_REQ__INIT;
-		Cairn__ChunkReportReq m = CAIRN__CHUNK_REPORT_REQ__INIT;
-		Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
-		if (first) {
-			reg.addr = cs->opts->listen;
-			reg.rack = cs->opts->rack ? cs->opts->rack : "";
-			space(cs, &reg.capacity, &reg.used);
-			reg.chunks = p.ptrs;
-			reg.n_chunks = p.n;
-			reg.more = cs->report_at < cs->report_n;
-			reg.fs_id.data = cs->fs_id;
-			reg.fs_id.len = cs->has_id ? sizeof(cs->fs_id) : 0;
-			env.body_case = CAIRN__ENVELOPE__BODY_REGISTER;
-			env.register_ = &reg;
-		} else {
-			m.addr = cs->opts->listen;
-			m.report_id = cs->report_id;
-			m.page = cs->report_page;
-			m.chunks = p.ptrs;
-			m.n_chunks = p.n;
-			m.done = cs->report_at == cs->report_n;
-			env.body_case = CAIRN__ENVELOPE__BODY_REPORT;
-			env.report = &m;
-		}
-		rc = rpc_client_call(cs->meta, &env, NULL, CHUNK_REGISTER_TIMEOUT_MS, on_register,
-				     cs);
+	Cairn__RegisterReq reg = CAIRN__REGISTER_REQ__INIT;
+	Cairn__ChunkReportReq m = CAIRN__CHUNK_REPORT_REQ__INIT;
+	Cairn__Envelope env = CAIRN__ENVELOPE__INIT;
+	int first = cs->report_page == 0;
+	page_fill(cs, &p);
+	if (first) {
+		reg.addr = cs->opts->listen;
+		reg.rack = cs->opts->rack ? cs->opts->rack : "";
+		space(cs, &reg.capacity, &reg.used);
+		reg.chunks = p.ptrs;
+		reg.n_chunks = p.n;
+		reg.more = cs->report_at < cs->report_n;
+		reg.fs_id.data = cs->fs_id;
+		reg.fs_id.len = cs->has_id ? sizeof(cs->fs_id) : 0;
+		env.body_case = CAIRN__ENVELOPE__BODY_REGISTER;
+		env.register_ = &reg;
+	} else {
+		m.addr = cs->opts->listen;
+		m.report_id = cs->report_id;
+		m.page = cs->report_page;
+		m.chunks = p.ptrs;
+		m.n_chunks = p.n;
+		m.done = cs->report_at == cs->report_n;
+		env.body_case = CAIRN__ENVELOPE__BODY_REPORT;
+		env.report = &m;
 	}
+	int rc = rpc_client_call(cs->meta, &env, NULL, CHUNK_REGISTER_TIMEOUT_MS, on_register, cs);
 	free(p.reps);
 	free(p.ptrs);
 	return rc;
@@ -369,11 +362,7 @@ static void send_register(struct chunk_server *cs)
 	size_t n = 0;
 	report_drop(cs);
 	store_foreach(cs->store, count_chunk, &n);
-	cs->report = malloc((n ? n : 1) * sizeof(*cs->report));
-	if (!cs->report) {
-		log_warn("no memory for the chunk report of %zu replicas", n);
-		return;
-	}
+	cs->report = xmalloc((n ? n : 1) * sizeof(*cs->report));
 	cs->report_cap = n;
 	store_foreach(cs->store, add_id, cs);
 	int rc = call_page(cs);
@@ -418,11 +407,7 @@ static void send_heartbeat(struct chunk_server *cs)
 	size_t nchunks = 0;
 	store_foreach(cs->store, count_chunk, &nchunks);
 	lost_compact(cs);
-	uint64_t *corrupt = malloc((cs->nlost ? cs->nlost : 1) * sizeof(*corrupt));
-	if (!corrupt) {
-		log_error("out of memory");
-		abort();
-	}
+	uint64_t *corrupt = xmalloc((cs->nlost ? cs->nlost : 1) * sizeof(*corrupt));
 	for (size_t i = 0; i < cs->nlost; i++) {
 		struct store_chunk_info info;
 		if (store_lookup(cs->store, cs->lost[i], &info) == 0 && info.corrupt)

@@ -74,7 +74,7 @@ static int set_value(const struct config_opt *o, void *opts, const char *text, c
 		if (*text == 0)
 			return fail(cause, "--%s: empty value", o->name);
 		free(*(char **)field);
-		*(char **)field = strdup(text);
+		*(char **)field = xstrdup(text);
 		return 0;
 	case CONFIG_SIZE:
 		if (parse_size(text, &u) < 0)

@@ -112,8 +112,8 @@ static int decode_line(char *line, struct ident *out, unsigned *seen, char **cau
 		}
 		*sp = ' ';
 	}
-	if (err && asprintf(cause, "bad line \"%.64s\"", line) < 0)
-		*cause = NULL;
+	if (err)
+		*cause = xasprintf("bad line \"%.64s\"", line);
 	return err;
 }
 
@@ -158,8 +158,8 @@ int ident_read(const char *dir, struct ident *out, char **cause)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int err = -errno;
-		if (err != -ENOENT && asprintf(cause, "%s: %s", path, strerror(-err)) < 0)
-			*cause = NULL;
+		if (err != -ENOENT)
+			*cause = xasprintf("%s: %s", path, strerror(-err));
 		return err;
 	}
 	size_t len = 0;
@@ -176,8 +176,8 @@ int ident_read(const char *dir, struct ident *out, char **cause)
 	char *why = NULL;
 	if (!err)
 		err = ident_decode(text, len, out, &why);
-	if (err && asprintf(cause, "%s: %s", path, why ? why : strerror(-err)) < 0)
-		*cause = NULL;
+	if (err)
+		*cause = xasprintf("%s: %s", path, why ? why : strerror(-err));
 	free(why);
 	return err;
 }
@@ -212,7 +212,7 @@ int ident_write(const char *dir, const struct ident *id, char **cause)
 		if (dfd >= 0)
 			close(dfd);
 	}
-	if (err && asprintf(cause, "%s: %s: %s", path, step, strerror(-err)) < 0)
-		*cause = NULL;
+	if (err)
+		*cause = xasprintf("%s: %s: %s", path, step, strerror(-err));
 	return err;
 }

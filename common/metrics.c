@@ -77,10 +77,7 @@ void metrics_free(struct metrics *m)
 static void *grow(void *v, size_t *cap, size_t size)
 {
 	*cap = *cap ? *cap * 2 : 8;
-	void *p = realloc(v, *cap * size);
-	if (!p)
-		CAIRN_ASSERT(!"out of memory");
-	return p;
+	return xrealloc(v, *cap * size);
 }
 
 static struct series *lookup(struct metrics *m, const char *name, const char *labels,
@@ -146,10 +143,7 @@ uint64_t metrics_hist_p50_us(const struct metrics_hist *h)
 
 void metrics_add_collector(struct metrics *m, metrics_collect_fn fn, void *arg)
 {
-	struct collector *c = realloc(m->cols, (m->ncols + 1) * sizeof(*c));
-	if (!c)
-		CAIRN_ASSERT(!"out of memory");
-	m->cols = c;
+	m->cols = xrealloc(m->cols, (m->ncols + 1) * sizeof(*m->cols));
 	m->cols[m->ncols++] = (struct collector){fn, arg};
 }
 

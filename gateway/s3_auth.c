@@ -62,8 +62,7 @@ int auth_load(const char *path, struct s3_auth **out, char **cause)
 			auth_free(a);
 			return -EINVAL;
 		}
-		a->keys = realloc(a->keys, (a->nkeys + 1) * sizeof(*a->keys));
-		CAIRN_ASSERT(a->keys);
+		a->keys = xrealloc(a->keys, (a->nkeys + 1) * sizeof(*a->keys));
 		a->keys[a->nkeys].id = xstrdup(id);
 		a->keys[a->nkeys].secret = xstrdup(secret);
 		a->nkeys++;
@@ -144,8 +143,7 @@ static int canonical_query(const struct http_req *r, struct sbuf *b)
 			break;
 		}
 		if (len > 0 && strcmp(k, "X-Amz-Signature") != 0) {
-			ps = realloc(ps, (n + 1) * sizeof(*ps));
-			CAIRN_ASSERT(ps);
+			ps = xrealloc(ps, (n + 1) * sizeof(*ps));
 			ps[n].k = encode(k);
 			ps[n].v = encode(v);
 			n++;

@@ -33,12 +33,7 @@ void sbuf_add(struct sbuf *b, const void *data, size_t n)
 		size_t cap = b->cap ? b->cap : 256;
 		while (cap < b->len + n + 1)
 			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			log_error("out of memory");
-			abort();
-		}
-		b->p = p;
+		b->p = xrealloc(b->p, cap);
 		b->cap = cap;
 	}
 	memcpy(b->p + b->len, data, n);

@@ -137,8 +137,7 @@ static long read_sorted(cairn_t *c, const char *dir, struct entry **out)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			es = realloc(es, cap * sizeof(*es));
-			CAIRN_ASSERT(es);
+			es = xrealloc(es, cap * sizeof(*es));
 		}
 		es[n].name = xstrdup(e.name);
 		es[n].st = e.st;
@@ -169,6 +168,31 @@ static long read_sorted(cairn_t *c, const char *dir, struct entry **out)
 
 /* Walks dir, whose keys start with kprefix. Returns 0 to go on, 1 when done. */
 static int walk(struct lister *l, const char *bucket, const char *dir, const char *kprefix,
+		int depth);
+
+/* Lists one entry of dir (a key, or a directory walked into). Returns 1 when the page is full. */
+static int walk_entry(struct lister *l, const char *bucket, const char *dir, const char *kprefix,
+		      int depth, const struct entry *e)
+{
+	int done = 0;
+	char *full = xasprintf("%s%s", kprefix, e->sort);
+	if (e->st.type == CAIRN_DIR) {
+		int fits = starts(full, l->prefix) || starts(l->prefix, full);
+		int before = l->marker && strcmp(full, l->marker) < 0 && !starts(l->marker, full);
+		int rolled = l->last_cp && starts(full, l->last_cp);
+		if (fits && !before && !rolled && depth < 256) {
+			char *sub = xasprintf("%s/%s", dir, e->name);
+			done = walk(l, bucket, sub, full, depth + 1);
+			free(sub);
+		}
+	} else if (starts(full, l->prefix) && (!l->marker || strcmp(full, l->marker) > 0)) {
+		done = emit_key(l, full, &e->st, bucket);
+	}
+	free(full);
+	return done;
+}
+
+static int walk(struct lister *l, const char *bucket, const char *dir, const char *kprefix,
 		int depth)
 {
 	struct entry *es;
@@ -180,24 +204,8 @@ static int walk(struct lister *l, const char *bucket, const char *dir, const cha
 	}
 	int done = 0;
 	for (long i = 0; i < n; i++) {
-		char *full = NULL;
-		if (done || asprintf(&full, "%s%s", kprefix, es[i].sort) < 0)
-			goto next;
-		if (es[i].st.type == CAIRN_DIR) {
-			int fits = starts(full, l->prefix) || starts(l->prefix, full);
-			int before = l->marker && strcmp(full, l->marker) < 0 && !starts(l->marker, full);
-			int rolled = l->last_cp && starts(full, l->last_cp);
-			if (fits && !before && !rolled && depth < 256) {
-				char *sub = NULL;
-				if (asprintf(&sub, "%s/%s", dir, es[i].name) >= 0)
-					done = walk(l, bucket, sub, full, depth + 1);
-				free(sub);
-			}
-		} else if (starts(full, l->prefix) && (!l->marker || strcmp(full, l->marker) > 0)) {
-			done = emit_key(l, full, &es[i].st, bucket);
-		}
-	next:
-		free(full);
+		if (!done)
+			done = walk_entry(l, bucket, dir, kprefix, depth, &es[i]);
 		free(es[i].name);
 		free(es[i].sort);
 	}

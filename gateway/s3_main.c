@@ -269,9 +269,8 @@ static int gw_init(struct s3_gw *gw, const struct s3_options *o, char **cause)
 	if (o->public_buckets) {
 		char *list = xstrdup(o->public_buckets), *save = NULL;
 		for (char *b = strtok_r(list, ",", &save); b; b = strtok_r(NULL, ",", &save)) {
-			gw->public_buckets = realloc(gw->public_buckets,
-						     (gw->npublic + 1) * sizeof(char *));
-			CAIRN_ASSERT(gw->public_buckets);
+			gw->public_buckets =
+			    xrealloc(gw->public_buckets, (gw->npublic + 1) * sizeof(char *));
 			gw->public_buckets[gw->npublic++] = xstrdup(b);
 		}
 		free(list);

@@ -297,8 +297,7 @@ static long parse_parts(struct s3_req *q, const char *xml, struct part **out)
 				 "The list of parts was not in ascending order.");
 			return -1;
 		}
-		ps = realloc(ps, (size_t)(n + 1) * sizeof(*ps));
-		CAIRN_ASSERT(ps);
+		ps = xrealloc(ps, (size_t)(n + 1) * sizeof(*ps));
 		ps[n].number = number;
 		memcpy(ps[n].md5, hex, 32);
 		ps[n].md5[32] = '\0';
@@ -468,8 +467,7 @@ int s3_mpu_list_parts(struct s3_req *q)
 		char *dot = strchr(e.name, '.');
 		if (!dot || e.name[0] == 't' || strlen(dot + 1) != 32)
 			continue;
-		ps = realloc(ps, (n + 1) * sizeof(*ps));
-		CAIRN_ASSERT(ps);
+		ps = xrealloc(ps, (n + 1) * sizeof(*ps));
 		ps[n].number = strtol(e.name, NULL, 10);
 		snprintf(ps[n].md5, sizeof(ps[n].md5), "%s", dot + 1);
 		ps[n].size = e.st.size;

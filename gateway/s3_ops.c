@@ -253,9 +253,7 @@ static int has_objects(cairn_t *c, const char *dir, int depth)
 		if (e.st.type == CAIRN_FILE) {
 			found = 1;
 		} else {
-			char *sub = NULL;
-			if (asprintf(&sub, "%s/%s", dir, e.name) < 0)
-				return 1;
+			char *sub = xasprintf("%s/%s", dir, e.name);
 			found = has_objects(c, sub, depth + 1);
 			free(sub);
 		}

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 struct nodes {
 	struct nodes_node **v;
 	size_t n;
@@ -33,9 +35,8 @@ struct nodes {
 
 struct nodes *nodes_new(uint64_t dead_after_ms)
 {
-	struct nodes *n = calloc(1, sizeof(*n));
-	if (n)
-		n->dead_after_ms = dead_after_ms;
+	struct nodes *n = xcalloc(1, sizeof(*n));
+	n->dead_after_ms = dead_after_ms;
 	return n;
 }
 
@@ -74,13 +75,8 @@ int nodes_decommission(struct nodes *n, const char *addr, int on)
 	if ((at >= 0) == !!on)
 		return 0;
 	if (on) {
-		char **v = realloc(n->decom, (n->ndecom + 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		n->decom = v;
-		if (!(v[n->ndecom] = strdup(addr)))
-			return -ENOMEM;
-		n->ndecom++;
+		n->decom = xrealloc(n->decom, (n->ndecom + 1) * sizeof(*n->decom));
+		n->decom[n->ndecom++] = xstrdup(addr);
 	} else {
 		free(n->decom[at]);
 		n->decom[at] = n->decom[--n->ndecom];
@@ -118,19 +114,12 @@ static struct nodes_node *node_add(struct nodes *n, const char *addr)
 {
 	if (n->n == n->cap) {
 		size_t cap = n->cap ? n->cap * 2 : 16;
-		struct nodes_node **v = realloc(n->v, cap * sizeof(*v));
-		if (!v)
-			return NULL;
-		n->v = v;
+		n->v = xrealloc(n->v, cap * sizeof(*n->v));
 		n->cap = cap;
 	}
-	struct nodes_node *node = calloc(1, sizeof(*node));
-	if (!node || !(node->addr = strdup(addr)) || !(node->rack = strdup(""))) {
-		if (node)
-			free(node->addr);
-		free(node);
-		return NULL;
-	}
+	struct nodes_node *node = xcalloc(1, sizeof(*node));
+	node->addr = xstrdup(addr);
+	node->rack = xstrdup("");
 	node->id = (uint32_t)n->n;
 	node->decom = decom_find(n, addr) >= 0;
 	n->v[n->n++] = node;
@@ -147,14 +136,11 @@ int nodes_register(struct nodes *n, const char *addr, const char *rack, uint64_t
 		return -EINVAL;
 	struct nodes_node *node = nodes_find(n, addr);
 	int known = node != NULL;
-	if (!node && !(node = node_add(n, addr)))
-		return -ENOMEM;
+	if (!node)
+		node = node_add(n, addr);
 	if (strcmp(node->rack, rack) != 0) {
-		char *r = strdup(rack);
-		if (!r)
-			return -ENOMEM;
 		free(node->rack);
-		node->rack = r;
+		node->rack = xstrdup(rack);
 	}
 	node->capacity = capacity;
 	node->used = used;
@@ -263,10 +249,7 @@ int nodes_queue_delete(struct nodes_node *node, uint64_t chunk_id)
 {
 	if (node->ndeletes == node->deletes_cap) {
 		size_t cap = node->deletes_cap ? node->deletes_cap * 2 : 64;
-		uint64_t *v = realloc(node->deletes, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		node->deletes = v;
+		node->deletes = xrealloc(node->deletes, cap * sizeof(*node->deletes));
 		node->deletes_cap = cap;
 	}
 	node->deletes[node->ndeletes++] = chunk_id;

@@ -56,7 +56,7 @@ struct nodes_node {
 	uint32_t report_page; /* the page it expects next */
 };
 
-/* Returns a new empty registry (free with nodes_free()) or NULL. */
+/* Returns a new empty registry (free with nodes_free()). */
 struct nodes *nodes_new(uint64_t dead_after_ms);
 void nodes_free(struct nodes *n);
 
@@ -64,8 +64,8 @@ void nodes_free(struct nodes *n);
  * A RegisterReq from addr: adds the node or refreshes it (up, space, rack,
  * time; its delete queue emptied, a report in progress abandoned). *out
  * gets the node. Returns 1 for a node seen before (its old replica set
- * must be replaced), 0 for a new one, -EINVAL for an empty or overlong
- * addr or rack, or -ENOMEM.
+ * must be replaced), 0 for a new one, or -EINVAL for an empty or overlong
+ * addr or rack.
  */
 int nodes_register(struct nodes *n, const char *addr, const char *rack, uint64_t capacity,
 		   uint64_t used, uint64_t now_ms, struct nodes_node **out);
@@ -125,15 +125,15 @@ size_t nodes_expire(struct nodes *n, uint64_t now_ms, nodes_dead_fn fn, void *ar
 /*
  * Adds addr to the decommission set (on) or takes it out (off), and sets
  * the flag of the node with that address, if any. Returns 1 when the set
- * changed, 0 when it already was so, -EINVAL for an empty or overlong
- * addr, or -ENOMEM.
+ * changed, 0 when it already was so, or -EINVAL for an empty or
+ * overlong addr.
  */
 int nodes_decommission(struct nodes *n, const char *addr, int on);
 
 /* The decommission set: *out borrowed until it next changes. Returns its size. */
 size_t nodes_decommission_list(const struct nodes *n, char *const **out);
 
-/* Queues chunk_id for node to delete. Returns 0 or -ENOMEM. */
+/* Queues chunk_id for node to delete. Returns 0 (it cannot fail). */
 int nodes_queue_delete(struct nodes_node *node, uint64_t chunk_id);
 /* Takes chunk_id off node's queue (the replica is wanted again). */
 void nodes_unqueue_delete(struct nodes_node *node, uint64_t chunk_id);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "ns_int.h"
+#include "util.h"
 
 void ns_set_chunk_size(struct ns *ns, uint64_t chunk_size)
 {
@@ -124,10 +125,7 @@ int ns_apply_chunk(struct ns *ns, const Cairn__LogChunk *c)
 		return -EEXIST;
 	if (ino->nchunks == ino->chunks_cap) {
 		uint64_t cap = ino->chunks_cap ? ino->chunks_cap * 2 : 4;
-		struct ns_chunk *v = realloc(ino->chunks, (size_t)cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		ino->chunks = v;
+		ino->chunks = xrealloc(ino->chunks, (size_t)cap * sizeof(*ino->chunks));
 		ino->chunks_cap = cap;
 	}
 	ino->chunks[ino->nchunks].id = c->chunk_id;
@@ -180,8 +178,8 @@ int ns_file_restore(struct ns *ns, struct ns_inode *ino, const Cairn__Attr *attr
 	if (attr->nchunks != n)
 		return -EINVAL;
 	struct ns_chunk *v = NULL;
-	if (n && !(v = malloc(n * sizeof(*v))))
-		return -ENOMEM;
+	if (n)
+		v = xmalloc(n * sizeof(*v));
 	for (size_t i = 0; i < n; i++) {
 		const Cairn__ChunkRef *r = attr->chunks[i];
 		if (!r || !chunk_ok(r->id, r->version)) {

@@ -156,29 +156,19 @@ static int seg_list(const char *dir, struct oplog_seg **out, size_t *n)
 	struct oplog_seg *v = NULL;
 	size_t len = 0, cap = 0;
 	struct dirent *de;
-	int err = 0;
 	while ((de = readdir(d))) {
 		uint64_t first;
 		if (seg_parse(de->d_name, &first) < 0)
 			continue;
 		if (len == cap) {
 			cap = cap ? cap * 2 : 16;
-			struct oplog_seg *nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				err = -ENOMEM;
-				break;
-			}
-			v = nv;
+			v = xrealloc(v, cap * sizeof(*v));
 		}
 		v[len].first = first;
 		seg_name(v[len].name, first);
 		len++;
 	}
 	closedir(d);
-	if (err) {
-		free(v);
-		return err;
-	}
 	if (len)
 		qsort(v, len, sizeof(*v), seg_cmp);
 	*out = v;
@@ -238,9 +228,7 @@ static ssize_t rd_fill(struct oplog_reader *r, size_t need)
  */
 static int rest_is_zero(struct oplog_reader *r)
 {
-	uint8_t *buf = malloc(OPLOG_COPY_BUF);
-	if (!buf)
-		return -ENOMEM;
+	uint8_t *buf = xmalloc(OPLOG_COPY_BUF);
 	int ret = 1;
 	for (size_t i = r->start; i < r->end && ret == 1; i++)
 		if (r->buf[i])
@@ -404,8 +392,8 @@ static int tail_save(int dir_fd, int fd, const char *name, uint64_t off, uint64_
 	int out = corrupt_create(dir_fd, name, off, saved, savedlen);
 	if (out < 0)
 		return out;
-	uint8_t *buf = malloc(OPLOG_COPY_BUF);
-	int err = buf ? 0 : -ENOMEM;
+	uint8_t *buf = xmalloc(OPLOG_COPY_BUF);
+	int err = 0;
 	for (uint64_t pos = off; !err && pos < size;) {
 		ssize_t got = pread(fd, buf, OPLOG_COPY_BUF, (off_t)pos);
 		if (got < 0 && errno == EINTR)
@@ -486,8 +474,8 @@ static int replay_cut(const char *dir, int dir_fd, const struct oplog_seg *segs,
 	if (!err && fsync(dir_fd) < 0)
 		err = -errno;
 	if (err) {
-		asprintf(cause, "cutting the op log at %s/%s offset %" PRIu64 ": %s", dir, name,
-			 off, strerror(-err));
+		*cause = xasprintf("cutting the op log at %s/%s offset %" PRIu64 ": %s", dir, name,
+				   off, strerror(-err));
 		return err;
 	}
 	log_warn("op log %s/%s: cut at offset %" PRIu64 ", %" PRIu64
@@ -577,13 +565,13 @@ static int replay_refuse(const char *dir, const struct oplog_reader *r,
 	if (!*after) /* the last thing in the log, yet not torn */
 		snprintf(after, sizeof(after),
 			 "; not a torn write: bytes other than zeros follow it, or it is intact");
-	asprintf(cause,
-		 "op log %s/%s is damaged at offset %" PRIu64 " (%s)%s. The namespace is intact "
-		 "up to seq %" PRIu64 "; records from seq %" PRIu64
-		 " on are at stake. Refusing to start: restore the data dir, or start with "
-		 "--recover-to %" PRIu64 " to keep the state at seq %" PRIu64
-		 " (the rest of the log is moved aside, not deleted; see docs/operations.md)",
-		 dir, segs[i].name, r->off, why, after, st->last, st->last + 1, st->last, st->last);
+	*cause = xasprintf(
+	    "op log %s/%s is damaged at offset %" PRIu64 " (%s)%s. The namespace is intact "
+	    "up to seq %" PRIu64 "; records from seq %" PRIu64
+	    " on are at stake. Refusing to start: restore the data dir, or start with "
+	    "--recover-to %" PRIu64 " to keep the state at seq %" PRIu64
+	    " (the rest of the log is moved aside, not deleted; see docs/operations.md)",
+	    dir, segs[i].name, r->off, why, after, st->last, st->last + 1, st->last, st->last);
 	return -EUCLEAN;
 }
 
@@ -599,7 +587,7 @@ static int replay_seg(const char *dir, int dir_fd, const struct oplog_seg *segs,
 	r.fd = openat(dir_fd, segs[i].name, O_RDONLY | O_CLOEXEC);
 	if (r.fd < 0) {
 		int err = -errno;
-		asprintf(cause, "%s/%s: %s", dir, segs[i].name, strerror(errno));
+		*cause = xasprintf("%s/%s: %s", dir, segs[i].name, strerror(errno));
 		return err;
 	}
 	int ret;
@@ -633,12 +621,11 @@ static int replay_seg(const char *dir, int dir_fd, const struct oplog_seg *segs,
 		return err < 0 ? err : 1;
 	}
 	if (ret == -CAIRN_EINTERNAL)
-		asprintf(cause,
-			 "op log %s starts past seq %" PRIu64
-			 ": the records after the checkpoint are missing",
-			 dir, st->after + 1);
+		*cause = xasprintf("op log %s starts past seq %" PRIu64
+				   ": the records after the checkpoint are missing",
+				   dir, st->after + 1);
 	else if (ret < 0 && ret != -EUCLEAN)
-		asprintf(cause, "%s/%s: %s", dir, segs[i].name, strerror(-ret));
+		*cause = xasprintf("%s/%s: %s", dir, segs[i].name, strerror(-ret));
 	return ret;
 }
 
@@ -652,15 +639,10 @@ int oplog_replay(const char *dir, uint64_t after_seq, uint64_t upto_seq, oplog_a
 	int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int err = dir_fd < 0 ? -errno : seg_list(dir, &segs, &n);
 	if (err) {
-		asprintf(cause, "op log %s: %s", dir, strerror(-err));
+		*cause = xasprintf("op log %s: %s", dir, strerror(-err));
 		goto out;
 	}
-	buf = malloc(OPLOG_READ_BUF);
-	if (!buf) {
-		err = -ENOMEM;
-		*cause = strdup("op log replay: out of memory");
-		goto out;
-	}
+	buf = xmalloc(OPLOG_READ_BUF);
 	for (size_t i = 0; i < n; i++) {
 		int ret = replay_seg(dir, dir_fd, segs, n, i, &st, buf, cause);
 		if (ret < 0)
@@ -705,21 +687,21 @@ static int seg_create(int dir_fd, uint64_t first, char **cause)
 		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
 			close(fd);
 			if (cause)
-				asprintf(cause, "op log segment %s already holds records", name);
+				*cause = xasprintf("op log segment %s already holds records", name);
 			return -EEXIST;
 		}
 	}
 	if (fd < 0) {
 		int err = -errno;
 		if (cause)
-			asprintf(cause, "op log segment %s: %s", name, strerror(errno));
+			*cause = xasprintf("op log segment %s: %s", name, strerror(errno));
 		return err;
 	}
 	if (fsync(dir_fd) < 0) {
 		int err = -errno;
 		close(fd);
 		if (cause)
-			asprintf(cause, "op log directory sync: %s", strerror(-err));
+			*cause = xasprintf("op log directory sync: %s", strerror(-err));
 		return err;
 	}
 	return fd;
@@ -819,7 +801,7 @@ static int drop_empty_after(int dir_fd, const char *dir, uint64_t last_seq, char
 	size_t n = 0;
 	int err = seg_list(dir, &segs, &n);
 	if (err)
-		asprintf(cause, "op log %s: %s", dir, strerror(-err));
+		*cause = xasprintf("op log %s: %s", dir, strerror(-err));
 	for (size_t i = 0; !err && i < n; i++) {
 		struct stat st;
 		if (segs[i].first <= last_seq + 1)
@@ -831,9 +813,9 @@ static int drop_empty_after(int dir_fd, const char *dir, uint64_t last_seq, char
 		else if (unlinkat(dir_fd, segs[i].name, 0) < 0)
 			err = -errno;
 		if (err)
-			asprintf(cause, "op log %s/%s: %s", dir, segs[i].name,
-				 err == -EEXIST ? "holds records past the replayed end"
-						: strerror(-err));
+			*cause = xasprintf("op log %s/%s: %s", dir, segs[i].name,
+					   err == -EEXIST ? "holds records past the replayed end"
+							  : strerror(-err));
 	}
 	free(segs);
 	return err;
@@ -841,11 +823,7 @@ static int drop_empty_after(int dir_fd, const char *dir, uint64_t last_seq, char
 
 struct oplog *oplog_open(const char *dir, uint64_t last_seq, char **cause)
 {
-	struct oplog *log = calloc(1, sizeof(*log));
-	if (!log) {
-		*cause = strdup("out of memory");
-		return NULL;
-	}
+	struct oplog *log = xcalloc(1, sizeof(*log));
 	log->fd = log->dir_fd = log->notify_fd = -1;
 	pthread_mutex_init(&log->mu, NULL);
 	pthread_cond_init(&log->wake, NULL);
@@ -854,15 +832,11 @@ struct oplog *oplog_open(const char *dir, uint64_t last_seq, char **cause)
 	log->seg_new = 1;
 	atomic_init(&log->durable, last_seq);
 	atomic_init(&log->error, 0);
-	log->dir = strdup(dir);
-	log->zeros = calloc(1, OPLOG_ZERO_AHEAD);
-	if (!log->dir || !log->zeros) {
-		*cause = strdup("out of memory");
-		goto fail;
-	}
+	log->dir = xstrdup(dir);
+	log->zeros = xcalloc(1, OPLOG_ZERO_AHEAD);
 	log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (log->dir_fd < 0) {
-		asprintf(cause, "op log %s: %s", dir, strerror(errno));
+		*cause = xasprintf("op log %s: %s", dir, strerror(errno));
 		goto fail;
 	}
 	if (drop_empty_after(log->dir_fd, dir, last_seq, cause) < 0)
@@ -872,12 +846,12 @@ struct oplog *oplog_open(const char *dir, uint64_t last_seq, char **cause)
 		goto fail;
 	log->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (log->notify_fd < 0) {
-		asprintf(cause, "op log eventfd: %s", strerror(errno));
+		*cause = xasprintf("op log eventfd: %s", strerror(errno));
 		goto fail;
 	}
 	int err = pthread_create(&log->thread, NULL, writer_main, log);
 	if (err) {
-		asprintf(cause, "op log writer thread: %s", strerror(err));
+		*cause = xasprintf("op log writer thread: %s", strerror(err));
 		goto fail;
 	}
 	return log;
@@ -894,19 +868,15 @@ void oplog_set_segment_size(struct oplog *log, uint64_t bytes)
 }
 
 /* Makes room for need more bytes in b. */
-static int buf_reserve(struct oplog_buf *b, size_t need)
+static void buf_reserve(struct oplog_buf *b, size_t need)
 {
 	if (b->cap - b->len >= need)
-		return 0;
+		return;
 	size_t cap = b->cap ? b->cap : 64 << 10;
 	while (cap - b->len < need)
 		cap *= 2;
-	uint8_t *data = realloc(b->data, cap);
-	if (!data)
-		return -ENOMEM;
-	b->data = data;
+	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
-	return 0;
 }
 
 uint64_t oplog_append(struct oplog *log, Cairn__LogRecord *rec)
@@ -922,23 +892,17 @@ uint64_t oplog_append(struct oplog *log, Cairn__LogRecord *rec)
 		return 0;
 	}
 	pthread_mutex_lock(&log->mu);
-	int err = buf_reserve(&log->pend, OPLOG_HEADER_SIZE + len);
-	if (!err) {
-		uint8_t *p = log->pend.data + log->pend.len;
-		cairn__log_record__pack(rec, p + OPLOG_HEADER_SIZE);
-		put_be32(p, (uint32_t)len);
-		put_be32(p + 4, crc32c(0, p + OPLOG_HEADER_SIZE, len));
-		if (!log->pend.len)
-			log->pend_first = seq;
-		log->pend.len += OPLOG_HEADER_SIZE + len;
-		log->pend_last = seq;
-		pthread_cond_signal(&log->wake);
-	}
+	buf_reserve(&log->pend, OPLOG_HEADER_SIZE + len);
+	uint8_t *p = log->pend.data + log->pend.len;
+	cairn__log_record__pack(rec, p + OPLOG_HEADER_SIZE);
+	put_be32(p, (uint32_t)len);
+	put_be32(p + 4, crc32c(0, p + OPLOG_HEADER_SIZE, len));
+	if (!log->pend.len)
+		log->pend_first = seq;
+	log->pend.len += OPLOG_HEADER_SIZE + len;
+	log->pend_last = seq;
+	pthread_cond_signal(&log->wake);
 	pthread_mutex_unlock(&log->mu);
-	if (err) {
-		set_error(log, err);
-		return 0;
-	}
 	log->last_seq = seq;
 	return seq;
 }

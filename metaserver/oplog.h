@@ -97,8 +97,8 @@ void oplog_set_segment_size(struct oplog *log, uint64_t bytes);
  * Assigns rec->seq (last seq + 1), packs rec into the pending batch and
  * wakes the writer. Returns the seq; or 0 when the record is refused
  * because the log has failed (oplog_error()), or the record cannot be
- * packed (over OPLOG_MAX_RECORD, out of memory: the log fails with that
- * error). Never waits for the disk. rec is borrowed for the call.
+ * packed (over OPLOG_MAX_RECORD: the log fails with -E2BIG).
+ * Never waits for the disk. rec is borrowed for the call.
  * Event-loop thread only.
  */
 uint64_t oplog_append(struct oplog *log, Cairn__LogRecord *rec);

@@ -82,9 +82,9 @@ int meta_decom_load(struct meta_server *ms, char **cause)
 		*cause = xasprintf("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	char *buf = malloc(DECOM_FILE_MAX + 1);
-	size_t len = buf ? fread(buf, 1, DECOM_FILE_MAX, f) : 0;
-	int bad = !buf || ferror(f);
+	char *buf = xmalloc(DECOM_FILE_MAX + 1);
+	size_t len = fread(buf, 1, DECOM_FILE_MAX, f);
+	int bad = ferror(f);
 	fclose(f);
 	if (bad) {
 		free(buf);

@@ -90,7 +90,7 @@ int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, u
 /* Whether a copy of chunk_id to node is in flight. */
 int repl_copy_going(const struct repl *r, uint64_t chunk_id, uint32_t node);
 
-/* Plans the rebalancer's moves (repl_move.c) and fills r->bal. Returns 0 or -ENOMEM. */
+/* Plans the rebalancer's moves (repl_move.c) and fills r->bal. Returns 0 (it cannot fail). */
 int repl_plan_moves(struct plan *p, struct repl_stats *st);
 
 #endif

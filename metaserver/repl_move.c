@@ -101,9 +101,9 @@ static size_t pick_target(struct mpass *x, const struct chunkmap_chunk *c, uint3
 	return best;
 }
 
-/* Plans the move of c from src to dst. Returns 0 or -ENOMEM. */
-static int plan_move(struct mpass *x, const struct chunkmap_chunk *c, const struct movable *mv,
-		     size_t src, size_t dst, double est)
+/* Plans the move of c from src to dst. */
+static void plan_move(struct mpass *x, const struct chunkmap_chunk *c, const struct movable *mv,
+		      size_t src, size_t dst, double est)
 {
 	struct plan *p = x->p;
 	struct repl_cmd cmd = {c->id, c->version, c->file_id, mv->length, {(uint32_t)src}, 1};
@@ -112,16 +112,14 @@ static int plan_move(struct mpass *x, const struct chunkmap_chunk *c, const stru
 		if (id != src && repl_counts(p, nodes_get(p->n, id)))
 			cmd.sources[cmd.nsources++] = id;
 	}
-	if (repl_copy_add(p->r, &cmd, (uint32_t)dst, (uint32_t)src, p->now) < 0)
-		return -ENOMEM;
+	repl_copy_add(p->r, &cmd, (uint32_t)dst, (uint32_t)src, p->now);
 	p->received[dst]++;
 	p->served[src]++;
 	x->m[dst].proj += est;
 	x->m[src].proj -= est;
-	return 0;
 }
 
-/* Moves one sampled chunk off src. Returns 1 (planned), 0 (none can go) or -ENOMEM. */
+/* Moves one sampled chunk off src. Returns 1 (planned) or 0 (none can go). */
 static int move_from(struct mpass *x, size_t src)
 {
 	struct plan *p = x->p;
@@ -137,24 +135,25 @@ static int move_from(struct mpass *x, size_t src)
 		size_t dst = pick_target(x, c, mv->target, src, est);
 		if (dst == SIZE_MAX)
 			continue;
-		return plan_move(x, c, mv, src, dst, est) < 0 ? -ENOMEM : 1;
+		plan_move(x, c, mv, src, dst, est);
+		return 1;
 	}
 	return 0;
 }
 
 /* Plans moves until the band is reached, the throttle binds or nothing can go. */
-static int plan_loop(struct mpass *x, struct repl_stats *st)
+static void plan_loop(struct mpass *x, struct repl_stats *st)
 {
 	struct plan *p = x->p;
 	struct repl *r = p->r;
 	for (;;) {
 		if (r->nmoves >= r->lim.move_copies || r->ncopies >= r->lim.total_copies) {
 			x->throttled = 1;
-			return 0;
+			return;
 		}
 		outliers(x);
 		if (!x->over && !x->under)
-			return 0;
+			return;
 		size_t src = SIZE_MAX;
 		for (size_t i = 0; i < p->nn; i++) {
 			const struct mnode *m = &x->m[i];
@@ -165,15 +164,13 @@ static int plan_loop(struct mpass *x, struct repl_stats *st)
 				src = i;
 		}
 		if (src == SIZE_MAX)
-			return 0;
+			return;
 		if (x->m[src].busy || p->served[src] >= r->lim.source_copies) {
 			x->throttled = 1;
 			x->m[src].done = 1;
 			continue;
 		}
 		int rc = move_from(x, src);
-		if (rc < 0)
-			return rc;
 		if (rc == 0)
 			x->m[src].done = 1;
 		st->moves += (size_t)rc;
@@ -250,11 +247,7 @@ int repl_plan_moves(struct plan *p, struct repl_stats *st)
 		size_t before = st->moves;
 		x.hi = x.mean + t / 2;
 		x.lo = x.mean - t / 2;
-		int err = plan_loop(&x, st);
-		if (err) {
-			free(x.m);
-			return err;
-		}
+		plan_loop(&x, st);
 		if (st->moves == before && r->nmoves == 0) {
 			if (pspread <= t)
 				r->balancing = 0; /* as close as the samples allow */

@@ -198,13 +198,7 @@ char *cli_path(struct cli *cli, const char *arg, int *rc)
 		*rc = cli_usage(cli, "empty path");
 		return NULL;
 	}
-	char *p = NULL;
-	if (asprintf(&p, "%s%s", arg[0] == '/' ? "" : "/", arg) < 0) {
-		fprintf(stderr, "cairn: out of memory\n");
-		*rc = CLI_FAIL;
-		return NULL;
-	}
-	return p;
+	return xasprintf("%s%s", arg[0] == '/' ? "" : "/", arg);
 }
 
 int cli_chunk_size(struct cli *cli, const char *arg, uint64_t *out)
@@ -219,10 +213,7 @@ int cli_chunk_size(struct cli *cli, const char *arg, uint64_t *out)
 char *cli_join(const char *dir, const char *name)
 {
 	size_t len = strlen(dir);
-	char *p = NULL;
-	if (asprintf(&p, "%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", name) < 0)
-		return NULL;
-	return p;
+	return xasprintf("%s%s%s", dir, len && dir[len - 1] == '/' ? "" : "/", name);
 }
 
 void cli_json_str(FILE *out, const char *s)
@@ -345,10 +336,6 @@ int cli_usage_walk(struct cli *cli, const char *path, const struct cairn_stat *s
 			continue;
 		}
 		char *sub = cli_join(path, ent.name);
-		if (!sub) {
-			err = -ENOMEM;
-			break;
-		}
 		/* The iterator holds one page; the recursion its own. */
 		int rc = cli_usage_walk(cli, sub, &ent.st, u);
 		free(sub);
@@ -375,5 +362,5 @@ char *cli_base_name(const char *path)
 		s--;
 	if (s == path + len || (len == 1 && path[0] == '-'))
 		return NULL;
-	return strndup(s, (size_t)(path + len - s));
+	return xasprintf("%.*s", (int)(path + len - s), s);
 }

@@ -110,12 +110,12 @@ int cli_fail(struct cli *cli, int err, const char *what, ...) __attribute__((for
 
 /*
  * A command-line path made absolute (a relative one is taken from "/").
- * Returns a new string (free with free()), or NULL after a usage error or
- * out of memory (*rc then holds the exit status).
+ * Returns a new string (free with free()), or NULL after a usage error
+ * (*rc then holds the exit status).
  */
 char *cli_path(struct cli *cli, const char *arg, int *rc);
 
-/* "/a" + "b" → "/a/b". Returns a new string or NULL. */
+/* "/a" + "b" → "/a/b". Returns a new string. */
 char *cli_join(const char *dir, const char *name);
 
 /*
@@ -158,7 +158,7 @@ int cli_usage_walk(struct cli *cli, const char *path, const struct cairn_stat *s
 /*
  * The last component of a local or remote path ("a/b/" → "b"), to name a
  * copy in a target directory. Returns a new string (free with free()), or
- * NULL for "-", "/" or out of memory.
+ * NULL for "-" or "/".
  */
 char *cli_base_name(const char *path);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util.h"
 
 #define CLI_CAT_BUF (1u << 20)
 
@@ -48,11 +49,7 @@ int cmd_cat(struct cli *cli, int argc, char **argv)
 		return cli_usage(cli, "missing PATH");
 	if ((rc = cli_connect(cli)) != CLI_OK)
 		return rc;
-	char *buf = malloc(CLI_CAT_BUF);
-	if (!buf) {
-		fprintf(stderr, "cairn: out of memory\n");
-		return CLI_FAIL;
-	}
+	char *buf = xmalloc(CLI_CAT_BUF);
 	struct cli_strs paths = {0};
 	rc = cli_expand(cli, argc - optind, argv + optind, &paths);
 	for (size_t i = 0; rc != CLI_USAGE && i < paths.n && !cli->unreachable; i++)

@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "crc32c.h"
+#include "util.h"
 
 #define CLI_CRC_BUF (1u << 20)
 
@@ -69,9 +70,7 @@ int cmd_checksum(struct cli *cli, int argc, char **argv)
 	if (optind == argc)
 		return cli_usage(cli, "missing PATH");
 	if (local) {
-		char *buf = malloc(CLI_CRC_BUF);
-		if (!buf)
-			abort();
+		char *buf = xmalloc(CLI_CRC_BUF);
 		for (int i = optind; i < argc; i++)
 			if (local_sum(cli, argv[i], buf) != CLI_OK)
 				rc = CLI_FAIL;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util.h"
 
 struct ids {
 	uint32_t uid, gid; /* CAIRN_ID_OMIT: unchanged */
@@ -53,9 +54,7 @@ static int set_ids(struct cli *cli, const char *path, const struct cairn_stat *s
 static int parse_spec(struct cli *cli, const char *spec, int chgrp, struct ids *ids)
 {
 	ids->uid = ids->gid = CAIRN_ID_OMIT;
-	char *copy = strdup(spec);
-	if (!copy)
-		abort();
+	char *copy = xstrdup(spec);
 	char *colon = chgrp ? NULL : strchr(copy, ':');
 	if (colon)
 		*colon = 0;

@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "tempname.h"
+#include "util.h"
 
 struct cp {
 	struct cli *cli;
@@ -79,8 +80,6 @@ static void cp_tree(struct cp *c, const char *src, const struct cairn_stat *st, 
 		if (tempname_is(ent.name))
 			continue; /* a copy in progress */
 		char *sub = cli_join(src, ent.name), *dsub = cli_join(dst, ent.name);
-		if (!sub || !dsub)
-			abort();
 		cp_path(c, sub, &ent.st, dsub);
 		free(sub);
 		free(dsub);
@@ -119,7 +118,7 @@ static int cp_all(struct cp *c, const struct cli_strs *srcs, const char *dst)
 			continue;
 		}
 		char *base = into ? cli_base_name(srcs->v[i]) : NULL;
-		char *target = !into ? strdup(dst) : base ? cli_join(dst, base) : NULL;
+		char *target = !into ? xstrdup(dst) : base ? cli_join(dst, base) : NULL;
 		if (!target) {
 			c->rc = cli_fail(c->cli, -EBUSY, "cp %s %s", srcs->v[i], dst);
 		} else {

@@ -52,10 +52,6 @@ static int du_dir(struct du *du, const char *path, struct cli_usage *total)
 	int rc = CLI_OK;
 	while ((err = cairn_readdir_next(d, &ent)) == 1) {
 		char *sub = cli_join(path, ent.name);
-		if (!sub) {
-			err = -ENOMEM;
-			break;
-		}
 		struct cli_usage u = {0};
 		if (cli_usage_walk(du->cli, sub, &ent.st, &u) != CLI_OK) {
 			free(sub);

@@ -34,11 +34,7 @@ static int make_temp(const char *target, char **tmp)
 	const char *slash = strrchr(target, '/');
 	int dirlen = slash ? (int)(slash - target + 1) : 0;
 	const char *name = slash ? slash + 1 : target;
-	if (asprintf(tmp, "%.*s.%s.cairn-get.XXXXXX", dirlen, target, name) < 0) {
-		*tmp = NULL;
-		errno = ENOMEM;
-		return -1;
-	}
+	*tmp = xasprintf("%.*s.%s.cairn-get.XXXXXX", dirlen, target, name);
 	int fd = mkostemp(*tmp, O_CLOEXEC);
 	if (fd < 0) {
 		free(*tmp);
@@ -133,8 +129,6 @@ static void get_tree(struct cli *cli, const char *remote, const struct cairn_sta
 		if (tempname_is(ent.name))
 			continue; /* a copy in progress */
 		char *sub = cli_join(remote, ent.name), *lsub = cli_join(target, ent.name);
-		if (!sub || !lsub)
-			abort();
 		/* The iterator holds one page; the recursion its own. */
 		get_path(cli, sub, &ent.st, lsub, rc);
 		free(sub);
@@ -178,10 +172,10 @@ static int get_all(struct cli *cli, const struct cli_strs *remotes, const char *
 		}
 		char *base = into ? cli_base_name(remote) : NULL, *target = NULL;
 		if (!into)
-			target = strdup(local);
-		else if (base && asprintf(&target, "%s%s%s", local,
-					  local[strlen(local) - 1] == '/' ? "" : "/", base) < 0)
-			target = NULL;
+			target = xstrdup(local);
+		else if (base)
+			target = xasprintf("%s%s%s", local,
+					   local[strlen(local) - 1] == '/' ? "" : "/", base);
 		if (!target) {
 			fprintf(stderr, "cairn: get %s: no name to give it in %s\n", remote, local);
 			rc = CLI_FAIL;

@@ -87,8 +87,7 @@ int cmd_getmerge(struct cli *cli, int argc, char **argv)
 	int to_stdout = strcmp(local, "-") == 0, fd = 1;
 	char *tmp = NULL;
 	if (!to_stdout) {
-		if (asprintf(&tmp, "%s.cairn-getmerge.XXXXXX", local) < 0)
-			abort();
+		tmp = xasprintf("%s.cairn-getmerge.XXXXXX", local);
 		if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 			fprintf(stderr, "cairn: getmerge: %s: %s\n", local, strerror(errno));
 			free(tmp);

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "util.h"
 
 struct ls {
 	struct cli *cli;
@@ -41,20 +42,13 @@ struct names {
 	size_t n, cap;
 };
 
-static int names_add(struct names *ns, const char *name)
+static void names_add(struct names *ns, const char *name)
 {
 	if (ns->n == ns->cap) {
-		size_t cap = ns->cap ? ns->cap * 2 : 16;
-		char **v = realloc(ns->v, cap * sizeof(*v));
-		if (!v)
-			return -1;
-		ns->v = v;
-		ns->cap = cap;
+		ns->cap = ns->cap ? ns->cap * 2 : 16;
+		ns->v = xrealloc(ns->v, ns->cap * sizeof(*ns->v));
 	}
-	if (!(ns->v[ns->n] = strdup(name)))
-		return -1;
-	ns->n++;
-	return 0;
+	ns->v[ns->n++] = xstrdup(name);
 }
 
 static void names_free(struct names *ns)
@@ -127,12 +121,8 @@ static void list_dir(struct ls *ls, const char *path)
 	struct cairn_dirent ent;
 	while ((err = cairn_readdir_next(d, &ent)) == 1) {
 		char *full = cli_join(path, ent.name);
-		if (!full || (ls->recursive && ent.st.type == CAIRN_DIR &&
-			      names_add(&subdirs, ent.name) != 0)) {
-			free(full);
-			err = -ENOMEM;
-			break;
-		}
+		if (ls->recursive && ent.st.type == CAIRN_DIR)
+			names_add(&subdirs, ent.name);
 		print_entry(ls, full, ent.name, &ent.st);
 		free(full);
 	}
@@ -141,10 +131,6 @@ static void list_dir(struct ls *ls, const char *path)
 		ls->rc = cli_fail(cli, err, "ls %s", path);
 	for (size_t i = 0; i < subdirs.n && !cli->unreachable; i++) {
 		char *sub = cli_join(path, subdirs.v[i]);
-		if (!sub) {
-			ls->rc = cli_fail(cli, -ENOMEM, "ls %s", path);
-			break;
-		}
 		list_dir(ls, sub);
 		free(sub);
 	}

@@ -14,14 +14,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "util.h"
 
 static int mv(struct cli *cli, const char *src, const char *dst, int into, int force)
 {
 	char *base = into ? cli_base_name(src) : NULL;
-	char *target = !into ? strdup(dst) : base ? cli_join(dst, base) : NULL;
+	char *target = !into ? xstrdup(dst) : base ? cli_join(dst, base) : NULL;
 	free(base);
 	if (!target)
-		return cli_fail(cli, into ? -EBUSY : -ENOMEM, "mv %s %s", src, dst);
+		return cli_fail(cli, -EBUSY, "mv %s %s", src, dst);
 	int err = cairn_rename2(cli->fs, src, target, force ? 0 : CAIRN_RENAME_NOREPLACE);
 	int rc = CLI_OK;
 	if (err == -EEXIST && !force) {

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "util.h"
 
 struct put {
 	struct cli *cli;
@@ -101,10 +102,6 @@ static void put_tree(struct put *p, const char *local, const struct stat *lst, c
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		char *sub = cli_join(local, e->d_name), *rsub = cli_join(target, e->d_name);
-		if (!sub || !rsub) {
-			fprintf(stderr, "cairn: out of memory\n");
-			abort();
-		}
 		put_path(p, sub, rsub, 0);
 		free(sub);
 		free(rsub);
@@ -153,14 +150,8 @@ static int put_all(struct put *p, char **locals, int n, const char *remote)
 			continue;
 		}
 		char *base = into ? cli_base_name(locals[i]) : NULL;
-		char *target = into && base ? cli_join(remote, base) : strdup(remote);
-		if (!target) {
-			fprintf(stderr, "cairn: put %s: no name to give it in %s\n", locals[i],
-				remote);
-			p->rc = CLI_FAIL;
-		} else {
-			put_path(p, locals[i], target, 1);
-		}
+		char *target = into && base ? cli_join(remote, base) : xstrdup(remote);
+		put_path(p, locals[i], target, 1);
 		free(base);
 		free(target);
 	}

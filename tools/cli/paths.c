@@ -27,9 +27,7 @@ void cli_strs_add(struct cli_strs *l, char *s)
 {
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 16;
-		char **v = realloc(l->v, l->cap * sizeof(*v));
-		CAIRN_ASSERT(v != NULL);
-		l->v = v;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
 	}
 	l->v[l->n++] = s;
 }
@@ -91,10 +89,8 @@ static void brace_expand(const char *s, struct cli_strs *out)
 		else if (*p == '}' && p != close)
 			depth--;
 		if ((*p == ',' && depth == 0) || p == close) {
-			char *one = NULL;
-			if (asprintf(&one, "%.*s%.*s%s", (int)(open - s), s, (int)(p - alt), alt,
-				     close + 1) < 0)
-				abort();
+			char *one = xasprintf("%.*s%.*s%s", (int)(open - s), s, (int)(p - alt), alt,
+					      close + 1);
 			brace_expand(one, out);
 			free(one);
 			alt = p + 1;
@@ -112,8 +108,7 @@ static int match_from(struct cli *cli, const char *dir, const char *rest, struct
 		return CLI_OK;
 	}
 	size_t len = strcspn(rest, "/");
-	char *comp = strndup(rest, len);
-	CAIRN_ASSERT(comp != NULL);
+	char *comp = xasprintf("%.*s", (int)len, rest);
 	const char *next = rest + len;
 	int rc = CLI_OK;
 	if (!strpbrk(comp, "*?[\\")) {

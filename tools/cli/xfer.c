@@ -52,9 +52,7 @@ int cli_xfer_stopped(void)
 
 int cli_copy_in(int fd, cairn_file_t *f, struct cli_progress *pr, int *lerr)
 {
-	char *buf = malloc(CLI_XFER_BUF);
-	if (!buf)
-		return -ENOMEM;
+	char *buf = xmalloc(CLI_XFER_BUF);
 	int rc = 0;
 	for (;;) {
 		ssize_t n = xfer_stop ? (errno = EINTR, -1) : read(fd, buf, CLI_XFER_BUF);
@@ -84,9 +82,7 @@ typedef int (*sink_fn)(void *arg, const char *buf, size_t n, int *lerr);
 /* Copies f from its position to its end into sink. Returns as cli_copy_out(). */
 static int pump(cairn_file_t *f, sink_fn sink, void *arg, struct cli_progress *pr, int *lerr)
 {
-	char *buf = malloc(CLI_XFER_BUF);
-	if (!buf)
-		return -ENOMEM;
+	char *buf = xmalloc(CLI_XFER_BUF);
 	int rc = 0;
 	for (;;) {
 		if (xfer_stop) {
