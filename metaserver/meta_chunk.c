@@ -90,9 +90,8 @@ static void queue_delete(void *arg, uint64_t chunk_id, uint32_t node_id)
 {
 	struct meta_server *ms = arg;
 	struct nodes_node *node = nodes_get(ms->nodes, node_id);
-	if (node && node->up && nodes_queue_delete(node, chunk_id) < 0)
-		log_warn("chunk %llu: out of memory queueing its delete on %s",
-			 (unsigned long long)chunk_id, node->addr);
+	if (node && node->up)
+		nodes_queue_delete(node, chunk_id);
 }
 
 /* ns_drop_fn: chunks left the namespace; forget them and have their replicas deleted. */
@@ -818,10 +817,6 @@ int meta_chunk_start(struct meta_server *ms, char **cause)
 	ms->leases = lease_new(ms->opts->lease_ms, (uint64_t)time_now_us());
 	lease_grace(ms->leases, time_mono_ms() + ms->opts->lease_ms, ns_next_id(ms->ns));
 	ms->rng = ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) | 1;
-	if (!ms->nodes) {
-		*cause = xstrdup("out of memory building the chunk map");
-		return -1;
-	}
 	if (ns_walk(ms->ns, mirror_file, ms) != 0) {
 		*cause = xstrdup("the namespace has a chunk of id or version 0");
 		return -1;
