@@ -50,7 +50,32 @@ struct cfuse_handle {
 	int write;	      /* shares ino->w */
 	pthread_mutex_t lock; /* serialises calls on rd */
 	cairn_file_t *rd;     /* own read-only file, opened at the first read */
+	struct cfuse_handle *prev, *next; /* in m->handles */
 };
+
+/* Links h into m's open handles. */
+static void handle_link(struct cfuse *m, struct cfuse_handle *h)
+{
+	pthread_mutex_lock(&m->hlock);
+	h->next = m->handles;
+	if (h->next)
+		h->next->prev = h;
+	m->handles = h;
+	pthread_mutex_unlock(&m->hlock);
+}
+
+/* Unlinks h from m's open handles. */
+static void handle_unlink(struct cfuse *m, struct cfuse_handle *h)
+{
+	pthread_mutex_lock(&m->hlock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		m->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&m->hlock);
+}
 
 /* One open directory: its listing, fetched whole at opendir. */
 struct cfuse_dir {
@@ -779,6 +804,7 @@ static int handle_open(struct cfuse *m, struct cfuse_inode *e, struct fuse_file_
 		return err;
 	}
 	cfuse_table_open(&m->table, e, 1);
+	handle_link(m, h);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 0;
 	return 0;
@@ -952,6 +978,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			err = writer_close(m, e);
 		pthread_mutex_unlock(&e->wlock);
 	}
+	handle_unlink(m, h);
 	cairn_close(h->rd);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -1188,6 +1215,14 @@ void cfuse_close_all(struct cfuse *m)
 					cairn_last_error(m->fs));
 			pthread_mutex_unlock(&e->wlock);
 		}
+	}
+	/* Handles the kernel never released (files still open at unmount). */
+	struct cfuse_handle *h;
+	while ((h = m->handles)) {
+		m->handles = h->next;
+		cairn_close(h->rd);
+		pthread_mutex_destroy(&h->lock);
+		free(h);
 	}
 }
 

@@ -162,7 +162,7 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct cfuse_args a = {0};
 	struct fuse_cmdline_opts co = {0};
-	struct cfuse m = {.attr_timeout = 1.0};
+	struct cfuse m = {.attr_timeout = 1.0, .hlock = PTHREAD_MUTEX_INITIALIZER};
 	uint64_t timeout_ms = 0, attr_ms = 1000;
 	int rc = 2;
 	if (fuse_opt_parse(&args, &a, arg_table, arg_proc) != 0)
