@@ -8,7 +8,9 @@ build=${CAIRN_BUILD:-$top/build}
 
 packages=(build-essential cmake ninja-build pkg-config libprotobuf-c-dev protobuf-c-compiler
 	libevent-dev libzstd-dev libssl-dev libbsd-dev python3 python3-pytest
-	python3-fsspec python3-pandas python3-dask python3-numpy clang libclang-rt-14-dev)
+	python3-fsspec python3-pandas python3-dask python3-numpy clang libclang-rt-14-dev
+	openssl file libfuse3-dev fuse3 rsync lighttpd prometheus python3-boto3 s3cmd rclone
+	awscli curl chromium chromium-driver python3-selenium)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
