@@ -228,6 +228,16 @@ int cli_glob(struct cli *cli, const char *pattern, struct cli_strs *out);
 int cli_expand(struct cli *cli, int n, char **args, struct cli_strs *out);
 
 /*
+ * For a command taking one or more PATH operands argv[optind..argc): a
+ * usage error ("missing PATH") when there are none, else cli_connect().
+ * Returns an exit status.
+ */
+int cli_need_paths(struct cli *cli, int argc);
+
+/* cli_need_paths(), then cli_expand() of the operands into out. Returns an exit status. */
+int cli_path_args(struct cli *cli, int argc, char **argv, struct cli_strs *out);
+
+/*
  * Calls fn for path (attributes st) and, when recursive and path is a
  * directory, for everything under it, each directory before what it
  * holds. fn returns CLI_OK or CLI_FAIL (after printing why); the walk goes

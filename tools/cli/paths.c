@@ -212,6 +212,21 @@ int cli_walk(struct cli *cli, const char *path, const struct cairn_stat *st, int
 	return rc;
 }
 
+int cli_need_paths(struct cli *cli, int argc)
+{
+	if (optind == argc)
+		return cli_usage(cli, "missing PATH");
+	return cli_connect(cli);
+}
+
+int cli_path_args(struct cli *cli, int argc, char **argv, struct cli_strs *out)
+{
+	int rc = cli_need_paths(cli, argc);
+	if (rc == CLI_OK)
+		rc = cli_expand(cli, argc - optind, argv + optind, out);
+	return rc;
+}
+
 int cli_walk_args(struct cli *cli, int n, char **args, int recursive, cli_visit_fn fn, void *arg)
 {
 	struct cli_strs paths = {0};
