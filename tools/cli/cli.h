@@ -253,6 +253,17 @@ int cli_walk(struct cli *cli, const char *path, const struct cairn_stat *st, int
 int cli_walk_args(struct cli *cli, int n, char **args, int recursive, cli_visit_fn fn, void *arg);
 
 /*
+ * For `cmd [-R] SPEC PATH...` (chmod, chown, chgrp): parses the options,
+ * setting *recursive for -R, and gives a usage error with the words
+ * missing when SPEC or PATH is absent. Returns CLI_OK (SPEC is
+ * argv[optind]) or an exit status.
+ */
+int cli_spec_args(struct cli *cli, int argc, char **argv, const char *missing, int *recursive);
+
+/* Connects and cli_walk_args() over the PATHs after SPEC. Returns an exit status. */
+int cli_spec_walk(struct cli *cli, int argc, char **argv, int recursive, cli_visit_fn fn, void *arg);
+
+/*
  * n bytes in buf: the number, or with human set "1.5 K", "12 M", "3.0 G"
  * (powers of 1024, as hdfs -h) from 1024 up. Returns buf.
  */
