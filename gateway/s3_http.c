@@ -67,31 +67,32 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	free(big);
 }
 
+/* The characters XML text and attributes write as entities. */
+static const struct {
+	char ch;
+	const char *entity;
+} xml_entities[] = {
+    {'&', "&amp;"}, {'<', "&lt;"}, {'>', "&gt;"}, {'"', "&quot;"}, {'\'', "&apos;"},
+};
+
+static const char *xml_entity(char ch)
+{
+	for (size_t i = 0; i < sizeof(xml_entities) / sizeof(xml_entities[0]); i++)
+		if (xml_entities[i].ch == ch)
+			return xml_entities[i].entity;
+	return NULL;
+}
+
 void sbuf_xml(struct sbuf *b, const char *s)
 {
 	for (; *s; s++) {
-		switch (*s) {
-		case '&':
-			sbuf_adds(b, "&amp;");
-			break;
-		case '<':
-			sbuf_adds(b, "&lt;");
-			break;
-		case '>':
-			sbuf_adds(b, "&gt;");
-			break;
-		case '"':
-			sbuf_adds(b, "&quot;");
-			break;
-		case '\'':
-			sbuf_adds(b, "&apos;");
-			break;
-		default:
-			if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
-				sbuf_printf(b, "&#x%x;", (unsigned char)*s);
-			else
-				sbuf_add(b, s, 1);
-		}
+		const char *entity = xml_entity(*s);
+		if (entity)
+			sbuf_adds(b, entity);
+		else if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
+			sbuf_printf(b, "&#x%x;", (unsigned char)*s);
+		else
+			sbuf_add(b, s, 1);
 	}
 }
 
