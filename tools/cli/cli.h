@@ -261,7 +261,8 @@ int cli_walk_args(struct cli *cli, int n, char **args, int recursive, cli_visit_
 int cli_spec_args(struct cli *cli, int argc, char **argv, const char *missing, int *recursive);
 
 /* Connects and cli_walk_args() over the PATHs after SPEC. Returns an exit status. */
-int cli_spec_walk(struct cli *cli, int argc, char **argv, int recursive, cli_visit_fn fn, void *arg);
+int cli_spec_walk(struct cli *cli, int argc, char **argv, int recursive, cli_visit_fn fn,
+		  void *arg);
 
 /*
  * n bytes in buf: the number, or with human set "1.5 K", "12 M", "3.0 G"
