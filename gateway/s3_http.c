@@ -347,6 +347,15 @@ static int read_line(struct http_conn *c, char *line, size_t max)
 	}
 }
 
+/* A chunk-size line (hex, maybe ";extensions") into *n. Returns 0 or -EBADMSG. */
+static int chunk_size_line(const char *line, unsigned long long *n)
+{
+	char *end;
+	errno = 0;
+	*n = strtoull(line, &end, 16);
+	return errno || end == line || (*end && *end != ';') ? -EBADMSG : 0;
+}
+
 /* Starts the next chunk of a chunked body: its size into r->remaining, or the end. */
 static int next_chunk(struct http_conn *c, struct http_req *r, int first)
 {
@@ -354,13 +363,9 @@ static int next_chunk(struct http_conn *c, struct http_req *r, int first)
 	int rc;
 	if (!first && ((rc = read_line(c, line, sizeof(line))) < 0 || line[0] != '\0'))
 		return rc < 0 ? rc : -EBADMSG;
-	if ((rc = read_line(c, line, sizeof(line))) < 0)
+	unsigned long long n;
+	if ((rc = read_line(c, line, sizeof(line))) < 0 || (rc = chunk_size_line(line, &n)) < 0)
 		return rc;
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(line, &end, 16);
-	if (errno || end == line || (*end && *end != ';'))
-		return -EBADMSG;
 	r->remaining = n;
 	if (n == 0) {
 		do { /* trailers, up to the empty line */
@@ -440,13 +445,9 @@ static int aws_next(struct http_conn *c, struct http_req *r)
 	if (r->aws_started && ((rc = aws_line(c, r, line, sizeof(line))) < 0 || line[0]))
 		return rc < 0 ? rc : -EBADMSG;
 	r->aws_started = 1;
-	if ((rc = aws_line(c, r, line, sizeof(line))) < 0)
+	unsigned long long n;
+	if ((rc = aws_line(c, r, line, sizeof(line))) < 0 || (rc = chunk_size_line(line, &n)) < 0)
 		return rc;
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(line, &end, 16);
-	if (errno || end == line || (*end && *end != ';'))
-		return -EBADMSG;
 	r->aws_left = n;
 	if (n == 0) {
 		do {
