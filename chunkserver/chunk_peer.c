@@ -120,11 +120,7 @@ static void on_reply(int err, Cairn__Envelope *reply, struct evbuffer *payload, 
 static void send_call(struct chunk_peer *p, Cairn__Envelope *req, struct evbuffer *payload,
 		      uint64_t timeout_ms, chunk_fwd_fn cb, void *arg)
 {
-	struct peer_call *pc = malloc(sizeof(*pc));
-	if (!pc) {
-		fail_call(p, cb, arg, -ENOMEM, "out of memory");
-		return;
-	}
+	struct peer_call *pc = xmalloc(sizeof(*pc));
 	pc->p = p;
 	pc->cb = cb;
 	pc->arg = arg;
@@ -286,11 +282,8 @@ static struct chunk_peer *peer_get(struct chunk_server *cs, const char *addr)
 	for (p = cs->peers; p; p = p->next)
 		if (strcmp(p->addr, addr) == 0)
 			return p;
-	p = calloc(1, sizeof(*p));
-	if (!p || !(p->addr = strdup(addr))) {
-		free(p);
-		return NULL;
-	}
+	p = xcalloc(1, sizeof(*p));
+	p->addr = xstrdup(addr);
 	p->cs = cs;
 	p->fd = -1;
 	p->wait_tail = &p->wait;
@@ -303,15 +296,12 @@ static struct chunk_peer *peer_get(struct chunk_server *cs, const char *addr)
 static void peer_wait(struct chunk_peer *p, Cairn__Envelope *req, struct evbuffer *payload,
 		      uint64_t timeout_ms, chunk_fwd_fn cb, void *arg)
 {
-	struct peer_wait *w = calloc(1, sizeof(*w));
-	if (w) {
-		w->env_len = cairn__envelope__get_packed_size(req);
-		w->env = malloc(w->env_len ? w->env_len : 1);
-		w->payload = payload ? evbuffer_new() : NULL;
-	}
-	if (!w || !w->env || (payload && !w->payload)) {
-		if (w)
-			wait_free(w);
+	struct peer_wait *w = xcalloc(1, sizeof(*w));
+	w->env_len = cairn__envelope__get_packed_size(req);
+	w->env = xmalloc(w->env_len ? w->env_len : 1);
+	w->payload = payload ? evbuffer_new() : NULL;
+	if (payload && !w->payload) {
+		wait_free(w);
 		fail_call(p, cb, arg, -ENOMEM, "out of memory");
 		return;
 	}
@@ -331,12 +321,6 @@ void chunk_peer_call(struct chunk_server *cs, const char *addr, Cairn__Envelope 
 		     struct evbuffer *payload, uint64_t timeout_ms, chunk_fwd_fn cb, void *arg)
 {
 	struct chunk_peer *p = peer_get(cs, addr);
-	if (!p) {
-		char why[300];
-		snprintf(why, sizeof(why), "chain %s: out of memory", addr);
-		cb(-ENOMEM, why, arg);
-		return;
-	}
 	p->last_used_ms = time_mono_ms();
 	if (p->conn && rpc_conn_is_open(p->conn) && !p->wait)
 		send_call(p, req, payload, timeout_ms, cb, arg);

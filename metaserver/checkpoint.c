@@ -168,7 +168,6 @@ static int ckpt_list(const char *dir, int drop_tmp, uint64_t **out, size_t *n)
 	uint64_t *v = NULL;
 	size_t len = 0, cap = 0;
 	struct dirent *de;
-	int err = 0;
 	while ((de = readdir(d))) {
 		uint64_t seq;
 		int tmp;
@@ -181,20 +180,11 @@ static int ckpt_list(const char *dir, int drop_tmp, uint64_t **out, size_t *n)
 		}
 		if (len == cap) {
 			cap = cap ? cap * 2 : 8;
-			uint64_t *nv = realloc(v, cap * sizeof(*v));
-			if (!nv) {
-				err = -ENOMEM;
-				break;
-			}
-			v = nv;
+			v = xrealloc(v, cap * sizeof(*v));
 		}
 		v[len++] = seq;
 	}
 	closedir(d);
-	if (err) {
-		free(v);
-		return err;
-	}
 	if (len)
 		qsort(v, len, sizeof(*v), seq_cmp_desc);
 	*out = v;
@@ -244,18 +234,16 @@ static int w_compress(struct ckpt_writer *w, ZSTD_EndDirective mode)
 }
 
 /* Points attr->chunks at ino's chunks, in w's reused arrays. */
-static int w_chunks(struct ckpt_writer *w, const struct ns_inode *ino, Cairn__Attr *attr)
+static void w_chunks(struct ckpt_writer *w, const struct ns_inode *ino, Cairn__Attr *attr)
 {
 	size_t n;
 	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
 	if (n > w->refs_cap) {
 		free(w->refs);
 		free(w->ref_ptrs);
-		w->refs = malloc(n * sizeof(*w->refs));
-		w->ref_ptrs = malloc(n * sizeof(*w->ref_ptrs));
-		w->refs_cap = w->refs && w->ref_ptrs ? n : 0;
-		if (!w->refs_cap)
-			return -ENOMEM;
+		w->refs = xmalloc(n * sizeof(*w->refs));
+		w->ref_ptrs = xmalloc(n * sizeof(*w->ref_ptrs));
+		w->refs_cap = n;
 	}
 	for (size_t i = 0; i < n; i++) {
 		cairn__chunk_ref__init(&w->refs[i]);
@@ -265,7 +253,6 @@ static int w_chunks(struct ckpt_writer *w, const struct ns_inode *ino, Cairn__At
 	}
 	attr->chunks = w->ref_ptrs;
 	attr->n_chunks = n;
-	return 0;
 }
 
 static int w_pack(struct ckpt_writer *w, const Cairn__Attr *a);
@@ -275,16 +262,10 @@ static int w_put(void *arg, const struct ns_inode *ino)
 	struct ckpt_writer *w = arg;
 	Cairn__Attr attr = CAIRN__ATTR__INIT;
 	ns_fill_attr(ino, &attr);
-	if (w_chunks(w, ino, &attr) < 0)
-		return w->err = -ENOMEM;
+	w_chunks(w, ino, &attr);
 	size_t nx = ns_xattr_count(ino);
-	Cairn__Xattr *xbuf = nx ? calloc(nx, sizeof(*xbuf)) : NULL;
-	Cairn__Xattr **xptrs = nx ? calloc(nx, sizeof(*xptrs)) : NULL;
-	if (nx && (!xbuf || !xptrs)) {
-		free(xbuf);
-		free(xptrs);
-		return w->err = -ENOMEM;
-	}
+	Cairn__Xattr *xbuf = nx ? xcalloc(nx, sizeof(*xbuf)) : NULL;
+	Cairn__Xattr **xptrs = nx ? xcalloc(nx, sizeof(*xptrs)) : NULL;
 	if (nx)
 		ns_fill_xattrs(ino, &attr, xbuf, xptrs);
 	int err = w_pack(w, &attr);
@@ -306,10 +287,7 @@ static int w_pack(struct ckpt_writer *w, const Cairn__Attr *a)
 	    (w->err = w_compress(w, ZSTD_e_continue)))
 		return w->err;
 	if (w->in_cap < 4 + len) {
-		uint8_t *in = realloc(w->in, 4 + len);
-		if (!in)
-			return w->err = -ENOMEM;
-		w->in = in;
+		w->in = xrealloc(w->in, 4 + len);
 		w->in_cap = 4 + len;
 	}
 	uint8_t *p = w->in + w->in_len;
@@ -328,11 +306,11 @@ static int w_body(struct ckpt_writer *w, const struct ns *ns, uint64_t seq)
 	uint8_t hdr[CHECKPOINT_HEADER_SIZE] = {0};
 	w->cctx = ZSTD_createCCtx();
 	w->in_cap = CKPT_IN_BUF;
-	w->in = malloc(w->in_cap);
+	w->in = xmalloc(w->in_cap);
 	w->out_cap = ZSTD_CStreamOutSize();
-	w->out = malloc(w->out_cap);
-	if (!w->cctx || !w->in || !w->out)
-		return -ENOMEM;
+	w->out = xmalloc(w->out_cap);
+	if (!w->cctx)
+		return -ENOMEM; /* zstd's own allocation */
 	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, CKPT_LEVEL);
 	int err = write_full(w->fd, hdr, sizeof(hdr));
 	if (err)
@@ -390,7 +368,7 @@ int checkpoint_write(const char *dir, const struct ns *ns, uint64_t seq, char **
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	if (snprintf(path, sizeof(path), "%s/" CKPT_PREFIX "%020" PRIu64, dir, seq) >=
 	    (int)sizeof(path)) {
-		asprintf(cause, "checkpoint directory %s: name too long", dir);
+		*cause = xasprintf("checkpoint directory %s: name too long", dir);
 		return -ENAMETOOLONG;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -409,7 +387,7 @@ int checkpoint_write(const char *dir, const struct ns *ns, uint64_t seq, char **
 	free(w.refs);
 	free(w.ref_ptrs);
 	if (err) {
-		asprintf(cause, "checkpoint %s: %s", path, w.why ? w.why : strerror(-err));
+		*cause = xasprintf("checkpoint %s: %s", path, w.why ? w.why : strerror(-err));
 		unlink(tmp);
 		return err;
 	}
@@ -501,12 +479,7 @@ static const char *r_more(struct ckpt_reader *r, const struct ckpt_header *h, in
 	if (r->end >= 4)
 		need += get_be32(r->out);
 	if (need > r->out_cap) {
-		uint8_t *out = realloc(r->out, need);
-		if (!out) {
-			*io_err = -ENOMEM;
-			return "out of memory";
-		}
-		r->out = out;
+		r->out = xrealloc(r->out, need);
 		r->out_cap = need;
 	}
 	ZSTD_outBuffer zout = {r->out, r->out_cap, r->end};
@@ -571,9 +544,9 @@ static const char *load_one(int dir_fd, uint64_t seq, struct ns **out, char *why
 	ns = ns_new();
 	r.dctx = ZSTD_createDCtx();
 	r.in_cap = ZSTD_DStreamInSize();
-	r.in = malloc(r.in_cap);
-	if (!ns || !r.dctx || !r.in) {
-		bad = "out of memory";
+	r.in = xmalloc(r.in_cap);
+	if (!r.dctx) {
+		bad = "out of memory"; /* zstd's own allocation */
 		goto out;
 	}
 	while (!(bad = r_parse(&r, ns, &h, why, whylen)) && !r.frame_done)
@@ -608,8 +581,8 @@ int checkpoint_load(const char *dir, struct ns **out, uint64_t *seq, char **caus
 	if (!err && newest && !*seq) { /* checkpoints have seqs above 0 */
 		ns_free(*out);
 		*out = NULL;
-		asprintf(cause, "no usable checkpoint in %s (the newest has seq %" PRIu64 ")", dir,
-			 newest);
+		*cause = xasprintf("no usable checkpoint in %s (the newest has seq %" PRIu64 ")",
+				   dir, newest);
 		err = -CAIRN_ECHECKSUM;
 	}
 	return err;
@@ -624,7 +597,7 @@ int checkpoint_load_upto(const char *dir, uint64_t max_seq, struct ns **out, uin
 	int err = dir_fd < 0 ? -errno : ckpt_list(dir, 1, &v, &n);
 	*newest = 0;
 	if (err) {
-		asprintf(cause, "checkpoints in %s: %s", dir, strerror(-err));
+		*cause = xasprintf("checkpoints in %s: %s", dir, strerror(-err));
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -643,10 +616,6 @@ int checkpoint_load_upto(const char *dir, uint64_t max_seq, struct ns **out, uin
 	}
 	*out = ns_new();
 	*seq = 0;
-	if (!*out) {
-		err = -ENOMEM;
-		*cause = strdup("out of memory");
-	}
 out:
 	free(v);
 	if (dir_fd >= 0)

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 			      "The cairn metaserver: namespace, leases and chunk placement.", &cause);
 	if (rc == 0 && (opts.chunk_size & (opts.chunk_size - 1))) {
 		free(cause);
-		cause = strdup("--chunk-size: not a power of two");
+		cause = xstrdup("--chunk-size: not a power of two");
 		rc = -1;
 	}
 	if (rc == 0)

@@ -118,8 +118,8 @@ void meta_answer_why(struct meta_server *ms, struct meta_call *call, int err, co
 		rpc_reply(call->conn, call->call_id, err, why, body, NULL);
 		return;
 	}
-	struct meta_waiter *w = calloc(1, sizeof(*w));
-	int rc = w ? rpc_reply_pack(call->call_id, err, why, body, &w->frame) : -ENOMEM;
+	struct meta_waiter *w = xcalloc(1, sizeof(*w));
+	int rc = rpc_reply_pack(call->call_id, err, why, body, &w->frame);
 	if (rc < 0) {
 		free(w);
 		rpc_reply(call->conn, call->call_id, rc == -ENOMEM ? rc : -CAIRN_EINTERNAL, NULL, NULL,
@@ -232,18 +232,18 @@ static int lock_data_dir(struct meta_server *ms, char **cause)
 {
 	const char *dir = ms->opts->data;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		asprintf(cause, "--data %s: %s", dir, strerror(errno));
+		*cause = xasprintf("--data %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/LOCK", dir);
 	ms->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (ms->lock_fd < 0) {
-		asprintf(cause, "--data %s: %s", dir, strerror(errno));
+		*cause = xasprintf("--data %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (flock(ms->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		asprintf(cause, "--data %s is in use by another cairn-meta", dir);
+		*cause = xasprintf("--data %s is in use by another cairn-meta", dir);
 		return -1;
 	}
 	return 0;
@@ -281,11 +281,7 @@ static int load_namespace(struct meta_server *ms, char **cause)
 struct meta_server *meta_new(struct event_base *base, const struct meta_options *opts,
 			     char **cause)
 {
-	struct meta_server *ms = calloc(1, sizeof(*ms));
-	if (!ms) {
-		*cause = strdup("out of memory");
-		return NULL;
-	}
+	struct meta_server *ms = xcalloc(1, sizeof(*ms));
 	ms->opts = opts;
 	ms->base = base;
 	ms->lock_fd = -1;
@@ -301,7 +297,7 @@ struct meta_server *meta_new(struct event_base *base, const struct meta_options 
 	struct timeval second = {1, 0};
 	if (!ms->durable_ev || !ms->tick_ev || event_add(ms->durable_ev, NULL) < 0 ||
 	    event_add(ms->tick_ev, &second) < 0) {
-		*cause = strdup("cannot set up events");
+		*cause = xstrdup("cannot set up events");
 		goto fail;
 	}
 	ms->rpc = rpc_server_new(base, opts->listen, &meta_rpc_ops, ms, cause);

@@ -57,14 +57,8 @@ static const char *state_name(Cairn__NodeState s)
 void meta_admin_nodes(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
 {
 	size_t n = nodes_count(ms->nodes);
-	Cairn__NodeInfo *infos = calloc(n ? n : 1, sizeof(*infos));
-	Cairn__NodeInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
-	if (!infos || !ptrs) {
-		free(infos);
-		free(ptrs);
-		meta_answer(ms, call, -ENOMEM, NULL, NULL);
-		return;
-	}
+	Cairn__NodeInfo *infos = xcalloc(n ? n : 1, sizeof(*infos));
+	Cairn__NodeInfo **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
 	uint64_t now = time_mono_ms();
 	for (size_t i = 0; i < n; i++) {
 		const struct nodes_node *node = nodes_get(ms->nodes, (uint32_t)i);
@@ -100,7 +94,6 @@ struct fsck {
 	Cairn__FsckResp resp;
 	size_t cap;
 	size_t path_bytes;
-	int err;
 };
 
 /* Whether ino is root or below it. */
@@ -116,7 +109,7 @@ static int under(const struct meta_server *ms, const struct ns_inode *ino, uint6
 	return 0;
 }
 
-/* ino's absolute path, as a new string (NULL when out of memory). */
+/* ino's absolute path, as a new string. */
 static char *path_of(const struct meta_server *ms, const struct ns_inode *ino)
 {
 	char buf[NS_PATH_MAX + 2];
@@ -135,32 +128,23 @@ static char *path_of(const struct meta_server *ms, const struct ns_inode *ino)
 		buf[--at] = '/';
 		ino = ns_get(ms->ns, a.parent);
 	}
-	return strdup(at == sizeof(buf) - 1 ? "/" : buf + at);
+	return xstrdup(at == sizeof(buf) - 1 ? "/" : buf + at);
 }
 
-static int add_problem(struct fsck *f, const struct ns_inode *ino, uint64_t chunk, uint64_t index,
-		       Cairn__FsckKind kind)
+static void add_problem(struct fsck *f, const struct ns_inode *ino, uint64_t chunk, uint64_t index,
+			Cairn__FsckKind kind)
 {
 	Cairn__FsckResp *r = &f->resp;
 	if (r->n_problems >= FSCK_PROBLEMS_MAX || f->path_bytes > FSCK_PATH_BYTES) {
 		r->more = 1;
-		return 0;
+		return;
 	}
 	if (r->n_problems == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 64;
-		Cairn__FsckProblem **v = realloc(r->problems, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		r->problems = v;
-		f->cap = cap;
+		f->cap = f->cap ? f->cap * 2 : 64;
+		r->problems = xrealloc(r->problems, f->cap * sizeof(*r->problems));
 	}
-	Cairn__FsckProblem *p = malloc(sizeof(*p));
+	Cairn__FsckProblem *p = xmalloc(sizeof(*p));
 	char *path = path_of(f->ms, ino);
-	if (!p || !path) {
-		free(p);
-		free(path);
-		return -ENOMEM;
-	}
 	cairn__fsck_problem__init(p);
 	p->path = path;
 	p->chunk = chunk;
@@ -168,11 +152,10 @@ static int add_problem(struct fsck *f, const struct ns_inode *ino, uint64_t chun
 	p->kind = kind;
 	f->path_bytes += strlen(path) + 32;
 	r->problems[r->n_problems++] = p;
-	return 0;
 }
 
 /* Checks one file's chunks. */
-static int check_file(struct fsck *f, const struct ns_inode *ino)
+static void check_file(struct fsck *f, const struct ns_inode *ino)
 {
 	struct meta_server *ms = f->ms;
 	uint32_t target = ns_inode_replication(ino);
@@ -212,19 +195,17 @@ static int check_file(struct fsck *f, const struct ns_inode *ino)
 		}
 		if (f->resp.status == CAIRN__FSCK_STATUS__FSCK_STATUS_HEALTHY)
 			f->resp.status = CAIRN__FSCK_STATUS__FSCK_STATUS_DEGRADED;
-		if (add_problem(f, ino, k[i].id, i, kind) < 0)
-			return -ENOMEM;
+		add_problem(f, ino, k[i].id, i, kind);
 	}
-	return 0;
 }
 
 /* ns_walk_fn: the files under f->root. */
 static int visit(void *arg, const struct ns_inode *ino)
 {
 	struct fsck *f = arg;
-	if (ns_inode_is_dir(ino) || (f->root != NS_ROOT_ID && !under(f->ms, ino, f->root)))
-		return 0;
-	return check_file(f, ino);
+	if (!ns_inode_is_dir(ino) && (f->root == NS_ROOT_ID || under(f->ms, ino, f->root)))
+		check_file(f, ino);
+	return 0;
 }
 
 static void fsck_free(struct fsck *f)
@@ -242,7 +223,7 @@ static void fsck_free(struct fsck *f)
  * The held replicas (held.h) as problems of kind held: those of files
  * under f->root, and those of chunks no file has when f->root is "/".
  */
-static int add_held(struct fsck *f)
+static void add_held(struct fsck *f)
 {
 	size_t n;
 	const struct held_replica *v = held_list(f->ms->held, &n);
@@ -253,22 +234,17 @@ static int add_held(struct fsck *f)
 			continue;
 		f->resp.held++;
 		size_t before = f->resp.n_problems;
-		if (add_problem(f, ino, v[i].chunk, c ? c->index : 0,
-				CAIRN__FSCK_KIND__FSCK_KIND_HELD) < 0)
-			return -ENOMEM;
+		add_problem(f, ino, v[i].chunk, c ? c->index : 0, CAIRN__FSCK_KIND__FSCK_KIND_HELD);
 		if (f->resp.n_problems == before)
 			continue; /* over the limit: counted only */
 		Cairn__FsckProblem *p = f->resp.problems[before];
 		struct nodes_node *node = nodes_get(f->ms->nodes, v[i].node);
 		if (!ino)
 			p->path[0] = '\0';
-		p->node = strdup(node ? node->addr : "");
+		p->node = xstrdup(node ? node->addr : "");
 		p->why = (char *)held_why_name(v[i].why);
 		p->version = v[i].version;
-		if (!p->node)
-			return -ENOMEM;
 	}
-	return 0;
 }
 
 void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *req)
@@ -280,17 +256,16 @@ void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Enve
 		meta_answer(ms, call, err, NULL, NULL);
 		return;
 	}
-	struct fsck f = {ms, ns_inode_id(ino), time_mono_ms(), CAIRN__FSCK_RESP__INIT, 0, 0, 0};
+	struct fsck f = {ms, ns_inode_id(ino), time_mono_ms(), CAIRN__FSCK_RESP__INIT, 0, 0};
 	if (ns_inode_is_dir(ino))
-		err = ns_walk(ms->ns, visit, &f);
+		ns_walk(ms->ns, visit, &f);
 	else
-		err = check_file(&f, ino);
-	if (!err)
-		err = add_held(&f);
+		check_file(&f, ino);
+	add_held(&f);
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
 	body.body_case = CAIRN__ENVELOPE__BODY_FSCK_REPORT;
 	body.fsck_report = &f.resp;
-	meta_answer(ms, call, err, &body, NULL);
+	meta_answer(ms, call, 0, &body, NULL);
 	fsck_free(&f);
 }
 
@@ -377,12 +352,12 @@ const char *meta_admin_node_state(const struct meta_server *ms, const struct nod
 uint64_t meta_admin_fsck_ids(struct meta_server *ms, uint64_t from, uint64_t max_ids,
 			     size_t max_problems, meta_fsck_fn fn, void *arg)
 {
-	struct fsck f = {ms, NS_ROOT_ID, time_mono_ms(), CAIRN__FSCK_RESP__INIT, 0, 0, 0};
+	struct fsck f = {ms, NS_ROOT_ID, time_mono_ms(), CAIRN__FSCK_RESP__INIT, 0, 0};
 	uint64_t end = ns_next_id(ms->ns), id = from;
 	for (; id < end && id - from < max_ids && f.resp.n_problems < max_problems; id++) {
 		const struct ns_inode *ino = ns_get(ms->ns, id);
-		if (ino && !ns_inode_is_dir(ino) && check_file(&f, ino) < 0)
-			break;
+		if (ino && !ns_inode_is_dir(ino))
+			check_file(&f, ino);
 	}
 	for (size_t i = 0; i < f.resp.n_problems; i++)
 		fn(arg, f.resp.problems[i]);

@@ -90,9 +90,8 @@ static void queue_delete(void *arg, uint64_t chunk_id, uint32_t node_id)
 {
 	struct meta_server *ms = arg;
 	struct nodes_node *node = nodes_get(ms->nodes, node_id);
-	if (node && node->up && nodes_queue_delete(node, chunk_id) < 0)
-		log_warn("chunk %llu: out of memory queueing its delete on %s",
-			 (unsigned long long)chunk_id, node->addr);
+	if (node && node->up)
+		nodes_queue_delete(node, chunk_id);
 }
 
 /* ns_drop_fn: chunks left the namespace; forget them and have their replicas deleted. */
@@ -121,13 +120,8 @@ static int place(struct meta_server *ms, size_t want, uint64_t chunk_size, uint6
 		 struct nodes_node **chain, char **why)
 {
 	size_t nn = nodes_count(ms->nodes), nc = 0, nlive = 0, idx[META_REPLICAS_MAX];
-	struct placement_cand *cands = calloc(nn ? nn : 1, sizeof(*cands));
-	struct nodes_node **map = calloc(nn ? nn : 1, sizeof(*map));
-	if (!cands || !map) {
-		free(cands);
-		free(map);
-		return -ENOMEM;
-	}
+	struct placement_cand *cands = xcalloc(nn ? nn : 1, sizeof(*cands));
+	struct nodes_node **map = xcalloc(nn ? nn : 1, sizeof(*map));
 	for (size_t i = 0; i < nn; i++) {
 		struct nodes_node *node = nodes_get(ms->nodes, (uint32_t)i);
 		if (!nodes_live(ms->nodes, node, now))
@@ -146,7 +140,7 @@ static int place(struct meta_server *ms, size_t want, uint64_t chunk_size, uint6
 	free(cands);
 	free(map);
 	if (k == 0) {
-		*why = strdup(nlive ? "no chunkserver has room for a chunk" : "no chunkservers");
+		*why = xstrdup(nlive ? "no chunkserver has room for a chunk" : "no chunkservers");
 		return -ENOSPC;
 	}
 	return (int)k;
@@ -169,11 +163,11 @@ static void infos_free(struct chunk_infos *ci)
 
 /*
  * Fills ci with up to count (0: all, at most META_CHUNKS_MAX) chunks of ino
- * from first. Returns 0 or -ENOMEM; free with infos_free() either way. The
- * addresses are borrowed from the nodes until the reply is framed.
+ * from first; free with infos_free(). The addresses are borrowed from the
+ * nodes until the reply is framed.
  */
-static int infos_make(struct meta_server *ms, struct ns_inode *ino, uint64_t first, size_t count,
-		      struct chunk_infos *ci)
+static void infos_make(struct meta_server *ms, struct ns_inode *ino, uint64_t first, size_t count,
+		       struct chunk_infos *ci)
 {
 	size_t n;
 	const struct ns_chunk *k = ns_inode_chunks(ino, &n);
@@ -184,11 +178,9 @@ static int infos_make(struct meta_server *ms, struct ns_inode *ino, uint64_t fir
 		count = n - (size_t)first;
 	if (count > META_CHUNKS_MAX)
 		count = META_CHUNKS_MAX;
-	ci->infos = calloc(count ? count : 1, sizeof(*ci->infos));
-	ci->ptrs = calloc(count ? count : 1, sizeof(*ci->ptrs));
-	ci->addrs = calloc(count ? count * META_REPLICAS_MAX : 1, sizeof(*ci->addrs));
-	if (!ci->infos || !ci->ptrs || !ci->addrs)
-		return -ENOMEM;
+	ci->infos = xcalloc(count ? count : 1, sizeof(*ci->infos));
+	ci->ptrs = xcalloc(count ? count : 1, sizeof(*ci->ptrs));
+	ci->addrs = xcalloc(count ? count * META_REPLICAS_MAX : 1, sizeof(*ci->addrs));
 	uint64_t now = time_mono_ms();
 	for (size_t i = 0; i < count; i++) {
 		uint64_t index = first + i;
@@ -205,7 +197,6 @@ static int infos_make(struct meta_server *ms, struct ns_inode *ino, uint64_t fir
 		ci->ptrs[i] = &ci->infos[i];
 	}
 	ci->n = count;
-	return 0;
 }
 
 /* ---- open ------------------------------------------------------------------------------ */
@@ -216,10 +207,10 @@ static uint32_t inherited_replication(struct meta_server *ms, const char *path)
 	const char *slash = strrchr(path, '/');
 	if (!slash || slash == path)
 		return 0;
-	char *parent = strndup(path, (size_t)(slash - path));
+	char *parent = xasprintf("%.*s", (int)(slash - path), path);
 	struct ns_inode *dir = NULL;
 	uint32_t r = 0;
-	if (parent && ns_lookup(ms->ns, parent, &dir) == 0 && ns_inode_is_dir(dir))
+	if (ns_lookup(ms->ns, parent, &dir) == 0 && ns_inode_is_dir(dir))
 		r = ns_inode_replication(dir);
 	free(parent);
 	return r;
@@ -228,19 +219,17 @@ static uint32_t inherited_replication(struct meta_server *ms, const char *path)
 /*
  * Takes file id's (at path) write lease; a refusal gets its reason in *why.
  * Returns 0, -CAIRN_ELEASE (another writer holds it), -EAGAIN (leases are
- * being reclaimed after a restart) or -ENOMEM.
+ * being reclaimed after a restart).
  */
 static int writer_lease(struct meta_server *ms, uint64_t id, const char *path, uint64_t now,
 			uint64_t *lease_id, char **why)
 {
 	int err = lease_acquire(ms->leases, id, now, lease_id);
-	if (err == -CAIRN_ELEASE &&
-	    asprintf(why, "%s is open for writing by another client", path) < 0)
-		*why = NULL;
-	if (err == -EAGAIN &&
-	    asprintf(why, "%s: write leases are being reclaimed after a metaserver restart",
-		     path) < 0)
-		*why = NULL;
+	if (err == -CAIRN_ELEASE)
+		*why = xasprintf("%s is open for writing by another client", path);
+	if (err == -EAGAIN)
+		*why = xasprintf("%s: write leases are being reclaimed after a metaserver restart",
+				 path);
 	return err;
 }
 
@@ -250,7 +239,7 @@ static int open_file(struct meta_server *ms, const Cairn__OpenReq *m, struct ns_
 {
 	int64_t now_us = time_now_us();
 	if (m->truncate && !m->write) {
-		*why = strdup("truncate needs write");
+		*why = xstrdup("truncate needs write");
 		return -EINVAL;
 	}
 	int err = meta_chunk_size_check(m->chunk_size, why);
@@ -347,7 +336,8 @@ void meta_open(struct meta_server *ms, struct meta_call *call, Cairn__Envelope *
 		meta_answer(ms, call, -CAIRN_EINTERNAL, NULL, NULL);
 		return;
 	}
-	if (m->locations && infos_make(ms, ino, 0, m->locations, &ci) == 0) {
+	if (m->locations) {
+		infos_make(ms, ino, 0, m->locations, &ci);
 		r.chunks = ci.ptrs;
 		r.n_chunks = ci.n;
 	}
@@ -380,7 +370,8 @@ static int truncate_file(struct meta_server *ms, const Cairn__TruncateReq *m,
 	if (err)
 		return err;
 	if (m->size > ns_inode_size(*ino)) {
-		*why = strdup("the metaserver only shortens files (libcairn writes zeros to grow one)");
+		*why = xstrdup(
+		    "the metaserver only shortens files (libcairn writes zeros to grow one)");
 		return -EINVAL;
 	}
 	uint64_t id = ns_inode_id(*ino), lease_id, now = time_mono_ms();
@@ -410,14 +401,11 @@ void meta_chunks(struct meta_server *ms, struct meta_call *call, Cairn__Envelope
 	struct ns_inode *ino;
 	struct chunk_infos ci;
 	int err = file_get(ms, m->file_id, &ino);
-	if (!err)
-		err = infos_make(ms, ino, m->first, m->count, &ci);
 	if (err) {
-		if (err == -ENOMEM)
-			infos_free(&ci);
 		meta_answer(ms, call, err, NULL, NULL);
 		return;
 	}
+	infos_make(ms, ino, m->first, m->count, &ci);
 	Cairn__ChunksResp resp = CAIRN__CHUNKS_RESP__INIT;
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
 	resp.chunks = ci.ptrs;
@@ -449,9 +437,8 @@ static int lease_valid(struct meta_server *ms, uint64_t file_id, uint64_t lease_
 
 static int lease_refused(const Cairn__AllocateReq *m, char **why)
 {
-	if (asprintf(why, "no write lease %llu on file %llu (expired, released or never granted)",
-		     (unsigned long long)m->lease_id, (unsigned long long)m->file_id) < 0)
-		*why = NULL;
+	*why = xasprintf("no write lease %llu on file %llu (expired, released or never granted)",
+			 (unsigned long long)m->lease_id, (unsigned long long)m->file_id);
 	return -CAIRN_ELEASE;
 }
 
@@ -473,9 +460,8 @@ static int allocate(struct meta_server *ms, const Cairn__AllocateReq *m, struct 
 	size_t n;
 	const struct ns_chunk *chunks = ns_inode_chunks(ino, &n);
 	if (m->index > n) {
-		if (asprintf(why, "chunk index %llu is past the file's %zu chunks",
-			     (unsigned long long)m->index, n) < 0)
-			*why = NULL;
+		*why = xasprintf("chunk index %llu is past the file's %zu chunks",
+				 (unsigned long long)m->index, n);
 		return -EINVAL;
 	}
 	int nchain = 0;
@@ -489,7 +475,7 @@ static int allocate(struct meta_server *ms, const Cairn__AllocateReq *m, struct 
 		    lease_in_grace(ms->leases, now)) {
 			/* Just restarted: the chunkservers have not registered yet. */
 			free(*why);
-			*why = strdup("waiting for chunkservers to register after a restart");
+			*why = xstrdup("waiting for chunkservers to register after a restart");
 			return -EAGAIN;
 		}
 		if (nchain < 0)
@@ -550,9 +536,8 @@ static int lease_call(struct meta_server *ms, const Cairn__LeaseReq *m, char **w
 	uint64_t now = time_mono_ms();
 	struct ns_inode *ino;
 	if (lease_valid(ms, m->file_id, m->lease_id, now) < 0) {
-		if (asprintf(why, "no write lease %llu on file %llu (expired or released)",
-			     (unsigned long long)m->lease_id, (unsigned long long)m->file_id) < 0)
-			*why = NULL;
+		*why = xasprintf("no write lease %llu on file %llu (expired or released)",
+				 (unsigned long long)m->lease_id, (unsigned long long)m->file_id);
 		return -CAIRN_ELEASE;
 	}
 	int err = file_get(ms, m->file_id, &ino);
@@ -567,9 +552,8 @@ static int lease_call(struct meta_server *ms, const Cairn__LeaseReq *m, char **w
 	int trim = m->release && m->trim && n > m->size / cs + (m->size % cs != 0);
 	if (m->release ? m->size != size || trim : m->size > size) {
 		if (m->size > (uint64_t)n * cs) {
-			if (asprintf(why, "size %llu is past the file's %zu chunks",
-				     (unsigned long long)m->size, n) < 0)
-				*why = NULL;
+			*why = xasprintf("size %llu is past the file's %zu chunks",
+					 (unsigned long long)m->size, n);
 			return -EINVAL;
 		}
 		err = ns_set_size(ms->ns, m->file_id, m->size, time_now_us());
@@ -617,9 +601,7 @@ static int hold(struct meta_server *ms, const struct nodes_node *node, const Cai
 		    "(%llu); held, not served, and the other replicas stay",
 		    (unsigned long long)r->id, node->addr, (unsigned long long)r->version,
 		    (unsigned long long)chunkmap_get(ms->cmap, r->id)->version);
-	if (held_add(ms->held, node->id, r->id, r->version, why, now) < 0)
-		log_warn("chunk %llu: out of memory holding it on %s (not deleted)",
-			 (unsigned long long)r->id, node->addr);
+	held_add(ms->held, node->id, r->id, r->version, why, now);
 	return 2;
 }
 
@@ -685,11 +667,7 @@ static void take_page(struct meta_server *ms, struct meta_call *call, struct nod
 		      Cairn__ChunkReport **chunks, size_t n, uint64_t report_id, uint64_t now)
 {
 	size_t cap = n < META_DELETES_MAX ? n : META_DELETES_MAX, ndel = 0;
-	uint64_t *del = malloc((cap ? cap : 1) * sizeof(*del));
-	if (!del) {
-		meta_answer(ms, call, -ENOMEM, NULL, NULL);
-		return;
-	}
+	uint64_t *del = xmalloc((cap ? cap : 1) * sizeof(*del));
 	node->nchunks += n;
 	for (size_t i = 0; i < n; i++) {
 		int rc = take_report(ms, node, chunks[i], now);
@@ -768,14 +746,13 @@ void meta_report(struct meta_server *ms, struct meta_call *call, Cairn__Envelope
 	struct nodes_node *node;
 	int err = nodes_report_page(ms->nodes, m->addr, m->report_id, m->page, now, &node);
 	if (err) {
-		char *why = NULL;
-		if (asprintf(&why, "chunk report %llu page %u from %s: %s; register again",
-			     (unsigned long long)m->report_id, m->page, m->addr ? m->addr : "",
-			     err == -ENOENT  ? "not a registered chunkserver"
-			     : err == -ESRCH ? "no such report in progress"
-					     : "page out of order") < 0)
-			why = NULL;
-		log_warn("%s", why ? why : "a chunk report page refused");
+		char *why =
+		    xasprintf("chunk report %llu page %u from %s: %s; register again",
+			      (unsigned long long)m->report_id, m->page, m->addr ? m->addr : "",
+			      err == -ENOENT  ? "not a registered chunkserver"
+			      : err == -ESRCH ? "no such report in progress"
+					      : "page out of order");
+		log_warn("%s", why);
 		meta_answer_why(ms, call, err == -ENOENT ? -ENOENT : -CAIRN_EPROTO, why, NULL,
 				NULL);
 		free(why);
@@ -806,11 +783,7 @@ void meta_heartbeat(struct meta_server *ms, struct meta_call *call, Cairn__Envel
 		log_warn("chunkserver %s lost %zu replicas", node->addr, lost);
 	meta_repl_heartbeat(ms, node, m);
 	size_t cap = node->ndeletes < META_DELETES_MAX ? node->ndeletes : META_DELETES_MAX;
-	uint64_t *del = malloc((cap ? cap : 1) * sizeof(*del));
-	if (!del) {
-		meta_answer(ms, call, -ENOMEM, NULL, NULL);
-		return;
-	}
+	uint64_t *del = xmalloc((cap ? cap : 1) * sizeof(*del));
 	answer_node(ms, call, node, del, 0, cap, 0, 0);
 	free(del);
 }
@@ -831,7 +804,7 @@ static int mirror_file(void *arg, const struct ns_inode *ino)
 				  (unsigned long long)ns_inode_id(ino));
 		if (chunkmap_set(ms->cmap, k[i].id, ns_inode_id(ino), i, k[i].version, NULL, NULL) <
 		    0)
-			return -ENOMEM;
+			return -EINVAL; /* a chunk id or version of 0 */
 	}
 	return 0;
 }
@@ -842,14 +815,13 @@ int meta_chunk_start(struct meta_server *ms, char **cause)
 	ms->cmap = chunkmap_new();
 	ms->held = held_new();
 	ms->leases = lease_new(ms->opts->lease_ms, (uint64_t)time_now_us());
-	if (ms->leases)
-		lease_grace(ms->leases, time_mono_ms() + ms->opts->lease_ms, ns_next_id(ms->ns));
+	lease_grace(ms->leases, time_mono_ms() + ms->opts->lease_ms, ns_next_id(ms->ns));
 	ms->rng = ((uint64_t)time_now_us() ^ ((uint64_t)getpid() << 32)) | 1;
-	if (!ms->nodes || !ms->cmap || !ms->held || !ms->leases ||
-	    ns_walk(ms->ns, mirror_file, ms) != 0 || meta_temp_start(ms) != 0) {
-		*cause = strdup("out of memory building the chunk map");
+	if (ns_walk(ms->ns, mirror_file, ms) != 0) {
+		*cause = xstrdup("the namespace has a chunk of id or version 0");
 		return -1;
 	}
+	meta_temp_start(ms);
 	ns_set_drop(ms->ns, on_drop, ms);
 	log_info("chunk map: %zu chunks; waiting for chunkservers to report",
 		 chunkmap_count(ms->cmap));

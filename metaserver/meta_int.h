@@ -149,7 +149,7 @@ void meta_chunk_tick(struct meta_server *ms);
 
 /*
  * Temporaries of copies whose writer is gone (meta_temp.c, design there).
- * meta_temp_start() notes those in the loaded namespace (0 or -ENOMEM);
+ * meta_temp_start() notes those in the loaded namespace (always 0);
  * meta_temp_stop() forgets them (no-op when not started);
  * meta_temp_reclaimed(): file_id's writer reclaimed its lease after a
  * restart; meta_temp_expired(): file_id's write lease expired (removes it

@@ -36,9 +36,8 @@ int meta_chunk_size_check(uint64_t chunk_size, char **why)
 	if (chunk_size == 0 || (chunk_size >= META_CHUNK_SIZE_MIN &&
 				chunk_size <= NS_CHUNK_SIZE_MAX && !(chunk_size & (chunk_size - 1))))
 		return 0;
-	if (asprintf(why, "chunk size %llu is not a power of two from 1M to 256M",
-		     (unsigned long long)chunk_size) < 0)
-		*why = NULL;
+	*why = xasprintf("chunk size %llu is not a power of two from 1M to 256M",
+			 (unsigned long long)chunk_size);
 	return -EINVAL;
 }
 
@@ -144,14 +143,13 @@ static void h_readdir(struct meta_server *ms, struct meta_call *call, Cairn__Env
 	Cairn__ReaddirReq *m = req->readdir;
 	uint32_t limit = m->limit == 0 || m->limit > NS_READDIR_MAX ? NS_READDIR_MAX : m->limit;
 	struct readdir_page p = {
-		.ns = ms->ns,
-		.entries = calloc(limit, sizeof(*p.entries)),
-		.ptrs = calloc(limit, sizeof(*p.ptrs)),
-		.attrs = calloc(limit, sizeof(*p.attrs)),
+	    .ns = ms->ns,
+	    .entries = xcalloc(limit, sizeof(*p.entries)),
+	    .ptrs = xcalloc(limit, sizeof(*p.ptrs)),
+	    .attrs = xcalloc(limit, sizeof(*p.attrs)),
 	};
-	int more = 0, err = -ENOMEM;
-	if (p.entries && p.ptrs && p.attrs)
-		err = ns_readdir(ms->ns, m->path, m->after, limit, collect_entry, &p, &more);
+	int more = 0;
+	int err = ns_readdir(ms->ns, m->path, m->after, limit, collect_entry, &p, &more);
 	Cairn__ReaddirResp resp = CAIRN__READDIR_RESP__INIT;
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
 	resp.entries = p.ptrs;

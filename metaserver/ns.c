@@ -113,22 +113,18 @@ static void id_put(struct ns *ns, struct ns_inode *ino)
 }
 
 /* Makes room for one more inode (load factor at most 3/4). */
-static int id_reserve(struct ns *ns)
+static void id_reserve(struct ns *ns)
 {
 	size_t cap = (size_t)1 << ns->id_bits;
 	if ((ns->count + 1) * 4 <= cap * 3)
-		return 0;
+		return;
 	struct ns_inode **old = ns->ids;
-	struct ns_inode **ids = calloc(cap * 2, sizeof(*ids));
-	if (!ids)
-		return -ENOMEM;
-	ns->ids = ids;
+	ns->ids = xcalloc(cap * 2, sizeof(*ns->ids));
 	ns->id_bits++;
 	for (size_t i = 0; i < cap; i++)
 		if (old[i])
 			id_put(ns, old[i]);
 	free(old);
-	return 0;
 }
 
 static void id_del(struct ns *ns, const struct ns_inode *ino)
@@ -285,9 +281,7 @@ static int resolve(const struct ns *ns, const char *path, struct ns_inode **out)
 
 static struct ns_inode *inode_new(const char *name, size_t len)
 {
-	struct ns_inode *ino = calloc(1, inode_size(len));
-	if (!ino)
-		return NULL;
+	struct ns_inode *ino = xcalloc(1, inode_size(len));
 	memcpy(ino->name, name, len);
 	ino->namelen = (uint16_t)len;
 	RB_INIT(&ino->children);
@@ -330,18 +324,10 @@ static void subtree_free(struct ns *ns, struct ns_inode *top)
 
 struct ns *ns_new(void)
 {
-	struct ns *ns = calloc(1, sizeof(*ns));
-	if (!ns)
-		return NULL;
+	struct ns *ns = xcalloc(1, sizeof(*ns));
 	ns->id_bits = NS_ID_MIN_BITS;
-	ns->ids = calloc((size_t)1 << ns->id_bits, sizeof(*ns->ids));
+	ns->ids = xcalloc((size_t)1 << ns->id_bits, sizeof(*ns->ids));
 	ns->root = inode_new("", 0);
-	if (!ns->ids || !ns->root) {
-		free(ns->ids);
-		free(ns->root);
-		free(ns);
-		return NULL;
-	}
 	ns->root->id = NS_ROOT_ID;
 	ns->root->type = CAIRN__FILE_TYPE__FILE_TYPE_DIR;
 	ns->root->mode = 0755;
@@ -495,15 +481,10 @@ static int apply_mknod(struct ns *ns, int64_t time_us, const Cairn__LogMknod *m)
 	    m->chunk_size > NS_CHUNK_SIZE_MAX ||
 	    (m->chunk_size && m->type != CAIRN__FILE_TYPE__FILE_TYPE_FILE))
 		return -EINVAL;
-	if (id_reserve(ns) < 0)
-		return -ENOMEM;
+	id_reserve(ns);
 	struct ns_inode *ino = inode_new(m->name, strlen(m->name));
-	if (!ino)
-		return -ENOMEM;
-	if (m->type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK && !(ino->symlink = strdup(m->symlink))) {
-		free(ino);
-		return -ENOMEM;
-	}
+	if (m->type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK)
+		ino->symlink = xstrdup(m->symlink);
 	ino->id = m->id;
 	ino->type = m->type;
 	ino->mode = m->mode & 07777;
@@ -579,8 +560,8 @@ static int apply_rename(struct ns *ns, int64_t time_us, const Cairn__LogRename *
 		return err;
 	size_t len = strlen(r->dst_name);
 	struct ns_inode *moved = NULL;
-	if (inode_size(len) > inode_size(src->namelen) && !(moved = malloc(inode_size(len))))
-		return -ENOMEM;
+	if (inode_size(len) > inode_size(src->namelen))
+		moved = xmalloc(inode_size(len));
 	if (dst) {
 		RB_REMOVE(ns_children, &dp->children, dst);
 		dp->nentries--;
@@ -1119,16 +1100,10 @@ int ns_restore(struct ns *ns, const Cairn__Attr *attr)
 		return -EEXIST;
 	if (!type_ok(attr->type, attr->symlink))
 		return -EINVAL;
-	if (id_reserve(ns) < 0)
-		return -ENOMEM;
+	id_reserve(ns);
 	struct ns_inode *ino = inode_new(attr->name, strlen(attr->name));
-	if (!ino)
-		return -ENOMEM;
-	if (attr->type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK &&
-	    !(ino->symlink = strdup(attr->symlink))) {
-		free(ino);
-		return -ENOMEM;
-	}
+	if (attr->type == CAIRN__FILE_TYPE__FILE_TYPE_SYMLINK)
+		ino->symlink = xstrdup(attr->symlink);
 	ino->id = attr->id;
 	ino->type = attr->type;
 	restore_attrs(ino, attr);

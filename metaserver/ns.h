@@ -61,7 +61,7 @@ typedef void (*ns_emit_fn)(void *arg, Cairn__LogRecord *rec);
  */
 typedef void (*ns_drop_fn)(void *arg, uint64_t file_id, const struct ns_chunk *chunks, size_t n);
 
-/* Returns a new namespace holding only the root (free with ns_free()). */
+/* Returns a new namespace holding only the root (free with ns_free()); never NULL. */
 struct ns *ns_new(void);
 void ns_free(struct ns *ns);
 

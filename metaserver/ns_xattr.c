@@ -16,6 +16,7 @@
 
 #include "ns.h"
 #include "ns_int.h"
+#include "util.h"
 
 #define USER_PREFIX "user."
 
@@ -46,23 +47,17 @@ static size_t total(const struct ns_inode *ino, const struct ns_xattr *except)
 	return n;
 }
 
-/* Sets name to value on ino (checked already). Returns 0 or -ENOMEM. */
-static int put(struct ns_inode *ino, const char *name, const uint8_t *value, size_t len)
+/* Sets name to value on ino (checked already). */
+static void put(struct ns_inode *ino, const char *name, const uint8_t *value, size_t len)
 {
 	size_t nlen = strlen(name);
-	char *mem = malloc(nlen + 1 + len + 1);
-	if (!mem)
-		return -ENOMEM;
+	char *mem = xmalloc(nlen + 1 + len + 1);
 	memcpy(mem, name, nlen + 1);
 	if (len)
 		memcpy(mem + nlen + 1, value, len);
 	struct ns_xattr *x = find(ino, name);
 	if (!x) {
-		struct ns_xattr *v = realloc(ino->xattrs, (ino->nxattrs + 1) * sizeof(*v));
-		if (!v) {
-			free(mem);
-			return -ENOMEM;
-		}
+		struct ns_xattr *v = xrealloc(ino->xattrs, (ino->nxattrs + 1) * sizeof(*v));
 		ino->xattrs = v;
 		x = &v[ino->nxattrs++];
 	} else {
@@ -71,7 +66,6 @@ static int put(struct ns_inode *ino, const char *name, const uint8_t *value, siz
 	x->name = mem;
 	x->value = (uint8_t *)mem + nlen + 1;
 	x->len = len;
-	return 0;
 }
 
 /* Checks a change of name on ino against the bounds and flags. */
@@ -105,8 +99,8 @@ int ns_apply_xattr(struct ns *ns, int64_t time_us, const Cairn__LogXattr *r)
 		struct ns_xattr *x = find(ino, r->name);
 		free(x->name);
 		*x = ino->xattrs[--ino->nxattrs];
-	} else if ((err = put(ino, r->name, r->value.data, r->value.len)) != 0) {
-		return err;
+	} else {
+		put(ino, r->name, r->value.data, r->value.len);
 	}
 	ino->ctime_us = time_us;
 	return 0;
@@ -189,10 +183,9 @@ int ns_xattr_restore(struct ns_inode *ino, const Cairn__Attr *attr)
 	for (size_t i = 0; i < attr->n_xattrs; i++) {
 		const Cairn__Xattr *x = attr->xattrs[i];
 		int err = check(ino, x->name ? x->name : "", x->value.len, 0, NS_XATTR_CREATE);
-		if (!err)
-			err = put(ino, x->name, x->value.data, x->value.len);
 		if (err)
-			return err == -ENOMEM ? err : -EINVAL;
+			return -EINVAL;
+		put(ino, x->name, x->value.data, x->value.len);
 	}
 	return 0;
 }
