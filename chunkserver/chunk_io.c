@@ -89,28 +89,24 @@ struct chunk_vpend {
 	int n;		  /* version ops in flight */
 };
 
-/* A write or sync in progress: its parts and the first error. */
-struct chunk_call {
+/* A call about one chunk being answered (alone, a ReadReq's or CrcsReq's). */
+struct chunk_req {
 	struct chunk_server *cs;
 	struct rpc_conn *conn; /* one reference held */
-	struct chunk_client *client;
 	uint64_t call_id;
 	uint64_t chunk_id;
-	uint64_t bytes;
 	uint64_t start_us; /* arrival (monotonic), for the latency */
-	unsigned op;	   /* its dispatch row */
-	int parts; /* parts not done yet, plus one while submitting */
-	int err;
-	char *why;
 };
 
-/* A read in progress. */
-struct chunk_read { /* a ReadReq's or CrcsReq's */
-	struct chunk_server *cs;
-	struct rpc_conn *conn; /* one reference held */
-	uint64_t call_id;
-	uint64_t chunk_id;
-	uint64_t start_us;
+/* A write or sync in progress: its parts and the first error. */
+struct chunk_call {
+	struct chunk_req q;
+	struct chunk_client *client;
+	uint64_t bytes;
+	unsigned op; /* its dispatch row */
+	int parts;   /* parts not done yet, plus one while submitting */
+	int err;
+	char *why;
 };
 
 static size_t hash64(uint64_t v, size_t nbuckets)
@@ -260,20 +256,46 @@ static const char *check_chain(const struct chunk_server *cs, char **chain, size
 	return NULL;
 }
 
+/* ---- calls being answered ---- */
+
+/* Starts q: call_id about chunk_id arrived on c (a reference is taken). */
+static void req_init(struct chunk_req *q, struct chunk_server *cs, struct rpc_conn *c,
+		     uint64_t call_id, uint64_t chunk_id)
+{
+	q->cs = cs;
+	q->conn = c;
+	rpc_conn_ref(c);
+	q->call_id = call_id;
+	q->chunk_id = chunk_id;
+	q->start_us = time_mono_us();
+	cs->ncalls++;
+}
+
+/* Ends q, answered: its latency under dispatch row op; drops the connection. */
+static void req_end(struct chunk_req *q, unsigned op)
+{
+	chunk_stats_done(q->cs, op, q->start_us);
+	q->cs->ncalls--;
+	rpc_conn_unref(q->conn);
+}
+
+/* A read or checksum request (what) found q's replica corrupt: reports it lost. */
+static void req_corrupt(struct chunk_req *q, const char *what)
+{
+	log_error("chunk %016llx: %s found the replica corrupt; reporting it lost",
+		  (unsigned long long)q->chunk_id, what);
+	chunk_stats_checksum(q->cs);
+	chunk_report_lost(q->cs, q->chunk_id);
+}
+
 /* ---- writes and syncs: the parts of a call ---- */
 
 static struct chunk_call *call_new(struct chunk_server *cs, struct rpc_conn *c, uint64_t call_id,
 				   uint64_t chunk_id)
 {
 	struct chunk_call *call = xcalloc(1, sizeof(*call));
-	call->cs = cs;
-	call->conn = c;
-	rpc_conn_ref(c);
-	call->call_id = call_id;
-	call->chunk_id = chunk_id;
+	req_init(&call->q, cs, c, call_id, chunk_id);
 	call->parts = 1;
-	call->start_us = time_mono_us();
-	cs->ncalls++;
 	return call;
 }
 
@@ -286,26 +308,26 @@ static void call_fail(struct chunk_call *call, int err, const char *why)
 	call->why = xstrdup(why ? why : err_str(err));
 	if (err == -CAIRN_ECHECKSUM || err == -EIO || err == -ENOSPC)
 		log_warn("chunk %016llx: call from %s failed: %s",
-			 (unsigned long long)call->chunk_id, rpc_conn_peer(call->conn), call->why);
+			 (unsigned long long)call->q.chunk_id, rpc_conn_peer(call->q.conn),
+			 call->why);
 	else
 		log_debug("chunk %016llx: call from %s failed: %s",
-			  (unsigned long long)call->chunk_id, rpc_conn_peer(call->conn), call->why);
+			  (unsigned long long)call->q.chunk_id, rpc_conn_peer(call->q.conn),
+			  call->why);
 }
 
 static void call_part_done(struct chunk_call *call)
 {
 	if (--call->parts > 0)
 		return;
-	rpc_reply(call->conn, call->call_id, call->err, call->why, NULL, NULL);
-	chunk_stats_done(call->cs, call->op, call->start_us);
+	rpc_reply(call->q.conn, call->q.call_id, call->err, call->why, NULL, NULL);
 	if (!call->err && call->op == CAIRN__ENVELOPE__BODY_WRITE)
-		chunk_stats_written(call->cs, call->bytes);
+		chunk_stats_written(call->q.cs, call->bytes);
 	if (call->client) {
 		call->client->write_bytes -= call->bytes;
 		client_unref(call->client);
 	}
-	call->cs->ncalls--;
-	rpc_conn_unref(call->conn);
+	req_end(&call->q, call->op);
 	free(call->why);
 	free(call);
 }
@@ -315,8 +337,8 @@ static void on_local(int err, struct evbuffer *data, void *arg)
 {
 	struct chunk_call *call = arg;
 	if (err == -CAIRN_ECHECKSUM) {
-		chunk_stats_checksum(call->cs);
-		chunk_report_lost(call->cs, call->chunk_id);
+		chunk_stats_checksum(call->q.cs);
+		chunk_report_lost(call->q.cs, call->q.chunk_id);
 	}
 	if (err)
 		call_fail(call, err, NULL);
@@ -327,7 +349,7 @@ static void on_local(int err, struct evbuffer *data, void *arg)
 static void on_version(int err, struct evbuffer *data, void *arg)
 {
 	struct chunk_call *call = arg;
-	vpend_release(call->cs, call->chunk_id);
+	vpend_release(call->q.cs, call->q.chunk_id);
 	on_local(err, data, arg);
 }
 
@@ -378,7 +400,7 @@ static void forward_write(struct chunk_call *call, Cairn__Envelope *req, struct 
 		env.payload_crc = req->payload_crc;
 	}
 	call->parts++;
-	chunk_peer_call(call->cs, req->write->chain[0], &env, fwd, CHUNK_FWD_TIMEOUT_MS,
+	chunk_peer_call(call->q.cs, req->write->chain[0], &env, fwd, CHUNK_FWD_TIMEOUT_MS,
 			on_forwarded, call);
 	if (fwd)
 		evbuffer_free(fwd);
@@ -502,13 +524,9 @@ static void h_sync(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope 
 
 static void on_read(int err, struct evbuffer *data, const uint32_t *crcs, size_t ncrcs, void *arg)
 {
-	struct chunk_read *r = arg;
-	if (err == -CAIRN_ECHECKSUM) {
-		log_error("chunk %016llx: a read found the replica corrupt; reporting it lost",
-			  (unsigned long long)r->chunk_id);
-		chunk_stats_checksum(r->cs);
-		chunk_report_lost(r->cs, r->chunk_id);
-	}
+	struct chunk_req *r = arg;
+	if (err == -CAIRN_ECHECKSUM)
+		req_corrupt(r, "a read");
 	if (err) {
 		rpc_reply(r->conn, r->call_id, err, NULL, NULL, NULL);
 	} else {
@@ -522,9 +540,7 @@ static void on_read(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 		chunk_stats_read(r->cs, resp.length);
 		rpc_reply(r->conn, r->call_id, 0, NULL, &body, data); /* moves the bytes */
 	}
-	chunk_stats_done(r->cs, CAIRN__ENVELOPE__BODY_READ, r->start_us);
-	r->cs->ncalls--;
-	rpc_conn_unref(r->conn);
+	req_end(r, CAIRN__ENVELOPE__BODY_READ);
 	free(r);
 }
 
@@ -550,17 +566,11 @@ static int replica_ready(struct chunk_server *cs, struct rpc_conn *c, uint64_t c
 }
 
 /* A read or CrcsReq about to go to the store: its completion's state. */
-static struct chunk_read *read_new(struct chunk_server *cs, struct rpc_conn *c, uint64_t call_id,
-				   uint64_t chunk_id)
+static struct chunk_req *read_new(struct chunk_server *cs, struct rpc_conn *c, uint64_t call_id,
+				  uint64_t chunk_id)
 {
-	struct chunk_read *r = xcalloc(1, sizeof(*r));
-	r->cs = cs;
-	r->conn = c;
-	rpc_conn_ref(c);
-	r->call_id = call_id;
-	r->chunk_id = chunk_id;
-	r->start_us = time_mono_us();
-	cs->ncalls++;
+	struct chunk_req *r = xcalloc(1, sizeof(*r));
+	req_init(r, cs, c, call_id, chunk_id);
 	return r;
 }
 
@@ -580,15 +590,10 @@ static void h_read(struct chunk_server *cs, struct rpc_conn *c, Cairn__Envelope 
 
 static void on_crcs(int err, struct evbuffer *data, const uint32_t *crcs, size_t ncrcs, void *arg)
 {
-	struct chunk_read *r = arg;
+	struct chunk_req *r = arg;
 	(void)data;
-	if (err == -CAIRN_ECHECKSUM) {
-		log_error("chunk %016llx: a checksum request found the replica corrupt; reporting "
-			  "it lost",
-			  (unsigned long long)r->chunk_id);
-		chunk_stats_checksum(r->cs);
-		chunk_report_lost(r->cs, r->chunk_id);
-	}
+	if (err == -CAIRN_ECHECKSUM)
+		req_corrupt(r, "a checksum request");
 	Cairn__CrcsResp resp = CAIRN__CRCS_RESP__INIT;
 	Cairn__Envelope body = CAIRN__ENVELOPE__INIT;
 	resp.crc = (uint32_t *)crcs;
@@ -596,9 +601,7 @@ static void on_crcs(int err, struct evbuffer *data, const uint32_t *crcs, size_t
 	body.body_case = CAIRN__ENVELOPE__BODY_CRC_LIST;
 	body.crc_list = &resp;
 	rpc_reply(r->conn, r->call_id, err, NULL, err ? NULL : &body, NULL);
-	chunk_stats_done(r->cs, CAIRN__ENVELOPE__BODY_CRCS, r->start_us);
-	r->cs->ncalls--;
-	rpc_conn_unref(r->conn);
+	req_end(r, CAIRN__ENVELOPE__BODY_CRCS);
 	free(r);
 }
 

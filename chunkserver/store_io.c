@@ -752,6 +752,15 @@ static int op_range(struct store_dir *d, struct store_op *op, struct store_handl
 	return 0;
 }
 
+/* Copies the stored CRCs of the blocks from op->offset (block-aligned) to end into op->crcs. */
+static void take_crcs(struct store_op *op, const struct store_handle *h, uint64_t end)
+{
+	size_t n = (size_t)((end - op->offset + BS - 1) / BS);
+	op->crcs = xmalloc(n * sizeof(*op->crcs));
+	memcpy(op->crcs, h->h.crc + op->offset / BS, n * sizeof(*op->crcs));
+	op->ncrcs = n;
+}
+
 static int op_read(struct store_dir *d, struct store_op *op)
 {
 	struct store_handle *h;
@@ -786,13 +795,8 @@ static int op_read(struct store_dir *d, struct store_op *op)
 		pos += want;
 	}
 	evbuffer_drain(op->buf, (size_t)(off - start));
-	if (op->rcb && off == start && off < end && (end % BS == 0 || end == length)) {
-		/* Whole blocks: their CRCs can travel with them instead of being computed again. */
-		size_t n = (size_t)((end - off + BS - 1) / BS);
-		op->crcs = xmalloc(n * sizeof(*op->crcs));
-		memcpy(op->crcs, h->h.crc + off / BS, n * sizeof(*op->crcs));
-		op->ncrcs = n;
-	}
+	if (op->rcb && off == start && off < end && (end % BS == 0 || end == length))
+		take_crcs(op, h, end); /* whole blocks: their CRCs travel with them */
 	return 0;
 }
 
@@ -803,11 +807,8 @@ static int op_crcs(struct store_dir *d, struct store_op *op)
 	int rc = op_range(d, op, &h, &end);
 	if (rc < 0)
 		return rc;
-	uint64_t length = h->h.length, off = op->offset;
-	size_t n = (size_t)((end - off + BS - 1) / BS);
-	op->crcs = xmalloc(n * sizeof(*op->crcs));
-	op->ncrcs = n;
-	memcpy(op->crcs, h->h.crc + off / BS, n * sizeof(*op->crcs));
+	uint64_t length = h->h.length;
+	take_crcs(op, h, end);
 	if (end % BS == 0 || end == length)
 		return 0;
 	/* The range ends inside a block that goes on: read it, check it, CRC its head. */
@@ -818,7 +819,7 @@ static int op_crcs(struct store_dir *d, struct store_op *op)
 		return io_err(d, "read", op->chunk_id, (int)-got);
 	if ((rc = verify(d, h, op, d->scratch, last, (size_t)got, blen)) < 0)
 		return rc;
-	op->crcs[n - 1] = crc32c(0, d->scratch, (size_t)(end - last));
+	op->crcs[op->ncrcs - 1] = crc32c(0, d->scratch, (size_t)(end - last));
 	return 0;
 }
 

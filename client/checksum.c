@@ -58,11 +58,9 @@ static int chunk_crcs(cairn_t *c, const char *addr, const struct cairn_chunk_loc
 int cairn_checksum(cairn_t *c, const char *path, uint32_t *crc, uint64_t *size)
 {
 	struct cairn_stat st;
-	int err = cairn_stat(c, path, &st);
+	int err = client_stat_nondir(c, path, &st);
 	if (err)
 		return err;
-	if (st.type == CAIRN_DIR)
-		return -EISDIR;
 	struct cairn_chunk_loc *locs;
 	size_t n;
 	if ((err = cairn_chunk_locations(c, path, 0, 0, &locs, &n)) != 0)

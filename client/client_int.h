@@ -192,4 +192,14 @@ int client_post_bg(struct cairn *c, struct cjob *job);
  */
 int client_path_norm(const char *path, char **out);
 
+/*
+ * Runs a STAT of path. Returns 0 and a new *reply carrying the attr body
+ * (free with cairn__envelope__free_unpacked(*reply, NULL)), or a negative
+ * error. Any thread but the loop thread.
+ */
+int client_stat_reply(struct cairn *c, const char *path, Cairn__Envelope **reply);
+
+/* As cairn_stat(), and -EISDIR when path is a directory. */
+int client_stat_nondir(struct cairn *c, const char *path, struct cairn_stat *st);
+
 #endif

@@ -35,14 +35,8 @@ int cairn_symlink(cairn_t *c, const char *target, const char *path)
 
 ssize_t cairn_readlink(cairn_t *c, const char *path, char *buf, size_t size)
 {
-	Cairn__StatReq m = CAIRN__STAT_REQ__INIT;
-	int err = client_path_norm(path, &m.path);
-	if (err)
-		return err;
-	Cairn__Envelope req, *reply;
-	CALL_REQ(&req, STAT, stat, &m);
-	err = call_run(c, &req, CAIRN__ENVELOPE__BODY_ATTR, &reply);
-	free(m.path);
+	Cairn__Envelope *reply;
+	int err = client_stat_reply(c, path, &reply);
 	if (err)
 		return err;
 	const Cairn__Attr *a = reply->attr->attr;

@@ -64,16 +64,31 @@ static int run_ok(struct cairn *c, Cairn__Envelope *req, char *path)
 	return err;
 }
 
-int cairn_stat(cairn_t *c, const char *path, struct cairn_stat *st)
+int client_stat_reply(struct cairn *c, const char *path, Cairn__Envelope **reply)
 {
 	Cairn__StatReq m = CAIRN__STAT_REQ__INIT;
 	int err = client_path_norm(path, &m.path);
 	if (err)
 		return err;
-	Cairn__Envelope req, *reply;
+	Cairn__Envelope req;
 	CALL_REQ(&req, STAT, stat, &m);
-	err = call_run(c, &req, CAIRN__ENVELOPE__BODY_ATTR, &reply);
+	err = call_run(c, &req, CAIRN__ENVELOPE__BODY_ATTR, reply);
 	free(m.path);
+	return err;
+}
+
+int client_stat_nondir(struct cairn *c, const char *path, struct cairn_stat *st)
+{
+	int err = cairn_stat(c, path, st);
+	if (!err && st->type == CAIRN_DIR)
+		err = -EISDIR;
+	return err;
+}
+
+int cairn_stat(cairn_t *c, const char *path, struct cairn_stat *st)
+{
+	Cairn__Envelope *reply;
+	int err = client_stat_reply(c, path, &reply);
 	if (err)
 		return err;
 	if (reply->attr->attr)

@@ -45,11 +45,9 @@ static int grow(cairn_t *c, const char *path, uint64_t size)
 int cairn_truncate(cairn_t *c, const char *path, uint64_t size)
 {
 	struct cairn_stat st;
-	int err = cairn_stat(c, path, &st);
+	int err = client_stat_nondir(c, path, &st);
 	if (err)
 		return err;
-	if (st.type == CAIRN_DIR)
-		return -EISDIR;
 	if (size > st.size)
 		return grow(c, path, size);
 	Cairn__TruncateReq m = CAIRN__TRUNCATE_REQ__INIT;

@@ -67,31 +67,32 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 	free(big);
 }
 
+/* The characters XML text and attributes write as entities. */
+static const struct {
+	char ch;
+	const char *entity;
+} xml_entities[] = {
+    {'&', "&amp;"}, {'<', "&lt;"}, {'>', "&gt;"}, {'"', "&quot;"}, {'\'', "&apos;"},
+};
+
+static const char *xml_entity(char ch)
+{
+	for (size_t i = 0; i < sizeof(xml_entities) / sizeof(xml_entities[0]); i++)
+		if (xml_entities[i].ch == ch)
+			return xml_entities[i].entity;
+	return NULL;
+}
+
 void sbuf_xml(struct sbuf *b, const char *s)
 {
 	for (; *s; s++) {
-		switch (*s) {
-		case '&':
-			sbuf_adds(b, "&amp;");
-			break;
-		case '<':
-			sbuf_adds(b, "&lt;");
-			break;
-		case '>':
-			sbuf_adds(b, "&gt;");
-			break;
-		case '"':
-			sbuf_adds(b, "&quot;");
-			break;
-		case '\'':
-			sbuf_adds(b, "&apos;");
-			break;
-		default:
-			if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
-				sbuf_printf(b, "&#x%x;", (unsigned char)*s);
-			else
-				sbuf_add(b, s, 1);
-		}
+		const char *entity = xml_entity(*s);
+		if (entity)
+			sbuf_adds(b, entity);
+		else if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
+			sbuf_printf(b, "&#x%x;", (unsigned char)*s);
+		else
+			sbuf_add(b, s, 1);
 	}
 }
 
@@ -346,6 +347,15 @@ static int read_line(struct http_conn *c, char *line, size_t max)
 	}
 }
 
+/* A chunk-size line (hex, maybe ";extensions") into *n. Returns 0 or -EBADMSG. */
+static int chunk_size_line(const char *line, unsigned long long *n)
+{
+	char *end;
+	errno = 0;
+	*n = strtoull(line, &end, 16);
+	return errno || end == line || (*end && *end != ';') ? -EBADMSG : 0;
+}
+
 /* Starts the next chunk of a chunked body: its size into r->remaining, or the end. */
 static int next_chunk(struct http_conn *c, struct http_req *r, int first)
 {
@@ -353,13 +363,9 @@ static int next_chunk(struct http_conn *c, struct http_req *r, int first)
 	int rc;
 	if (!first && ((rc = read_line(c, line, sizeof(line))) < 0 || line[0] != '\0'))
 		return rc < 0 ? rc : -EBADMSG;
-	if ((rc = read_line(c, line, sizeof(line))) < 0)
+	unsigned long long n;
+	if ((rc = read_line(c, line, sizeof(line))) < 0 || (rc = chunk_size_line(line, &n)) < 0)
 		return rc;
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(line, &end, 16);
-	if (errno || end == line || (*end && *end != ';'))
-		return -EBADMSG;
 	r->remaining = n;
 	if (n == 0) {
 		do { /* trailers, up to the empty line */
@@ -439,13 +445,9 @@ static int aws_next(struct http_conn *c, struct http_req *r)
 	if (r->aws_started && ((rc = aws_line(c, r, line, sizeof(line))) < 0 || line[0]))
 		return rc < 0 ? rc : -EBADMSG;
 	r->aws_started = 1;
-	if ((rc = aws_line(c, r, line, sizeof(line))) < 0)
+	unsigned long long n;
+	if ((rc = aws_line(c, r, line, sizeof(line))) < 0 || (rc = chunk_size_line(line, &n)) < 0)
 		return rc;
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(line, &end, 16);
-	if (errno || end == line || (*end && *end != ';'))
-		return -EBADMSG;
 	r->aws_left = n;
 	if (n == 0) {
 		do {

@@ -312,6 +312,22 @@ static int writer_close(struct cfuse *m, struct cfuse_inode *e)
 }
 
 /*
+ * Under e's write lock, when e has a writer: closes it (writer_close())
+ * when may_close and this is the only write handle and nothing holds it
+ * open, else commits it (cairn_fsync). Returns 0 or a negative error.
+ */
+static int writer_commit(struct cfuse *m, struct cfuse_inode *e, int may_close)
+{
+	int err = 0;
+	pthread_mutex_lock(&e->wlock);
+	if (e->w)
+		err = may_close && e->nwrite == 1 && !e->held ? writer_close(m, e)
+							      : cairn_fsync(e->w);
+	pthread_mutex_unlock(&e->wlock);
+	return err;
+}
+
+/*
  * Cuts e's file to size > 0 with the metaserver's truncate (cairn_truncate,
  * from the datasets work): the writer is closed first (committing what was
  * written) and opened again after. Without that call: -EOPNOTSUPP. wlock held.
@@ -942,14 +958,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cfuse *m = mount_of(req);
 	struct cfuse_handle *h = (struct cfuse_handle *)(uintptr_t)fi->fh;
-	struct cfuse_inode *e = h->ino;
-	int err = 0;
-	if (h->write) {
-		pthread_mutex_lock(&e->wlock);
-		if (e->w)
-			err = e->nwrite == 1 && !e->held ? writer_close(m, e) : cairn_fsync(e->w);
-		pthread_mutex_unlock(&e->wlock);
-	}
+	int err = h->write ? writer_commit(m, h->ino, 1) : 0;
 	fuse_reply_err(req, to_errno(m, err, "close"));
 }
 
@@ -957,12 +966,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 {
 	struct cfuse *m = mount_of(req);
 	struct cfuse_handle *h = (struct cfuse_handle *)(uintptr_t)fi->fh;
-	struct cfuse_inode *e = h->ino;
-	int err = 0;
-	pthread_mutex_lock(&e->wlock);
-	if (e->w)
-		err = cairn_fsync(e->w);
-	pthread_mutex_unlock(&e->wlock);
+	int err = writer_commit(m, h->ino, 0);
 	fuse_reply_err(req, to_errno(m, err, "fsync"));
 }
 

@@ -21,7 +21,6 @@
 #include "checkpoint.h"
 #include "crc32c.h"
 #include "fuzz_util.h"
-#include "log.h"
 
 #define NAME "checkpoint.00000000000000000005"
 
@@ -72,17 +71,9 @@ static void write_built(const char *dir, struct fuzz_in *in, uint8_t mode)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int quiet;
-	if (!quiet++)
-		log_set_level((enum log_level)(LOGL_ERROR + 1)); /* silent */
-	const char *dir = fuzz_dir();
-	fuzz_clear(dir);
 	struct fuzz_in in = {data, size};
-	uint8_t mode = fuzz_u8(&in);
-	if (mode & 1)
-		fuzz_write(dir, NAME, in.p, in.n);
-	else
-		write_built(dir, &in, mode);
+	const char *dir;
+	fuzz_files(&in, NAME, write_built, &dir);
 	struct ns *ns = NULL;
 	uint64_t seq = 0;
 	char *cause = NULL;

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "chunk.h"
@@ -61,11 +60,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!base)
 		start();
-	struct fuzz_in in = {data, size};
-	uint8_t mode = fuzz_u8(&in);
-	struct evbuffer *stream = evbuffer_new();
-	fuzz_frames(&in, stream, !(mode & 1));
-	fuzz_exchange(base, port, stream);
-	evbuffer_free(stream);
+	fuzz_dispatch(base, port, data, size);
 	return 0;
 }

@@ -18,7 +18,6 @@
 
 #include "crc32c.h"
 #include "fuzz_util.h"
-#include "log.h"
 #include "ns.h"
 #include "recover.h"
 
@@ -83,17 +82,9 @@ static void write_records(const char *dir, struct fuzz_in *in, uint8_t mode)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int quiet;
-	if (!quiet++)
-		log_set_level((enum log_level)(LOGL_ERROR + 1)); /* silent */
-	const char *dir = fuzz_dir();
-	fuzz_clear(dir);
 	struct fuzz_in in = {data, size};
-	uint8_t mode = fuzz_u8(&in);
-	if (mode & 1)
-		fuzz_write(dir, "oplog.00000000000000000001", in.p, in.n);
-	else
-		write_records(dir, &in, mode);
+	const char *dir;
+	uint8_t mode = fuzz_files(&in, "oplog.00000000000000000001", write_records, &dir);
 	struct ns *ns = NULL;
 	uint64_t ckpt = 0, last = 0;
 	char *cause = NULL;

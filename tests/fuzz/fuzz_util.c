@@ -19,6 +19,7 @@
 
 #include "crc32c.h"
 #include "frame.h"
+#include "log.h"
 
 const uint8_t *fuzz_take(struct fuzz_in *in, size_t len, size_t *got)
 {
@@ -260,4 +261,29 @@ void fuzz_exchange(struct event_base *base, int port, struct evbuffer *stream)
 	evbuffer_drain(stream, evbuffer_get_length(stream));
 	close(fd);
 	event_base_loop(base, EVLOOP_NONBLOCK); /* let the server see the reset */
+}
+
+void fuzz_dispatch(struct event_base *base, int port, const uint8_t *data, size_t size)
+{
+	struct fuzz_in in = {data, size};
+	uint8_t mode = fuzz_u8(&in);
+	struct evbuffer *stream = evbuffer_new();
+	fuzz_frames(&in, stream, !(mode & 1));
+	fuzz_exchange(base, port, stream);
+	evbuffer_free(stream);
+}
+
+uint8_t fuzz_files(struct fuzz_in *in, const char *name, fuzz_build_fn build, const char **dir)
+{
+	static int quiet;
+	if (!quiet++)
+		log_set_level((enum log_level)(LOGL_ERROR + 1)); /* silent */
+	*dir = fuzz_dir();
+	fuzz_clear(*dir);
+	uint8_t mode = fuzz_u8(in);
+	if (mode & 1)
+		fuzz_write(*dir, name, in->p, in->n);
+	else
+		build(*dir, in, mode);
+	return mode;
 }

@@ -53,6 +53,13 @@ void fuzz_frames(struct fuzz_in *in, struct evbuffer *out, int reencode);
 struct event_base;
 void fuzz_exchange(struct event_base *base, int port, struct evbuffer *stream);
 
+/*
+ * One dispatch target's input: after a mode byte, the frames the rest
+ * describes (fuzz_frames(), reencoded unless mode bit 0 is set) sent to
+ * the in-process server at 127.0.0.1:port (fuzz_exchange()).
+ */
+void fuzz_dispatch(struct event_base *base, int port, const uint8_t *data, size_t size);
+
 /* A free TCP port on 127.0.0.1 (bound, read, released). */
 int fuzz_free_port(void);
 
@@ -68,5 +75,16 @@ void fuzz_be32(uint8_t *p, uint32_t v);
 void fuzz_be64(uint8_t *p, uint64_t v);
 /* Writes len bytes as dir/name. */
 void fuzz_write(const char *dir, const char *name, const void *data, size_t len);
+
+/* Writes into dir the files that in (after the mode byte) describes. */
+typedef void (*fuzz_build_fn)(const char *dir, struct fuzz_in *in, uint8_t mode);
+
+/*
+ * The start of a target that loads files: silences the log, empties
+ * fuzz_dir() and fills it from in: after a mode byte, the rest of in as
+ * the file name when mode bit 0 is set, else what build writes. Returns
+ * the mode byte; *dir gets fuzz_dir().
+ */
+uint8_t fuzz_files(struct fuzz_in *in, const char *name, fuzz_build_fn build, const char **dir);
 
 #endif

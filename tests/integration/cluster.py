@@ -244,6 +244,15 @@ def flip_replica(chunk, chunk_id, offset=1000, n=4):
     return path, good
 
 
+def module_cluster(tmp_path_factory, name, nchunks=1, replication=1):
+    """For a module-scoped fixture (`yield from`): a started cluster of nchunks
+    chunkservers keeping `replication` copies of a file, killed after the module."""
+    c = Cluster(tmp_path_factory.mktemp(name), nchunks=nchunks,
+                meta_extra=("--replication", str(replication))).start()
+    yield c
+    c.kill()
+
+
 def cairn_run(cluster, *args, input=None, check=True, timeout="20s"):
     """Runs the CLI against cluster with bytes in and out; with check, a failure raises
     with its stderr. Returns the CompletedProcess."""

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from cluster import Cluster, cairn_run
+from cluster import cairn_run, module_cluster
 
 KIB, MIB = 1 << 10, 1 << 20
 SIZES = [0, 1, 1000, 64 * KIB, 64 * KIB + 1, MIB - 1, MIB, 2 * MIB + 12345]
@@ -16,10 +16,7 @@ SIZES = [0, 1, 1000, 64 * KIB, 64 * KIB + 1, MIB - 1, MIB, 2 * MIB + 12345]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("sum"), nchunks=2,
-                meta_extra=("--replication", "2")).start()
-    yield c
-    c.kill()
+    yield from module_cluster(tmp_path_factory, "sum", nchunks=2, replication=2)
 
 
 def cairn(cluster, *args, input=None):

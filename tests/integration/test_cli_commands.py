@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from cluster import Cluster, cairn_run, wait_for
+from cluster import cairn_run as cairn, module_cluster, wait_for
 from conftest import BIN, cprog
 
 KIB, MIB = 1 << 10, 1 << 20
@@ -21,14 +21,8 @@ KIB, MIB = 1 << 10, 1 << 20
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("cmds"), nchunks=1,
-                meta_extra=("--replication", "1")).start()
-    yield c
-    c.kill()
+    yield from module_cluster(tmp_path_factory, "cmds")
 
-
-def cairn(cluster, *args, input=None, check=True):
-    return cairn_run(cluster, *args, input=input, check=check)
 
 def out(cluster, *args):
     return cairn(cluster, *args).stdout

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from cluster import Cluster, cairn_run
+from cluster import cairn_run as cairn, module_cluster
 from conftest import BIN
 
 KIB, MIB = 1 << 10, 1 << 20
@@ -19,14 +19,8 @@ KIB, MIB = 1 << 10, 1 << 20
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("copy"), nchunks=1,
-                meta_extra=("--replication", "1")).start()
-    yield c
-    c.kill()
+    yield from module_cluster(tmp_path_factory, "copy")
 
-
-def cairn(cluster, *args, input=None, check=True):
-    return cairn_run(cluster, *args, input=input, check=check)
 
 def err_line(r, status=1):
     lines = r.stderr.decode().strip().splitlines()

@@ -228,6 +228,16 @@ int cli_glob(struct cli *cli, const char *pattern, struct cli_strs *out);
 int cli_expand(struct cli *cli, int n, char **args, struct cli_strs *out);
 
 /*
+ * For a command taking one or more PATH operands argv[optind..argc): a
+ * usage error ("missing PATH") when there are none, else cli_connect().
+ * Returns an exit status.
+ */
+int cli_need_paths(struct cli *cli, int argc);
+
+/* cli_need_paths(), then cli_expand() of the operands into out. Returns an exit status. */
+int cli_path_args(struct cli *cli, int argc, char **argv, struct cli_strs *out);
+
+/*
  * Calls fn for path (attributes st) and, when recursive and path is a
  * directory, for everything under it, each directory before what it
  * holds. fn returns CLI_OK or CLI_FAIL (after printing why); the walk goes
@@ -241,6 +251,18 @@ int cli_walk(struct cli *cli, const char *path, const struct cairn_stat *st, int
 
 /* cli_walk() from each of n command-line arguments (globs expanded). Returns an exit status. */
 int cli_walk_args(struct cli *cli, int n, char **args, int recursive, cli_visit_fn fn, void *arg);
+
+/*
+ * For `cmd [-R] SPEC PATH...` (chmod, chown, chgrp): parses the options,
+ * setting *recursive for -R, and gives a usage error with the words
+ * missing when SPEC or PATH is absent. Returns CLI_OK (SPEC is
+ * argv[optind]) or an exit status.
+ */
+int cli_spec_args(struct cli *cli, int argc, char **argv, const char *missing, int *recursive);
+
+/* Connects and cli_walk_args() over the PATHs after SPEC. Returns an exit status. */
+int cli_spec_walk(struct cli *cli, int argc, char **argv, int recursive, cli_visit_fn fn,
+		  void *arg);
 
 /*
  * n bytes in buf: the number, or with human set "1.5 K", "12 M", "3.0 G"

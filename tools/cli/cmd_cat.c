@@ -45,13 +45,9 @@ int cmd_cat(struct cli *cli, int argc, char **argv)
 	int rc;
 	if (cli_getopt(cli, argc, argv, "", NULL) != -1)
 		return cli->rc; /* only global flags here */
-	if (optind == argc)
-		return cli_usage(cli, "missing PATH");
-	if ((rc = cli_connect(cli)) != CLI_OK)
-		return rc;
-	char *buf = xmalloc(CLI_CAT_BUF);
 	struct cli_strs paths = {0};
-	rc = cli_expand(cli, argc - optind, argv + optind, &paths);
+	rc = cli_path_args(cli, argc, argv, &paths);
+	char *buf = xmalloc(CLI_CAT_BUF);
 	for (size_t i = 0; rc != CLI_USAGE && i < paths.n && !cli->unreachable; i++)
 		if (cat_one(cli, paths.v[i], buf) != CLI_OK)
 			rc = CLI_FAIL;

@@ -20,14 +20,9 @@ static int set_mode(struct cli *cli, const char *path, const struct cairn_stat *
 
 int cmd_chmod(struct cli *cli, int argc, char **argv)
 {
-	int opt, rc, recursive = 0;
-	while ((opt = cli_getopt(cli, argc, argv, "R", NULL)) != -1) {
-		if (opt != 'R')
-			return cli->rc;
-		recursive = 1;
-	}
-	if (argc - optind < 2)
-		return cli_usage(cli, "missing MODE or PATH");
+	int rc, recursive;
+	if ((rc = cli_spec_args(cli, argc, argv, "missing MODE or PATH", &recursive)) != CLI_OK)
+		return rc;
 	char *end;
 	errno = 0;
 	unsigned long mode = strtoul(argv[optind], &end, 8);
@@ -35,7 +30,5 @@ int cmd_chmod(struct cli *cli, int argc, char **argv)
 		return cli_usage(cli, "MODE must be octal (like 644 or 2755), not '%s'",
 				 argv[optind]);
 	uint32_t m = (uint32_t)mode;
-	if ((rc = cli_connect(cli)) != CLI_OK)
-		return rc;
-	return cli_walk_args(cli, argc - optind - 1, argv + optind + 1, recursive, set_mode, &m);
+	return cli_spec_walk(cli, argc, argv, recursive, set_mode, &m);
 }

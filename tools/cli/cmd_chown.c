@@ -72,20 +72,14 @@ static int parse_spec(struct cli *cli, const char *spec, int chgrp, struct ids *
 
 int cli_chown_run(struct cli *cli, int argc, char **argv, int chgrp)
 {
-	int opt, rc, recursive = 0;
-	while ((opt = cli_getopt(cli, argc, argv, "R", NULL)) != -1) {
-		if (opt != 'R')
-			return cli->rc;
-		recursive = 1;
-	}
-	if (argc - optind < 2)
-		return cli_usage(cli, chgrp ? "missing GROUP or PATH" : "missing OWNER or PATH");
+	int rc, recursive;
+	const char *missing = chgrp ? "missing GROUP or PATH" : "missing OWNER or PATH";
+	if ((rc = cli_spec_args(cli, argc, argv, missing, &recursive)) != CLI_OK)
+		return rc;
 	struct ids ids;
 	if ((rc = parse_spec(cli, argv[optind], chgrp, &ids)) != 0)
 		return rc;
-	if ((rc = cli_connect(cli)) != CLI_OK)
-		return rc;
-	return cli_walk_args(cli, argc - optind - 1, argv + optind + 1, recursive, set_ids, &ids);
+	return cli_spec_walk(cli, argc, argv, recursive, set_ids, &ids);
 }
 
 int cmd_chown(struct cli *cli, int argc, char **argv)

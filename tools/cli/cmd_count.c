@@ -21,11 +21,8 @@ int cmd_count(struct cli *cli, int argc, char **argv)
 		else
 			return cli->rc;
 	}
-	if (optind == argc)
-		return cli_usage(cli, "missing PATH");
 	struct cli_strs paths = {0};
-	if ((rc = cli_connect(cli)) == CLI_OK)
-		rc = cli_expand(cli, argc - optind, argv + optind, &paths);
+	rc = cli_path_args(cli, argc, argv, &paths);
 	for (size_t i = 0; rc != CLI_USAGE && i < paths.n && !cli->unreachable; i++) {
 		struct cairn_stat st;
 		struct cli_usage u = {0};

@@ -187,11 +187,8 @@ int cmd_stat(struct cli *cli, int argc, char **argv)
 	char bad = fmt ? format_check(fmt) : 0;
 	if (bad)
 		return cli_usage(cli, "--format: unknown conversion %%%c", bad);
-	if (optind == argc)
-		return cli_usage(cli, "missing PATH");
 	struct cli_strs paths = {0};
-	if ((rc = cli_connect(cli)) == CLI_OK)
-		rc = cli_expand(cli, argc - optind, argv + optind, &paths);
+	rc = cli_path_args(cli, argc, argv, &paths);
 	for (size_t i = 0; rc != CLI_USAGE && i < paths.n && !cli->unreachable; i++) {
 		const char *path = paths.v[i];
 		struct cairn_stat st;

@@ -16,9 +16,7 @@ int cmd_touch(struct cli *cli, int argc, char **argv)
 	int rc;
 	if (cli_getopt(cli, argc, argv, "", NULL) != -1)
 		return cli->rc; /* only global flags here */
-	if (optind == argc)
-		return cli_usage(cli, "missing PATH");
-	if ((rc = cli_connect(cli)) != CLI_OK)
+	if ((rc = cli_need_paths(cli, argc)) != CLI_OK)
 		return rc;
 	for (int i = optind; i < argc && !cli->unreachable; i++) {
 		char *path = cli_path(cli, argv[i], &rc);

@@ -212,6 +212,43 @@ int cli_walk(struct cli *cli, const char *path, const struct cairn_stat *st, int
 	return rc;
 }
 
+int cli_spec_args(struct cli *cli, int argc, char **argv, const char *missing, int *recursive)
+{
+	int opt;
+	*recursive = 0;
+	while ((opt = cli_getopt(cli, argc, argv, "R", NULL)) != -1) {
+		if (opt != 'R')
+			return cli->rc;
+		*recursive = 1;
+	}
+	if (argc - optind < 2)
+		return cli_usage(cli, "%s", missing);
+	return CLI_OK;
+}
+
+int cli_spec_walk(struct cli *cli, int argc, char **argv, int recursive, cli_visit_fn fn, void *arg)
+{
+	int rc = cli_connect(cli);
+	if (rc != CLI_OK)
+		return rc;
+	return cli_walk_args(cli, argc - optind - 1, argv + optind + 1, recursive, fn, arg);
+}
+
+int cli_need_paths(struct cli *cli, int argc)
+{
+	if (optind == argc)
+		return cli_usage(cli, "missing PATH");
+	return cli_connect(cli);
+}
+
+int cli_path_args(struct cli *cli, int argc, char **argv, struct cli_strs *out)
+{
+	int rc = cli_need_paths(cli, argc);
+	if (rc == CLI_OK)
+		rc = cli_expand(cli, argc - optind, argv + optind, out);
+	return rc;
+}
+
 int cli_walk_args(struct cli *cli, int n, char **args, int recursive, cli_visit_fn fn, void *arg)
 {
 	struct cli_strs paths = {0};
