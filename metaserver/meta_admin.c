@@ -23,6 +23,7 @@
 #include "chunkmap.h"
 #include "held.h"
 #include "meta_int.h"
+#include "meta_stats.h"
 #include "nodes.h"
 #include "ns.h"
 #include "util.h"
@@ -271,22 +272,6 @@ void meta_admin_fsck(struct meta_server *ms, struct meta_call *call, Cairn__Enve
 
 /* ---- status page -------------------------------------------------------------------------- */
 
-/* Appends s as a JSON string. */
-static void json_str(struct evbuffer *out, const char *s)
-{
-	evbuffer_add(out, "\"", 1);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			evbuffer_add_printf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			evbuffer_add_printf(out, "\\u%04x", ch);
-		else
-			evbuffer_add(out, s, 1);
-	}
-	evbuffer_add(out, "\"", 1);
-}
-
 /* "held_count" and "held_replicas": those not deleted on a guess, and why (the first 1000). */
 static void held_status(struct meta_server *ms, struct evbuffer *out)
 {
@@ -298,7 +283,7 @@ static void held_status(struct meta_server *ms, struct evbuffer *out)
 		evbuffer_add_printf(
 		    out, "%s{\"chunk\": %llu, \"version\": %llu, \"node\": ", i ? ", " : "",
 		    (unsigned long long)v[i].chunk, (unsigned long long)v[i].version);
-		json_str(out, node ? node->addr : "");
+		meta_http_json_str(out, node ? node->addr : "");
 		evbuffer_add_printf(out, ", \"why\": \"%s\"}", held_why_name(v[i].why));
 	}
 	evbuffer_add_printf(out, "]");
@@ -327,7 +312,7 @@ void meta_admin_status(struct meta_server *ms, struct evbuffer *out)
 	for (size_t i = 0; i < n; i++) {
 		const struct nodes_node *node = nodes_get(ms->nodes, (uint32_t)i);
 		evbuffer_add_printf(out, "%s{\"addr\": ", i ? ", " : "");
-		json_str(out, node->addr);
+		meta_http_json_str(out, node->addr);
 		evbuffer_add_printf(
 		    out,
 		    ", \"state\": \"%s\", \"replicas\": %zu, \"used\": %llu, "
