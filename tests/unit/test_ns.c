@@ -6,6 +6,7 @@
  * (dropping the same chunks); chunk records that do not fit; a
  * 100,000-entry directory listed by pages; a 100,000-deep tree walked and
  * removed without recursion; bad paths; and a rough speed measurement.
+ * Files' own chunk sizes and ns_remove_file are in test_ns_file.
  *
  * Usage: test_ns [SEED] (the seed in use is printed; CAIRN_TEST_SEED works too).
  */
@@ -1302,54 +1303,6 @@ static void test_chunk_records(void)
  * neither (truncation drops chunks by the file's own size); sizes past
  * NS_CHUNK_SIZE_MAX and sizes on directories are refused.
  */
-static void test_file_chunk_sizes(void)
-{
-	struct ns *ns = ns_new();
-	struct drops d = {0, 0};
-	struct ns_inode *a, *b, *c;
-	struct ns_chunk k;
-	ns_set_drop(ns, on_drop, &d);
-	ns_set_chunk_size(ns, 1 << 20);
-	ns_set_format_chunk_size(ns, 8 << 20);
-	CHECK(ns_format_chunk_size(ns) == 8 << 20);
-	CHECK(ns_create(ns, "/a", 0644, 0, 0, 0, 1, 1, &a) == 0);
-	CHECK(ns_create_sized(ns, "/b", 0644, 0, 0, 0, 4 << 20, 1, 1, &b) == 0);
-	CHECK(ns_create_sized(ns, "/x", 0644, 0, 0, 0, NS_CHUNK_SIZE_MAX * 2, 1, 1, NULL) ==
-	      -EINVAL);
-	Cairn__LogMknod m = CAIRN__LOG_MKNOD__INIT;
-	Cairn__LogRecord rec = CAIRN__LOG_RECORD__INIT;
-	m.parent = NS_ROOT_ID, m.name = "c", m.id = ns_next_id(ns);
-	m.type = CAIRN__FILE_TYPE__FILE_TYPE_FILE;
-	rec.op_case = CAIRN__LOG_RECORD__OP_MKNOD, rec.mknod = &m;
-	CHECK(ns_apply(ns, &rec) == 0); /* made before per-file sizes */
-	m.name = "dir", m.id = ns_next_id(ns), m.type = CAIRN__FILE_TYPE__FILE_TYPE_DIR;
-	m.chunk_size = 1 << 20;
-	CHECK(ns_apply(ns, &rec) == -EINVAL);
-	ns_set_chunk_size(ns, 2 << 20); /* a restart with another default */
-	CHECK(ns_lookup(ns, "/a", &a) == 0 && ns_file_chunk_size(ns, a) == 1 << 20);
-	CHECK(ns_lookup(ns, "/b", &b) == 0 && ns_file_chunk_size(ns, b) == 4 << 20);
-	CHECK(ns_lookup(ns, "/c", &c) == 0 && ns_file_chunk_size(ns, c) == 8 << 20);
-	Cairn__Attr attr = CAIRN__ATTR__INIT;
-	ns_fill_attr(c, &attr);
-	CHECK(attr.chunk_size == 0);
-	ns_fill_attr(b, &attr);
-	CHECK(attr.chunk_size == 4 << 20);
-	/* Three chunks each; a size of 1.5 chunks of the file's own keeps two. */
-	uint64_t ids[3] = {ns_inode_id(a), ns_inode_id(b), ns_inode_id(c)};
-	uint64_t cs[3] = {1 << 20, 4 << 20, 8 << 20};
-	for (int f = 0; f < 3; f++) {
-		for (uint64_t i = 0; i < 3; i++)
-			CHECK(ns_chunk_alloc(ns, ids[f], i, 2, &k) == 0);
-		CHECK(ns_set_size(ns, ids[f], 3 * cs[f], 3) == 0);
-		uint64_t before = d.n;
-		size_t n;
-		CHECK(ns_set_size(ns, ids[f], cs[f] + cs[f] / 2, 4) == 0 && d.n == before + 1);
-		ns_inode_chunks(ns_get(ns, ids[f]), &n);
-		CHECK(n == 2);
-	}
-	ns_free(ns);
-}
-
 /* ns_restore rebuilds a tree from its walk, with ids and attributes. */
 static int restore_one(void *arg, const struct ns_inode *ino)
 {
@@ -1516,27 +1469,6 @@ static void bench(void)
 }
 
 /* ns_remove_file(): a file by id goes (its chunks to the drop hook); a directory stays. */
-static void test_remove_file(void)
-{
-	struct ns *ns = ns_new();
-	struct drops d = {0, 0};
-	struct ns_inode *f, *dir;
-	struct ns_chunk k;
-	ns_set_drop(ns, on_drop, &d);
-	CHECK(ns_mkdir(ns, "/d", 0755, 0, 0, 0, 1, &dir) == 0);
-	CHECK(ns_create(ns, "/d/.f.0123456789abcdef._COPYING_", 0644, 0, 0, 2, 1, 1, &f) == 0);
-	uint64_t fid = ns_inode_id(f), did = ns_inode_id(dir);
-	CHECK(strcmp(ns_inode_name(f), ".f.0123456789abcdef._COPYING_") == 0);
-	CHECK(strcmp(ns_inode_name(ns_get(ns, NS_ROOT_ID)), "") == 0);
-	CHECK(ns_chunk_alloc(ns, fid, 0, 2, &k) == 0);
-	CHECK(ns_remove_file(ns, did, 3) == -EISDIR);
-	CHECK(ns_remove_file(ns, fid, 3) == 0);
-	CHECK(ns_get(ns, fid) == NULL && d.n == 1);
-	CHECK(ns_lookup(ns, "/d/.f.0123456789abcdef._COPYING_", &f) == -ENOENT);
-	CHECK(ns_remove_file(ns, fid, 4) == -ENOENT);
-	ns_free(ns);
-}
-
 int main(int argc, char **argv)
 {
 	uint64_t seed = 0x5eed2024cafeull;
@@ -1551,8 +1483,6 @@ int main(int argc, char **argv)
 	test_symlinks();
 	test_xattrs();
 	test_chunk_records();
-	test_remove_file();
-	test_file_chunk_sizes();
 	test_random(seed);
 	test_big_dir();
 	test_deep_tree();
