@@ -2,7 +2,8 @@
  * rpc: pipelined calls over non-blocking sockets on a libevent loop
  * (DESIGN §3), for servers (rpc_server: a listener and the connections it
  * accepted) and clients (rpc_client: one connection, made on demand, remade
- * with back-off).
+ * with back-off). The server side (listener, limits) is in rpc_server.c;
+ * what both share is in rpc_int.h.
  *
  * Design. Each connection is an rpc_conn around one socket with an input
  * and an output evbuffer and its own events; there is no bufferevent,
@@ -75,6 +76,7 @@
  * is on its server's starved list iff its starved bit is set.
  */
 #include "rpc.h"
+#include "rpc_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -97,150 +99,8 @@
 #include "log.h"
 #include "util.h"
 
-#define RPC_READ_FRAMES	      256u	   /* frames parsed per read callback */
-#define RPC_READ_BYTES	      (4u << 20)   /* bytes parsed per read callback */
-#define RPC_READ_MIN	      (16u << 10)  /* first and smallest read(2) */
-#define RPC_MAX_READ	      (256u << 10) /* bytes per read(2) */
-#define RPC_MAX_WRITE	      (1u << 20)   /* bytes per writev(2) */
-#define RPC_WRITE_TURN	      (4u << 20)   /* bytes written per turn before yielding */
-#define RPC_IN_HIGH	      (FRAME_HEADER_SIZE + FRAME_MAX_ENVELOPE + FRAME_MAX_PAYLOAD + (1u << 20))
-#define RPC_TABLE_MIN	      64u	   /* initial buckets of a conn's call table */
-#define RPC_CONNECT_TIMEOUT_S 5		   /* a connect still pending after this fails */
-#define RPC_MAX_TIMEOUT_MS    (1ull << 40) /* ~35 years: keeps deadline sums in range */
-#define RPC_BACKOFF_MIN_MS    50u
-#define RPC_BACKOFF_MAX_MS    2000u
-#define RPC_ACCEPT_PAUSE_MS   100u /* listener rest after an accept error (EMFILE) */
-#define RPC_SWEEP_MIN_MS      50u
-#define RPC_SWEEP_MAX_MS      1000u
-#define RPC_DEF_CONNS	      4096
-#define RPC_DEF_BUFFERED      (256ull << 20)
-#define RPC_DEF_TIMEOUT_MS    30000u
-
-/* Why a server closed or held back a connection: each logged once per window. */
-enum rpc_cause {
-	CAUSE_CONNS,
-	CAUSE_BIG_FRAME,
-	CAUSE_SLOW_FRAME,
-	CAUSE_IDLE,
-	CAUSE_FULL,
-	CAUSE_BAD_FRAME,
-	N_CAUSES
-};
-
-static const char *const cause_text[N_CAUSES] = {
-    "connection refused: --max-conns connections are open",
-    "connection closed: its frame is over --max-frame",
-    "connection closed: its frame stayed unfinished past --frame-timeout",
-    "connection closed: no call within --idle-timeout of connecting",
-    "reading paused: --max-buffered bytes of input are held",
-    "connection closed: a bad frame",
-};
-
-/* A cause's log window: the first event is logged, the rest counted. */
-struct rpc_note {
-	uint64_t since; /* monotonic ms the window began; 0: none open */
-	uint64_t more;	/* events since the logged one */
-};
-
-struct rpc_pending;
-
-TAILQ_HEAD(rpc_pending_list, rpc_pending);
-
-/* The calls of one conn or client that have a deadline, earliest first. */
-struct rpc_deadlines {
-	struct rpc_pending_list list;
-	struct event *timer;
-	uint64_t armed; /* monotonic ms the timer fires at; 0 when not armed */
-};
-
-struct rpc_pending {
-	struct rpc_pending *hnext;	/* call table chain, while sent */
-	TAILQ_ENTRY(rpc_pending) qlink; /* client queue, or a list being failed */
-	TAILQ_ENTRY(rpc_pending) dlink; /* deadline list, while dl is set */
-	uint64_t id;
-	uint64_t deadline;	  /* monotonic ms; 0 for none */
-	struct rpc_deadlines *dl; /* on this deadline list; NULL when not */
-	struct rpc_conn *conn;	  /* sent on; NULL while queued */
-	struct rpc_client *cl;	  /* queued on; NULL once sent */
-	struct evbuffer *frame;	  /* the framed call, while queued */
-	rpc_reply_fn cb;
-	void *arg;
-};
-
-struct rpc_conn {
-	struct event_base *base;
-	evutil_socket_t fd; /* -1 once closed */
-	struct evbuffer *in, *out;
-	struct event *rev;    /* readable (persistent) */
-	struct event *wev;    /* writable, or the connect finished (persistent) */
-	struct event *flush;  /* made active to write output framed outside a read */
-	struct event *resume; /* zero timer: parse more buffered input */
-	const struct rpc_conn_ops *ops;
-	void *arg;
-	int refs;
-	unsigned open : 1;	 /* not yet closed */
-	unsigned connecting : 1; /* client side, connect(2) in progress */
-	unsigned paused : 1;	 /* reading stopped for back-pressure */
-	unsigned reading : 1;	 /* rev is added */
-	unsigned writing : 1;	 /* wev is added */
-	unsigned flushing : 1;	 /* flush is active */
-	unsigned in_input : 1;	 /* inside conn_process_input(): it writes at its end */
-	unsigned called : 1;	 /* a request has come in (idle_timeout_ms no longer applies) */
-	unsigned starved : 1;	 /* on its server's starved list */
-	size_t rdsize;		 /* bytes the next read(2) asks for */
-	uint64_t next_id;
-	struct rpc_pending **table; /* sent calls by id; nbuckets is a power of 2 */
-	size_t nbuckets, ncalls;
-	struct rpc_deadlines own_dl; /* deadlines of calls made on a conn of no client */
-	struct rpc_server *server;   /* accepted by, until closed */
-	LIST_ENTRY(rpc_conn) slink;
-	LIST_ENTRY(rpc_conn) starve_link; /* while starved */
-	struct rpc_conn *doomed;	  /* next in a sweep's list of conns to close */
-	size_t counted;			  /* input bytes counted in the server's total */
-	uint64_t accepted_ms;		  /* monotonic */
-	uint64_t partial_ms;		  /* an unfinished frame is buffered since; 0: none */
-	struct rpc_client *client;	  /* made by, until closed */
-	char peer[64];
-};
-
-struct rpc_server {
-	struct event_base *base;
-	struct evconnlistener *lev;
-	struct event *accept_resume;
-	const struct rpc_conn_ops *ops;
-	void *arg;
-	LIST_HEAD(, rpc_conn) conns;
-	unsigned nconns;
-	int port;
-	struct rpc_limits lim;
-	size_t buffered; /* input held by the conns (see the invariants) */
-	LIST_HEAD(, rpc_conn) starved;
-	struct event *sweep;
-	struct rpc_note notes[N_CAUSES];
-};
-
-struct rpc_client {
-	struct event_base *base;
-	char *addr;
-	const struct rpc_conn_ops *ops;
-	void *arg;
-	struct rpc_conn *conn; /* connecting or connected; NULL when neither */
-	struct rpc_pending_list queue;
-	struct rpc_deadlines dl; /* every call of this client with a deadline */
-	struct event *retry;
-	uint64_t backoff_ms;
-	uint64_t next_id;
-	struct sockaddr_storage sa;
-	socklen_t salen; /* 0 until resolved */
-	int freeing;
-};
-
 static void client_conn_up(struct rpc_client *cl);
 static void client_conn_closed(struct rpc_client *cl, struct rpc_conn *c);
-static void server_conn_closed(struct rpc_server *s, struct rpc_conn *c);
-static void server_note(struct rpc_server *s, enum rpc_cause why, const char *peer,
-			const char *detail);
-static void server_wake(struct rpc_server *s);
 
 /* ---- the call table ------------------------------------------------------ */
 
@@ -437,7 +297,7 @@ static void pending_arm(struct rpc_pending *p, struct rpc_deadlines *dl)
 
 /* ---- connections: I/O ---------------------------------------------------- */
 
-static void format_addr(const struct sockaddr *sa, char *buf, size_t len)
+void rpc_format_addr(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
 	if (sa->sa_family == AF_INET) {
@@ -476,7 +336,7 @@ static void conn_starve(struct rpc_conn *c)
 		return;
 	LIST_INSERT_HEAD(&c->server->starved, c, starve_link);
 	c->starved = 1;
-	server_note(c->server, CAUSE_FULL, c->peer, NULL);
+	rpc_server_note(c->server, CAUSE_FULL, c->peer, NULL);
 }
 
 /* Brings the server's total up to date with c's input; wakes waiters when it fell. */
@@ -490,11 +350,11 @@ static void conn_account(struct rpc_conn *c)
 	int fell = len < c->counted;
 	c->counted = len;
 	if (fell && !LIST_EMPTY(&s->starved) && s->buffered < s->lim.max_buffered)
-		server_wake(s);
+		rpc_server_wake(s);
 }
 
 /* Adds or deletes the read event to match the conn's state (see the invariants). */
-static void conn_update_read(struct rpc_conn *c)
+void rpc_conn_update_read(struct rpc_conn *c)
 {
 	int want =
 	    c->open && !c->connecting && !c->paused && evbuffer_get_length(c->in) < RPC_IN_HIGH;
@@ -518,13 +378,13 @@ static void conn_resume_soon(struct rpc_conn *c)
 static void conn_pause(struct rpc_conn *c)
 {
 	c->paused = 1;
-	conn_update_read(c);
+	rpc_conn_update_read(c);
 }
 
 static void conn_unpause(struct rpc_conn *c)
 {
 	c->paused = 0;
-	conn_update_read(c);
+	rpc_conn_update_read(c);
 	conn_resume_soon(c); /* frames may already be buffered */
 }
 
@@ -651,7 +511,7 @@ static void conn_process_input(struct rpc_conn *c)
 		size_t before = evbuffer_get_length(c->in);
 		int rc = frame_decode(c->in, &env, &payload, &cause);
 		if (rc == 0 && conn_frame_too_big(c)) {
-			server_note(c->server, CAUSE_BIG_FRAME, c->peer, NULL);
+			rpc_server_note(c->server, CAUSE_BIG_FRAME, c->peer, NULL);
 			rpc_conn_close(c);
 			break;
 		}
@@ -659,8 +519,8 @@ static void conn_process_input(struct rpc_conn *c)
 			break;
 		if (rc < 0) {
 			if (c->server)
-				server_note(c->server, CAUSE_BAD_FRAME, c->peer,
-					    cause ? cause : err_str(rc));
+				rpc_server_note(c->server, CAUSE_BAD_FRAME, c->peer,
+						cause ? cause : err_str(rc));
 			else
 				log_warn("rpc: bad frame from %s: %s; closing the connection",
 					 c->peer, cause ? cause : err_str(rc));
@@ -691,7 +551,7 @@ static void conn_process_input(struct rpc_conn *c)
 	if (evbuffer_get_length(c->out) && !c->writing)
 		conn_write(c);
 	if (c->open)
-		conn_update_read(c);
+		rpc_conn_update_read(c);
 }
 
 /*
@@ -798,7 +658,7 @@ static void conn_connected(struct rpc_conn *c, short what)
 	log_debug("rpc: connected to %s", c->peer);
 	if (c->client)
 		client_conn_up(c->client);
-	conn_update_read(c);
+	rpc_conn_update_read(c);
 	conn_write(c);
 }
 
@@ -813,7 +673,7 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
 	rpc_conn_unref(c);
 }
 
-/* Frees what conn_new() made; the conn is closed (or never opened). */
+/* Frees what rpc_conn_create() made; the conn is closed (or never opened). */
 static void conn_free_parts(struct rpc_conn *c)
 {
 	if (c->rev)
@@ -838,7 +698,7 @@ static void conn_free_parts(struct rpc_conn *c)
  * reference. A connecting conn waits for the connect on its write event
  * instead of reading.
  */
-static struct rpc_conn *conn_new(struct event_base *base, evutil_socket_t fd,
+struct rpc_conn *rpc_conn_create(struct event_base *base, evutil_socket_t fd,
 				 const struct rpc_conn_ops *ops, void *arg, int connecting)
 {
 	int one = 1;
@@ -869,7 +729,7 @@ static struct rpc_conn *conn_new(struct event_base *base, evutil_socket_t fd,
 	c->nbuckets = RPC_TABLE_MIN;
 	c->rdsize = RPC_READ_MIN;
 	snprintf(c->peer, sizeof(c->peer), "?");
-	conn_update_read(c);
+	rpc_conn_update_read(c);
 	return c;
 fail:
 	evutil_closesocket(fd);
@@ -903,9 +763,9 @@ struct rpc_conn *rpc_conn_new(struct event_base *base, evutil_socket_t fd,
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	struct rpc_conn *c = conn_new(base, fd, ops, arg, 0);
+	struct rpc_conn *c = rpc_conn_create(base, fd, ops, arg, 0);
 	if (c && getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-		format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
+		rpc_format_addr((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
 	return c;
 }
 
@@ -946,7 +806,7 @@ void rpc_conn_close(struct rpc_conn *c)
 	evbuffer_drain(c->in, evbuffer_get_length(c->in));
 	evbuffer_drain(c->out, evbuffer_get_length(c->out));
 	if (c->server)
-		server_conn_closed(c->server, c); /* its input leaves the server's total */
+		rpc_server_conn_closed(c->server, c); /* its input leaves the server's total */
 	if (c->client)
 		client_conn_closed(c->client, c);
 	table_take_all(c, &failed);
@@ -1057,277 +917,6 @@ void rpc_reply_packed(struct rpc_conn *c, struct evbuffer *frame)
 	conn_output_added(c);
 }
 
-/* ---- server -------------------------------------------------------------- */
-
-/* Logs the events of why counted since its window's line, and closes the window. */
-static void note_flush(struct rpc_server *s, enum rpc_cause why, uint64_t now)
-{
-	struct rpc_note *n = &s->notes[why];
-	if (n->more)
-		log_warn("rpc: port %d: %llu more in the last %llus: %s", s->port,
-			 (unsigned long long)n->more,
-			 (unsigned long long)((now - n->since + 999) / 1000), cause_text[why]);
-	n->more = 0;
-	n->since = 0;
-}
-
-/* One event of cause why: logged when no window is open for it, else counted. */
-static void server_note(struct rpc_server *s, enum rpc_cause why, const char *peer,
-			const char *detail)
-{
-	struct rpc_note *n = &s->notes[why];
-	uint64_t now = time_mono_ms();
-	if (n->since && now - n->since < RPC_LOG_WINDOW_MS) {
-		n->more++;
-		return;
-	}
-	note_flush(s, why, now);
-	log_warn("rpc: port %d: %s (%s%s%s); more like it are counted for %us", s->port,
-		 cause_text[why], peer, detail ? ": " : "", detail ? detail : "",
-		 RPC_LOG_WINDOW_MS / 1000);
-	n->since = now;
-}
-
-/* Lets starved conns read again while the total is under the limit. */
-static void server_wake(struct rpc_server *s)
-{
-	struct rpc_conn *c;
-	while (s->buffered < s->lim.max_buffered && (c = LIST_FIRST(&s->starved))) {
-		LIST_REMOVE(c, starve_link);
-		c->starved = 0;
-		conn_update_read(c);
-	}
-}
-
-/*
- * The sweep: closes conns past frame_timeout_ms with a frame unfinished
- * (not while paused for their own unread replies) or past idle_timeout_ms
- * without a call, then logs the counts of windows that have ended. The
- * victims are listed first, each with a reference, since closing one runs
- * user code that may close others.
- */
-static void server_sweep_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct rpc_server *s = arg;
-	struct rpc_conn *c, *doomed = NULL;
-	uint64_t now = time_mono_ms();
-	LIST_FOREACH(c, &s->conns, slink)
-	{
-		enum rpc_cause why = N_CAUSES;
-		if (c->partial_ms && !c->paused && now - c->partial_ms >= s->lim.frame_timeout_ms)
-			why = CAUSE_SLOW_FRAME;
-		else if (!c->called && now - c->accepted_ms >= s->lim.idle_timeout_ms)
-			why = CAUSE_IDLE;
-		if (why == N_CAUSES)
-			continue;
-		server_note(s, why, c->peer, NULL);
-		rpc_conn_ref(c);
-		c->doomed = doomed;
-		doomed = c;
-	}
-	while ((c = doomed)) {
-		doomed = c->doomed;
-		c->doomed = NULL;
-		rpc_conn_close(c);
-		rpc_conn_unref(c);
-	}
-	for (int why = 0; why < N_CAUSES; why++)
-		if (s->notes[why].since && now - s->notes[why].since >= RPC_LOG_WINDOW_MS)
-			note_flush(s, (enum rpc_cause)why, now);
-}
-
-static void server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-			     int salen, void *arg)
-{
-	struct rpc_server *s = arg;
-	if (s->nconns >= (uint64_t)s->lim.max_conns) {
-		char peer[64];
-		format_addr(sa, peer, sizeof(peer));
-		evutil_closesocket(fd);
-		server_note(s, CAUSE_CONNS, peer, NULL);
-		return;
-	}
-	struct rpc_conn *c = conn_new(s->base, fd, s->ops, s->arg, 0);
-	if (!c) {
-		log_warn("rpc: out of memory for a connection on port %d", s->port);
-		return;
-	}
-	format_addr(sa, c->peer, sizeof(c->peer));
-	c->server = s;
-	c->accepted_ms = time_mono_ms();
-	LIST_INSERT_HEAD(&s->conns, c, slink);
-	s->nconns++;
-	log_debug("rpc: accepted %s", c->peer);
-}
-
-static void server_accept_error_cb(struct evconnlistener *lev, void *arg)
-{
-	struct rpc_server *s = arg;
-	struct timeval tv = {0, RPC_ACCEPT_PAUSE_MS * 1000};
-	log_warn("rpc: accept on port %d: %s; pausing", s->port,
-		 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	evconnlistener_disable(lev);
-	evtimer_add(s->accept_resume, &tv);
-}
-
-static void server_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct rpc_server *s = arg;
-	evconnlistener_enable(s->lev);
-}
-
-/* Called by rpc_conn_close(): drops the server's reference to c and its input's count. */
-static void server_conn_closed(struct rpc_server *s, struct rpc_conn *c)
-{
-	LIST_REMOVE(c, slink);
-	s->nconns--;
-	if (c->starved)
-		LIST_REMOVE(c, starve_link);
-	c->starved = 0;
-	s->buffered -= c->counted;
-	c->counted = 0;
-	c->server = NULL;
-	rpc_conn_unref(c);
-	if (!LIST_EMPTY(&s->starved))
-		server_wake(s);
-}
-
-/* addr_parse() with port 0 (any free port) allowed. */
-static int listen_addr_parse(const char *addr, char **host, uint16_t *port)
-{
-	size_t len = strlen(addr);
-	if (len < 2 || strcmp(addr + len - 2, ":0") != 0)
-		return addr_parse(addr, host, port);
-	char *tmp = strdup(addr);
-	if (!tmp)
-		return -ENOMEM;
-	tmp[len - 1] = '1';
-	int rc = addr_parse(tmp, host, port);
-	free(tmp);
-	*port = 0;
-	return rc;
-}
-
-/* Binds s->lev to the first address of host:port that works. */
-static int server_bind(struct rpc_server *s, const char *host, uint16_t port, char **cause)
-{
-	struct addrinfo hints = {0}, *res, *ai;
-	char portstr[8];
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	int gai = getaddrinfo(host, portstr, &hints, &res);
-	if (gai) {
-		if (asprintf(cause, "cannot resolve %s: %s", host, gai_strerror(gai)) < 0)
-			*cause = NULL;
-		return -EINVAL;
-	}
-	int err = 0;
-	for (ai = res; ai && !s->lev; ai = ai->ai_next) {
-		s->lev = evconnlistener_new_bind(s->base, server_accept_cb, s,
-						 LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE |
-						     LEV_OPT_CLOSE_ON_EXEC,
-						 -1, ai->ai_addr, (int)ai->ai_addrlen);
-		if (!s->lev)
-			err = errno;
-	}
-	freeaddrinfo(res);
-	if (!s->lev) {
-		if (asprintf(cause, "cannot listen on %s:%u: %s", host, port, strerror(err)) < 0)
-			*cause = NULL;
-		return -err;
-	}
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	evutil_socket_t fd = evconnlistener_get_fd(s->lev);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							 : ((struct sockaddr_in *)&ss)->sin_port);
-	evconnlistener_set_error_cb(s->lev, server_accept_error_cb);
-	return 0;
-}
-
-struct rpc_server *rpc_server_new(struct event_base *base, const char *addr,
-				  const struct rpc_conn_ops *ops, void *arg, char **cause)
-{
-	char *host = NULL;
-	uint16_t port;
-	*cause = NULL;
-	if (listen_addr_parse(addr, &host, &port) < 0) {
-		if (asprintf(cause, "bad listen address '%s': want HOST:PORT", addr) < 0)
-			*cause = NULL;
-		return NULL;
-	}
-	struct rpc_server *s = calloc(1, sizeof(*s));
-	if (!s || !(s->accept_resume = evtimer_new(base, server_accept_resume_cb, s)) ||
-	    !(s->sweep = event_new(base, -1, EV_PERSIST, server_sweep_cb, s))) {
-		if (asprintf(cause, "out of memory") < 0)
-			*cause = NULL;
-		goto fail;
-	}
-	s->base = base;
-	s->ops = ops;
-	s->arg = arg;
-	LIST_INIT(&s->conns);
-	LIST_INIT(&s->starved);
-	if (server_bind(s, host, port, cause) < 0)
-		goto fail;
-	static const struct rpc_limits defaults = {0};
-	rpc_server_set_limits(s, &defaults);
-	free(host);
-	return s;
-fail:
-	free(host);
-	if (s && s->accept_resume)
-		event_free(s->accept_resume);
-	if (s && s->sweep)
-		event_free(s->sweep);
-	free(s);
-	return NULL;
-}
-
-void rpc_server_set_limits(struct rpc_server *s, const struct rpc_limits *l)
-{
-	s->lim.max_conns = l->max_conns > 0 ? l->max_conns : RPC_DEF_CONNS;
-	s->lim.max_frame = l->max_frame ? l->max_frame : RPC_FRAME_MAX;
-	s->lim.max_buffered = l->max_buffered ? l->max_buffered : RPC_DEF_BUFFERED;
-	s->lim.frame_timeout_ms = l->frame_timeout_ms ? l->frame_timeout_ms : RPC_DEF_TIMEOUT_MS;
-	s->lim.idle_timeout_ms = l->idle_timeout_ms ? l->idle_timeout_ms : RPC_DEF_TIMEOUT_MS;
-	uint64_t ms = s->lim.frame_timeout_ms < s->lim.idle_timeout_ms ? s->lim.frame_timeout_ms
-								       : s->lim.idle_timeout_ms;
-	ms /= 4;
-	ms = ms < RPC_SWEEP_MIN_MS   ? RPC_SWEEP_MIN_MS
-	     : ms > RPC_SWEEP_MAX_MS ? RPC_SWEEP_MAX_MS
-				     : ms;
-	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-	event_add(s->sweep, &tv);
-	server_wake(s);
-}
-
-void rpc_server_free(struct rpc_server *s)
-{
-	struct rpc_conn *c;
-	if (!s)
-		return;
-	evconnlistener_free(s->lev);
-	event_free(s->accept_resume);
-	event_free(s->sweep);
-	while ((c = LIST_FIRST(&s->conns)))
-		rpc_conn_close(c); /* unlinks c */
-	free(s);
-}
-
-unsigned rpc_server_nconns(const struct rpc_server *s)
-{
-	return s->nconns;
-}
-
-int rpc_server_port(const struct rpc_server *s)
-{
-	return s->port;
-}
-
 /* ---- client -------------------------------------------------------------- */
 
 static int client_resolve(struct rpc_client *cl)
@@ -1380,7 +969,7 @@ static void client_connect(struct rpc_client *cl)
 	}
 	evutil_socket_t fd =
 	    socket(cl->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	struct rpc_conn *c = fd < 0 ? NULL : conn_new(cl->base, fd, cl->ops, cl->arg, 1);
+	struct rpc_conn *c = fd < 0 ? NULL : rpc_conn_create(cl->base, fd, cl->ops, cl->arg, 1);
 	if (!c) {
 		log_warn("rpc: cannot make a socket for %s: %s", cl->addr,
 			 fd < 0 ? strerror(errno) : "out of memory");

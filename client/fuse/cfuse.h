@@ -57,7 +57,7 @@ struct cfuse {
 	struct cfuse_table table;
 	double attr_timeout; /* seconds the kernel keeps directories' attributes and entries */
 	int read_only;
-	pthread_mutex_t hlock;		 /* guards handles */
+	pthread_mutex_t hlock;	      /* guards handles */
 	struct cfuse_handle *handles; /* open file handles, freed at unmount if never released */
 };
 
@@ -98,7 +98,8 @@ int cfuse_table_rename(struct cfuse_table *t, const char *from, const char *to);
 /* The operations table for fuse_session_new(); userdata is a struct cfuse. */
 extern const struct fuse_lowlevel_ops cfuse_ops;
 
-/* Closes every shared writer (committing what was written) and frees the handles never released; at unmount, once no request runs. */
+/* Closes every shared writer (committing what was written) and frees the handles never released; at
+ * unmount, once no request runs. */
 void cfuse_close_all(struct cfuse *m);
 
 #endif

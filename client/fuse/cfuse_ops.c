@@ -47,9 +47,9 @@
 /* One open of a file. */
 struct cfuse_handle {
 	struct cfuse_inode *ino;
-	int write;	      /* shares ino->w */
-	pthread_mutex_t lock; /* serialises calls on rd */
-	cairn_file_t *rd;     /* own read-only file, opened at the first read */
+	int write;			  /* shares ino->w */
+	pthread_mutex_t lock;		  /* serialises calls on rd */
+	cairn_file_t *rd;		  /* own read-only file, opened at the first read */
 	struct cfuse_handle *prev, *next; /* in m->handles */
 };
 
