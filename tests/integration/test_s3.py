@@ -432,7 +432,20 @@ def test_bad_requests(gw):
     for path in (b"/%2E%2E/x", b"/..%2Fs3/x", b"/Bk/x", b"/a%2Fb/c"):
         reply = raw(b"GET " + path + b" HTTP/1.0\r\n\r\n")
         assert reply.startswith(b"HTTP/1.1 404") and b"NoSuchBucket" in reply, path
+    # Signature Version 2 is refused as not implemented, never served unsigned.
+    reply = raw(b"GET /bk-x/k HTTP/1.0\r\nAuthorization: AWS AKID:c2lnbmF0dXJl\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 501") and b"NotImplemented" in reply
     assert gw.proc.poll() is None
+
+
+def test_unsupported_operation_is_refused(s3):
+    s3.create_bucket(Bucket="bk-upc")
+    s3.put_object(Bucket="bk-upc", Key="src", Body=b"x" * 100)
+    up = s3.create_multipart_upload(Bucket="bk-upc", Key="dst")["UploadId"]
+    assert code_of(s3.upload_part_copy, Bucket="bk-upc", Key="dst", UploadId=up, PartNumber=1,
+                   CopySource={"Bucket": "bk-upc", "Key": "src"}) == "NotImplemented"
+    s3.abort_multipart_upload(Bucket="bk-upc", Key="dst", UploadId=up)
+    assert s3.get_object(Bucket="bk-upc", Key="src")["Body"].read() == b"x" * 100
 
 
 def test_gateway_killed_mid_upload_leaves_no_object(env, s3):
