@@ -141,8 +141,8 @@ static void pend_add(struct repl *r, uint64_t chunk_id, long delta)
 		idmap_put(r->pend, chunk_id, (void *)k);
 }
 
-int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, uint32_t from,
-		  uint64_t now)
+void repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, uint32_t from,
+		   uint64_t now)
 {
 	if (r->ncopies == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
@@ -157,7 +157,6 @@ int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, u
 	k->sent = 0;
 	k->deadline_ms = now + r->lim.timeout_ms;
 	r->nmoves += from != REPL_NONE;
-	return 0;
 }
 
 static void copy_remove(struct repl *r, size_t i)
@@ -559,8 +558,8 @@ static size_t held_racks(const struct plan *p, const struct chunkmap_chunk *c, c
 	return n;
 }
 
-/* Plans copies of one candidate. Returns how many, or -ENOMEM. */
-static int plan_one(struct plan *p, const struct cand *k)
+/* Plans copies of one candidate. Returns how many. */
+static size_t plan_one(struct plan *p, const struct cand *k)
 {
 	struct repl *r = p->r;
 	const struct chunkmap_chunk *c = chunkmap_get(p->cm, k->id);
@@ -580,12 +579,11 @@ static int plan_one(struct plan *p, const struct cand *k)
 	size_t got = placement_choose_more(p->pc, nc, held, nheld, want, p->rng, idx);
 	for (size_t i = 0; i < got; i++) {
 		uint32_t t = p->pc_node[idx[i]];
-		if (repl_copy_add(r, &cmd, t, REPL_NONE, p->now) < 0)
-			return -ENOMEM;
+		repl_copy_add(r, &cmd, t, REPL_NONE, p->now);
 		p->received[t]++;
 		p->served[cmd.sources[0]]++;
 	}
-	return (int)got;
+	return got;
 }
 
 /* Whether some node that counts may still receive a copy. */
@@ -598,22 +596,19 @@ static int room_left(const struct plan *p)
 	return 0;
 }
 
-static int plan_all(struct plan *p, struct cand *cands, size_t nc, struct repl_stats *st)
+static void plan_all(struct plan *p, struct cand *cands, size_t nc, struct repl_stats *st)
 {
 	if (nc)
 		qsort(cands, nc, sizeof(*cands), cand_cmp);
 	for (size_t i = 0; i < nc; i++) {
 		if (p->r->ncopies >= p->r->lim.total_copies || !room_left(p)) {
 			st->waiting += nc - i;
-			return 0;
+			return;
 		}
-		int got = plan_one(p, &cands[i]);
-		if (got < 0)
-			return got;
-		st->started += (size_t)got;
-		st->waiting += (uint32_t)got < cands[i].need;
+		size_t got = plan_one(p, &cands[i]);
+		st->started += got;
+		st->waiting += got < cands[i].need;
 	}
-	return 0;
 }
 
 /* ---- the scan -------------------------------------------------------------------------------- */
@@ -749,12 +744,11 @@ int repl_scan(struct repl *r, struct nodes *n, struct chunkmap *cm, uint64_t now
 	number_racks(&p);
 	walk(&p, want, arg, &cands, &nc, &s);
 	s.cleared += settle_gone(r, n, cm);
-	int err = plan_all(&p, cands, nc, &s);
-	if (!err)
-		err = repl_plan_moves(&p, &s);
+	plan_all(&p, cands, nc, &s);
+	repl_plan_moves(&p, &s);
 	free(cands);
 	plan_free(&p);
 	if (st)
 		*st = s;
-	return err;
+	return 0;
 }

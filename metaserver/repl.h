@@ -164,8 +164,8 @@ void repl_free(struct repl *r);
  * One scan over cm (see the top of this file): expires copies, plans new
  * ones (repl_take() hands them out), trims surplus replicas (dropped from
  * cm and queued with nodes_queue_delete()), settles bad replicas. *st
- * (may be NULL) gets what it saw and did. Returns 0 or -ENOMEM (the scan
- * stopped; the next one goes on).
+ * (may be NULL) gets what it saw and did. Returns 0 (allocation failure
+ * aborts, as everywhere in the metaserver).
  */
 int repl_scan(struct repl *r, struct nodes *n, struct chunkmap *cm, uint64_t now_ms,
 	      repl_want_fn want, void *arg, uint64_t *rng, struct repl_stats *st);

@@ -83,14 +83,14 @@ int repl_counts(const struct plan *p, const struct nodes_node *node);
 uint32_t repl_racks(const struct plan *p, const struct chunkmap_chunk *c, uint32_t drop,
 		    uint32_t add);
 
-/* Adds a copy (from: REPL_NONE, or a move's source). Returns 0 or -ENOMEM. */
-int repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, uint32_t from,
-		  uint64_t now);
+/* Adds a copy (from: REPL_NONE, or a move's source). */
+void repl_copy_add(struct repl *r, const struct repl_cmd *cmd, uint32_t target, uint32_t from,
+		   uint64_t now);
 
 /* Whether a copy of chunk_id to node is in flight. */
 int repl_copy_going(const struct repl *r, uint64_t chunk_id, uint32_t node);
 
-/* Plans the rebalancer's moves (repl_move.c) and fills r->bal. Returns 0 (it cannot fail). */
-int repl_plan_moves(struct plan *p, struct repl_stats *st);
+/* Plans the rebalancer's moves (repl_move.c) and fills r->bal. */
+void repl_plan_moves(struct plan *p, struct repl_stats *st);
 
 #endif

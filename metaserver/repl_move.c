@@ -217,7 +217,7 @@ static double spread(const struct mpass *x, double mean)
 	return s;
 }
 
-int repl_plan_moves(struct plan *p, struct repl_stats *st)
+void repl_plan_moves(struct plan *p, struct repl_stats *st)
 {
 	struct repl *r = p->r;
 	struct repl_balance *b = &r->bal;
@@ -258,5 +258,4 @@ int repl_plan_moves(struct plan *p, struct repl_stats *st)
 	}
 	b->balanced = (!r->threshold || b->spread <= t) && r->nmoves == 0;
 	free(x.m);
-	return 0;
 }
